@@ -1,0 +1,132 @@
+export type PkceRequired = 'all' | 'public'
+
+export type DatabaseTarget =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string }
+
+export interface Config {
+  port: number
+  host: string
+  issuer: string
+  database: DatabaseTarget
+  keysDir: string
+  defaultAudience: string
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  refreshTokenMaxTtl: number
+  codeTtl: number
+  pkceRequired: PkceRequired
+}
+
+/** A bad configuration value; the message is one line naming the variable. */
+export class ConfigError extends Error {
+  constructor(variable: string, expected: string) {
+    super(`${variable} ${expected}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname)
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max} (got "${raw}")`)
+  }
+  return value
+}
+
+function issuer(env: Env): string {
+  const raw = env.ISSUER || 'http://localhost:3000'
+  const expected = 'must be an origin such as https://auth.example.com (no path, query, fragment or trailing slash)'
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError('ISSUER', `${expected}, got "${raw}"`)
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== raw) {
+    throw new ConfigError('ISSUER', `${expected}, got "${raw}"`)
+  }
+  // OAuth 2.1 §1.5: every AS URL is https, loopback excepted.
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    throw new ConfigError('ISSUER', `must use https unless its host is loopback, got "${raw}"`)
+  }
+  return raw
+}
+
+/** Parses DATABASE_URL. A path or `sqlite:PATH` selects SQLite; postgres:// selects PostgreSQL. */
+export function parseDatabaseUrl(raw: string): DatabaseTarget {
+  if (/^postgres(ql)?:\/\//i.test(raw)) {
+    try {
+      new URL(raw)
+    } catch {
+      throw new ConfigError('DATABASE_URL', 'is not a valid postgres:// URL')
+    }
+    return { kind: 'postgres', url: raw }
+  }
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length)
+    if (path === '') throw new ConfigError('DATABASE_URL', 'must name a file after sqlite:')
+    return { kind: 'sqlite', path }
+  }
+  // Any other "scheme:" (mysql://, http:, …) is an error rather than a file of that name.
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(raw)
+  if (scheme) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      `must be a file path, sqlite:PATH or a postgres:// URL (scheme "${scheme[1]}" is not supported)`,
+    )
+  }
+  return { kind: 'sqlite', path: raw }
+}
+
+function absoluteUri(env: Env, name: string, fallback: string): string {
+  const raw = env[name] || fallback
+  let ok = false
+  try {
+    new URL(raw)
+    ok = !raw.includes('#')
+  } catch {
+    ok = false
+  }
+  if (!ok) throw new ConfigError(name, `must be an absolute URI without a fragment, got "${raw}"`)
+  return raw
+}
+
+const DAY = 86_400
+const YEAR = 365 * DAY
+
+export function loadConfig(env: Env): Config {
+  const pkce = env.PKCE_REQUIRED || 'all'
+  if (pkce !== 'all' && pkce !== 'public') {
+    throw new ConfigError('PKCE_REQUIRED', `must be "all" or "public", got "${pkce}"`)
+  }
+  const host = env.HOST || '127.0.0.1'
+  const config: Config = {
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    host,
+    issuer: issuer(env),
+    database: parseDatabaseUrl(env.DATABASE_URL || 'db/latchkey.sqlite'),
+    keysDir: env.KEYS_DIR || 'keys',
+    defaultAudience: absoluteUri(env, 'DEFAULT_AUDIENCE', 'http://localhost:4000'),
+    accessTokenTtl: integer(env, 'ACCESS_TOKEN_TTL', 3600, 1, DAY),
+    refreshTokenTtl: integer(env, 'REFRESH_TOKEN_TTL', 30 * DAY, 1, 10 * YEAR),
+    refreshTokenMaxTtl: integer(env, 'REFRESH_TOKEN_MAX_TTL', YEAR, 1, 10 * YEAR),
+    // OAuth 2.1 §4.1.2: a code lives briefly, ten minutes at most.
+    codeTtl: integer(env, 'CODE_TTL', 60, 1, 600),
+    pkceRequired: pkce,
+  }
+  if (config.refreshTokenTtl > config.refreshTokenMaxTtl) {
+    throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')
+  }
+  return config
+}

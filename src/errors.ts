@@ -1,0 +1,61 @@
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'access_denied'
+  | 'login_required'
+  | 'consent_required'
+  | 'interaction_required'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'server_error'
+  | 'temporarily_unavailable'
+
+const defaultStatus: Record<OAuthErrorCode, number> = {
+  invalid_request: 400,
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  unsupported_response_type: 400,
+  invalid_scope: 400,
+  invalid_target: 400,
+  access_denied: 403,
+  login_required: 400,
+  consent_required: 400,
+  interaction_required: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  server_error: 500,
+  temporarily_unavailable: 503,
+}
+
+/**
+ * The one error type for protocol errors. `description` is shown to the caller;
+ * `cause` reaches only the logs.
+ */
+export class OAuthError extends Error {
+  readonly code: OAuthErrorCode
+  readonly status: number
+
+  constructor(code: OAuthErrorCode, description: string, options: { status?: number; cause?: unknown } = {}) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'OAuthError'
+    this.code = code
+    this.status = options.status ?? defaultStatus[code]
+  }
+
+  get description(): string {
+    return this.message
+  }
+
+  /** RFC 6749 §5.2: 401 with a WWW-Authenticate challenge, rendered by the error handler. */
+  static invalidClient(description: string): OAuthError {
+    return new OAuthError('invalid_client', description, { status: 401 })
+  }
+}

@@ -1,0 +1,38 @@
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { KeyFileError, loadKeyStore } from './keys/key-store.js'
+import { connect } from './storage/connect.js'
+import { migrate } from './storage/migrate.js'
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env)
+  const store = connect(config.database)
+  await migrate(store)
+  const keys = await loadKeyStore(config.keysDir)
+  const app = await buildApp(config, {
+    store,
+    keys,
+    logger: {
+      level: 'info',
+      // Never log secrets: request lines carry no query string, and no headers at all.
+      serializers: { req: (req: { method: string; url: string; id: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }) },
+    },
+  })
+  const shutdown = async () => {
+    await app.close()
+    await store.close()
+    process.exit(0)
+  }
+  process.once('SIGINT', shutdown)
+  process.once('SIGTERM', shutdown)
+  await app.listen({ port: config.port, host: config.host })
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof KeyFileError) {
+    process.stderr.write(`latchkey: ${error.message}\n`)
+  } else {
+    process.stderr.write(`latchkey: failed to start: ${error instanceof Error ? error.message : String(error)}\n`)
+  }
+  process.exit(1)
+})

@@ -1,0 +1,73 @@
+import type { Kysely } from 'kysely'
+import type { Database, ClientRow } from './database.js'
+import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
+
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password'
+
+export const GRANT_TYPES: readonly GrantType[] = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'password',
+]
+
+export interface Client {
+  id: string
+  name: string
+  /** SHA-256 (hex) of the secret; null for a public client. */
+  secretHash: string | null
+  isPublic: boolean
+  redirectUris: string[]
+  postLogoutRedirectUris: string[]
+  grantTypes: GrantType[]
+  scopes: string[]
+  /** Set when the client is registered as a resource server for this audience. */
+  audience: string | null
+  createdAt: number
+}
+
+export interface ClientRepository {
+  create(client: Client): Promise<void>
+  findById(id: string): Promise<Client | undefined>
+}
+
+function toClient(row: ClientRow): Client {
+  return {
+    id: row.id,
+    name: row.name,
+    secretHash: row.secret_hash,
+    isPublic: fromDbBool(row.is_public),
+    redirectUris: fromDbList(row.redirect_uris),
+    postLogoutRedirectUris: fromDbList(row.post_logout_redirect_uris),
+    grantTypes: fromDbList(row.grant_types) as GrantType[],
+    scopes: fromDbList(row.scopes),
+    audience: row.audience,
+    createdAt: fromDbTime(row.created_at),
+  }
+}
+
+export function clientRepository(db: Kysely<Database>): ClientRepository {
+  return {
+    async create(client) {
+      await db
+        .insertInto('clients')
+        .values({
+          id: client.id,
+          name: client.name,
+          secret_hash: client.secretHash,
+          is_public: toDbBool(client.isPublic),
+          redirect_uris: toDbList(client.redirectUris),
+          post_logout_redirect_uris: toDbList(client.postLogoutRedirectUris),
+          grant_types: toDbList(client.grantTypes),
+          scopes: toDbList(client.scopes),
+          audience: client.audience,
+          created_at: client.createdAt,
+        })
+        .execute()
+    },
+    async findById(id) {
+      const row = await db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst()
+      return row && toClient(row)
+    },
+  }
+}

@@ -1,0 +1,52 @@
+import { type Kysely, type MigrationProvider, type Migration, Migrator, sql } from 'kysely'
+import type { Store } from './connect.js'
+import type { Database } from './database.js'
+import { migrations as allMigrations } from './migrations/index.js'
+
+export class MigrationError extends Error {
+  override name = 'MigrationError'
+}
+
+function providerFor(migrations: Record<string, Migration>): MigrationProvider {
+  return { getMigrations: async () => migrations }
+}
+
+/**
+ * Applies every pending migration once, under a lock, all or nothing.
+ * PostgreSQL: kysely takes an advisory lock and runs the batch in one transaction.
+ * SQLite: kysely does neither, so the batch runs in one BEGIN IMMEDIATE transaction:
+ * a second process waits on the write lock (busy_timeout), then finds nothing pending.
+ */
+export async function migrate(
+  store: Store,
+  migrations: Record<string, Migration> = allMigrations,
+): Promise<string[]> {
+  const provider = providerFor(migrations)
+  if (store.dialect === 'postgres') {
+    return applied(await new Migrator({ db: store.db, provider }).migrateToLatest())
+  }
+  return store.db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn)
+    try {
+      const result = await new Migrator({ db: conn as Kysely<Database>, provider }).migrateToLatest()
+      const names = applied(result)
+      await sql`commit`.execute(conn)
+      return names
+    } catch (error) {
+      await sql`rollback`.execute(conn)
+      throw error
+    }
+  })
+}
+
+function applied(result: Awaited<ReturnType<Migrator['migrateToLatest']>>): string[] {
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
+    throw new MigrationError(`migration ${failed} failed: ${describe(result.error)}`, { cause: result.error })
+  }
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
