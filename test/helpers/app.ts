@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify'
+import type { Test } from 'tap'
+import { buildApp } from '../../src/app.js'
+import { loadConfig, type Config } from '../../src/config.js'
+import { loadKeyStore, type KeyStore } from '../../src/keys/key-store.js'
+import type { Store } from '../../src/storage/connect.js'
+import { repositories, type Repositories } from '../../src/storage/repositories.js'
+import { FakeClock } from './clock.js'
+import { sqliteCase, type DialectCase } from './db.js'
+
+export interface TestApp {
+  app: FastifyInstance
+  config: Config
+  store: Store
+  keys: KeyStore
+  clock: FakeClock
+  repos: Repositories
+}
+
+/** buildApp on a fresh in-memory SQLite (or the given dialect), fresh keys and a fake clock. */
+export async function buildTestApp(
+  t: Test,
+  options: { env?: Record<string, string>; dialect?: DialectCase } = {},
+): Promise<TestApp> {
+  const config = loadConfig({ ISSUER: 'http://localhost:3000', ...options.env })
+  const store = await (options.dialect ?? sqliteCase).open(t)
+  const keys = await loadKeyStore(t.testdir())
+  const clock = new FakeClock()
+  const app = await buildApp(config, { store, keys, clock })
+  t.teardown(() => app.close())
+  return { app, config, store, keys, clock, repos: repositories(store) }
+}

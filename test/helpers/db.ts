@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import type { Test } from 'tap'
+import { connect, type Store } from '../../src/storage/connect.js'
+import { migrate } from '../../src/storage/migrate.js'
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL
+
+export interface DialectCase {
+  name: 'sqlite' | 'postgres'
+  /** A fresh, migrated, empty database (closed at teardown). */
+  open(t: Test): Promise<Store>
+}
+
+/** A PostgreSQL schema of its own for this test, dropped at teardown; undefined without TEST_DATABASE_URL. */
+export async function createSchema(t: Test): Promise<string> {
+  const url = TEST_DATABASE_URL as string
+  const schema = `t_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  await admin.query(`create schema ${schema}`)
+  await admin.end()
+  t.teardown(async () => {
+    const c = new pg.Client({ connectionString: url })
+    await c.connect()
+    await c.query(`drop schema ${schema} cascade`)
+    await c.end()
+  })
+  return schema
+}
+
+export const sqliteCase: DialectCase = {
+  name: 'sqlite',
+  async open(t) {
+    const store = connect({ kind: 'sqlite', path: ':memory:' })
+    t.teardown(() => store.close())
+    await migrate(store)
+    return store
+  },
+}
+
+export const postgresCase: DialectCase = {
+  name: 'postgres',
+  async open(t) {
+    const schema = await createSchema(t)
+    const store = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema })
+    t.teardown(() => store.close())
+    await migrate(store)
+    return store
+  },
+}
+
+/** SQLite always; PostgreSQL when TEST_DATABASE_URL is set (the skip is reported). */
+export function dialects(t: Test): DialectCase[] {
+  if (!TEST_DATABASE_URL) {
+    t.comment('TEST_DATABASE_URL is not set: PostgreSQL cases are skipped')
+    return [sqliteCase]
+  }
+  return [sqliteCase, postgresCase]
+}

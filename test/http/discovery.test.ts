@@ -1,0 +1,31 @@
+import t from 'tap'
+import { buildTestApp } from '../helpers/app.js'
+
+t.test('serves the same RFC 8414 metadata at both well-known paths', async (t) => {
+  const { app } = await buildTestApp(t)
+  const a = await app.inject('/.well-known/oauth-authorization-server')
+  const b = await app.inject('/.well-known/openid-configuration')
+  t.equal(a.statusCode, 200)
+  t.match(a.headers['content-type'], /application\/json/)
+  t.same(a.json(), b.json())
+  const doc = a.json()
+  t.equal(doc.issuer, 'http://localhost:3000')
+  t.equal(doc.jwks_uri, 'http://localhost:3000/.well-known/jwks.json')
+  t.ok(Array.isArray(doc.response_types_supported), 'response_types_supported is REQUIRED (RFC 8414 §2)')
+})
+
+t.test('uses the configured issuer in every URL', async (t) => {
+  const { app } = await buildTestApp(t, { env: { ISSUER: 'https://auth.example.com' } })
+  const doc = (await app.inject('/.well-known/oauth-authorization-server')).json()
+  t.equal(doc.issuer, 'https://auth.example.com')
+  for (const [key, value] of Object.entries(doc)) {
+    if (key.endsWith('_endpoint') || key === 'jwks_uri') t.match(value, /^https:\/\/auth\.example\.com\//, key)
+  }
+})
+
+t.test('answers unknown paths with a JSON 404', async (t) => {
+  const { app } = await buildTestApp(t)
+  const res = await app.inject('/nope')
+  t.equal(res.statusCode, 404)
+  t.same(res.json(), { error: 'invalid_request', error_description: 'not found' })
+})
