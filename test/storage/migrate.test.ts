@@ -1,0 +1,106 @@
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { type Kysely, sql } from 'kysely'
+import { connect, type Store } from '../../src/storage/connect.js'
+import { migrate, MigrationError } from '../../src/storage/migrate.js'
+import { migrations } from '../../src/storage/migrations/index.js'
+import { TEST_DATABASE_URL, createSchema } from '../helpers/db.js'
+import { runCli } from '../helpers/cli.js'
+
+async function tableNames(store: Store): Promise<string[]> {
+  const tables = await store.db.introspection.getTables()
+  return tables.map((t) => t.name).sort()
+}
+
+const failing = {
+  ...migrations,
+  '2099-01-01-01-broken': {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('half_done').addColumn('id', 'integer').execute()
+      await sql`this is not sql`.execute(db)
+    },
+  },
+}
+
+type Opener = (t: Test) => Promise<() => Store>
+
+const openers: Array<[string, Opener]> = [
+  [
+    'sqlite',
+    async (t) => {
+      const path = join(t.testdir(), 'db.sqlite')
+      return () => {
+        const s = connect({ kind: 'sqlite', path })
+        t.teardown(() => s.close())
+        return s
+      }
+    },
+  ],
+]
+if (TEST_DATABASE_URL) {
+  openers.push([
+    'postgres',
+    async (t) => {
+      const schema = await createSchema(t)
+      return () => {
+        const s = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema })
+        t.teardown(() => s.close())
+        return s
+      }
+    },
+  ])
+} else {
+  t.comment('TEST_DATABASE_URL is not set: PostgreSQL migration cases are skipped')
+}
+
+for (const [name, opener] of openers) {
+  t.test(`${name}: applies every migration once`, async (t) => {
+    const open = await opener(t)
+    const store = open()
+    t.same(await migrate(store), Object.keys(migrations))
+    t.same(await migrate(store), [], 'a second run applies nothing')
+    t.ok((await tableNames(store)).includes('users'))
+  })
+
+  t.test(`${name}: a failing migration leaves nothing half-applied`, async (t) => {
+    const open = await opener(t)
+    const store = open()
+    const error = await migrate(store, failing).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    t.type(error, MigrationError)
+    t.match((error as Error).message, /2099-01-01-01-broken/)
+    const tables = await tableNames(store)
+    t.notOk(tables.includes('half_done'), 'the broken migration rolled back')
+    t.notOk(tables.includes('users'), 'the whole batch rolled back')
+    t.same(await migrate(store), Object.keys(migrations), 'a fixed run applies cleanly afterwards')
+  })
+}
+
+// Separate processes, as instances starting together would be (better-sqlite3 waits for a lock
+// synchronously, so in-process concurrency would only measure the event loop).
+const databaseUrls: Array<[string, (t: Test) => Promise<string>]> = [['sqlite', async (t) => join(t.testdir(), 'db.sqlite')]]
+if (TEST_DATABASE_URL) {
+  databaseUrls.push(['postgres', async (t) => {
+    const schema = await createSchema(t)
+    const url = new URL(TEST_DATABASE_URL as string)
+    url.searchParams.set('options', `-c search_path=${schema}`)
+    return url.toString()
+  }])
+}
+
+for (const [name, makeUrl] of databaseUrls) {
+  t.test(`${name}: three processes migrating an empty database together apply each migration once`, async (t) => {
+    const env = { DATABASE_URL: await makeUrl(t), KEYS_DIR: t.testdir() }
+    const runs = await Promise.all([1, 2, 3].map(() => runCli(['migrate', '--json'], { env })))
+    for (const run of runs) t.equal(run.code, 0, run.stderr)
+    const applied = runs.flatMap((run) => (JSON.parse(run.stdout) as { applied: string[] }).applied)
+    t.same(applied, Object.keys(migrations), 'each migration applied by exactly one process')
+    const after = await runCli(['scope', 'add', 'extra', '--description', 'x', '--json'], { env })
+    t.equal(after.code, 0, after.stderr)
+    const again = await runCli(['migrate', '--json'], { env })
+    t.same(JSON.parse(again.stdout), { applied: [] })
+  })
+}

@@ -1,0 +1,57 @@
+import t from 'tap'
+import { sql } from 'kysely'
+import { repositories } from '../../src/storage/repositories.js'
+import { dialects } from '../helpers/db.js'
+
+for (const dialect of dialects(t)) {
+  t.test(`${dialect.name}: repository contract`, async (t) => {
+    t.test('seeds the four built-in scopes', async (t) => {
+      const repos = repositories(await dialect.open(t))
+      t.same((await repos.scopes.list()).map((s) => s.name), ['email', 'offline_access', 'openid', 'profile'])
+    })
+
+    t.test('stores and finds users, with times as numbers', async (t) => {
+      const repos = repositories(await dialect.open(t))
+      const user = { id: '7f1f8d52-2f7b-4c55-9b54-0b7f8a3c2c11', username: 'alice', passwordHash: 'h', email: null, name: 'Alice', createdAt: 1_795_000_000_123 }
+      await repos.users.create(user)
+      t.same(await repos.users.findById(user.id), user)
+      t.same(await repos.users.findByUsername('alice'), user)
+      t.equal(await repos.users.findByUsername('bob'), undefined)
+      await t.rejects(repos.users.create({ ...user, id: 'other' }), 'usernames are unique')
+    })
+
+    t.test('stores clients with lists and booleans mapped back', async (t) => {
+      const repos = repositories(await dialect.open(t))
+      const client = {
+        id: 'lk_abc',
+        name: 'App',
+        secretHash: null,
+        isPublic: true,
+        redirectUris: ['http://127.0.0.1:8080/cb'],
+        postLogoutRedirectUris: [],
+        grantTypes: ['authorization_code' as const, 'refresh_token' as const],
+        scopes: ['openid'],
+        audience: null,
+        createdAt: 1_795_000_000_000,
+      }
+      await repos.clients.create(client)
+      t.same(await repos.clients.findById('lk_abc'), client)
+      t.equal(await repos.clients.findById('lk_none'), undefined)
+    })
+
+    t.test('adds a scope and updates an existing description', async (t) => {
+      const repos = repositories(await dialect.open(t))
+      await repos.scopes.upsert({ name: 'source:w', description: 'one' })
+      await repos.scopes.upsert({ name: 'source:w', description: 'two' })
+      t.same(await repos.scopes.findByNames(['source:w', 'nope']), [{ name: 'source:w', description: 'two' }])
+      t.same(await repos.scopes.findByNames([]), [])
+    })
+
+    t.test('ping reaches the database', async (t) => {
+      const store = await dialect.open(t)
+      await t.resolves(store.ping())
+      const { rows } = await sql<{ n: number }>`select 1 as n`.execute(store.db)
+      t.equal(Number(rows[0]?.n), 1)
+    })
+  })
+}

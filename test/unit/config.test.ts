@@ -1,0 +1,101 @@
+import t from 'tap'
+import { ConfigError, loadConfig, parseDatabaseUrl } from '../../src/config.js'
+
+t.test('defaults match the contract', async (t) => {
+  const c = loadConfig({})
+  t.same(c, {
+    port: 3000,
+    host: '127.0.0.1',
+    issuer: 'http://localhost:3000',
+    database: { kind: 'sqlite', path: 'db/latchkey.sqlite' },
+    keysDir: 'keys',
+    defaultAudience: 'http://localhost:4000',
+    accessTokenTtl: 3600,
+    refreshTokenTtl: 2592000,
+    refreshTokenMaxTtl: 31536000,
+    codeTtl: 60,
+    pkceRequired: 'all',
+  })
+})
+
+t.test('reads every variable', async (t) => {
+  const c = loadConfig({
+    PORT: '8080',
+    HOST: '0.0.0.0',
+    ISSUER: 'https://auth.example.com',
+    DATABASE_URL: 'postgres://u@db:5432/x',
+    KEYS_DIR: '/etc/latchkey/keys',
+    DEFAULT_AUDIENCE: 'https://api.example.com',
+    ACCESS_TOKEN_TTL: '600',
+    REFRESH_TOKEN_TTL: '86400',
+    REFRESH_TOKEN_MAX_TTL: '864000',
+    CODE_TTL: '30',
+    PKCE_REQUIRED: 'public',
+  })
+  t.equal(c.port, 8080)
+  t.equal(c.host, '0.0.0.0')
+  t.equal(c.issuer, 'https://auth.example.com')
+  t.same(c.database, { kind: 'postgres', url: 'postgres://u@db:5432/x' })
+  t.equal(c.keysDir, '/etc/latchkey/keys')
+  t.equal(c.defaultAudience, 'https://api.example.com')
+  t.equal(c.accessTokenTtl, 600)
+  t.equal(c.refreshTokenTtl, 86400)
+  t.equal(c.refreshTokenMaxTtl, 864000)
+  t.equal(c.codeTtl, 30)
+  t.equal(c.pkceRequired, 'public')
+})
+
+t.test('accepts loopback http issuers and https anywhere', async (t) => {
+  for (const issuer of ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://[::1]:3000', 'https://auth.example.com', 'https://auth.example.com:8443']) {
+    t.equal(loadConfig({ ISSUER: issuer }).issuer, issuer)
+  }
+})
+
+const bad: Array<[Record<string, string>, string, RegExp]> = [
+  [{ PORT: 'abc' }, 'PORT', /integer/],
+  [{ PORT: '70000' }, 'PORT', /0 to 65535/],
+  [{ PORT: '-1' }, 'PORT', /integer/],
+  [{ ISSUER: 'https://auth.example.com/oauth' }, 'ISSUER', /no path/],
+  [{ ISSUER: 'https://auth.example.com/' }, 'ISSUER', /trailing slash/],
+  [{ ISSUER: 'https://auth.example.com?x=1' }, 'ISSUER', /origin/],
+  [{ ISSUER: 'https://auth.example.com#f' }, 'ISSUER', /origin/],
+  [{ ISSUER: 'http://auth.example.com' }, 'ISSUER', /https/],
+  [{ ISSUER: 'not a url' }, 'ISSUER', /origin/],
+  [{ ISSUER: 'ftp://auth.example.com' }, 'ISSUER', /origin/],
+  [{ DATABASE_URL: 'mysql://db/x' }, 'DATABASE_URL', /mysql/],
+  [{ DATABASE_URL: 'sqlite:' }, 'DATABASE_URL', /file/],
+  [{ DATABASE_URL: 'postgres://[bad' }, 'DATABASE_URL', /postgres/],
+  [{ ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL', /integer/],
+  [{ ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL', /from 1/],
+  [{ ACCESS_TOKEN_TTL: '1.5' }, 'ACCESS_TOKEN_TTL', /integer/],
+  [{ REFRESH_TOKEN_TTL: '-1' }, 'REFRESH_TOKEN_TTL', /integer/],
+  [{ REFRESH_TOKEN_MAX_TTL: 'year' }, 'REFRESH_TOKEN_MAX_TTL', /integer/],
+  [{ REFRESH_TOKEN_TTL: '100', REFRESH_TOKEN_MAX_TTL: '50' }, 'REFRESH_TOKEN_TTL', /MAX_TTL/],
+  [{ CODE_TTL: '601' }, 'CODE_TTL', /1 to 600/],
+  [{ PKCE_REQUIRED: 'none' }, 'PKCE_REQUIRED', /"all" or "public"/],
+  [{ DEFAULT_AUDIENCE: 'api' }, 'DEFAULT_AUDIENCE', /absolute URI/],
+  [{ DEFAULT_AUDIENCE: 'https://api.example.com/#x' }, 'DEFAULT_AUDIENCE', /fragment/],
+]
+
+for (const [env, variable, expected] of bad) {
+  t.test(`refuses ${JSON.stringify(env)} naming ${variable}`, async (t) => {
+    const error = t.throws(() => loadConfig(env)) as Error
+    t.type(error, ConfigError)
+    t.ok(error.message.startsWith(`${variable} `), error.message)
+    t.match(error.message, expected)
+    t.notMatch(error.message, /\n/, 'one line')
+  })
+}
+
+t.test('parses DATABASE_URL forms', async (t) => {
+  t.same(parseDatabaseUrl('db/x.sqlite'), { kind: 'sqlite', path: 'db/x.sqlite' })
+  t.same(parseDatabaseUrl('/abs/x.sqlite'), { kind: 'sqlite', path: '/abs/x.sqlite' })
+  t.same(parseDatabaseUrl('sqlite:/tmp/x.db'), { kind: 'sqlite', path: '/tmp/x.db' })
+  t.same(parseDatabaseUrl('sqlite::memory:'), { kind: 'sqlite', path: ':memory:' })
+  t.same(parseDatabaseUrl('postgresql://h/d'), { kind: 'postgres', url: 'postgresql://h/d' })
+})
+
+t.test('does not echo a PostgreSQL URL that may hold a password', async (t) => {
+  const error = t.throws(() => parseDatabaseUrl('postgres://user:secret@[bad')) as Error
+  t.notMatch(error.message, /secret/)
+})
