@@ -1,19 +1,58 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import cors from '@fastify/cors'
+import formbody from '@fastify/formbody'
+import rateLimit from '@fastify/rate-limit'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
-import { errorHandler, sendJsonError } from './error-handler.js'
+import { createErrorHandler, sendJsonError } from './error-handler.js'
 import { OAuthError } from './errors.js'
+import { grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
+import { authorizeRoute } from './routes/authorize/index.js'
+import { createPages } from './routes/authorize/pages.js'
 import { discoveryRoute } from './routes/discovery.js'
 import { healthRoute } from './routes/health.js'
 import { jwksRoute } from './routes/jwks.js'
+import { tokenRoute } from './routes/token.js'
 import type { Store } from './storage/connect.js'
+import { repositories, type Repositories } from './storage/repositories.js'
+import { accessTokenIssuer } from './tokens/access-token.js'
 
 export interface AppDeps {
   store: Store
   keys: KeyStore
   clock?: Clock
   logger?: FastifyServerOptions['logger']
+  /** Requests per minute per client IP at /authorize/login and /token; false turns limiting off. */
+  rateLimit?: RateLimits | false
+}
+
+export interface RateLimits {
+  loginPerMinute: number
+  tokenPerMinute: number
+}
+
+// Brute-force protection for passwords and client secrets (OAuth 2.1 §2.4.1). The counters
+// are in memory, so each instance counts on its own.
+export const DEFAULT_RATE_LIMITS: RateLimits = { loginPerMinute: 20, tokenPerMinute: 120 }
+
+const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/jwks.json'])
+
+/**
+ * CORS (RFC 9700 §2.6): discovery and JWKS for anyone; a /token preflight for any origin some
+ * client registered a redirect URI on (the POST itself is checked against its client in the
+ * token route). Nothing else, and never /authorize.
+ */
+function corsPolicy(repos: Repositories) {
+  return async (request: FastifyRequest) => {
+    const path = request.url.split('?')[0] ?? ''
+    if (PUBLIC_METADATA.has(path)) return { origin: '*', methods: ['GET'] }
+    const origin = request.headers.origin
+    if (path === '/token' && request.method === 'OPTIONS' && origin && (await repos.clients.isRegisteredOrigin(origin))) {
+      return { origin, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }
+    }
+    return { origin: false }
+  }
 }
 
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
@@ -23,12 +62,26 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     trustProxy: false,
     bodyLimit: 64 * 1024,
   })
-  void clock
-  app.setErrorHandler(errorHandler)
+  const repos = repositories(deps.store)
+  const pages = createPages()
+  app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
   app.setNotFoundHandler((_request, reply) => sendJsonError(reply, new OAuthError('invalid_request', 'not found', { status: 404 })))
+  await app.register(formbody)
+  const limits = deps.rateLimit === false ? undefined : (deps.rateLimit ?? DEFAULT_RATE_LIMITS)
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: () => new OAuthError('invalid_request', 'too many requests; try again later', { status: 429 }),
+  })
 
-  await app.register(discoveryRoute, { config })
-  await app.register(jwksRoute, { keys: deps.keys })
+  const issuer = accessTokenIssuer({ keys: deps.keys, clock, issuer: config.issuer, ttl: config.accessTokenTtl })
+  const grants = grantRegistry({ config, repos, issuer, clock })
+  await app.register(async (api) => {
+    await api.register(cors, { delegator: corsPolicy(repos) })
+    await api.register(discoveryRoute, { config })
+    await api.register(jwksRoute, { keys: deps.keys })
+    await api.register(tokenRoute, { clients: repos.clients, grants, perMinute: limits?.tokenPerMinute })
+  })
+  await app.register(authorizeRoute, { config, repos, clock, pages, loginPerMinute: limits?.loginPerMinute })
   await app.register(healthRoute, { store: deps.store })
   return app
 }

@@ -1,8 +1,13 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { OAuthError } from './errors.js'
+import { AuthorizationRedirectError, OAuthError } from './errors.js'
+import type { Pages } from './routes/authorize/pages.js'
 
-/** How a route wants its errors rendered; set in the route's `config.errorFormat`. */
-export type ErrorFormat = 'json'
+/**
+ * How a route wants its errors rendered; set in the route's `config.errorFormat`.
+ * `json`: RFC 6749 §5.2 JSON. `authorize`: an error page until the client and redirect URI
+ * are verified, then a redirect to the client (RFC 6749 §4.1.2.1).
+ */
+export type ErrorFormat = 'json' | 'authorize'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -30,11 +35,44 @@ export function sendJsonError(reply: FastifyReply, error: OAuthError): FastifyRe
   return reply.code(error.status).send({ error: error.code, error_description: error.description })
 }
 
-export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const oauthError = toOAuthError(error)
-  if (oauthError.code === 'server_error') {
-    // Any non-protocol error is a bug: log it with the request id, answer without detail.
-    request.log.error({ err: error }, 'unhandled error')
+/** The client's redirect URI with the RFC 6749 §4.1.2.1 error parameters and RFC 9207 `iss`. */
+export function errorRedirectUrl(error: AuthorizationRedirectError, issuer: string): string {
+  const url = new URL(error.redirectUri)
+  url.searchParams.set('error', error.code)
+  url.searchParams.set('error_description', error.description)
+  if (error.state !== undefined) url.searchParams.set('state', error.state)
+  url.searchParams.set('iss', issuer)
+  return url.href
+}
+
+/** A redirect after a form POST is a 303 (RFC 9700 §4.12: never 307). */
+export function redirectStatus(request: FastifyRequest): 302 | 303 {
+  return request.method === 'GET' ? 302 : 303
+}
+
+function sendAuthorizeError(request: FastifyRequest, reply: FastifyReply, error: OAuthError, deps: ErrorHandlerDeps): FastifyReply {
+  if (error instanceof AuthorizationRedirectError) {
+    return reply.redirect(errorRedirectUrl(error, deps.issuer), redirectStatus(request))
   }
-  return sendJsonError(reply, oauthError)
+  // Client or redirect URI not verified: never redirect (RFC 9700 §4.11.2), show the error.
+  return deps.pages.render(reply, 'error', { error: error.code, description: error.description }, error.status)
+}
+
+export interface ErrorHandlerDeps {
+  issuer: string
+  pages: Pages
+}
+
+export function createErrorHandler(deps: ErrorHandlerDeps) {
+  return function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const oauthError = toOAuthError(error)
+    if (oauthError.code === 'server_error') {
+      // Any non-protocol error is a bug: log it with the request id, answer without detail.
+      request.log.error({ err: error }, 'unhandled error')
+    }
+    if (request.routeOptions.config?.errorFormat === 'authorize') {
+      return sendAuthorizeError(request, reply, oauthError, deps)
+    }
+    return sendJsonError(reply, oauthError)
+  }
 }

@@ -59,3 +59,20 @@ export class OAuthError extends Error {
     return new OAuthError('invalid_client', description, { status: 401 })
   }
 }
+
+/**
+ * An /authorize error that goes back to the client by redirect. Thrown only once the client
+ * and its redirect URI are verified (RFC 6749 §4.1.2.1); any other OAuthError thrown at
+ * /authorize is shown on an error page and never redirects.
+ */
+export class AuthorizationRedirectError extends OAuthError {
+  readonly redirectUri: string
+  readonly state: string | undefined
+
+  constructor(code: OAuthErrorCode, description: string, target: { redirectUri: string; state: string | undefined }) {
+    super(code, description)
+    this.name = 'AuthorizationRedirectError'
+    this.redirectUri = target.redirectUri
+    this.state = target.state
+  }
+}

@@ -6,10 +6,17 @@ export function discoveryDocument(config: Config): Record<string, unknown> {
   const url = (path: string) => `${config.issuer}${path}`
   return {
     issuer: config.issuer,
+    authorization_endpoint: url('/authorize'),
+    token_endpoint: url('/token'),
     jwks_uri: url('/.well-known/jwks.json'),
-    // RFC 8414 §2: REQUIRED; no authorization endpoint exists yet, so no response type.
-    response_types_supported: [],
-    grant_types_supported: [],
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    grant_types_supported: ['authorization_code'],
+    // RFC 9700 §2.1.1: clients can detect PKCE support; plain is refused.
+    code_challenge_methods_supported: ['S256'],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    // RFC 9207: every authorization response carries iss.
+    authorization_response_iss_parameter_supported: true,
   }
 }
 

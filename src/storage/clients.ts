@@ -29,6 +29,22 @@ export interface Client {
 export interface ClientRepository {
   create(client: Client): Promise<void>
   findById(id: string): Promise<Client | undefined>
+  /** Whether some client has a redirect URI with this origin (for CORS preflight at /token). */
+  isRegisteredOrigin(origin: string): Promise<boolean>
+}
+
+/** The web origins of a client's redirect URIs (private-use schemes have none). */
+export function redirectOrigins(client: Pick<Client, 'redirectUris'>): string[] {
+  const origins: string[] = []
+  for (const uri of client.redirectUris) {
+    try {
+      const { origin } = new URL(uri)
+      if (origin !== 'null') origins.push(origin)
+    } catch {
+      // Registration refuses URIs that do not parse; nothing to add.
+    }
+  }
+  return origins
 }
 
 function toClient(row: ClientRow): Client {
@@ -68,6 +84,10 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
     async findById(id) {
       const row = await db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst()
       return row && toClient(row)
+    },
+    async isRegisteredOrigin(origin) {
+      const rows = await db.selectFrom('clients').select('redirect_uris').execute()
+      return rows.some((row) => redirectOrigins({ redirectUris: fromDbList(row.redirect_uris) }).includes(origin))
     },
   }
 }

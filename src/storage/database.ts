@@ -35,11 +35,105 @@ export interface ScopesTable {
   description: string
 }
 
+export interface AuthorizationTransactionsTable {
+  id: string
+  browser_hash: string
+  csrf_hash: string
+  client_id: string
+  redirect_uri: string
+  state: string | null
+  scopes: string
+  resource: string
+  code_challenge: string | null
+  code_challenge_method: string | null
+  force_consent: number
+  user_id: string | null
+  auth_time: number | null
+  created_at: number
+  expires_at: number
+  completed_at: number | null
+}
+
+export interface LoginSessionsTable {
+  id_hash: string
+  user_id: string
+  auth_time: number
+  created_at: number
+  expires_at: number
+}
+
+export interface ConsentsTable {
+  client_id: string
+  user_id: string
+  scopes: string
+  created_at: number
+  updated_at: number
+}
+
+export interface AuthorizationCodesTable {
+  id: string
+  code_hash: string
+  client_id: string
+  user_id: string
+  redirect_uri: string
+  scopes: string
+  resource: string
+  code_challenge: string | null
+  code_challenge_method: string | null
+  auth_time: number
+  created_at: number
+  expires_at: number
+  used_at: number | null
+  family_id: string | null
+}
+
+export interface RefreshTokenFamiliesTable {
+  id: string
+  client_id: string
+  user_id: string | null
+  scopes: string
+  audience: string
+  auth_time: number | null
+  began_with_openid: number
+  created_at: number
+  revoked_at: number | null
+}
+
+export interface RefreshTokensTable {
+  token_hash: string
+  family_id: string
+  created_at: number
+  expires_at: number
+  rotated_at: number | null
+}
+
+export interface AccessTokensTable {
+  jti: string
+  client_id: string
+  code_id: string | null
+  family_id: string | null
+  created_at: number
+  expires_at: number
+}
+
+export interface RevokedJtisTable {
+  jti: string
+  revoked_at: number
+  expires_at: number
+}
 
 export interface Database {
   users: UsersTable
   clients: ClientsTable
   scopes: ScopesTable
+  authorization_transactions: AuthorizationTransactionsTable
+  login_sessions: LoginSessionsTable
+  consents: ConsentsTable
+  authorization_codes: AuthorizationCodesTable
+  refresh_token_families: RefreshTokenFamiliesTable
+  refresh_tokens: RefreshTokensTable
+  access_tokens: AccessTokensTable
+  revoked_jtis: RevokedJtisTable
 }
 
 export type UserRow = Selectable<UsersTable>
@@ -47,3 +141,8 @@ export type NewUserRow = Insertable<UsersTable>
 export type ClientRow = Selectable<ClientsTable>
 export type NewClientRow = Insertable<ClientsTable>
 export type ScopeRow = Selectable<ScopesTable>
+export type AuthorizationTransactionRow = Selectable<AuthorizationTransactionsTable>
+export type LoginSessionRow = Selectable<LoginSessionsTable>
+export type ConsentRow = Selectable<ConsentsTable>
+export type AuthorizationCodeRow = Selectable<AuthorizationCodesTable>
+export type RefreshTokenFamilyRow = Selectable<RefreshTokenFamiliesTable>

@@ -1,5 +1,14 @@
 import type { Store } from './connect.js'
+import { accessTokenRepository, type AccessTokenRepository } from './access-tokens.js'
+import { authorizationCodeRepository, type AuthorizationCodeRepository } from './authorization-codes.js'
+import {
+  authorizationTransactionRepository,
+  type AuthorizationTransactionRepository,
+} from './authorization-transactions.js'
 import { clientRepository, type ClientRepository } from './clients.js'
+import { consentRepository, type ConsentRepository } from './consents.js'
+import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
+import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
 import { scopeRepository, type ScopeRepository } from './scopes.js'
 import { userRepository, type UserRepository } from './users.js'
 
@@ -7,6 +16,12 @@ export interface Repositories {
   users: UserRepository
   clients: ClientRepository
   scopes: ScopeRepository
+  transactions: AuthorizationTransactionRepository
+  sessions: LoginSessionRepository
+  consents: ConsentRepository
+  codes: AuthorizationCodeRepository
+  refreshTokens: RefreshTokenRepository
+  accessTokens: AccessTokenRepository
 }
 
 export function repositories(store: Store): Repositories {
@@ -14,5 +29,11 @@ export function repositories(store: Store): Repositories {
     users: userRepository(store.db),
     clients: clientRepository(store.db),
     scopes: scopeRepository(store.db),
+    transactions: authorizationTransactionRepository(store.db),
+    sessions: loginSessionRepository(store.db),
+    consents: consentRepository(store.db),
+    codes: authorizationCodeRepository(store.db),
+    refreshTokens: refreshTokenRepository(store.db),
+    accessTokens: accessTokenRepository(store.db),
   }
 }

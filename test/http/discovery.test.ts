@@ -14,6 +14,19 @@ t.test('serves the same RFC 8414 metadata at both well-known paths', async (t) =
   t.ok(Array.isArray(doc.response_types_supported), 'response_types_supported is REQUIRED (RFC 8414 §2)')
 })
 
+t.test('advertises the authorization code flow with S256 PKCE and RFC 9207 iss', async (t) => {
+  const { app } = await buildTestApp(t)
+  const doc = (await app.inject('/.well-known/oauth-authorization-server')).json()
+  t.equal(doc.authorization_endpoint, 'http://localhost:3000/authorize')
+  t.equal(doc.token_endpoint, 'http://localhost:3000/token')
+  t.same(doc.response_types_supported, ['code'])
+  t.same(doc.response_modes_supported, ['query'])
+  t.same(doc.grant_types_supported, ['authorization_code'], 'only the grants implemented')
+  t.same(doc.code_challenge_methods_supported, ['S256'], 'plain is not offered')
+  t.same(doc.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none'])
+  t.equal(doc.authorization_response_iss_parameter_supported, true)
+})
+
 t.test('uses the configured issuer in every URL', async (t) => {
   const { app } = await buildTestApp(t, { env: { ISSUER: 'https://auth.example.com' } })
   const doc = (await app.inject('/.well-known/oauth-authorization-server')).json()

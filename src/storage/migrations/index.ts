@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely'
 import * as initial from './2026-11-23-01-initial.js'
+import * as authorization from './2026-11-23-02-authorization.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
   '2026-11-23-01-initial': initial,
+  '2026-11-23-02-authorization': authorization,
 }

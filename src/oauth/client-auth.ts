@@ -1,0 +1,76 @@
+import { OAuthError } from '../errors.js'
+import type { Client, ClientRepository } from '../storage/clients.js'
+import type { Params } from './params.js'
+import { secretMatchesHash, sha256Hex } from './secrets.js'
+
+// Compared against when the client is unknown, so both paths do the same work.
+const DUMMY_HASH = sha256Hex('latchkey-no-such-client')
+
+interface Credentials {
+  clientId: string
+  secret: string | undefined
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
+function parseBasic(header: string): Credentials {
+  const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(header)
+  if (!match) throw OAuthError.invalidClient('malformed Basic authorization header')
+  const decoded = Buffer.from(match[1] as string, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon < 0) throw OAuthError.invalidClient('malformed Basic authorization header')
+  try {
+    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
+    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '))
+    if (clientId === '') throw OAuthError.invalidClient('malformed Basic authorization header')
+    return { clientId, secret }
+  } catch (error) {
+    if (error instanceof OAuthError) throw error
+    throw OAuthError.invalidClient('malformed Basic authorization header')
+  }
+}
+
+/**
+ * Identifies and authenticates the client of a token-endpoint request: client_secret_basic
+ * or client_secret_post for confidential clients, a bare client_id for public ones.
+ */
+export async function authenticateClient(
+  deps: { clients: ClientRepository },
+  request: { authorization: string | undefined; params: Params },
+): Promise<Client> {
+  const { params } = request
+  const bodyId = params.get('client_id')
+  const bodySecret = params.get('client_secret')
+  let credentials: Credentials
+  if (request.authorization !== undefined && request.authorization !== '') {
+    if (!/^Basic /i.test(request.authorization)) throw OAuthError.invalidClient('unsupported authorization scheme')
+    if (bodySecret !== undefined) {
+      throw new OAuthError('invalid_request', 'use one client authentication method, not both')
+    }
+    credentials = parseBasic(request.authorization)
+    if (bodyId !== undefined && bodyId !== credentials.clientId) {
+      throw new OAuthError('invalid_request', 'client_id does not match the authenticated client')
+    }
+  } else {
+    if (bodyId === undefined) throw OAuthError.invalidClient('client authentication is required')
+    credentials = { clientId: bodyId, secret: bodySecret }
+  }
+
+  const client = await deps.clients.findById(credentials.clientId)
+  if (!client) {
+    if (credentials.secret !== undefined) secretMatchesHash(credentials.secret, DUMMY_HASH)
+    throw OAuthError.invalidClient('client authentication failed')
+  }
+  if (client.isPublic) {
+    // A public client has no secret; one that sends a secret is misconfigured or forged.
+    if (credentials.secret !== undefined) throw OAuthError.invalidClient('client authentication failed')
+    return client
+  }
+  // OAuth 2.1 §3.2.1: confidential clients must authenticate.
+  if (credentials.secret === undefined || client.secretHash === null) {
+    throw OAuthError.invalidClient('client authentication failed')
+  }
+  if (!secretMatchesHash(credentials.secret, client.secretHash)) {
+    throw OAuthError.invalidClient('client authentication failed')
+  }
+  return client
+}

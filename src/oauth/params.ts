@@ -1,0 +1,54 @@
+import { OAuthError } from '../errors.js'
+
+/**
+ * Request parameters from a query string, a form body or a JSON object. OAuth 2.1 §3.1:
+ * empty parameters count as absent, unknown ones are ignored, none may be repeated.
+ * fastify's query-string parsers turn a repeated key into an array, which is how a
+ * duplicate is seen here.
+ */
+export class Params {
+  private readonly values = new Map<string, string>()
+  private readonly repeated = new Set<string>()
+
+  constructor(input: unknown, options: { json?: boolean } = {}) {
+    if (input === undefined || input === null) return
+    if (typeof input !== 'object' || Array.isArray(input)) {
+      throw new OAuthError('invalid_request', 'the request body must be a form or a JSON object')
+    }
+    for (const [name, raw] of Object.entries(input as Record<string, unknown>)) {
+      const list = Array.isArray(raw) && !options.json ? raw : [raw]
+      const present: string[] = []
+      for (const value of list) {
+        if (typeof value !== 'string') throw new OAuthError('invalid_request', `parameter "${name}" must be a string`)
+        if (value !== '') present.push(value)
+      }
+      if (present.length > 1) this.repeated.add(name)
+      if (present.length > 0) this.values.set(name, present[0] as string)
+    }
+  }
+
+  get(name: string): string | undefined {
+    return this.repeated.has(name) ? undefined : this.values.get(name)
+  }
+
+  isRepeated(name: string): boolean {
+    return this.repeated.has(name)
+  }
+
+  /** Throws for the first repeated parameter; `resource` is invalid_target (RFC 8707 §2). */
+  rejectRepeated(): void {
+    if (this.repeated.has('resource')) throw new OAuthError('invalid_target', 'only one resource may be requested')
+    for (const name of this.repeated) throw new OAuthError('invalid_request', `parameter "${name}" was sent more than once`)
+  }
+}
+
+/** RFC 8707 §2: an absolute URI without a fragment. */
+export function isValidResource(value: string): boolean {
+  if (value.includes('#')) return false
+  try {
+    new URL(value)
+    return true
+  } catch {
+    return false
+  }
+}

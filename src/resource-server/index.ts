@@ -1,0 +1,95 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { createIntrospector, type IntrospectionOptions } from './introspection.js'
+import { KeySet } from './key-set.js'
+import { authPlugin, createRequireScope, type BearerHook } from './plugin.js'
+import { createTokenVerifier, type AccessTokenClaims } from './verify.js'
+
+export { BearerError, type BearerErrorCode } from './errors.js'
+export { bearerToken, type BearerHook } from './plugin.js'
+export { hasScopes, type AccessTokenClaims } from './verify.js'
+export type { IntrospectionOptions } from './introspection.js'
+
+export interface ResourceServerOptions {
+  /** The authorization server's issuer identifier, compared exactly with `iss`. */
+  issuer: string
+  /** This resource server's identifier: tokens must name it in `aud`. Also the challenge's realm. */
+  audience: string
+  /** Where the keys are; default: `jwks_uri` from the issuer's RFC 8414 metadata. */
+  jwksUri?: string
+  /** Seconds of leeway on `exp` and `nbf`; default 5. */
+  clockTolerance?: number
+  /** Also ask the issuer (RFC 7662) whether each locally valid token is still active. */
+  introspect?: IntrospectionOptions
+  /** Least time between two JWKS fetches; default 30 000 ms. */
+  jwksCooldownMs?: number
+  /** Age after which the JWKS is refetched in the background; default 600 000 ms. */
+  jwksMaxAgeMs?: number
+  /** Timeout of each request to the issuer; default 5 000 ms. */
+  fetchTimeoutMs?: number
+  /** Milliseconds since the epoch; default Date.now. For tests. */
+  clock?: () => number
+}
+
+export interface ResourceServer {
+  /** The verified claims, or a rejected promise with a BearerError. */
+  verify(token: string): Promise<AccessTokenClaims>
+  /** Decorates requests with `auth`; not encapsulated. */
+  plugin: FastifyPluginAsync
+  /** A hook that authenticates the request and demands every scope named (none: any valid token). */
+  requireScope(...scopes: string[]): BearerHook
+  /** Loads the keys now; rejects with a 503 BearerError if they cannot be loaded. */
+  ready(): Promise<void>
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isFinite(value) || value < 0) throw new TypeError(`${name} must be a non-negative number`)
+  return value
+}
+
+export function createResourceServer(options: ResourceServerOptions): ResourceServer {
+  const { issuer, audience } = options
+  if (!URL.canParse(issuer)) throw new TypeError('issuer must be a URL')
+  if (typeof audience !== 'string' || audience === '') throw new TypeError('audience must be a non-empty string')
+  if (options.jwksUri !== undefined && !URL.canParse(options.jwksUri)) throw new TypeError('jwksUri must be a URL')
+  const timeoutMs = nonNegative('fetchTimeoutMs', options.fetchTimeoutMs, 5_000)
+
+  const keys = new KeySet({
+    issuer,
+    jwksUri: options.jwksUri,
+    cooldownMs: nonNegative('jwksCooldownMs', options.jwksCooldownMs, 30_000),
+    maxAgeMs: nonNegative('jwksMaxAgeMs', options.jwksMaxAgeMs, 600_000),
+    timeoutMs,
+    clock: options.clock ?? Date.now,
+  })
+  const verifyLocally = createTokenVerifier({
+    issuer,
+    audience,
+    clockTolerance: nonNegative('clockTolerance', options.clockTolerance, 5),
+    keys,
+    clock: options.clock,
+  })
+
+  let verify = verifyLocally
+  if (options.introspect !== undefined) {
+    const { endpoint } = options.introspect
+    const introspect = createIntrospector(
+      options.introspect,
+      () => endpoint ?? keys.introspectionEndpoint ?? `${issuer}/introspect`,
+      timeoutMs,
+    )
+    // Local checks first: a forged or expired token never reaches the issuer.
+    verify = async (token) => {
+      const claims = await verifyLocally(token)
+      await introspect(token)
+      return claims
+    }
+  }
+
+  return {
+    verify,
+    plugin: authPlugin,
+    requireScope: createRequireScope(verify, audience),
+    ready: () => keys.ready(),
+  }
+}

@@ -1,0 +1,98 @@
+import type { Config } from '../../config.js'
+import { AuthorizationRedirectError, OAuthError } from '../../errors.js'
+import { isValidResource, type Params } from '../../oauth/params.js'
+import { parseChallenge, type PkceChallenge } from '../../oauth/pkce.js'
+import { redirectUriMatches } from '../../oauth/redirect-uri.js'
+import { parseScope } from '../../oauth/scope.js'
+import type { Client, ClientRepository } from '../../storage/clients.js'
+import type { Scope, ScopeRepository } from '../../storage/scopes.js'
+
+export interface Prompt {
+  none: boolean
+  login: boolean
+  consent: boolean
+}
+
+/** A validated authorization request. */
+export interface AuthorizationRequest {
+  client: Client
+  redirectUri: string
+  state: string | undefined
+  scopes: Scope[]
+  resource: string
+  pkce: PkceChallenge | undefined
+  prompt: Prompt
+}
+
+const PROMPTS = new Set(['none', 'login', 'consent', 'select_account'])
+
+function parsePrompt(value: string | undefined): Prompt | undefined {
+  const values = new Set((value ?? '').split(' ').filter((v) => v !== ''))
+  if (![...values].every((v) => PROMPTS.has(v))) return undefined
+  // OIDC Core §3.1.2.1: none with any other value is an error.
+  if (values.has('none') && values.size > 1) return undefined
+  return { none: values.has('none'), login: values.has('login') || values.has('select_account'), consent: values.has('consent') }
+}
+
+/** Validates in RFC 6749 §4.1.2.1 order: client and redirect URI first, then the rest. */
+export async function parseAuthorizationRequest(
+  deps: { clients: ClientRepository; scopes: ScopeRepository; config: Config },
+  params: Params,
+): Promise<AuthorizationRequest> {
+  // Until the client and redirect URI are verified, errors go on a page (they are plain OAuthErrors).
+  if (params.isRepeated('client_id')) throw new OAuthError('invalid_request', 'client_id was sent more than once')
+  const clientId = params.get('client_id')
+  if (clientId === undefined) throw new OAuthError('invalid_request', 'client_id is required')
+  const client = await deps.clients.findById(clientId)
+  if (!client) throw new OAuthError('invalid_request', 'unknown client')
+  if (params.isRepeated('redirect_uri')) throw new OAuthError('invalid_request', 'redirect_uri was sent more than once')
+  const redirectUri = params.get('redirect_uri')
+  if (redirectUri === undefined) throw new OAuthError('invalid_request', 'redirect_uri is required')
+  if (!redirectUriMatches(client.redirectUris, redirectUri, client.isPublic)) {
+    throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client')
+  }
+
+  const state = params.get('state')
+  const fail = (error: OAuthError) => new AuthorizationRedirectError(error.code, error.description, { redirectUri, state })
+  try {
+    params.rejectRepeated()
+  } catch (error) {
+    throw error instanceof OAuthError ? fail(error) : error
+  }
+  const responseType = params.get('response_type')
+  if (responseType === undefined) throw fail(new OAuthError('invalid_request', 'response_type is required'))
+  if (responseType !== 'code') {
+    throw fail(new OAuthError('unsupported_response_type', 'only response_type=code is supported'))
+  }
+  if (!client.grantTypes.includes('authorization_code')) {
+    throw fail(new OAuthError('unauthorized_client', 'the client is not registered for the authorization code grant'))
+  }
+
+  let pkce: PkceChallenge | undefined
+  try {
+    pkce = parseChallenge(params.get('code_challenge'), params.get('code_challenge_method'))
+  } catch (error) {
+    throw error instanceof OAuthError ? fail(error) : error
+  }
+  // OAuth 2.1 §4.1.2.1: public clients always; everyone while PKCE_REQUIRED=all.
+  if (pkce === undefined && (client.isPublic || deps.config.pkceRequired === 'all')) {
+    throw fail(new OAuthError('invalid_request', 'code_challenge is required (S256)'))
+  }
+
+  const rawScope = params.get('scope')
+  const names = rawScope === undefined ? client.scopes : parseScope(rawScope)
+  if (names === undefined) throw fail(new OAuthError('invalid_scope', 'scope is malformed'))
+  const notAllowed = names.filter((name) => !client.scopes.includes(name))
+  if (notAllowed.length > 0) throw fail(new OAuthError('invalid_scope', `scope not allowed for this client: ${notAllowed.join(' ')}`))
+  const known = await deps.scopes.findByNames(names)
+  if (known.length !== names.length) throw fail(new OAuthError('invalid_scope', 'unknown scope'))
+  const scopes = names.map((name) => known.find((s) => s.name === name) as Scope)
+
+  const resource = params.get('resource') ?? deps.config.defaultAudience
+  if (!isValidResource(resource)) {
+    throw fail(new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment'))
+  }
+  const prompt = parsePrompt(params.get('prompt'))
+  if (prompt === undefined) throw fail(new OAuthError('invalid_request', 'prompt is not supported'))
+  return { client, redirectUri, state, scopes, resource, pkce, prompt }
+}

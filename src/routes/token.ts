@@ -1,0 +1,57 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { OAuthError } from '../errors.js'
+import type { Grant } from '../grants/grant.js'
+import { authenticateClient } from '../oauth/client-auth.js'
+import { Params } from '../oauth/params.js'
+import { redirectOrigins, type Client, type ClientRepository } from '../storage/clients.js'
+
+/** The actual POST gets CORS headers only for an origin of this client's redirect URIs. */
+function allowClientOrigin(request: FastifyRequest, reply: FastifyReply, client: Client): void {
+  const origin = request.headers.origin
+  reply.header('vary', 'Origin')
+  if (origin !== undefined && redirectOrigins(client).includes(origin)) {
+    reply.header('access-control-allow-origin', origin)
+  }
+}
+
+export interface TokenRouteOptions {
+  clients: ClientRepository
+  grants: Map<string, Grant>
+  /** Requests per minute per IP; undefined means no limit. */
+  perMinute?: number | undefined
+}
+
+export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { clients, grants, perMinute }) => {
+  const config = { errorFormat: 'json' as const }
+  const limited = { ...config, rateLimit: perMinute === undefined ? false : ({ max: perMinute, timeWindow: 60_000 } as const) }
+  app.post('/token', { config: limited }, async (request, reply) => {
+    // OAuth 2.1 §3.2.3: every answer, errors included, is no-store.
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    const contentType = request.headers['content-type'] ?? ''
+    const json = /^application\/json\b/i.test(contentType)
+    if (request.body !== undefined && !json && !/^application\/x-www-form-urlencoded\b/i.test(contentType)) {
+      throw new OAuthError('invalid_request', 'unsupported content type', { status: 415 })
+    }
+    const params = new Params(request.body, { json })
+    params.rejectRepeated()
+    const client = await authenticateClient({ clients }, { authorization: request.headers.authorization, params })
+    allowClientOrigin(request, reply, client)
+    const grantType = params.get('grant_type')
+    if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required')
+    const grant = grants.get(grantType)
+    if (!grant) throw new OAuthError('unsupported_grant_type', `grant_type "${grantType}" is not supported`)
+    if (!client.grantTypes.includes(grant.type)) {
+      throw new OAuthError('unauthorized_client', `the client is not registered for the ${grant.type} grant`)
+    }
+    return grant.handle({ params }, client)
+  })
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url: '/token',
+    config,
+    handler: async (_request, reply) => {
+      reply.header('allow', 'POST')
+      throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
+    },
+  })
+}

@@ -1,0 +1,76 @@
+import type { Kysely } from 'kysely'
+import type { Database } from './database.js'
+
+/** Every issued access token, by jti, with what it came from, so a grant can revoke it. */
+export interface AccessTokenRecord {
+  jti: string
+  clientId: string
+  codeId: string | null
+  familyId: string | null
+  createdAt: number
+  expiresAt: number
+}
+
+export interface AccessTokenRepository {
+  findByJti(jti: string): Promise<AccessTokenRecord | undefined>
+  isRevoked(jti: string): Promise<boolean>
+}
+
+export async function recordAccessToken(db: Kysely<Database>, record: AccessTokenRecord): Promise<void> {
+  await db
+    .insertInto('access_tokens')
+    .values({
+      jti: record.jti,
+      client_id: record.clientId,
+      code_id: record.codeId,
+      family_id: record.familyId,
+      created_at: record.createdAt,
+      expires_at: record.expiresAt,
+    })
+    .execute()
+}
+
+/** Records as revoked every access token issued from the code or the family. */
+export async function revokeAccessTokensOf(
+  db: Kysely<Database>,
+  source: { codeId?: string; familyId?: string | null },
+  now: number,
+): Promise<void> {
+  await db
+    .insertInto('revoked_jtis')
+    .columns(['jti', 'revoked_at', 'expires_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('access_tokens')
+        .select((s) => ['jti', s.val(now).as('revoked_at'), 'expires_at'])
+        .where((w) =>
+          w.or([
+            ...(source.codeId ? [w('code_id', '=', source.codeId)] : []),
+            ...(source.familyId ? [w('family_id', '=', source.familyId)] : []),
+          ]),
+        ),
+    )
+    .onConflict((oc) => oc.column('jti').doNothing())
+    .execute()
+}
+
+export function accessTokenRepository(db: Kysely<Database>): AccessTokenRepository {
+  return {
+    async findByJti(jti) {
+      const row = await db.selectFrom('access_tokens').selectAll().where('jti', '=', jti).executeTakeFirst()
+      if (!row) return undefined
+      return {
+        jti: row.jti,
+        clientId: row.client_id,
+        codeId: row.code_id,
+        familyId: row.family_id,
+        createdAt: Number(row.created_at),
+        expiresAt: Number(row.expires_at),
+      }
+    },
+    async isRevoked(jti) {
+      const row = await db.selectFrom('revoked_jtis').select('jti').where('jti', '=', jti).executeTakeFirst()
+      return row !== undefined
+    },
+  }
+}

@@ -1,0 +1,126 @@
+import type { Kysely } from 'kysely'
+import type { AuthorizationCodeRow, Database } from './database.js'
+import { fromDbList, fromDbTime, toDbList } from './convert.js'
+import { recordAccessToken, revokeAccessTokensOf, type AccessTokenRecord } from './access-tokens.js'
+import { insertFamily, insertRefreshToken, type RefreshToken, type RefreshTokenFamily } from './refresh-tokens.js'
+
+export interface AuthorizationCode {
+  id: string
+  /** SHA-256 (hex) of the code; the code itself is never stored. */
+  codeHash: string
+  clientId: string
+  userId: string
+  redirectUri: string
+  scopes: string[]
+  resource: string
+  codeChallenge: string | null
+  codeChallengeMethod: string | null
+  authTime: number
+  createdAt: number
+  expiresAt: number
+  usedAt: number | null
+  familyId: string | null
+}
+
+/** What one code exchange writes, all or nothing. */
+export interface CodeRedemption {
+  codeId: string
+  now: number
+  accessToken: AccessTokenRecord
+  refresh?: { family: RefreshTokenFamily; token: RefreshToken }
+}
+
+export interface AuthorizationCodeRepository {
+  create(code: AuthorizationCode): Promise<void>
+  findByHash(codeHash: string): Promise<AuthorizationCode | undefined>
+  /**
+   * Marks the code used and stores the tokens issued for it, in one transaction.
+   * False (and nothing written) when the code was already used: a concurrent redemption won.
+   */
+  redeem(redemption: CodeRedemption): Promise<boolean>
+  /** RFC 9700 §4.2.4: revokes the family and every access token issued from a replayed code. */
+  revokeIssuedFrom(codeId: string, now: number): Promise<void>
+}
+
+function toCode(row: AuthorizationCodeRow): AuthorizationCode {
+  return {
+    id: row.id,
+    codeHash: row.code_hash,
+    clientId: row.client_id,
+    userId: row.user_id,
+    redirectUri: row.redirect_uri,
+    scopes: fromDbList(row.scopes),
+    resource: row.resource,
+    codeChallenge: row.code_challenge,
+    codeChallengeMethod: row.code_challenge_method,
+    authTime: fromDbTime(row.auth_time),
+    createdAt: fromDbTime(row.created_at),
+    expiresAt: fromDbTime(row.expires_at),
+    usedAt: row.used_at === null ? null : fromDbTime(row.used_at),
+    familyId: row.family_id,
+  }
+}
+
+export function authorizationCodeRepository(db: Kysely<Database>): AuthorizationCodeRepository {
+  return {
+    async create(code) {
+      await db
+        .insertInto('authorization_codes')
+        .values({
+          id: code.id,
+          code_hash: code.codeHash,
+          client_id: code.clientId,
+          user_id: code.userId,
+          redirect_uri: code.redirectUri,
+          scopes: toDbList(code.scopes),
+          resource: code.resource,
+          code_challenge: code.codeChallenge,
+          code_challenge_method: code.codeChallengeMethod,
+          auth_time: code.authTime,
+          created_at: code.createdAt,
+          expires_at: code.expiresAt,
+          used_at: code.usedAt,
+          family_id: code.familyId,
+        })
+        .execute()
+    },
+    async findByHash(codeHash) {
+      const row = await db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst()
+      return row && toCode(row)
+    },
+    async redeem({ codeId, now, accessToken, refresh }) {
+      return db.transaction().execute(async (trx) => {
+        // Single use (RFC 6749 §4.1.2): only the request whose UPDATE changes the row goes on.
+        const claimed = await trx
+          .updateTable('authorization_codes')
+          .set({ used_at: now })
+          .where('id', '=', codeId)
+          .where('used_at', 'is', null)
+          .executeTakeFirst()
+        if (Number(claimed.numUpdatedRows) !== 1) return false
+        if (refresh) {
+          await insertFamily(trx, refresh.family)
+          await insertRefreshToken(trx, refresh.token)
+          await trx.updateTable('authorization_codes').set({ family_id: refresh.family.id }).where('id', '=', codeId).execute()
+        }
+        await recordAccessToken(trx, accessToken)
+        return true
+      })
+    },
+    async revokeIssuedFrom(codeId, now) {
+      await db.transaction().execute(async (trx) => {
+        const code = await trx.selectFrom('authorization_codes').select('family_id').where('id', '=', codeId).executeTakeFirst()
+        const familyId = code?.family_id ?? null
+        if (familyId) {
+          await trx
+            .updateTable('refresh_token_families')
+            .set({ revoked_at: now })
+            .where('id', '=', familyId)
+            .where('revoked_at', 'is', null)
+            .execute()
+        }
+        await revokeAccessTokensOf(trx, { codeId, familyId }, now)
+      })
+    },
+  }
+}

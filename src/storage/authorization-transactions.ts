@@ -1,0 +1,103 @@
+import type { Kysely } from 'kysely'
+import type { AuthorizationTransactionRow, Database } from './database.js'
+import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
+
+/** An authorization request in progress, between GET /authorize and the code (or the denial). */
+export interface AuthorizationTransaction {
+  id: string
+  /** SHA-256 of the browser cookie the transaction is bound to. */
+  browserHash: string
+  /** SHA-256 of the CSRF token the forms carry. */
+  csrfHash: string
+  clientId: string
+  redirectUri: string
+  state: string | null
+  scopes: string[]
+  resource: string
+  codeChallenge: string | null
+  codeChallengeMethod: string | null
+  forceConsent: boolean
+  /** Set once the user has signed in (or a login session was found) for this transaction. */
+  userId: string | null
+  authTime: number | null
+  createdAt: number
+  expiresAt: number
+  completedAt: number | null
+}
+
+export interface AuthorizationTransactionRepository {
+  create(transaction: AuthorizationTransaction): Promise<void>
+  findById(id: string): Promise<AuthorizationTransaction | undefined>
+  setUser(id: string, user: { userId: string; authTime: number } | null): Promise<void>
+  /** Marks the transaction finished; false when it already was (a second submit). */
+  complete(id: string, now: number): Promise<boolean>
+}
+
+function toTransaction(row: AuthorizationTransactionRow): AuthorizationTransaction {
+  return {
+    id: row.id,
+    browserHash: row.browser_hash,
+    csrfHash: row.csrf_hash,
+    clientId: row.client_id,
+    redirectUri: row.redirect_uri,
+    state: row.state,
+    scopes: fromDbList(row.scopes),
+    resource: row.resource,
+    codeChallenge: row.code_challenge,
+    codeChallengeMethod: row.code_challenge_method,
+    forceConsent: fromDbBool(row.force_consent),
+    userId: row.user_id,
+    authTime: row.auth_time === null ? null : fromDbTime(row.auth_time),
+    createdAt: fromDbTime(row.created_at),
+    expiresAt: fromDbTime(row.expires_at),
+    completedAt: row.completed_at === null ? null : fromDbTime(row.completed_at),
+  }
+}
+
+export function authorizationTransactionRepository(db: Kysely<Database>): AuthorizationTransactionRepository {
+  return {
+    async create(tx) {
+      await db
+        .insertInto('authorization_transactions')
+        .values({
+          id: tx.id,
+          browser_hash: tx.browserHash,
+          csrf_hash: tx.csrfHash,
+          client_id: tx.clientId,
+          redirect_uri: tx.redirectUri,
+          state: tx.state,
+          scopes: toDbList(tx.scopes),
+          resource: tx.resource,
+          code_challenge: tx.codeChallenge,
+          code_challenge_method: tx.codeChallengeMethod,
+          force_consent: toDbBool(tx.forceConsent),
+          user_id: tx.userId,
+          auth_time: tx.authTime,
+          created_at: tx.createdAt,
+          expires_at: tx.expiresAt,
+          completed_at: tx.completedAt,
+        })
+        .execute()
+    },
+    async findById(id) {
+      const row = await db.selectFrom('authorization_transactions').selectAll().where('id', '=', id).executeTakeFirst()
+      return row && toTransaction(row)
+    },
+    async setUser(id, user) {
+      await db
+        .updateTable('authorization_transactions')
+        .set({ user_id: user?.userId ?? null, auth_time: user?.authTime ?? null })
+        .where('id', '=', id)
+        .execute()
+    },
+    async complete(id, now) {
+      const result = await db
+        .updateTable('authorization_transactions')
+        .set({ completed_at: now })
+        .where('id', '=', id)
+        .where('completed_at', 'is', null)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows) === 1
+    },
+  }
+}

@@ -1,0 +1,49 @@
+import type { Kysely } from 'kysely'
+import type { Database } from './database.js'
+import { fromDbList, fromDbTime, toDbList } from './convert.js'
+
+/** The scopes a user has allowed a client. */
+export interface Consent {
+  clientId: string
+  userId: string
+  scopes: string[]
+  createdAt: number
+  updatedAt: number
+}
+
+export interface ConsentRepository {
+  find(clientId: string, userId: string): Promise<Consent | undefined>
+  /** Adds `scopes` to what the user has allowed the client. */
+  grant(clientId: string, userId: string, scopes: readonly string[], now: number): Promise<void>
+}
+
+export function consentRepository(db: Kysely<Database>): ConsentRepository {
+  const find: ConsentRepository['find'] = async (clientId, userId) => {
+    const row = await db
+      .selectFrom('consents')
+      .selectAll()
+      .where('client_id', '=', clientId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst()
+    if (!row) return undefined
+    return {
+      clientId: row.client_id,
+      userId: row.user_id,
+      scopes: fromDbList(row.scopes),
+      createdAt: fromDbTime(row.created_at),
+      updatedAt: fromDbTime(row.updated_at),
+    }
+  }
+  return {
+    find,
+    async grant(clientId, userId, scopes, now) {
+      const existing = await find(clientId, userId)
+      const merged = toDbList([...new Set([...(existing?.scopes ?? []), ...scopes])])
+      await db
+        .insertInto('consents')
+        .values({ client_id: clientId, user_id: userId, scopes: merged, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.columns(['client_id', 'user_id']).doUpdateSet({ scopes: merged, updated_at: now }))
+        .execute()
+    },
+  }
+}

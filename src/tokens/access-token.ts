@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto'
+import { SignJWT } from 'jose'
+import type { Clock } from '../clock.js'
+import type { KeyStore } from '../keys/key-store.js'
+import { formatScope } from '../oauth/scope.js'
+
+export interface AccessTokenClaims {
+  /** The user's id, or the client_id for client credentials. */
+  subject: string
+  clientId: string
+  audience: string
+  scopes: readonly string[]
+  /** Epoch ms of the user's authentication; absent for client tokens. */
+  authTime?: number | undefined
+}
+
+export interface IssuedAccessToken {
+  token: string
+  jti: string
+  issuedAt: number
+  expiresAt: number
+  expiresIn: number
+}
+
+export interface AccessTokenIssuer {
+  issue(claims: AccessTokenClaims): Promise<IssuedAccessToken>
+}
+
+/** RFC 9068 JWT access tokens, signed with the current key. */
+export function accessTokenIssuer(deps: { keys: KeyStore; clock: Clock; issuer: string; ttl: number }): AccessTokenIssuer {
+  return {
+    async issue(claims) {
+      const key = deps.keys.signingKey()
+      const now = deps.clock.now()
+      const iat = Math.floor(now / 1000)
+      const exp = iat + deps.ttl
+      const jti = randomUUID()
+      const payload: Record<string, unknown> = {
+        client_id: claims.clientId,
+        scope: formatScope(claims.scopes),
+      }
+      if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000)
+      const token = await new SignJWT(payload)
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
+        .setIssuer(deps.issuer)
+        .setSubject(claims.subject)
+        .setAudience(claims.audience)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .setJti(jti)
+        .sign(key.privateKey)
+      return { token, jti, issuedAt: iat * 1000, expiresAt: exp * 1000, expiresIn: deps.ttl }
+    },
+  }
+}

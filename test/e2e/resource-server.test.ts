@@ -1,0 +1,100 @@
+import { createServer } from 'node:net'
+import t, { type Test } from 'tap'
+import { decodeJwt } from 'jose'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { loadKeyStore } from '../../src/keys/key-store.js'
+import { repositories } from '../../src/storage/repositories.js'
+import { addScope } from '../../src/admin/scopes.js'
+import { buildDemo } from '../../src/resource-server/demo-app.js'
+import { accessTokenClaims, signToken } from '../resource-server/fixture-issuer.js'
+import { tokenChecks } from '../resource-server/token-cases.js'
+import type { TestApp } from '../helpers/app.js'
+import { FakeClock } from '../helpers/clock.js'
+import { sqliteCase } from '../helpers/db.js'
+import { createClient, createUser, exchange, obtainCode } from '../helpers/oauth.js'
+
+const AUDIENCE = 'http://localhost:4000'
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** A real latchkey listening on 127.0.0.1, its issuer being its own address. */
+async function startLatchkey(t: Test): Promise<TestApp> {
+  const port = await freePort()
+  const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}`, DEFAULT_AUDIENCE: AUDIENCE })
+  const store = await sqliteCase.open(t)
+  const keys = await loadKeyStore(t.testdir())
+  // The resource server checks exp against the real time, so latchkey's clock is the real one.
+  const clock = new FakeClock(Date.now())
+  const app = await buildApp(config, { store, keys, clock })
+  t.teardown(() => app.close())
+  await app.listen({ port, host: '127.0.0.1' })
+  return { app, config, store, keys, clock, repos: repositories(store) }
+}
+
+t.test('the resource-server module against a real latchkey and its keys', async (t) => {
+  const ctx = await startLatchkey(t)
+  const issuer = ctx.config.issuer
+  const signing = ctx.keys.signingKey()
+
+  t.test('every token check, with tokens signed by latchkey\'s own key', async (t) => {
+    const key = { kid: signing.kid, privateKey: signing.privateKey, publicJwk: ctx.keys.jwks().keys[0]! }
+    await tokenChecks(t, {
+      issuer,
+      audience: AUDIENCE,
+      sign: (claims, header) => signToken(key, accessTokenClaims(issuer, AUDIENCE, claims), header),
+    })
+  })
+
+  t.test('the demo API takes tokens from latchkey\'s code flow and enforces scope', async (t) => {
+    await addScope({ scopes: ctx.repos.scopes }, { name: 'source:w', description: 'Write sources' })
+    await createUser(ctx)
+    const reader = await createClient(ctx, { scope: 'openid' })
+    const writer = await createClient(ctx, { scope: 'openid source:w' })
+    const { app: api } = await buildDemo({ issuer, audience: AUDIENCE })
+    t.teardown(() => api.close())
+
+    const tokenFor = async (client: { client_id: string; client_secret?: string; redirectUri: string }, scope: string) => {
+      const { code, verifier } = await obtainCode(ctx, client, { scope })
+      const res = await exchange(ctx.app, {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: client.redirectUri,
+        code_verifier: verifier,
+        client_id: client.client_id,
+        client_secret: client.client_secret as string,
+      })
+      t.equal(res.statusCode, 200, res.body)
+      return res.json().access_token as string
+    }
+
+    const readToken = await tokenFor(reader, 'openid')
+    t.equal(decodeJwt(readToken).aud, AUDIENCE)
+    const me = await api.inject({ url: '/api/me', headers: { authorization: `Bearer ${readToken}` } })
+    t.equal(me.statusCode, 200, me.body)
+    t.match(me.json(), { sub: decodeJwt(readToken).sub, scope: 'openid', client_id: reader.client_id })
+
+    const denied = await api.inject({ method: 'POST', url: '/api/sources', headers: { authorization: `Bearer ${readToken}` }, payload: { name: 'x' } })
+    t.equal(denied.statusCode, 403)
+    t.match(denied.headers['www-authenticate'], /error="insufficient_scope"/)
+    t.match(denied.headers['www-authenticate'], /scope="source:w"/)
+
+    const writeToken = await tokenFor(writer, 'openid source:w')
+    const created = await api.inject({ method: 'POST', url: '/api/sources', headers: { authorization: `Bearer ${writeToken}` }, payload: { name: 'x' } })
+    t.equal(created.statusCode, 201, created.body)
+    t.match(created.json(), { name: 'x' })
+
+    const none = await api.inject({ url: '/api/me' })
+    t.equal(none.statusCode, 401)
+    t.match(none.headers['www-authenticate'], /^Bearer realm="[^"]*"$/)
+  })
+})

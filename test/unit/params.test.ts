@@ -1,0 +1,34 @@
+import t from 'tap'
+import { isValidResource, Params } from '../../src/oauth/params.js'
+
+t.test('treats empty parameters as absent', async (t) => {
+  const p = new Params({ a: '', b: 'x', c: ['', 'y'] })
+  t.equal(p.get('a'), undefined)
+  t.equal(p.get('b'), 'x')
+  t.equal(p.get('c'), 'y')
+  t.doesNotThrow(() => p.rejectRepeated())
+})
+
+t.test('detects repeated parameters; a repeated resource is invalid_target', async (t) => {
+  const p = new Params({ scope: ['a', 'b'] })
+  t.equal(p.isRepeated('scope'), true)
+  t.equal(p.get('scope'), undefined)
+  t.throws(() => p.rejectRepeated(), { name: 'OAuthError', code: 'invalid_request' })
+  const r = new Params({ resource: ['https://a', 'https://b'], scope: ['a', 'b'] })
+  t.throws(() => r.rejectRepeated(), { name: 'OAuthError', code: 'invalid_target' })
+})
+
+t.test('JSON values must be strings; arrays are not repeats there', async (t) => {
+  t.throws(() => new Params({ code: 1 }, { json: true }), /must be a string/)
+  t.throws(() => new Params({ code: ['a', 'b'] }, { json: true }), /must be a string/)
+  t.throws(() => new Params('text'), /form or a JSON object/)
+  t.throws(() => new Params([1]), /form or a JSON object/)
+  t.equal(new Params(undefined).get('x'), undefined)
+})
+
+t.test('a resource is an absolute URI without a fragment (RFC 8707 §2)', async (t) => {
+  t.equal(isValidResource('https://api.example.com/v1'), true)
+  t.equal(isValidResource('urn:example:api'), true)
+  t.equal(isValidResource('/relative'), false)
+  t.equal(isValidResource('https://api.example.com/#frag'), false)
+})
