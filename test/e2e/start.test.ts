@@ -33,7 +33,7 @@ t.test('the server starts, migrates, creates a key and serves the JWKS', async (
   const dir = t.testdir()
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: join(dir, 'db', 'latchkey.sqlite'), KEYS_DIR: join(dir, 'keys'), PORT: '0', ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}) },
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: join(dir, 'db', 'latchkey.sqlite'), KEYS_DIR: join(dir, 'keys'), PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   t.teardown(() => {

@@ -14,7 +14,7 @@ export function runNode(entry: string, args: string[], options: { env?: Record<s
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}), ...options.env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -33,4 +33,18 @@ export function runNode(entry: string, args: string[], options: { env?: Record<s
 
 export function runCli(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliRun> {
   return runNode('src/cli/main.ts', args, options)
+}
+
+/** Runs the CLI program in this process (so its code counts toward coverage), with the same result shape. */
+export async function runCliInProcess(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliRun> {
+  const { runCli: run } = await import('../../src/cli/program.js')
+  let stdout = ''
+  let stderr = ''
+  const code = await run(['node', 'latchkey', ...args], {
+    env: { ...options.env },
+    stdout: (text) => (stdout += text),
+    stderr: (text) => (stderr += text),
+    readStdin: () => options.input ?? '',
+  })
+  return { code, stdout, stderr }
 }
