@@ -36,6 +36,16 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
 }
 
 /**
+ * RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. Descriptions may
+ * quote request input, so double quotes become single ones and anything else outside the set
+ * is dropped; long echoes are cut.
+ */
+export function safeDescription(text: string): string {
+  const cleaned = text.replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '')
+  return cleaned.length > 200 ? `${cleaned.slice(0, 200)}...` : cleaned
+}
+
+/**
  * The one error type for protocol errors. `description` is shown to the caller;
  * `cause` reaches only the logs.
  */
@@ -44,7 +54,7 @@ export class OAuthError extends Error {
   readonly status: number
 
   constructor(code: OAuthErrorCode, description: string, options: { status?: number; cause?: unknown } = {}) {
-    super(description, options.cause === undefined ? undefined : { cause: options.cause })
+    super(safeDescription(description), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'OAuthError'
     this.code = code
     this.status = options.status ?? defaultStatus[code]

@@ -41,5 +41,11 @@ export function redirectUriMatches(registered: readonly string[], requested: str
 function withoutLoopbackPort(uri: string): string | undefined {
   const match = LOOPBACK_LITERAL.exec(uri)
   if (!match) return undefined
+  // The port must be one a URL can carry (1-65535), or redirecting to it would fail later.
+  try {
+    new URL(uri)
+  } catch {
+    return undefined
+  }
   return `http://${match[1]}${uri.slice(match[0].length)}`
 }

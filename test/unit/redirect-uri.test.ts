@@ -51,4 +51,6 @@ t.test('lets a public client vary only the port of a loopback IP literal (RFC 82
   t.notOk(redirectUriMatches(['http://localhost:8080/cb'], 'http://localhost:9090/cb', true), 'localhost is matched exactly')
   t.notOk(redirectUriMatches(registered, 'http://127.0.0.1.evil.com:80/cb', true))
   t.notOk(redirectUriMatches(registered, 'https://127.0.0.1:8080/cb', true))
+  t.notOk(redirectUriMatches(registered, 'http://127.0.0.1:65536/cb', true), 'a port no URL can carry')
+  t.notOk(redirectUriMatches(registered, 'http://127.0.0.1:99999/cb', true), 'a port no URL can carry')
 })
