@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { runNode } from '../helpers/cli.js'
+import { runNode, UNTRACKED } from '../helpers/cli.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -31,7 +31,7 @@ t.test('a corrupt key file stops the server with exit 1', async (t) => {
 
 t.test('the server starts, migrates, creates a key and serves the JWKS', async (t) => {
   const dir = t.testdir()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn('env', [...UNTRACKED, process.execPath, '--import', 'tsx', 'src/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: join(dir, 'db', 'latchkey.sqlite'), KEYS_DIR: join(dir, 'keys'), PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],

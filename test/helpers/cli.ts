@@ -3,6 +3,14 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
+/**
+ * tap's process tracking adds its coverage hooks to every child's NODE_OPTIONS; a child that
+ * loads src/ through tsx would then report coverage against other line maps and corrupt the
+ * merged report. `env -u` drops them: these children are checked by their output, and the
+ * same code is covered in-process.
+ */
+export const UNTRACKED = ['-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE']
+
 export interface CliRun {
   code: number | null
   stdout: string
@@ -12,7 +20,7 @@ export interface CliRun {
 /** Runs a TypeScript entry point of src/ as its own process (through tsx, so no build is needed). */
 export function runNode(entry: string, args: string[], options: { env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    const child = spawn('env', [...UNTRACKED, process.execPath, '--import', 'tsx', entry, ...args], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
