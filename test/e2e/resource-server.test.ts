@@ -98,3 +98,27 @@ t.test('the resource-server module against a real latchkey and its keys', async 
     t.match(none.headers['www-authenticate'], /^Bearer realm="[^"]*"$/)
   })
 })
+
+t.test('a latchkey that goes down: known keys still verify, unknown kids get 401, never-loaded keys 503', async (t) => {
+  const ctx = await startLatchkey(t)
+  const issuer = ctx.config.issuer
+  const signing = ctx.keys.signingKey()
+  const key = { kid: signing.kid, privateKey: signing.privateKey, publicJwk: ctx.keys.jwks().keys[0]! }
+  const sign = (header: Record<string, unknown> = {}) => signToken(key, accessTokenClaims(issuer, AUDIENCE), header)
+  const { app: api } = await buildDemo({ issuer, audience: AUDIENCE, jwksCooldownMs: 0 })
+  t.teardown(() => api.close())
+  const get = async (token: string) => api.inject({ url: '/api/me', headers: { authorization: `Bearer ${token}` } })
+
+  t.equal((await get(await sign())).statusCode, 200, 'keys loaded from the running latchkey')
+  await ctx.app.close()
+  t.equal((await get(await sign())).statusCode, 200, 'a cached key keeps working while latchkey is down')
+  const unknown = await get(await sign({ kid: 'not-published' }))
+  t.equal(unknown.statusCode, 401, 'an unknown kid cannot be fetched: 401, not a crash')
+  t.match(unknown.headers['www-authenticate'], /error="invalid_token"/)
+
+  const { app: cold } = await buildDemo({ issuer, audience: AUDIENCE })
+  t.teardown(() => cold.close())
+  const never = await cold.inject({ url: '/api/me', headers: { authorization: `Bearer ${await sign()}` } })
+  t.equal(never.statusCode, 503, 'no keys were ever loaded')
+  t.equal(never.json().error, 'temporarily_unavailable')
+})
