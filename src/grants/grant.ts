@@ -1,8 +1,13 @@
+import type { FastifyBaseLogger } from 'fastify'
 import type { Params } from '../oauth/params.js'
 import type { Client, GrantType } from '../storage/clients.js'
 
 export interface TokenRequest {
   params: Params
+  /** The request's logger: for security events, never for secrets or tokens. */
+  log: FastifyBaseLogger
+  /** The caller's address (fastify's request.ip; trustProxy is off). */
+  ip: string
 }
 
 /** RFC 6749 §5.1 */

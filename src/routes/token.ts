@@ -43,7 +43,7 @@ export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { c
     if (!client.grantTypes.includes(grant.type)) {
       throw new OAuthError('unauthorized_client', `the client is not registered for the ${grant.type} grant`)
     }
-    return grant.handle({ params }, client)
+    return grant.handle({ params, log: request.log, ip: request.ip }, client)
   })
   app.route({
     method: ['GET', 'PUT', 'PATCH', 'DELETE'],

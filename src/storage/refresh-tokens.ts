@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Database, RefreshTokenFamilyRow } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
+import { recordAccessToken, revokeAccessTokensOf, type AccessTokenRecord } from './access-tokens.js'
 
 /** One authorization that yields refresh tokens; revoking it revokes every token in it. */
 export interface RefreshTokenFamily {
@@ -24,9 +25,35 @@ export interface RefreshToken {
   rotatedAt: number | null
 }
 
+/** What one refresh writes, all or nothing. */
+export interface Rotation {
+  /** Hash of the presented token, which stops working. */
+  presentedHash: string
+  /** Its successor, in the same family. */
+  token: RefreshToken
+  accessToken: AccessTokenRecord
+  now: number
+}
+
+/**
+ * `rotated`: the presented token was current and its successor is stored. `reused`: it was
+ * already rotated (or lost a race with a concurrent rotation); nothing was written.
+ * `revoked`: its family was revoked; nothing was written.
+ */
+export type RotationResult = 'rotated' | 'reused' | 'revoked'
+
 export interface RefreshTokenRepository {
   findFamily(id: string): Promise<RefreshTokenFamily | undefined>
   findByHash(tokenHash: string): Promise<RefreshToken | undefined>
+  /** Starts a family with its first refresh token and the access token issued with it. */
+  createFamily(input: { family: RefreshTokenFamily; token: RefreshToken; accessToken: AccessTokenRecord }): Promise<void>
+  /** Replaces a refresh token by its successor atomically: of concurrent calls, one rotates. */
+  rotate(rotation: Rotation): Promise<RotationResult>
+  /**
+   * RFC 9700 §4.14.2: revokes the family, so every refresh token in it, and records every
+   * access token issued from it as revoked. False when it was already revoked.
+   */
+  revokeFamily(familyId: string, now: number): Promise<boolean>
 }
 
 function toFamily(row: RefreshTokenFamilyRow): RefreshTokenFamily {
@@ -42,6 +69,9 @@ function toFamily(row: RefreshTokenFamilyRow): RefreshTokenFamily {
     revokedAt: row.revoked_at === null ? null : fromDbTime(row.revoked_at),
   }
 }
+
+/** Thrown inside a rotation to roll it back when the family turns out to be revoked. */
+class FamilyRevoked extends Error {}
 
 /** Inserts a family; takes the database or a transaction, so it joins a larger change. */
 export async function insertFamily(db: Kysely<Database>, family: RefreshTokenFamily): Promise<void> {
@@ -76,6 +106,53 @@ export async function insertRefreshToken(db: Kysely<Database>, token: RefreshTok
 
 export function refreshTokenRepository(db: Kysely<Database>): RefreshTokenRepository {
   return {
+    async createFamily({ family, token, accessToken }) {
+      await db.transaction().execute(async (trx) => {
+        await insertFamily(trx, family)
+        await insertRefreshToken(trx, token)
+        await recordAccessToken(trx, accessToken)
+      })
+    },
+    async rotate({ presentedHash, token, accessToken, now }) {
+      return db.transaction().execute(async (trx) => {
+        // The UPDATE is the claim: PostgreSQL makes a concurrent claim wait on the row and then
+        // re-check rotated_at, SQLite runs one write transaction at a time; either way one wins.
+        const claimed = await trx
+          .updateTable('refresh_tokens')
+          .set({ rotated_at: now })
+          .where('token_hash', '=', presentedHash)
+          .where('rotated_at', 'is', null)
+          .executeTakeFirst()
+        if (Number(claimed.numUpdatedRows) !== 1) return 'reused'
+        // A no-op UPDATE that locks the family row until commit, so a concurrent revocation
+        // either lands before (and is seen here) or waits and then revokes this rotation too.
+        const live = await trx
+          .updateTable('refresh_token_families')
+          .set({ revoked_at: null })
+          .where('id', '=', token.familyId)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst()
+        if (Number(live.numUpdatedRows) !== 1) throw new FamilyRevoked()
+        await insertRefreshToken(trx, token)
+        await recordAccessToken(trx, accessToken)
+        return 'rotated' as const
+      }).catch((error: unknown) => {
+        if (error instanceof FamilyRevoked) return 'revoked' as const
+        throw error
+      })
+    },
+    async revokeFamily(familyId, now) {
+      return db.transaction().execute(async (trx) => {
+        const revoked = await trx
+          .updateTable('refresh_token_families')
+          .set({ revoked_at: now })
+          .where('id', '=', familyId)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst()
+        await revokeAccessTokensOf(trx, { familyId }, now)
+        return Number(revoked.numUpdatedRows) === 1
+      })
+    },
     async findFamily(id) {
       const row = await db.selectFrom('refresh_token_families').selectAll().where('id', '=', id).executeTakeFirst()
       return row && toFamily(row)
