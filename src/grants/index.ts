@@ -4,6 +4,7 @@ import type { Repositories } from '../storage/repositories.js'
 import type { AccessTokenIssuer } from '../tokens/access-token.js'
 import { authorizationCodeGrant } from './authorization-code.js'
 import type { Grant } from './grant.js'
+import { refreshTokenGrant } from './refresh-token.js'
 
 /** The grant types /token serves, by grant_type. */
 export function grantRegistry(deps: {
@@ -18,6 +19,13 @@ export function grantRegistry(deps: {
       issuer: deps.issuer,
       clock: deps.clock,
       pkceRequired: deps.config.pkceRequired,
+      refreshTokenTtl: deps.config.refreshTokenTtl,
+      refreshTokenMaxTtl: deps.config.refreshTokenMaxTtl,
+    }),
+    refreshTokenGrant({
+      refreshTokens: deps.repos.refreshTokens,
+      issuer: deps.issuer,
+      clock: deps.clock,
       refreshTokenTtl: deps.config.refreshTokenTtl,
       refreshTokenMaxTtl: deps.config.refreshTokenMaxTtl,
     }),

@@ -3,20 +3,20 @@ import { OAuthError } from '../errors.js'
 /**
  * Request parameters from a query string, a form body or a JSON object. OAuth 2.1 §3.1:
  * empty parameters count as absent, unknown ones are ignored, none may be repeated.
- * fastify's query-string parsers turn a repeated key into an array, which is how a
- * duplicate is seen here.
+ * fastify's query-string parsers (and parseJsonParams) turn a repeated key into an array,
+ * which is how a duplicate is seen here.
  */
 export class Params {
   private readonly values = new Map<string, string>()
   private readonly repeated = new Set<string>()
 
-  constructor(input: unknown, options: { json?: boolean } = {}) {
+  constructor(input: unknown) {
     if (input === undefined || input === null) return
     if (typeof input !== 'object' || Array.isArray(input)) {
       throw new OAuthError('invalid_request', 'the request body must be a form or a JSON object')
     }
     for (const [name, raw] of Object.entries(input as Record<string, unknown>)) {
-      const list = Array.isArray(raw) && !options.json ? raw : [raw]
+      const list = Array.isArray(raw) ? raw : [raw]
       const present: string[] = []
       for (const value of list) {
         if (typeof value !== 'string') throw new OAuthError('invalid_request', `parameter "${name}" must be a string`)

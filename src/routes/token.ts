@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { OAuthError } from '../errors.js'
 import type { Grant } from '../grants/grant.js'
 import { authenticateClient } from '../oauth/client-auth.js'
+import { parseJsonParams } from '../oauth/json-body.js'
 import { Params } from '../oauth/params.js'
 import { redirectOrigins, type Client, type ClientRepository } from '../storage/clients.js'
 
@@ -24,15 +25,23 @@ export interface TokenRouteOptions {
 export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { clients, grants, perMinute }) => {
   const config = { errorFormat: 'json' as const }
   const limited = { ...config, rateLimit: perMinute === undefined ? false : ({ max: perMinute, timeWindow: 60_000 } as const) }
+  // JSON bodies (first-party SDKs) under the form's rules: string values, no repeated keys.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonParams(body as string))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
   app.post('/token', { config: limited }, async (request, reply) => {
     // OAuth 2.1 §3.2.3: every answer, errors included, is no-store.
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const contentType = request.headers['content-type'] ?? ''
-    const json = /^application\/json\b/i.test(contentType)
-    if (request.body !== undefined && !json && !/^application\/x-www-form-urlencoded\b/i.test(contentType)) {
+    if (request.body !== undefined && !/^application\/(json|x-www-form-urlencoded)\b/i.test(contentType)) {
       throw new OAuthError('invalid_request', 'unsupported content type', { status: 415 })
     }
-    const params = new Params(request.body, { json })
+    const params = new Params(request.body)
     params.rejectRepeated()
     const client = await authenticateClient({ clients }, { authorization: request.headers.authorization, params })
     allowClientOrigin(request, reply, client)

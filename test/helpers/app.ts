@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
@@ -20,13 +20,13 @@ export interface TestApp {
 /** buildApp on a fresh in-memory SQLite (or the given dialect), fresh keys and a fake clock. */
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; dialect?: DialectCase } = {},
+  options: { env?: Record<string, string>; dialect?: DialectCase; logger?: FastifyServerOptions['logger'] } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ISSUER: 'http://localhost:3000', ...options.env })
   const store = await (options.dialect ?? sqliteCase).open(t)
   const keys = await loadKeyStore(t.testdir())
   const clock = new FakeClock()
-  const app = await buildApp(config, { store, keys, clock })
+  const app = await buildApp(config, { store, keys, clock, logger: options.logger })
   t.teardown(() => app.close())
   return { app, config, store, keys, clock, repos: repositories(store) }
 }

@@ -18,9 +18,9 @@ t.test('detects repeated parameters; a repeated resource is invalid_target', asy
   t.throws(() => r.rejectRepeated(), { name: 'OAuthError', code: 'invalid_target' })
 })
 
-t.test('JSON values must be strings; arrays are not repeats there', async (t) => {
-  t.throws(() => new Params({ code: 1 }, { json: true }), /must be a string/)
-  t.throws(() => new Params({ code: ['a', 'b'] }, { json: true }), /must be a string/)
+t.test('values must be strings; anything but an object is refused', async (t) => {
+  t.throws(() => new Params({ code: 1 }), /must be a string/)
+  t.throws(() => new Params({ code: ['a', 2] }), /must be a string/)
   t.throws(() => new Params('text'), /form or a JSON object/)
   t.throws(() => new Params([1]), /form or a JSON object/)
   t.equal(new Params(undefined).get('x'), undefined)
