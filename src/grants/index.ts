@@ -1,9 +1,12 @@
+import { loginThrottle } from '../accounts/login-throttle.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { AccessTokenIssuer } from '../tokens/access-token.js'
 import { authorizationCodeGrant } from './authorization-code.js'
+import { clientCredentialsGrant } from './client-credentials.js'
 import type { Grant } from './grant.js'
+import { passwordGrant } from './password.js'
 import { refreshTokenGrant } from './refresh-token.js'
 
 /** The grant types /token serves, by grant_type. */
@@ -26,6 +29,17 @@ export function grantRegistry(deps: {
       refreshTokens: deps.repos.refreshTokens,
       issuer: deps.issuer,
       clock: deps.clock,
+      refreshTokenTtl: deps.config.refreshTokenTtl,
+      refreshTokenMaxTtl: deps.config.refreshTokenMaxTtl,
+    }),
+    clientCredentialsGrant({ issuer: deps.issuer, defaultAudience: deps.config.defaultAudience }),
+    passwordGrant({
+      users: deps.repos.users,
+      throttle: loginThrottle({ attempts: deps.repos.loginAttempts, clock: deps.clock }),
+      refreshTokens: deps.repos.refreshTokens,
+      issuer: deps.issuer,
+      clock: deps.clock,
+      defaultAudience: deps.config.defaultAudience,
       refreshTokenTtl: deps.config.refreshTokenTtl,
       refreshTokenMaxTtl: deps.config.refreshTokenMaxTtl,
     }),

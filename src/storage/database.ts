@@ -122,6 +122,13 @@ export interface RevokedJtisTable {
   expires_at: number
 }
 
+export interface LoginAttemptsTable {
+  key_hash: string
+  failures: number
+  locked_until: number | null
+  expires_at: number
+}
+
 export interface Database {
   users: UsersTable
   clients: ClientsTable
@@ -134,6 +141,7 @@ export interface Database {
   refresh_tokens: RefreshTokensTable
   access_tokens: AccessTokensTable
   revoked_jtis: RevokedJtisTable
+  login_attempts: LoginAttemptsTable
 }
 
 export type UserRow = Selectable<UsersTable>

@@ -7,6 +7,7 @@ import {
 } from './authorization-transactions.js'
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
+import { loginAttemptRepository, type LoginAttemptRepository } from './login-attempts.js'
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
 import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
 import { scopeRepository, type ScopeRepository } from './scopes.js'
@@ -22,6 +23,7 @@ export interface Repositories {
   codes: AuthorizationCodeRepository
   refreshTokens: RefreshTokenRepository
   accessTokens: AccessTokenRepository
+  loginAttempts: LoginAttemptRepository
 }
 
 export function repositories(store: Store): Repositories {
@@ -35,5 +37,6 @@ export function repositories(store: Store): Repositories {
     codes: authorizationCodeRepository(store.db),
     refreshTokens: refreshTokenRepository(store.db),
     accessTokens: accessTokenRepository(store.db),
+    loginAttempts: loginAttemptRepository(store.db),
   }
 }

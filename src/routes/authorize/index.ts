@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { verifyPassword } from '../../accounts/passwords.js'
+import { checkCredentials } from '../../accounts/credentials.js'
+import { loginThrottle } from '../../accounts/login-throttle.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
 import { redirectStatus } from '../../error-handler.js'
@@ -43,6 +44,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     path: '/',
   }
   const routeConfig = { errorFormat: 'authorize' as const }
+  const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
   // Every page, error page and redirect of the authorization endpoint.
   app.addHook('onRequest', async (_request, reply) => setPageHeaders(reply))
 
@@ -233,13 +235,15 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       return renderLogin(reply, { tx, csrfToken, client })
     }
     const username = params.get('username') ?? ''
-    const user = username === '' ? undefined : await repos.users.findByUsername(username)
-    // Same argon2 work whether or not the username exists.
-    const ok = await verifyPassword(user?.passwordHash, params.get('password') ?? '')
-    if (!user || !ok) {
-      // One message for every failure; the transaction stays usable for another try.
-      return renderLogin(reply, { tx, csrfToken, client }, { error: 'Wrong username or password.', username }, 401)
+    const password = params.get('password') ?? ''
+    const checked = await checkCredentials({ users: repos.users, throttle, log: request.log }, { username, password, ip: request.ip })
+    // The transaction stays usable for another try.
+    if (checked.outcome === 'throttled') {
+      return renderLogin(reply, { tx, csrfToken, client }, { error: 'Too many failed sign-ins for this account; try again in a few minutes.', username }, 429)
     }
+    // One message for every failure.
+    if (checked.outcome === 'wrong') return renderLogin(reply, { tx, csrfToken, client }, { error: 'Wrong username or password.', username }, 401)
+    const { user } = checked
     const now = clock.now()
     const previous = request.cookies[SESSION_COOKIE]
     if (previous) await repos.sessions.delete(sha256Hex(previous))

@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely'
 import * as initial from './2026-11-23-01-initial.js'
 import * as authorization from './2026-11-23-02-authorization.js'
+import * as loginAttempts from './2026-11-23-03-login-attempts.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
   '2026-11-23-01-initial': initial,
   '2026-11-23-02-authorization': authorization,
+  '2026-11-23-03-login-attempts': loginAttempts,
 }
