@@ -9,10 +9,13 @@ import { OAuthError } from './errors.js'
 import { grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
 import { authorizeRoute } from './routes/authorize/index.js'
+import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './routes/authorize/pages.js'
 import { discoveryRoute } from './routes/discovery.js'
 import { healthRoute } from './routes/health.js'
+import { introspectRoute } from './routes/introspect.js'
 import { jwksRoute } from './routes/jwks.js'
+import { revokeRoute } from './routes/revoke.js'
 import { tokenRoute } from './routes/token.js'
 import type { Store } from './storage/connect.js'
 import { repositories, type Repositories } from './storage/repositories.js'
@@ -39,16 +42,16 @@ export const DEFAULT_RATE_LIMITS: RateLimits = { loginPerMinute: 20, tokenPerMin
 const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/jwks.json'])
 
 /**
- * CORS (RFC 9700 §2.6): discovery and JWKS for anyone; a /token preflight for any origin some
- * client registered a redirect URI on (the POST itself is checked against its client in the
- * token route). Nothing else, and never /authorize.
+ * CORS (RFC 9700 §2.6): discovery and JWKS for anyone; a /token or /revoke preflight for any
+ * origin some client registered a redirect URI on (the POST itself is checked against its
+ * client in the route). Nothing else, and never /authorize or /introspect.
  */
 function corsPolicy(repos: Repositories) {
   return async (request: FastifyRequest) => {
     const path = request.url.split('?')[0] ?? ''
     if (PUBLIC_METADATA.has(path)) return { origin: '*', methods: ['GET'] }
     const origin = request.headers.origin
-    if (path === '/token' && request.method === 'OPTIONS' && origin && (await repos.clients.isRegisteredOrigin(origin))) {
+    if (BROWSER_CLIENT_ENDPOINTS.has(path) && request.method === 'OPTIONS' && origin && (await repos.clients.isRegisteredOrigin(origin))) {
       return { origin, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }
     }
     return { origin: false }
@@ -80,6 +83,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(discoveryRoute, { config })
     await api.register(jwksRoute, { keys: deps.keys })
     await api.register(tokenRoute, { clients: repos.clients, grants, perMinute: limits?.tokenPerMinute })
+    await api.register(revokeRoute, { repos, keys: deps.keys, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
+    await api.register(introspectRoute, { repos, keys: deps.keys, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
   })
   await app.register(authorizeRoute, { config, repos, clock, pages, loginPerMinute: limits?.loginPerMinute })
   await app.register(healthRoute, { store: deps.store })

@@ -11,10 +11,17 @@ export function discoveryDocument(config: Config): Record<string, unknown> {
     jwks_uri: url('/.well-known/jwks.json'),
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code'],
+    // Every grant latchkey serves; each client uses only those it is registered for.
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
     // RFC 9700 §2.1.1: clients can detect PKCE support; plain is refused.
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    // RFC 7009 §2.1: a public client revokes its own tokens with its client_id alone.
+    revocation_endpoint: url('/revoke'),
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    // RFC 7662 §2.1: introspection needs an authenticated client.
+    introspection_endpoint: url('/introspect'),
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     // RFC 9207: every authorization response carries iss.
     authorization_response_iss_parameter_supported: true,
   }

@@ -1,19 +1,11 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import { OAuthError } from '../errors.js'
 import type { Grant } from '../grants/grant.js'
 import { authenticateClient } from '../oauth/client-auth.js'
 import { parseJsonParams } from '../oauth/json-body.js'
 import { Params } from '../oauth/params.js'
-import { redirectOrigins, type Client, type ClientRepository } from '../storage/clients.js'
-
-/** The actual POST gets CORS headers only for an origin of this client's redirect URIs. */
-function allowClientOrigin(request: FastifyRequest, reply: FastifyReply, client: Client): void {
-  const origin = request.headers.origin
-  reply.header('vary', 'Origin')
-  if (origin !== undefined && redirectOrigins(client).includes(origin)) {
-    reply.header('access-control-allow-origin', origin)
-  }
-}
+import type { ClientRepository } from '../storage/clients.js'
+import { allowClientOrigin } from './client-cors.js'
 
 export interface TokenRouteOptions {
   clients: ClientRepository

@@ -14,6 +14,11 @@ export interface AccessTokenRecord {
 export interface AccessTokenRepository {
   findByJti(jti: string): Promise<AccessTokenRecord | undefined>
   isRevoked(jti: string): Promise<boolean>
+  /**
+   * Records one access token as revoked until it expires (epoch ms), whether or not it was
+   * recorded at issue. Revoking it again changes nothing.
+   */
+  revoke(jti: string, expiresAt: number, now: number): Promise<void>
 }
 
 export async function recordAccessToken(db: Kysely<Database>, record: AccessTokenRecord): Promise<void> {
@@ -67,6 +72,13 @@ export function accessTokenRepository(db: Kysely<Database>): AccessTokenReposito
         createdAt: Number(row.created_at),
         expiresAt: Number(row.expires_at),
       }
+    },
+    async revoke(jti, expiresAt, now) {
+      await db
+        .insertInto('revoked_jtis')
+        .values({ jti, revoked_at: now, expires_at: expiresAt })
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .execute()
     },
     async isRevoked(jti) {
       const row = await db.selectFrom('revoked_jtis').select('jti').where('jti', '=', jti).executeTakeFirst()

@@ -48,3 +48,35 @@ t.test('discovery and JWKS answer any origin; health and /authorize do not', asy
   const token = await ctx.app.inject({ method: 'POST', url: '/token', headers: { ...origin, authorization: basic(client.client_id, 'x') }, payload: {} })
   t.notOk(token.headers['access-control-allow-origin'])
 })
+
+t.test('/revoke answers a browser client like /token; /introspect never sends CORS headers', async (t) => {
+  const ctx = await buildTestApp(t)
+  await createUser(ctx)
+  const spa = await createClient(ctx, { isPublic: true, redirectUris: ['https://spa.example.com/cb'] })
+  const preflight = (url: string, origin: string) =>
+    ctx.app.inject({ method: 'OPTIONS', url, headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } })
+  const ok = await preflight('/revoke', 'https://spa.example.com')
+  t.equal(ok.statusCode, 204)
+  t.equal(ok.headers['access-control-allow-origin'], 'https://spa.example.com')
+  t.notOk((await preflight('/revoke', 'https://evil.example.com')).headers['access-control-allow-origin'])
+  t.notOk((await preflight('/introspect', 'https://spa.example.com')).headers['access-control-allow-origin'], 'no preflight for /introspect')
+
+  const { code, verifier } = await obtainCode(ctx, spa)
+  const tokens = (await exchange(ctx.app, { grant_type: 'authorization_code', code, redirect_uri: spa.redirectUri, code_verifier: verifier, client_id: spa.client_id })).json()
+  const revoke = (origin: string) =>
+    ctx.app.inject({
+      method: 'POST',
+      url: '/revoke',
+      headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ token: tokens.refresh_token, client_id: spa.client_id }).toString(),
+    })
+  const foreign = await revoke('https://evil.example.com')
+  t.equal(foreign.statusCode, 200)
+  t.notOk(foreign.headers['access-control-allow-origin'])
+  const own = await revoke('https://spa.example.com')
+  t.equal(own.statusCode, 200)
+  t.equal(own.headers['access-control-allow-origin'], 'https://spa.example.com')
+  t.match(own.headers.vary, /Origin/)
+  const refreshed = await exchange(ctx.app, { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: spa.client_id })
+  t.equal(refreshed.json().error, 'invalid_grant', 'the browser revoked its refresh token')
+})

@@ -21,10 +21,23 @@ t.test('advertises the authorization code flow with S256 PKCE and RFC 9207 iss',
   t.equal(doc.token_endpoint, 'http://localhost:3000/token')
   t.same(doc.response_types_supported, ['code'])
   t.same(doc.response_modes_supported, ['query'])
-  t.same(doc.grant_types_supported, ['authorization_code'], 'only the grants implemented')
+  t.same(doc.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials', 'password'])
   t.same(doc.code_challenge_methods_supported, ['S256'], 'plain is not offered')
   t.same(doc.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none'])
   t.equal(doc.authorization_response_iss_parameter_supported, true)
+})
+
+t.test('advertises revocation (RFC 7009) and introspection (RFC 7662) with their client authentication', async (t) => {
+  const { app } = await buildTestApp(t)
+  const doc = (await app.inject('/.well-known/openid-configuration')).json()
+  t.equal(doc.revocation_endpoint, 'http://localhost:3000/revoke')
+  t.same(doc.revocation_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none'])
+  t.equal(doc.introspection_endpoint, 'http://localhost:3000/introspect')
+  t.same(doc.introspection_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post'], 'no unauthenticated introspection')
+  for (const path of ['/revoke', '/introspect']) {
+    const res = await app.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'token=x' })
+    t.not(res.statusCode, 404, `${path} is served`)
+  }
 })
 
 t.test('uses the configured issuer in every URL', async (t) => {

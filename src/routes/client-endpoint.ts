@@ -1,0 +1,88 @@
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RequestPayload } from 'fastify'
+import { OAuthError } from '../errors.js'
+import { authenticateClient } from '../oauth/client-auth.js'
+import { Params } from '../oauth/params.js'
+import type { Client, ClientRepository } from '../storage/clients.js'
+import { allowClientOrigin } from './client-cors.js'
+
+export interface ClientRequest {
+  params: Params
+  client: Client
+  log: FastifyBaseLogger
+}
+
+export interface ClientEndpointOptions {
+  url: string
+  clients: ClientRepository
+  /** Requests per minute per IP; undefined means no limit. */
+  perMinute?: number | undefined
+  /** Refuse public clients, which cannot authenticate (RFC 7662 §2.1). */
+  confidentialOnly: boolean
+  /** Answer the client's own browser origins (RFC 7009 §2.3: browser apps revoke too). */
+  cors: boolean
+  handle(request: ClientRequest, reply: FastifyReply): Promise<unknown>
+}
+
+export type TokenTypeHint = 'access_token' | 'refresh_token'
+
+/**
+ * RFC 7009 §2.1, RFC 7662 §2.1: the hint decides which lookup comes first; an unknown hint is
+ * ignored and every kind is still tried.
+ */
+export function lookupOrder(hint: string | undefined): TokenTypeHint[] {
+  return hint === 'access_token' ? ['access_token', 'refresh_token'] : ['refresh_token', 'access_token']
+}
+
+const FORM = /^application\/x-www-form-urlencoded\b/i
+
+/**
+ * Only form bodies (RFC 7009 §2.1, RFC 7662 §2.1), refused before any parser runs (and after
+ * the rate limit, which counts every request).
+ */
+async function formOnly(request: FastifyRequest, _reply: FastifyReply, payload: RequestPayload): Promise<RequestPayload> {
+  const contentType = request.headers['content-type']
+  if (contentType !== undefined && !FORM.test(contentType)) {
+    throw new OAuthError('invalid_request', 'unsupported content type', { status: 415 })
+  }
+  return payload
+}
+
+/**
+ * A POST endpoint where a client presents a token, as /revoke and /introspect are: form body,
+ * no-store, duplicates refused, the client authenticated as at /token, JSON errors, 405 for
+ * other methods.
+ */
+export function clientEndpoint(app: FastifyInstance, options: ClientEndpointOptions): void {
+  const { url, clients, perMinute, confidentialOnly, cors, handle } = options
+  const config = { errorFormat: 'json' as const }
+  // Client secrets are checked here too, so they get /token's brute-force limit (OAuth 2.1 §2.4.1).
+  const limited = { ...config, rateLimit: perMinute === undefined ? (false as const) : { max: perMinute, timeWindow: 60_000 } }
+  app.post(url, { config: limited, preParsing: formOnly }, async (request, reply) => {
+    // Answers name tokens and their state: never cached, errors included (the error handler).
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    const params = new Params(request.body)
+    params.rejectRepeated()
+    const client = await authenticateClient({ clients }, { authorization: request.headers.authorization, params })
+    if (cors) allowClientOrigin(request, reply, client)
+    if (confidentialOnly && client.isPublic) {
+      throw OAuthError.invalidClient('a public client cannot authenticate here')
+    }
+    return handle({ params, client, log: request.log }, reply)
+  })
+  app.route({
+    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+    url,
+    config,
+    handler: async (_request, reply) => {
+      reply.header('allow', 'POST')
+      throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
+    },
+  })
+}
+
+/** The required `token` parameter. */
+export function requiredToken(params: Params): string {
+  const token = params.get('token')
+  if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
+  return token
+}

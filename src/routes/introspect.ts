@@ -1,0 +1,104 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { KeyStore } from '../keys/key-store.js'
+import { formatScope } from '../oauth/scope.js'
+import { sha256Hex } from '../oauth/secrets.js'
+import type { Client } from '../storage/clients.js'
+import type { Repositories } from '../storage/repositories.js'
+import { accessTokenVerifier } from '../tokens/verify-access-token.js'
+import { clientEndpoint, lookupOrder, requiredToken } from './client-endpoint.js'
+
+export interface IntrospectRouteOptions {
+  repos: Pick<Repositories, 'clients' | 'refreshTokens' | 'accessTokens'>
+  keys: KeyStore
+  clock: Clock
+  issuer: string
+  /** Requests per minute per IP; undefined means no limit. */
+  perMinute?: number | undefined
+}
+
+type Introspection = { active: true } & Record<string, unknown>
+
+/** `unknown`: not this kind of token, try the next; `inactive`: this kind, but not to be shown. */
+type Outcome = Introspection | 'inactive' | 'unknown'
+
+const INACTIVE = { active: false } as const
+
+const epochSeconds = (ms: number) => Math.floor(ms / 1000)
+
+/**
+ * RFC 7662 for latchkey's own tokens. Only the token's client, or a resource server whose
+ * registered audience is in the token's `aud`, sees its claims; everyone else, and any token
+ * that is expired, revoked, rotated or unknown, gets `{"active":false}` (§2.2), so the answer
+ * never tells a caller more than that it may not see the token.
+ */
+export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async (app, { repos, keys, clock, issuer, perMinute }) => {
+  const verifier = accessTokenVerifier({ keys, clock, issuer })
+
+  async function introspectAccessToken(token: string, client: Client): Promise<Outcome> {
+    const claims = await verifier.verify(token)
+    if (!claims) return 'unknown'
+    const ownClient = claims.clientId === client.id
+    const audience = client.audience !== null && claims.audience.includes(client.audience)
+    // RFC 7662 §4: the caller must be entitled to the token before anything is said about it.
+    if (!ownClient && !audience) return 'inactive'
+    if (await repos.accessTokens.isRevoked(claims.jti)) return 'inactive'
+    const answer: Introspection = {
+      active: true,
+      scope: claims.scope,
+      client_id: claims.clientId,
+      sub: claims.subject,
+      exp: claims.expiresAt,
+      iat: claims.issuedAt,
+      iss: claims.issuer,
+      aud: claims.audience.length === 1 ? claims.audience[0] : claims.audience,
+      token_type: 'Bearer',
+      jti: claims.jti,
+    }
+    if (claims.authTime !== undefined) answer.auth_time = claims.authTime
+    return answer
+  }
+
+  async function introspectRefreshToken(token: string, client: Client): Promise<Outcome> {
+    const record = await repos.refreshTokens.findByHash(sha256Hex(token))
+    if (!record) return 'unknown'
+    const now = clock.now()
+    // A rotated token no longer works (presenting it revokes the family), so it is not active.
+    if (record.rotatedAt !== null || record.expiresAt <= now) return 'inactive'
+    const family = await repos.refreshTokens.findFamily(record.familyId)
+    // Refresh tokens are only ever the business of the client they were issued to.
+    if (!family || family.revokedAt !== null || family.clientId !== client.id) return 'inactive'
+    const answer: Introspection = {
+      active: true,
+      scope: formatScope(family.scopes),
+      client_id: family.clientId,
+      exp: epochSeconds(record.expiresAt),
+      iat: epochSeconds(record.createdAt),
+      iss: issuer,
+      aud: family.audience,
+      token_type: 'refresh_token',
+    }
+    if (family.userId !== null) answer.sub = family.userId
+    return answer
+  }
+
+  clientEndpoint(app, {
+    url: '/introspect',
+    clients: repos.clients,
+    perMinute,
+    // RFC 7662 §2.1: the endpoint requires authorization; a bare client_id proves nothing.
+    confidentialOnly: true,
+    // Resource servers and back ends introspect; no browser needs to.
+    cors: false,
+    async handle({ params, client }) {
+      const token = requiredToken(params)
+      const lookups = { access_token: introspectAccessToken, refresh_token: introspectRefreshToken }
+      for (const kind of lookupOrder(params.get('token_type_hint'))) {
+        const outcome = await lookups[kind](token, client)
+        if (outcome === 'inactive') return INACTIVE
+        if (outcome !== 'unknown') return outcome
+      }
+      return INACTIVE
+    },
+  })
+}

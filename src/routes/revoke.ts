@@ -1,0 +1,71 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { KeyStore } from '../keys/key-store.js'
+import { sha256Hex } from '../oauth/secrets.js'
+import type { Client } from '../storage/clients.js'
+import type { Repositories } from '../storage/repositories.js'
+import { accessTokenVerifier } from '../tokens/verify-access-token.js'
+import { clientEndpoint, lookupOrder, requiredToken, type ClientRequest } from './client-endpoint.js'
+
+export interface RevokeRouteOptions {
+  repos: Pick<Repositories, 'clients' | 'refreshTokens' | 'accessTokens'>
+  keys: KeyStore
+  clock: Clock
+  issuer: string
+  /** Requests per minute per IP; undefined means no limit. */
+  perMinute?: number | undefined
+}
+
+/** What a lookup found: `unknown` lets the next kind of token be tried. */
+type Outcome = 'revoked' | 'ignored' | 'unknown'
+
+/**
+ * RFC 7009: a client revokes its own tokens. A refresh token revokes its family and the access
+ * tokens issued from it; an access token is recorded as revoked until it expires. Anything else
+ * (unknown, malformed, expired, another client's) answers the same 200 and changes nothing
+ * (§2.2), so the endpoint tells no one whether a token exists.
+ */
+export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, { repos, keys, clock, issuer, perMinute }) => {
+  const verifier = accessTokenVerifier({ keys, clock, issuer })
+
+  async function revokeRefreshToken(token: string, client: Client, { log }: ClientRequest): Promise<Outcome> {
+    const record = await repos.refreshTokens.findByHash(sha256Hex(token))
+    if (!record) return 'unknown'
+    const family = await repos.refreshTokens.findFamily(record.familyId)
+    // RFC 7009 §2.1: the token must have been issued to the requesting client.
+    if (!family || family.clientId !== client.id) return 'ignored'
+    // §2.1: revoking a refresh token also invalidates the access tokens of the same grant.
+    if (await repos.refreshTokens.revokeFamily(family.id, clock.now())) {
+      log.info({ familyId: family.id, clientId: client.id }, 'refresh-token family revoked')
+    }
+    return 'revoked'
+  }
+
+  async function revokeAccessToken(token: string, client: Client, { log }: ClientRequest): Promise<Outcome> {
+    const claims = await verifier.verify(token)
+    // Expired tokens are dead already: nothing to record.
+    if (!claims) return 'unknown'
+    if (claims.clientId !== client.id) return 'ignored'
+    await repos.accessTokens.revoke(claims.jti, claims.expiresAt * 1000, clock.now())
+    log.info({ jti: claims.jti, clientId: client.id }, 'access token revoked')
+    return 'revoked'
+  }
+
+  clientEndpoint(app, {
+    url: '/revoke',
+    clients: repos.clients,
+    perMinute,
+    // RFC 7009 §2.1: a public client identifies itself with its client_id.
+    confidentialOnly: false,
+    cors: true,
+    async handle(request, reply) {
+      const token = requiredToken(request.params)
+      const revokers = { refresh_token: revokeRefreshToken, access_token: revokeAccessToken }
+      for (const kind of lookupOrder(request.params.get('token_type_hint'))) {
+        if ((await revokers[kind](token, request.client, request)) !== 'unknown') break
+      }
+      // §2.2: 200 whether or not anything was revoked; the body is empty.
+      return reply.code(200).send()
+    },
+  })
+}
