@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
@@ -70,6 +71,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
   app.setNotFoundHandler((_request, reply) => sendJsonError(reply, new OAuthError('invalid_request', 'not found', { status: 404 })))
   await app.register(formbody)
+  await app.register(cookie)
   const limits = deps.rateLimit === false ? undefined : (deps.rateLimit ?? DEFAULT_RATE_LIMITS)
   await app.register(rateLimit, {
     global: false,

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import cookie from '@fastify/cookie'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { checkCredentials } from '../../accounts/credentials.js'
 import { loginThrottle } from '../../accounts/login-throttle.js'
@@ -12,6 +11,7 @@ import { randomToken, secretMatchesHash, sha256Hex } from '../../oauth/secrets.j
 import type { AuthorizationTransaction } from '../../storage/authorization-transactions.js'
 import type { Client } from '../../storage/clients.js'
 import type { Repositories } from '../../storage/repositories.js'
+import { BROWSER_COOKIE, BROWSER_COOKIE_MAX_AGE_S, cookieOptions as browserCookieOptions, SESSION_COOKIE, SESSION_TTL_MS } from '../browser-cookies.js'
 import { setPageHeaders, type Pages } from './pages.js'
 import { parseAuthorizationRequest } from './request.js'
 
@@ -24,11 +24,7 @@ export interface AuthorizeRouteOptions {
   loginPerMinute?: number | undefined
 }
 
-const BROWSER_COOKIE = 'lk_browser'
-const SESSION_COOKIE = 'lk_session'
 const TRANSACTION_TTL_MS = 10 * 60 * 1000
-const SESSION_TTL_MS = 12 * 60 * 60 * 1000
-const BROWSER_COOKIE_MAX_AGE_S = 365 * 24 * 60 * 60
 
 /** OAuth 2.1 §7.3.1: only a client that can be identified may skip a repeated consent. */
 function consentCanBeRemembered(client: Client, redirectUri: string): boolean {
@@ -36,13 +32,7 @@ function consentCanBeRemembered(client: Client, redirectUri: string): boolean {
 }
 
 export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (app, { config, repos, clock, pages, loginPerMinute }) => {
-  await app.register(cookie)
-  const cookieOptions = {
-    httpOnly: true,
-    sameSite: 'lax' as const,
-    secure: config.issuer.startsWith('https:'),
-    path: '/',
-  }
+  const cookieOptions = browserCookieOptions(config.issuer)
   const routeConfig = { errorFormat: 'authorize' as const }
   const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
   // Every page, error page and redirect of the authorization endpoint.
