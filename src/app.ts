@@ -21,6 +21,7 @@ import { tokenRoute } from './routes/token.js'
 import type { Store } from './storage/connect.js'
 import { repositories, type Repositories } from './storage/repositories.js'
 import { accessTokenIssuer } from './tokens/access-token.js'
+import { idTokenIssuer } from './tokens/id-token.js'
 
 export interface AppDeps {
   store: Store
@@ -79,7 +80,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   })
 
   const issuer = accessTokenIssuer({ keys: deps.keys, clock, issuer: config.issuer, ttl: config.accessTokenTtl })
-  const grants = grantRegistry({ config, repos, issuer, clock })
+  const idTokens = idTokenIssuer({ keys: deps.keys, clock, issuer: config.issuer, ttl: config.accessTokenTtl })
+  const grants = grantRegistry({ config, repos, issuer, idTokens, clock })
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
     await api.register(discoveryRoute, { config })

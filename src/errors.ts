@@ -11,6 +11,9 @@ export type OAuthErrorCode =
   | 'login_required'
   | 'consent_required'
   | 'interaction_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported'
+  | 'registration_not_supported'
   | 'invalid_token'
   | 'insufficient_scope'
   | 'server_error'
@@ -29,6 +32,9 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
   login_required: 400,
   consent_required: 400,
   interaction_required: 400,
+  request_not_supported: 400,
+  request_uri_not_supported: 400,
+  registration_not_supported: 400,
   invalid_token: 401,
   insufficient_scope: 403,
   server_error: 500,

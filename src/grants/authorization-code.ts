@@ -7,12 +7,14 @@ import { sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationCode, AuthorizationCodeRepository } from '../storage/authorization-codes.js'
 import type { Client } from '../storage/clients.js'
 import type { AccessTokenIssuer } from '../tokens/access-token.js'
+import type { IdTokenIssuer } from '../tokens/id-token.js'
 import { newFamily, newRefreshToken } from '../tokens/refresh-token.js'
 import type { Grant, TokenResponse } from './grant.js'
 
 export interface AuthorizationCodeGrantDeps {
   codes: AuthorizationCodeRepository
   issuer: AccessTokenIssuer
+  idTokens: IdTokenIssuer
   clock: Clock
   pkceRequired: PkceRequired
   refreshTokenTtl: number
@@ -110,6 +112,15 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): Grant 
         scope: formatScope(code.scopes),
       }
       if (refresh) response.refresh_token = refresh.token
+      if (code.scopes.includes('openid')) {
+        response.id_token = await deps.idTokens.issue({
+          subject: code.userId,
+          clientId: client.id,
+          authTime: code.authTime,
+          nonce: code.nonce ?? undefined,
+          accessToken: access.token,
+        })
+      }
       return response
     },
   }

@@ -17,6 +17,8 @@ export interface TokenResponse {
   expires_in: number
   scope: string
   refresh_token?: string
+  /** OIDC Core §3.1.3.3: with the openid scope. */
+  id_token?: string
 }
 
 export interface Grant {

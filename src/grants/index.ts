@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { AccessTokenIssuer } from '../tokens/access-token.js'
+import type { IdTokenIssuer } from '../tokens/id-token.js'
 import { authorizationCodeGrant } from './authorization-code.js'
 import { clientCredentialsGrant } from './client-credentials.js'
 import type { Grant } from './grant.js'
@@ -14,12 +15,14 @@ export function grantRegistry(deps: {
   config: Config
   repos: Repositories
   issuer: AccessTokenIssuer
+  idTokens: IdTokenIssuer
   clock: Clock
 }): Map<string, Grant> {
   const grants: Grant[] = [
     authorizationCodeGrant({
       codes: deps.repos.codes,
       issuer: deps.issuer,
+      idTokens: deps.idTokens,
       clock: deps.clock,
       pkceRequired: deps.config.pkceRequired,
       refreshTokenTtl: deps.config.refreshTokenTtl,
@@ -28,6 +31,7 @@ export function grantRegistry(deps: {
     refreshTokenGrant({
       refreshTokens: deps.repos.refreshTokens,
       issuer: deps.issuer,
+      idTokens: deps.idTokens,
       clock: deps.clock,
       refreshTokenTtl: deps.config.refreshTokenTtl,
       refreshTokenMaxTtl: deps.config.refreshTokenMaxTtl,

@@ -4,12 +4,14 @@ import { formatScope, parseScope } from '../oauth/scope.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { RefreshTokenFamily, RefreshTokenRepository } from '../storage/refresh-tokens.js'
 import type { AccessTokenIssuer } from '../tokens/access-token.js'
+import type { IdTokenIssuer } from '../tokens/id-token.js'
 import { newRefreshToken } from '../tokens/refresh-token.js'
 import type { Grant, TokenRequest, TokenResponse } from './grant.js'
 
 export interface RefreshTokenGrantDeps {
   refreshTokens: RefreshTokenRepository
   issuer: AccessTokenIssuer
+  idTokens: IdTokenIssuer
   clock: Clock
   refreshTokenTtl: number
   refreshTokenMaxTtl: number
@@ -90,13 +92,24 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): Grant {
       if (result === 'reused') return revokeOnReuse(deps, req, family)
       if (result === 'revoked') throw new OAuthError('invalid_grant', 'the refresh token has been revoked')
 
-      return {
+      const response: TokenResponse = {
         access_token: access.token,
         token_type: 'Bearer',
         expires_in: access.expiresIn,
         scope: formatScope(scopes),
         refresh_token: next.token,
       }
+      // OIDC Core §12.2: a family that began with openid gets a fresh ID token, with the
+      // original auth_time and no nonce.
+      if (family.beganWithOpenid && family.userId !== null && family.authTime !== null) {
+        response.id_token = await deps.idTokens.issue({
+          subject: family.userId,
+          clientId: client.id,
+          authTime: family.authTime,
+          accessToken: access.token,
+        })
+      }
+      return response
     },
   }
 }

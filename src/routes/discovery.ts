@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
+import { USER_SCOPES } from '../oauth/scope.js'
 
-/** RFC 8414 metadata: only what latchkey implements today. */
+/** RFC 8414 and OpenID Connect Discovery metadata: only what latchkey implements. */
 export function discoveryDocument(config: Config): Record<string, unknown> {
   const url = (path: string) => `${config.issuer}${path}`
   return {
@@ -24,6 +25,18 @@ export function discoveryDocument(config: Config): Record<string, unknown> {
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     // RFC 9207: every authorization response carries iss.
     authorization_response_iss_parameter_supported: true,
+    // OpenID Connect Discovery 1.0 §3.
+    userinfo_endpoint: url('/userinfo'),
+    end_session_endpoint: url('/logout'),
+    scopes_supported: [...USER_SCOPES],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: ['RS256'],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'name', 'preferred_username', 'email', 'email_verified'],
+    prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
+    claims_parameter_supported: false,
+    request_parameter_supported: false,
+    // Its default is true, so say so.
+    request_uri_parameter_supported: false,
   }
 }
 

@@ -20,6 +20,8 @@ export interface AuthorizationCode {
   expiresAt: number
   usedAt: number | null
   familyId: string | null
+  /** OIDC Core §3.1.2.1: the nonce of the authorization request, for the ID token. */
+  nonce: string | null
 }
 
 /** What one code exchange writes, all or nothing. */
@@ -58,6 +60,7 @@ function toCode(row: AuthorizationCodeRow): AuthorizationCode {
     expiresAt: fromDbTime(row.expires_at),
     usedAt: row.used_at === null ? null : fromDbTime(row.used_at),
     familyId: row.family_id,
+    nonce: row.nonce,
   }
 }
 
@@ -81,6 +84,7 @@ export function authorizationCodeRepository(db: Kysely<Database>): Authorization
           expires_at: code.expiresAt,
           used_at: code.usedAt,
           family_id: code.familyId,
+          nonce: code.nonce,
         })
         .execute()
     },

@@ -23,6 +23,10 @@ export interface AuthorizationTransaction {
   createdAt: number
   expiresAt: number
   completedAt: number | null
+  /** OIDC Core §3.1.2.1: carried through the code into the ID token. */
+  nonce: string | null
+  /** OIDC Core §3.1.2.1: fills the username field of the login page. */
+  loginHint: string | null
 }
 
 export interface AuthorizationTransactionRepository {
@@ -51,6 +55,8 @@ function toTransaction(row: AuthorizationTransactionRow): AuthorizationTransacti
     createdAt: fromDbTime(row.created_at),
     expiresAt: fromDbTime(row.expires_at),
     completedAt: row.completed_at === null ? null : fromDbTime(row.completed_at),
+    nonce: row.nonce,
+    loginHint: row.login_hint,
   }
 }
 
@@ -76,6 +82,8 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
           created_at: tx.createdAt,
           expires_at: tx.expiresAt,
           completed_at: tx.completedAt,
+          nonce: tx.nonce,
+          login_hint: tx.loginHint,
         })
         .execute()
     },

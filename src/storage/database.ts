@@ -52,6 +52,8 @@ export interface AuthorizationTransactionsTable {
   created_at: number
   expires_at: number
   completed_at: number | null
+  nonce: string | null
+  login_hint: string | null
 }
 
 export interface LoginSessionsTable {
@@ -85,6 +87,7 @@ export interface AuthorizationCodesTable {
   expires_at: number
   used_at: number | null
   family_id: string | null
+  nonce: string | null
 }
 
 export interface RefreshTokenFamiliesTable {

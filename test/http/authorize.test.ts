@@ -63,7 +63,7 @@ t.test('public client: login, consent, code with state and iss, token verifies a
   t.equal(session?.sameSite, 'Lax')
   t.match(consent.body, /Example App/)
   t.match(consent.body, /alice/)
-  t.match(consent.body, /Sign you in and confirm who you are/)
+  t.match(consent.body, /Sign you in with your latchkey account and learn your user id/)
   t.match(consent.body, /See your name/)
   t.match(consent.body, /name="decision" value="allow"/)
   t.match(consent.body, /name="decision" value="deny"/)

@@ -67,7 +67,7 @@ t.test('a refresh returns a new access token and a new refresh token; the old on
   t.equal(first.statusCode, 200)
   t.equal(first.headers['cache-control'], 'no-store')
   const body = first.json()
-  t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type'])
+  t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type'])
   t.equal(body.token_type, 'Bearer')
   t.equal(body.scope, 'openid read write', 'no scope means the family scope')
   t.not(body.refresh_token, s.tokens.refresh_token)

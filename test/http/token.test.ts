@@ -26,7 +26,7 @@ t.test('confidential client with client_secret_basic gets a JWT access token and
   t.equal(res.headers['cache-control'], 'no-store')
   t.equal(res.headers['pragma'], 'no-cache')
   const body = res.json()
-  t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type'])
+  t.same(Object.keys(body).sort(), ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type'], 'openid adds an id_token')
   t.equal(body.scope, 'openid email')
   const { payload } = await verifyAccessToken(ctx, body.access_token)
   t.equal(payload.sub, user.id)

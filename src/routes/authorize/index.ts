@@ -92,7 +92,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
   async function redirectWithCode(
     request: FastifyRequest,
     reply: FastifyReply,
-    grant: Omit<AuthorizationTransaction, 'id' | 'browserHash' | 'csrfHash' | 'forceConsent' | 'createdAt' | 'expiresAt' | 'completedAt' | 'userId' | 'authTime'> & {
+    grant: Omit<AuthorizationTransaction, 'id' | 'browserHash' | 'csrfHash' | 'forceConsent' | 'createdAt' | 'expiresAt' | 'completedAt' | 'userId' | 'authTime' | 'loginHint'> & {
       userId: string
       authTime: number
     },
@@ -114,6 +114,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       expiresAt: now + config.codeTtl * 1000,
       usedAt: null,
       familyId: null,
+      nonce: grant.nonce,
     })
     const url = new URL(grant.redirectUri)
     url.searchParams.set('code', code)
@@ -126,7 +127,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     return pages.render(
       reply,
       'login',
-      { clientName: view.client.name, transaction: view.tx.id, csrfToken: view.csrfToken, error: extra.error, username: extra.username ?? '' },
+      { clientName: view.client.name, transaction: view.tx.id, csrfToken: view.csrfToken, error: extra.error, username: extra.username ?? view.tx.loginHint ?? '' },
       status,
     )
   }
@@ -159,7 +160,10 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     const params = new Params(request.query)
     const req = await parseAuthorizationRequest({ clients: repos.clients, scopes: repos.scopes, config }, params)
     const scopes = req.scopes.map((s) => s.name)
-    const session = req.prompt.login ? undefined : await sessionOf(request)
+    const now = clock.now()
+    const found = req.prompt.login ? undefined : await sessionOf(request)
+    // OIDC Core §3.1.2.1 max_age: a sign-in older than this must be repeated.
+    const session = found && (req.maxAge === undefined || now - found.authTime <= req.maxAge * 1000) ? found : undefined
     const grant = {
       clientId: req.client.id,
       redirectUri: req.redirectUri,
@@ -168,6 +172,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       resource: req.resource,
       codeChallenge: req.pkce?.challenge ?? null,
       codeChallengeMethod: req.pkce?.method ?? null,
+      nonce: req.nonce ?? null,
     }
     if (req.prompt.none) {
       // OIDC Core §3.1.2.1: no page at all; say what interaction would be needed.
@@ -181,7 +186,6 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     }
 
     const csrfToken = randomToken(32)
-    const now = clock.now()
     const tx: AuthorizationTransaction = {
       ...grant,
       id: randomToken(16),
@@ -193,6 +197,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       createdAt: now,
       expiresAt: now + TRANSACTION_TTL_MS,
       completedAt: null,
+      loginHint: req.loginHint ?? null,
     }
     await repos.transactions.create(tx)
     if (tx.userId === null || tx.authTime === null) return renderLogin(reply, { tx, csrfToken, client: req.client })

@@ -22,6 +22,26 @@ export interface AuthorizationRequest {
   resource: string
   pkce: PkceChallenge | undefined
   prompt: Prompt
+  /** OIDC Core §3.1.2.1 */
+  nonce: string | undefined
+  /** Seconds: a login older than this must be repeated (OIDC Core §3.1.2.1). */
+  maxAge: number | undefined
+  loginHint: string | undefined
+}
+
+// OIDC Core §6: request objects are not supported, and each has its own error code.
+const UNSUPPORTED: [string, 'request_not_supported' | 'request_uri_not_supported' | 'registration_not_supported'][] = [
+  ['request', 'request_not_supported'],
+  ['request_uri', 'request_uri_not_supported'],
+  ['registration', 'registration_not_supported'],
+]
+const MAX_HINT_LENGTH = 255
+const MAX_NONCE_LENGTH = 512
+
+function parseMaxAge(value: string | undefined): number | undefined | null {
+  if (value === undefined) return undefined
+  if (!/^\d{1,10}$/.test(value)) return null
+  return Number(value)
 }
 
 const PROMPTS = new Set(['none', 'login', 'consent', 'select_account'])
@@ -94,5 +114,15 @@ export async function parseAuthorizationRequest(
   }
   const prompt = parsePrompt(params.get('prompt'))
   if (prompt === undefined) throw fail(new OAuthError('invalid_request', 'prompt is not supported'))
-  return { client, redirectUri, state, scopes, resource, pkce, prompt }
+  for (const [name, code] of UNSUPPORTED) {
+    if (params.get(name) !== undefined) throw fail(new OAuthError(code, `the ${name} parameter is not supported`))
+  }
+  const maxAge = parseMaxAge(params.get('max_age'))
+  if (maxAge === null) throw fail(new OAuthError('invalid_request', 'max_age must be a number of seconds'))
+  const nonce = params.get('nonce')
+  if (nonce !== undefined && nonce.length > MAX_NONCE_LENGTH) throw fail(new OAuthError('invalid_request', 'nonce is too long'))
+  // A hint only fills a form field; an unusable one is dropped rather than refused.
+  const hint = params.get('login_hint')
+  const loginHint = hint !== undefined && hint.length <= MAX_HINT_LENGTH ? hint : undefined
+  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAge, loginHint }
 }

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely'
 import * as initial from './2026-11-23-01-initial.js'
 import * as authorization from './2026-11-23-02-authorization.js'
 import * as loginAttempts from './2026-11-23-03-login-attempts.js'
+import * as openidConnect from './2026-11-23-04-openid-connect.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
   '2026-11-23-01-initial': initial,
   '2026-11-23-02-authorization': authorization,
   '2026-11-23-03-login-attempts': loginAttempts,
+  '2026-11-23-04-openid-connect': openidConnect,
 }

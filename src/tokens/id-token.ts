@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto'
+import { SignJWT } from 'jose'
+import type { Clock } from '../clock.js'
+import type { KeyStore } from '../keys/key-store.js'
+
+export interface IdTokenClaims {
+  /** The user's id. */
+  subject: string
+  /** The client the ID token is for: its `aud`. */
+  clientId: string
+  /** Epoch ms of the user's authentication. */
+  authTime: number
+  /** The nonce of the authorization request; never on refresh (OIDC Core §12.2). */
+  nonce?: string | undefined
+  /** The access token issued with it, for `at_hash`. */
+  accessToken: string
+}
+
+export interface IdTokenIssuer {
+  issue(claims: IdTokenClaims): Promise<string>
+}
+
+/**
+ * OIDC Core §3.1.3.6 at_hash: the left half of the SHA-256 of the access token's ASCII,
+ * base64url (SHA-256 because the ID token is RS256).
+ */
+export function accessTokenHash(accessToken: string): string {
+  const digest = createHash('sha256').update(accessToken, 'ascii').digest()
+  return digest.subarray(0, digest.length / 2).toString('base64url')
+}
+
+/**
+ * OIDC Core §2 ID tokens, signed with the current key. The header says `typ: JWT`, never
+ * `at+jwt`, so no resource server can take one for an access token (RFC 9068 §4).
+ */
+export function idTokenIssuer(deps: { keys: KeyStore; clock: Clock; issuer: string; ttl: number }): IdTokenIssuer {
+  return {
+    async issue(claims) {
+      const key = deps.keys.signingKey()
+      const iat = Math.floor(deps.clock.now() / 1000)
+      const payload: Record<string, unknown> = {
+        auth_time: Math.floor(claims.authTime / 1000),
+        at_hash: accessTokenHash(claims.accessToken),
+      }
+      if (claims.nonce !== undefined) payload.nonce = claims.nonce
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+        .setIssuer(deps.issuer)
+        .setSubject(claims.subject)
+        .setAudience(claims.clientId)
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + deps.ttl)
+        .sign(key.privateKey)
+    },
+  }
+}
