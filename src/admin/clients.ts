@@ -72,7 +72,8 @@ export async function addClient(
   const postLogoutRedirectUris = [...new Set(input.postLogoutRedirectUris ?? [])]
   checkUris('--post-logout-redirect-uri', postLogoutRedirectUris)
 
-  const scopes = input.scope === undefined ? [...USER_SCOPES] : parseScope(input.scope)
+  // `--scope ""` registers a client that may request no scope at all.
+  const scopes = input.scope === undefined ? [...USER_SCOPES] : input.scope.trim() === '' ? [] : parseScope(input.scope)
   if (scopes === undefined) throw new AdminError(`--scope "${input.scope}" is not a space-separated list of scope names`)
   const known = new Set((await deps.scopes.findByNames(scopes)).map((s) => s.name))
   const unknown = scopes.filter((s) => !known.has(s))

@@ -21,7 +21,9 @@ function parseBasic(header: string): Credentials {
   try {
     const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
     const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '))
-    if (clientId === '') throw OAuthError.invalidClient('malformed Basic authorization header')
+    if (clientId === '' || clientId.includes('\u0000') || secret.includes('\u0000')) {
+      throw OAuthError.invalidClient('malformed Basic authorization header')
+    }
     return { clientId, secret }
   } catch (error) {
     if (error instanceof OAuthError) throw error

@@ -20,6 +20,8 @@ export class Params {
       const present: string[] = []
       for (const value of list) {
         if (typeof value !== 'string') throw new OAuthError('invalid_request', `parameter "${name}" must be a string`)
+        // No OAuth or OIDC parameter may hold a NUL, and PostgreSQL text cannot store one.
+        if (value.includes('\u0000')) throw new OAuthError('invalid_request', `parameter "${name}" contains a NUL character`)
         if (value !== '') present.push(value)
       }
       if (present.length > 1) this.repeated.add(name)
@@ -42,9 +44,9 @@ export class Params {
   }
 }
 
-/** RFC 8707 §2: an absolute URI without a fragment. */
+/** RFC 8707 §2: an absolute URI without a fragment (RFC 3986 allows no spaces or controls). */
 export function isValidResource(value: string): boolean {
-  if (value.includes('#')) return false
+  if (value.includes('#') || /[\x00-\x20\x7f]/.test(value)) return false
   try {
     new URL(value)
     return true

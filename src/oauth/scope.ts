@@ -9,10 +9,10 @@ export function isScopeToken(value: string): boolean {
   return SCOPE_TOKEN.test(value)
 }
 
-/** Splits a scope string into distinct tokens; undefined when a token is malformed. */
+/** Splits a scope string into distinct tokens; undefined when malformed or (RFC 6749 §3.3) empty. */
 export function parseScope(value: string): string[] | undefined {
   const tokens = value.split(' ').filter((t) => t !== '')
-  if (!tokens.every(isScopeToken)) return undefined
+  if (tokens.length === 0 || !tokens.every(isScopeToken)) return undefined
   return [...new Set(tokens)]
 }
 

@@ -292,3 +292,23 @@ for (const dialect of dialects(t)) {
     t.equal(await s.ctx.repos.accessTokens.isRevoked('jti-b'), true)
   })
 }
+
+t.test('NUL characters and space-only scopes are 4xx, never 500, on both databases', async (t) => {
+  for (const dialect of dialects(t)) {
+    const s = await setup(t, { dialect })
+    const nulId = await exchange(s.ctx.app, { grant_type: 'refresh_token', refresh_token: s.tokens.refresh_token, client_id: '\u0000' })
+    t.equal(nulId.statusCode, 400, `${dialect.name}: NUL in client_id`)
+    t.equal(nulId.json().error, 'invalid_request')
+    const nulBasic = await refresh(s, s.tokens.refresh_token, {}, { authorization: `Basic ${Buffer.from('\u0000:x').toString('base64')}` })
+    t.equal(nulBasic.statusCode, 401, `${dialect.name}: NUL in Basic credentials`)
+    const nulJson = await s.ctx.app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { ...s.auth, 'content-type': 'application/json' },
+      payload: JSON.stringify({ grant_type: 'refresh_token', refresh_token: s.tokens.refresh_token, resource: 'https://api/\u0000' }),
+    })
+    t.equal(nulJson.statusCode, 400, `${dialect.name}: NUL in a JSON value`)
+    assertError(t, await refresh(s, s.tokens.refresh_token, { scope: ' ' }), 'invalid_scope', /malformed/)
+    t.equal((await refresh(s, s.tokens.refresh_token)).statusCode, 200, 'the token survived the refused requests')
+  }
+})

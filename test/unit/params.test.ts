@@ -32,3 +32,11 @@ t.test('a resource is an absolute URI without a fragment (RFC 8707 §2)', async 
   t.equal(isValidResource('/relative'), false)
   t.equal(isValidResource('https://api.example.com/#frag'), false)
 })
+
+t.test('a NUL character in any parameter is invalid_request (PostgreSQL text cannot hold one)', async (t) => {
+  t.throws(() => new Params({ client_id: 'a\u0000b' }), { code: 'invalid_request', message: /NUL/ })
+  t.throws(() => new Params({ username: ['x', '\u0000'] }), { code: 'invalid_request' })
+  t.equal(isValidResource('https://api.example.com/\u0000'), false)
+  t.equal(isValidResource('https://api.example.com/a b'), false)
+  t.equal(isValidResource('https://api.example.com/\u007f'), false)
+})

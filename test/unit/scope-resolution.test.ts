@@ -36,3 +36,8 @@ t.test('malformed, unregistered and withheld scopes are invalid_scope', async (t
   t.match(withheld.description, /not available with this grant: openid/)
   t.equal(withheld.status, 400)
 })
+
+t.test('a scope of spaces only is malformed (RFC 6749 §3.3 asks for at least one token)', async (t) => {
+  t.equal(scopeError(() => resolveScope(' ', ['a'])).code, 'invalid_scope')
+  t.equal(scopeError(() => resolveScope('   ', ['a'])).description, 'scope is malformed')
+})

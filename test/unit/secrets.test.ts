@@ -19,7 +19,8 @@ t.test('compares a secret with its stored hash', async (t) => {
 
 t.test('parses scope strings per RFC 6749 §3.3', async (t) => {
   t.same(parseScope('openid  profile openid'), ['openid', 'profile'])
-  t.same(parseScope(''), [])
+  t.equal(parseScope(''), undefined, 'no scope token at all is malformed')
+  t.equal(parseScope('   '), undefined)
   t.equal(parseScope('a "b"'), undefined)
   t.equal(parseScope('a\\b'), undefined)
   t.ok(isScopeToken('source:w'))
