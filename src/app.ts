@@ -16,8 +16,10 @@ import { discoveryRoute } from './routes/discovery.js'
 import { healthRoute } from './routes/health.js'
 import { introspectRoute } from './routes/introspect.js'
 import { jwksRoute } from './routes/jwks.js'
+import { logoutRoute } from './routes/logout.js'
 import { revokeRoute } from './routes/revoke.js'
 import { tokenRoute } from './routes/token.js'
+import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
 import { repositories, type Repositories } from './storage/repositories.js'
 import { accessTokenIssuer } from './tokens/access-token.js'
@@ -46,12 +48,16 @@ const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.w
 /**
  * CORS (RFC 9700 §2.6): discovery and JWKS for anyone; a /token or /revoke preflight for any
  * origin some client registered a redirect URI on (the POST itself is checked against its
- * client in the route). Nothing else, and never /authorize or /introspect.
+ * client in the route); /userinfo for anyone, as it takes a bearer token and never a cookie.
+ * Nothing else, and never /authorize or /introspect.
  */
 function corsPolicy(repos: Repositories) {
   return async (request: FastifyRequest) => {
     const path = request.url.split('?')[0] ?? ''
     if (PUBLIC_METADATA.has(path)) return { origin: '*', methods: ['GET'] }
+    if (path === '/userinfo') {
+      return { origin: '*', methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'], exposedHeaders: ['WWW-Authenticate'], maxAge: 600 }
+    }
     const origin = request.headers.origin
     if (BROWSER_CLIENT_ENDPOINTS.has(path) && request.method === 'OPTIONS' && origin && (await repos.clients.isRegisteredOrigin(origin))) {
       return { origin, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }
@@ -89,8 +95,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(tokenRoute, { clients: repos.clients, grants, perMinute: limits?.tokenPerMinute })
     await api.register(revokeRoute, { repos, keys: deps.keys, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
     await api.register(introspectRoute, { repos, keys: deps.keys, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
+    await api.register(userinfoRoute, { repos, keys: deps.keys, clock, issuer: config.issuer })
   })
   await app.register(authorizeRoute, { config, repos, clock, pages, loginPerMinute: limits?.loginPerMinute })
+  await app.register(logoutRoute, { config, repos, clock, pages, keys: deps.keys })
   await app.register(healthRoute, { store: deps.store })
   return app
 }

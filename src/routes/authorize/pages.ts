@@ -5,7 +5,7 @@ import type { FastifyReply } from 'fastify'
 // views/ sits beside src/ and dist/, so this resolves from either.
 const VIEWS_DIR = fileURLToPath(new URL('../../../views', import.meta.url))
 
-export type View = 'login' | 'consent' | 'error'
+export type View = 'login' | 'consent' | 'error' | 'logout' | 'signed-out'
 
 export interface Pages {
   render(reply: FastifyReply, view: View, data: Record<string, unknown>, status?: number): FastifyReply

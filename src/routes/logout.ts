@@ -1,0 +1,166 @@
+import { createHmac } from 'node:crypto'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { Config } from '../config.js'
+import { OAuthError } from '../errors.js'
+import type { KeyStore } from '../keys/key-store.js'
+import { Params } from '../oauth/params.js'
+import { randomToken, secretMatchesHash, sha256Hex } from '../oauth/secrets.js'
+import type { Client } from '../storage/clients.js'
+import type { Repositories } from '../storage/repositories.js'
+import { idTokenHintVerifier, type IdTokenHint } from '../tokens/id-token-hint.js'
+import { setPageHeaders, type Pages } from './authorize/pages.js'
+import { BROWSER_COOKIE, BROWSER_COOKIE_MAX_AGE_S, cookieOptions as browserCookieOptions, SESSION_COOKIE } from './browser-cookies.js'
+
+export interface LogoutRouteOptions {
+  config: Config
+  repos: Repositories
+  clock: Clock
+  pages: Pages
+  keys: KeyStore
+}
+
+/** Where the browser goes once signed out: a registered URI of an identified client, or nowhere. */
+interface LogoutTarget {
+  client: Client | undefined
+  postLogoutRedirectUri: string | undefined
+  state: string | undefined
+}
+
+const BROWSER_ID = /^[A-Za-z0-9_-]{43}$/
+const CSRF_CONTEXT = 'latchkey logout confirmation v1'
+
+/**
+ * A stateless CSRF token: an HMAC keyed by the HttpOnly browser cookie, which a cross-site
+ * attacker can neither read nor (SameSite=Lax) have sent with its POST.
+ */
+function logoutCsrfToken(browserId: string): string {
+  return createHmac('sha256', browserId).update(CSRF_CONTEXT).digest('base64url')
+}
+
+/** The client an ID token was issued to: its only audience, or its `azp` (OIDC Core §2). */
+function hintClientId(hint: IdTokenHint): string | undefined {
+  if (hint.audience.length === 1) return hint.audience[0]
+  return hint.authorizedParty !== undefined && hint.audience.includes(hint.authorizedParty) ? hint.authorizedParty : undefined
+}
+
+/** The request URL without its query: an id_token_hint there must not reach the logs. */
+function redactedRequest(request: FastifyRequest) {
+  return { method: request.method, url: request.url.split('?')[0], host: request.host, remoteAddress: request.ip }
+}
+
+/** OpenID Connect RP-Initiated Logout 1.0 (the discovery `end_session_endpoint`). */
+export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, { config, repos, clock, pages, keys }) => {
+  const cookieOptions = browserCookieOptions(config.issuer)
+  const hints = idTokenHintVerifier({ keys, clock, issuer: config.issuer })
+  // Errors render the error page; nothing here throws AuthorizationRedirectError, so an error
+  // never redirects (no open redirect through post_logout_redirect_uri).
+  const routeOptions = { config: { errorFormat: 'authorize' as const }, logSerializers: { req: redactedRequest } }
+  app.addHook('onRequest', async (_request, reply) => setPageHeaders(reply))
+
+  async function sessionOf(request: FastifyRequest) {
+    const value = request.cookies[SESSION_COOKIE]
+    return value ? repos.sessions.findActive(sha256Hex(value), clock.now()) : undefined
+  }
+
+  function browserId(request: FastifyRequest, reply: FastifyReply): string {
+    const existing = request.cookies[BROWSER_COOKIE]
+    if (existing && BROWSER_ID.test(existing)) return existing
+    const value = randomToken(32)
+    reply.setCookie(BROWSER_COOKIE, value, { ...cookieOptions, maxAge: BROWSER_COOKIE_MAX_AGE_S })
+    return value
+  }
+
+  function csrfMatches(request: FastifyRequest, presented: string | undefined): boolean {
+    const browser = request.cookies[BROWSER_COOKIE]
+    if (presented === undefined || browser === undefined || !BROWSER_ID.test(browser)) return false
+    // Constant time: both sides are hashed to the same length first.
+    return secretMatchesHash(presented, sha256Hex(logoutCsrfToken(browser)))
+  }
+
+  /**
+   * Identifies the client (client_id, else the hint's audience) and checks that a
+   * post_logout_redirect_uri is registered for it by exact string match.
+   */
+  async function resolveTarget(params: Params, hint: IdTokenHint | undefined): Promise<LogoutTarget> {
+    params.rejectRepeated()
+    const clientId = params.get('client_id')
+    if (hint !== undefined && clientId !== undefined && !hint.audience.includes(clientId)) {
+      throw new OAuthError('invalid_request', 'client_id does not match the audience of id_token_hint')
+    }
+    const id = clientId ?? (hint === undefined ? undefined : hintClientId(hint))
+    const client = id === undefined ? undefined : await repos.clients.findById(id)
+    if (id !== undefined && client === undefined) throw new OAuthError('invalid_request', 'unknown client')
+    const postLogoutRedirectUri = params.get('post_logout_redirect_uri')
+    if (postLogoutRedirectUri !== undefined) {
+      if (client === undefined) {
+        throw new OAuthError('invalid_request', 'post_logout_redirect_uri needs client_id or a valid id_token_hint')
+      }
+      if (!client.postLogoutRedirectUris.includes(postLogoutRedirectUri)) {
+        throw new OAuthError('invalid_request', 'post_logout_redirect_uri is not registered for this client')
+      }
+    }
+    return { client, postLogoutRedirectUri, state: params.get('state') }
+  }
+
+  /** Deletes the login session (even an expired one) and clears its cookie; fine without one. */
+  async function endSession(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const value = request.cookies[SESSION_COOKIE]
+    if (value === undefined) return
+    if (value !== '') await repos.sessions.delete(sha256Hex(value))
+    reply.clearCookie(SESSION_COOKIE, cookieOptions)
+  }
+
+  function finish(reply: FastifyReply, target: LogoutTarget): FastifyReply {
+    if (target.postLogoutRedirectUri === undefined) return pages.render(reply, 'signed-out', {})
+    const url = new URL(target.postLogoutRedirectUri)
+    if (target.state !== undefined) url.searchParams.set('state', target.state)
+    // RFC 9700 §4.12: 303, never 307.
+    return reply.redirect(url.href, 303)
+  }
+
+  app.get('/logout', routeOptions, async (request, reply) => {
+    const params = new Params(request.query)
+    const token = params.get('id_token_hint')
+    const hint = token === undefined ? undefined : await hints.verify(token)
+    const target = await resolveTarget(params, hint)
+    const session = await sessionOf(request)
+    // OIDC RP-Initiated Logout 1.0 §2: without a hint for the signed-in user, ask first.
+    if (hint !== undefined && (session === undefined || session.userId === hint.subject)) {
+      await endSession(request, reply)
+      return finish(reply, target)
+    }
+    const user = session === undefined ? undefined : await repos.users.findById(session.userId)
+    return pages.render(reply, 'logout', {
+      username: user?.username,
+      clientName: target.client?.name,
+      clientId: target.client?.id,
+      postLogoutRedirectUri: target.postLogoutRedirectUri,
+      state: target.state,
+      csrfToken: logoutCsrfToken(browserId(request, reply)),
+    })
+  })
+
+  // Answer a POST with a 303 to the same-site GET, before any session is read, so the
+  // SameSite=Lax session cookie is sent with the request that reads it.
+  app.post('/logout', routeOptions, async (request, reply) => {
+    const body = request.body
+    const query = new URLSearchParams()
+    if (body !== null && typeof body === 'object') {
+      for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+        for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') query.append(name, v)
+      }
+    }
+    return reply.redirect(`/logout?${query.toString()}`, 303)
+  })
+
+  app.post('/logout/confirm', routeOptions, async (request, reply) => {
+    const params = new Params(request.body)
+    if (!csrfMatches(request, params.get('csrf_token'))) {
+      throw new OAuthError('invalid_request', 'this form was not sent from the browser that asked to sign out', { status: 403 })
+    }
+    const target = await resolveTarget(params, undefined)
+    await endSession(request, reply)
+    return finish(reply, target)
+  })
+}

@@ -1,0 +1,105 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { Clock } from '../clock.js'
+import { OAuthError } from '../errors.js'
+import type { KeyStore } from '../keys/key-store.js'
+import { BearerError, bearerChallenge, bearerErrorBody, bearerToken } from '../oauth/bearer.js'
+import type { Repositories } from '../storage/repositories.js'
+import type { User } from '../storage/users.js'
+import { accessTokenVerifier } from '../tokens/verify-access-token.js'
+
+export interface UserinfoRouteOptions {
+  repos: Pick<Repositories, 'users' | 'accessTokens'>
+  keys: KeyStore
+  clock: Clock
+  issuer: string
+}
+
+const REALM = 'latchkey'
+
+/**
+ * OIDC Core §5.1 claims for the scopes the user consented to: `sub` always; `profile` gives
+ * `preferred_username` and `name` (when set); `email` gives `email` and, with it,
+ * `email_verified: false`, because latchkey never verifies addresses. A claim latchkey does not
+ * have is left out, never null (§5.3.2).
+ */
+export function userinfoClaims(user: User, scopes: readonly string[]): Record<string, unknown> {
+  const claims: Record<string, unknown> = { sub: user.id }
+  if (scopes.includes('profile')) {
+    if (user.name !== null) claims.name = user.name
+    claims.preferred_username = user.username
+  }
+  if (scopes.includes('email') && user.email !== null) {
+    claims.email = user.email
+    claims.email_verified = false
+  }
+  return claims
+}
+
+/**
+ * OIDC Core §5.3 UserInfo, protected by RFC 6750 bearer tokens: a user's access token from this
+ * issuer with the `openid` scope, whatever its `aud` (docs/adr/0005-userinfo-audience.md).
+ * Errors are RFC 6750 challenges, sent here rather than through the OAuth error handler.
+ */
+export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (app, { repos, keys, clock, issuer }) => {
+  const verifier = accessTokenVerifier({ keys, clock, issuer })
+
+  // RFC 6750 §2.2: only a form body can carry the token. Any other body is read (so bodyLimit
+  // still applies) and ignored, so a JSON or text body never yields a token, nor a 415 for a
+  // client that sends the header and some body.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, new URLSearchParams(body as string))
+  })
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined))
+
+  async function userOf(token: string): Promise<{ user: User; scopes: string[] }> {
+    // Signature by a published key, typ at+jwt, RS256, exact iss, exp. No aud check: latchkey
+    // is the resource here, whatever resource server the token was minted for (ADR 0005).
+    const claims = await verifier.verify(token)
+    if (!claims) throw BearerError.invalidToken('access token is invalid or expired')
+    if (await repos.accessTokens.isRevoked(claims.jti)) throw BearerError.invalidToken('access token has been revoked')
+    // A client_credentials token names its client in `sub` and has no auth_time: no user to
+    // describe, whatever scope it carries.
+    if (claims.authTime === undefined || claims.subject === claims.clientId) {
+      throw BearerError.invalidToken('access token was not issued to a user')
+    }
+    const user = await repos.users.findById(claims.subject)
+    if (!user) throw BearerError.invalidToken("the access token's user no longer exists")
+    const scopes = claims.scope.split(' ')
+    // OIDC Core §5.3: the token must come from an OpenID Connect request.
+    if (!scopes.includes('openid')) throw BearerError.insufficientScope('openid')
+    return { user, scopes }
+  }
+
+  async function userinfo(request: FastifyRequest, reply: FastifyReply) {
+    // Personal data, and errors about a token: never cached.
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    try {
+      const body = request.method === 'POST' && request.body instanceof URLSearchParams ? request.body : undefined
+      const token = bearerToken({ authorization: request.headers.authorization, formTokens: body?.getAll('access_token') ?? [] })
+      const { user, scopes } = await userOf(token)
+      return userinfoClaims(user, scopes)
+    } catch (error) {
+      // Anything else is a bug: the error handler logs it and answers 500.
+      if (!(error instanceof BearerError)) throw error
+      // Never the token itself.
+      request.log.debug(`userinfo bearer authentication failed: ${error.description}`)
+      reply.header('www-authenticate', bearerChallenge(error, REALM))
+      return reply.code(error.status).send(bearerErrorBody(error))
+    }
+  }
+
+  const config = { errorFormat: 'json' as const }
+  app.get('/userinfo', { config, exposeHeadRoute: false }, userinfo)
+  app.post('/userinfo', { config }, userinfo)
+  // OPTIONS stays with @fastify/cors, which answers the preflight.
+  app.route({
+    method: ['HEAD', 'PUT', 'PATCH', 'DELETE'],
+    url: '/userinfo',
+    config,
+    handler: async (_request, reply) => {
+      reply.header('allow', 'GET, POST')
+      throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
+    },
+  })
+}
