@@ -23,7 +23,11 @@ export async function migrate(
 ): Promise<string[]> {
   const provider = providerFor(migrations)
   if (store.dialect === 'postgres') {
-    return applied(await new Migrator({ db: store.db, provider }).migrateToLatest())
+    // kysely looks for its migration tables in every schema unless told which one; another
+    // schema's tables (another app, or another test file) would make it skip creating ours.
+    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)
+    const migrationTableSchema = rows[0]?.schema
+    return applied(await new Migrator({ db: store.db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateToLatest())
   }
   return store.db.connection().execute(async (conn) => {
     await sql`begin immediate`.execute(conn)

@@ -104,3 +104,17 @@ for (const [name, makeUrl] of databaseUrls) {
     t.same(JSON.parse(again.stdout), { applied: [] })
   })
 }
+
+t.test('postgres: a schema migrates although another schema of the database already holds kysely tables', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
+  const open = async () => {
+    const schema = await createSchema(t)
+    const store = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema })
+    t.teardown(() => store.close())
+    return store
+  }
+  const first = await open()
+  t.same(await migrate(first), Object.keys(migrations))
+  const second = await open()
+  t.same(await migrate(second), Object.keys(migrations), 'kysely looked in its own schema, not the first one')
+  t.ok((await tableNames(second)).includes('refresh_tokens'))
+})
