@@ -45,7 +45,7 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, log }, { username, password, ip })
       // Unknown usernames are throttled too, so neither answer reveals whether the user exists.
       if (checked.outcome === 'throttled') {
-        throw new OAuthError('invalid_grant', 'too many failed sign-ins for this account; try again later')
+        throw new OAuthError('invalid_grant', 'too many failed sign-ins; try again later')
       }
       if (checked.outcome === 'wrong') throw new OAuthError('invalid_grant', 'wrong username or password')
 

@@ -234,7 +234,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     const checked = await checkCredentials({ users: repos.users, throttle, log: request.log }, { username, password, ip: request.ip })
     // The transaction stays usable for another try.
     if (checked.outcome === 'throttled') {
-      return renderLogin(reply, { tx, csrfToken, client }, { error: 'Too many failed sign-ins for this account; try again in a few minutes.', username }, 429)
+      return renderLogin(reply, { tx, csrfToken, client }, { error: 'Too many failed sign-ins; try again in a few minutes.', username }, 429)
     }
     // One message for every failure.
     if (checked.outcome === 'wrong') return renderLogin(reply, { tx, csrfToken, client }, { error: 'Wrong username or password.', username }, 401)
