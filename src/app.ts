@@ -66,10 +66,22 @@ function corsPolicy(repos: Repositories) {
   }
 }
 
+/** Never log secrets: request lines carry no query string (tokens, hints) and no headers. */
+function requestLine(req: { method: string; url: string; id: string }) {
+  return { id: req.id, method: req.method, path: req.url.split('?')[0] }
+}
+
+/** Whatever logger the caller configures gets the request serializer above. */
+function safeLogger(logger: AppDeps['logger']): FastifyServerOptions['logger'] {
+  if (logger === undefined || logger === false) return false
+  const options = logger === true ? { level: 'info' } : logger
+  return { ...options, serializers: { ...options.serializers, req: requestLine } }
+}
+
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const clock = deps.clock ?? systemClock
   const app = Fastify({
-    logger: deps.logger ?? false,
+    logger: safeLogger(deps.logger),
     trustProxy: false,
     bodyLimit: 64 * 1024,
   })
@@ -97,7 +109,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(introspectRoute, { repos, keys: deps.keys, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
     await api.register(userinfoRoute, { repos, keys: deps.keys, clock, issuer: config.issuer })
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, loginPerMinute: limits?.loginPerMinute })
+  await app.register(authorizeRoute, { config, repos, clock, pages, keys: deps.keys, loginPerMinute: limits?.loginPerMinute })
   await app.register(logoutRoute, { config, repos, clock, pages, keys: deps.keys })
   await app.register(healthRoute, { store: deps.store })
   return app

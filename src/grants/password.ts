@@ -64,7 +64,9 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
           scopes,
           audience: resource,
           authTime: now,
-          beganWithOpenid: scopes.includes('openid'),
+          // The password grant is not an OpenID Connect flow and returns no ID token; its
+          // refreshes return none either.
+          beganWithOpenid: false,
           createdAt: now,
         })
         const refresh = newRefreshToken(family, now, { ttl: deps.refreshTokenTtl, maxTtl: deps.refreshTokenMaxTtl })

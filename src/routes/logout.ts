@@ -125,8 +125,12 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
     const hint = token === undefined ? undefined : await hints.verify(token)
     const target = await resolveTarget(params, hint)
     const session = await sessionOf(request)
-    // OIDC RP-Initiated Logout 1.0 §2: without a hint for the signed-in user, ask first.
-    if (hint !== undefined && (session === undefined || session.userId === hint.subject)) {
+    // OIDC RP-Initiated Logout 1.0 §2: without a hint for this very sign-in, ask first. An
+    // expired hint is accepted, but only one issued for the current session (same user and
+    // auth_time): an old ID token found in some log must not end a later session unasked.
+    const forThisSession =
+      session === undefined || (session.userId === hint?.subject && hint.authTime === Math.floor(session.authTime / 1000))
+    if (hint !== undefined && forThisSession) {
       await endSession(request, reply)
       return finish(reply, target)
     }

@@ -54,6 +54,7 @@ export interface AuthorizationTransactionsTable {
   completed_at: number | null
   nonce: string | null
   login_hint: string | null
+  max_age: number | null
 }
 
 export interface LoginSessionsTable {

@@ -14,6 +14,8 @@ export interface IdTokenHint {
   expiresAt: number
   /** Whether `exp` has passed by the clock (still a valid hint). */
   expired: boolean
+  /** `auth_time` in epoch seconds: which sign-in the token was issued for. */
+  authTime: number | undefined
 }
 
 export interface IdTokenHintVerifier {
@@ -79,12 +81,18 @@ export function idTokenHintVerifier(deps: { keys: KeyStore; clock: Clock; issuer
         if (error instanceof errors.JOSEError) return undefined
         throw error
       }
-      const { sub, aud, azp, exp } = verified.payload
+      const { sub, aud, azp, exp, auth_time: authTime } = verified.payload
       const audience = typeof aud === 'string' ? [aud] : aud
-      if (typeof sub !== 'string' || !isStringList(audience) || typeof exp !== 'number' || (azp !== undefined && typeof azp !== 'string')) {
+      if (
+        typeof sub !== 'string' ||
+        !isStringList(audience) ||
+        typeof exp !== 'number' ||
+        (azp !== undefined && typeof azp !== 'string') ||
+        (authTime !== undefined && typeof authTime !== 'number')
+      ) {
         return undefined
       }
-      return { subject: sub, audience, authorizedParty: azp, expiresAt: exp, expired: verified.expired }
+      return { subject: sub, audience, authorizedParty: azp, expiresAt: exp, expired: verified.expired, authTime }
     },
   }
 }

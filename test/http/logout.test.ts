@@ -50,6 +50,8 @@ interface HintOptions {
   /** Seconds from the fake clock's now. */
   iat?: number
   exp?: number
+  /** Epoch seconds of the sign-in; defaults to now, when the test's session signed in. */
+  authTime?: number | null
   key?: CryptoKey
 }
 
@@ -58,6 +60,7 @@ async function idToken(ctx: TestApp, options: HintOptions): Promise<string> {
   const signing = ctx.keys.signingKey()
   const now = Math.floor(ctx.clock.now() / 1000)
   const payload: Record<string, unknown> = options.azp === undefined ? {} : { azp: options.azp }
+  if (options.authTime !== null) payload.auth_time = options.authTime ?? now
   return new SignJWT(payload)
     .setProtectedHeader({ alg: 'RS256', kid: signing.kid, typ: options.typ ?? 'JWT' })
     .setIssuer(options.iss ?? ctx.config.issuer)
@@ -478,5 +481,22 @@ t.test('an ID token latchkey issued at /token is a valid hint', async (t) => {
   const res = await browser.get(logoutUrl({ id_token_hint: idTokenHint, post_logout_redirect_uri: BYE, state: 'real' }))
   t.equal(res.statusCode, 303)
   t.equal(res.headers.location, `${BYE}?state=real`)
+  t.equal(await sessionOf(ctx, session), undefined)
+})
+
+t.test('a hint from an earlier sign-in (another auth_time, or none) asks first instead of ending the session', async (t) => {
+  const { ctx, user, client } = await setup(t)
+  const signedInAt = Math.floor(ctx.clock.now() / 1000)
+  const { browser, session } = await signedIn(ctx, client)
+  for (const [name, authTime] of [['an older sign-in', signedInAt - 86_400], ['no auth_time', null]] as const) {
+    const old = await idToken(ctx, { sub: user.id, aud: client.client_id, authTime, exp: -3600 })
+    const res = await browser.get(logoutUrl({ id_token_hint: old, post_logout_redirect_uri: BYE, state: 's' }))
+    t.equal(res.statusCode, 200, name)
+    t.match(res.body, /action="\/logout\/confirm"/, `${name}: the confirmation page`)
+    t.ok(await sessionOf(ctx, session), `${name}: the session is intact`)
+  }
+  const current = await idToken(ctx, { sub: user.id, aud: client.client_id, authTime: signedInAt, exp: -3600 })
+  const res = await browser.get(logoutUrl({ id_token_hint: current, post_logout_redirect_uri: BYE }))
+  t.equal(res.statusCode, 303, 'an expired hint for this very sign-in ends it at once')
   t.equal(await sessionOf(ctx, session), undefined)
 })

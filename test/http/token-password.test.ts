@@ -55,7 +55,7 @@ for (const dialect of dialects(t)) {
       scopes: ['openid', 'email', 'source:r'],
       audience: 'http://localhost:4000',
       authTime: now,
-      beganWithOpenid: true,
+      beganWithOpenid: false,
       createdAt: now,
       revokedAt: null,
     })
@@ -65,6 +65,10 @@ for (const dialect of dialects(t)) {
     t.equal(stored.length, 1)
     t.notOk(JSON.stringify(stored).includes(body.refresh_token), 'the refresh token itself is not stored')
     t.same(await rows(ctx, 'login_attempts'), [], 'a success leaves no count behind')
+    t.equal(body.id_token, undefined, 'the password grant is not OpenID Connect: no ID token')
+    const refreshed = await exchange(ctx.app, { grant_type: 'refresh_token', refresh_token: body.refresh_token }, auth)
+    t.equal(refreshed.statusCode, 200)
+    t.equal(refreshed.json().id_token, undefined, 'nor on its refreshes')
   })
 }
 

@@ -10,7 +10,9 @@ import { Params } from '../../oauth/params.js'
 import { randomToken, secretMatchesHash, sha256Hex } from '../../oauth/secrets.js'
 import type { AuthorizationTransaction } from '../../storage/authorization-transactions.js'
 import type { Client } from '../../storage/clients.js'
+import type { KeyStore } from '../../keys/key-store.js'
 import type { Repositories } from '../../storage/repositories.js'
+import { idTokenHintVerifier } from '../../tokens/id-token-hint.js'
 import { BROWSER_COOKIE, BROWSER_COOKIE_MAX_AGE_S, cookieOptions as browserCookieOptions, SESSION_COOKIE, SESSION_TTL_MS } from '../browser-cookies.js'
 import { setPageHeaders, type Pages } from './pages.js'
 import { parseAuthorizationRequest } from './request.js'
@@ -20,6 +22,8 @@ export interface AuthorizeRouteOptions {
   repos: Repositories
   clock: Clock
   pages: Pages
+  /** For id_token_hint. */
+  keys: KeyStore
   /** Login attempts per minute per IP; undefined means no limit. */
   loginPerMinute?: number | undefined
 }
@@ -31,10 +35,11 @@ function consentCanBeRemembered(client: Client, redirectUri: string): boolean {
   return !client.isPublic || redirectUri.startsWith('https://')
 }
 
-export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (app, { config, repos, clock, pages, loginPerMinute }) => {
+export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (app, { config, repos, clock, pages, keys, loginPerMinute }) => {
   const cookieOptions = browserCookieOptions(config.issuer)
   const routeConfig = { errorFormat: 'authorize' as const }
   const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
+  const hints = idTokenHintVerifier({ keys, clock, issuer: config.issuer })
   // Every page, error page and redirect of the authorization endpoint.
   app.addHook('onRequest', async (_request, reply) => setPageHeaders(reply))
 
@@ -92,7 +97,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
   async function redirectWithCode(
     request: FastifyRequest,
     reply: FastifyReply,
-    grant: Omit<AuthorizationTransaction, 'id' | 'browserHash' | 'csrfHash' | 'forceConsent' | 'createdAt' | 'expiresAt' | 'completedAt' | 'userId' | 'authTime' | 'loginHint'> & {
+    grant: Omit<AuthorizationTransaction, 'id' | 'browserHash' | 'csrfHash' | 'forceConsent' | 'createdAt' | 'expiresAt' | 'completedAt' | 'userId' | 'authTime' | 'loginHint' | 'maxAge'> & {
       userId: string
       authTime: number
     },
@@ -162,8 +167,13 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     const scopes = req.scopes.map((s) => s.name)
     const now = clock.now()
     const found = req.prompt.login ? undefined : await sessionOf(request)
-    // OIDC Core §3.1.2.1 max_age: a sign-in older than this must be repeated.
-    const session = found && (req.maxAge === undefined || now - found.authTime <= req.maxAge * 1000) ? found : undefined
+    // OIDC Core §3.1.2.1: a sign-in older than max_age must be repeated, and a session of
+    // another user than the id_token_hint names does not count (prompt=none: login_required).
+    const hinted = req.idTokenHint === undefined ? undefined : await hints.verify(req.idTokenHint)
+    const session =
+      found && (req.maxAge === undefined || now - found.authTime <= req.maxAge * 1000) && (hinted === undefined || hinted.subject === found.userId)
+        ? found
+        : undefined
     const grant = {
       clientId: req.client.id,
       redirectUri: req.redirectUri,
@@ -198,6 +208,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       expiresAt: now + TRANSACTION_TTL_MS,
       completedAt: null,
       loginHint: req.loginHint ?? null,
+      maxAge: req.maxAge ?? null,
     }
     await repos.transactions.create(tx)
     if (tx.userId === null || tx.authTime === null) return renderLogin(reply, { tx, csrfToken, client: req.client })
@@ -251,9 +262,21 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
 
   app.post('/authorize/consent', { config: routeConfig }, async (request, reply) => {
     const params = new Params(request.body)
-    const { tx } = await loadTransaction(request, params)
+    const { tx, csrfToken } = await loadTransaction(request, params)
     const { userId, authTime } = tx
     if (userId === null || authTime === null) throw new OAuthError('invalid_request', 'sign in first')
+    // The sign-in this page was shown for must still be this browser's: not ended by a logout,
+    // expired, or replaced by another user's sign-in in another tab.
+    const session = await sessionOf(request)
+    if (!session || session.userId !== userId) {
+      throw new OAuthError('invalid_request', 'you are no longer signed in as the user of this request; start again from the application')
+    }
+    if (tx.maxAge !== null && clock.now() - authTime > tx.maxAge * 1000) {
+      // OIDC Core §3.1.2.1: the application asked for a sign-in no older than max_age.
+      await repos.transactions.setUser(tx.id, null)
+      const client = await findClient(tx.clientId)
+      return renderLogin(reply, { tx, csrfToken, client }, { error: 'Please sign in again.' })
+    }
     const decision = params.get('decision')
     if (decision !== 'allow' && decision !== 'deny') throw new OAuthError('invalid_request', 'decision must be allow or deny')
     const client = await findClient(tx.clientId)

@@ -27,6 +27,8 @@ export interface AuthorizationRequest {
   /** Seconds: a login older than this must be repeated (OIDC Core §3.1.2.1). */
   maxAge: number | undefined
   loginHint: string | undefined
+  /** An ID token naming the user the client expects (verified by the route). */
+  idTokenHint: string | undefined
 }
 
 // OIDC Core §6: request objects are not supported, and each has its own error code.
@@ -124,5 +126,5 @@ export async function parseAuthorizationRequest(
   // A hint only fills a form field; an unusable one is dropped rather than refused.
   const hint = params.get('login_hint')
   const loginHint = hint !== undefined && hint.length <= MAX_HINT_LENGTH ? hint : undefined
-  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAge, loginHint }
+  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAge, loginHint, idTokenHint: params.get('id_token_hint') }
 }

@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely'
 
 // Frozen in time: takes Kysely<any>, imports no app code, uses types both dialects share.
-// OpenID Connect: the nonce travels from /authorize through the code into the ID token, and
-// login_hint fills the username field; the built-in scopes get the descriptions the consent
+// OpenID Connect: the nonce travels from /authorize through the code into the ID token,
+// login_hint fills the username field, max_age is checked again at consent; the built-in scopes get the descriptions the consent
 // page shows (only where an administrator has not changed them).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('authorization_transactions').addColumn('nonce', 'text').execute()
   await db.schema.alterTable('authorization_transactions').addColumn('login_hint', 'text').execute()
+  await db.schema.alterTable('authorization_transactions').addColumn('max_age', 'bigint').execute()
   await db.schema.alterTable('authorization_codes').addColumn('nonce', 'text').execute()
   const descriptions: [string, string, string][] = [
     ['openid', 'Sign you in and confirm who you are', 'Sign you in with your latchkey account and learn your user id'],
@@ -23,6 +24,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('authorization_codes').dropColumn('nonce').execute()
+  await db.schema.alterTable('authorization_transactions').dropColumn('max_age').execute()
   await db.schema.alterTable('authorization_transactions').dropColumn('login_hint').execute()
   await db.schema.alterTable('authorization_transactions').dropColumn('nonce').execute()
 }
