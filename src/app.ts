@@ -23,7 +23,9 @@ import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
 import { repositories, type Repositories } from './storage/repositories.js'
 import { accessTokenIssuer } from './tokens/access-token.js'
+import { idTokenHintVerifier } from './tokens/id-token-hint.js'
 import { idTokenIssuer } from './tokens/id-token.js'
+import { accessTokenVerifier } from './tokens/verify-access-token.js'
 
 export interface AppDeps {
   store: Store
@@ -100,17 +102,21 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const issuer = accessTokenIssuer({ keys: deps.keys, clock, issuer: config.issuer, ttl: config.accessTokenTtl })
   const idTokens = idTokenIssuer({ keys: deps.keys, clock, issuer: config.issuer, ttl: config.accessTokenTtl })
   const grants = grantRegistry({ config, repos, issuer, idTokens, clock })
+  // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
+  // ID tokens as id_token_hint at /authorize and /logout.
+  const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer })
+  const hints = idTokenHintVerifier({ keys: deps.keys, clock, issuer: config.issuer })
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
     await api.register(discoveryRoute, { config })
     await api.register(jwksRoute, { keys: deps.keys })
     await api.register(tokenRoute, { clients: repos.clients, grants, perMinute: limits?.tokenPerMinute })
-    await api.register(revokeRoute, { repos, keys: deps.keys, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
-    await api.register(introspectRoute, { repos, keys: deps.keys, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
-    await api.register(userinfoRoute, { repos, keys: deps.keys, clock, issuer: config.issuer })
+    await api.register(revokeRoute, { repos, verifier, clock, perMinute: limits?.tokenPerMinute })
+    await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
+    await api.register(userinfoRoute, { repos, verifier })
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, keys: deps.keys, loginPerMinute: limits?.loginPerMinute })
-  await app.register(logoutRoute, { config, repos, clock, pages, keys: deps.keys })
+  await app.register(authorizeRoute, { config, repos, clock, pages, hints, loginPerMinute: limits?.loginPerMinute })
+  await app.register(logoutRoute, { config, repos, clock, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   return app
 }

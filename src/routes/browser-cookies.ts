@@ -1,3 +1,8 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Clock } from '../clock.js'
+import { randomToken, sha256Hex } from '../oauth/secrets.js'
+import type { LoginSession, LoginSessionRepository } from '../storage/login-sessions.js'
+
 /**
  * The cookies latchkey's own pages set: the browser id that CSRF tokens are bound to, and the
  * login session. Both hold random values; the database stores only their SHA-256.
@@ -7,6 +12,9 @@ export const SESSION_COOKIE = 'lk_session'
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000
 export const BROWSER_COOKIE_MAX_AGE_S = 365 * 24 * 60 * 60
 
+/** A browser id as set below: 32 random bytes, base64url. */
+const BROWSER_ID = /^[A-Za-z0-9_-]{43}$/
+
 /** HttpOnly, SameSite=Lax, whole site; Secure on an https issuer. */
 export function cookieOptions(issuer: string) {
   return {
@@ -15,4 +23,50 @@ export function cookieOptions(issuer: string) {
     secure: issuer.startsWith('https:'),
     path: '/',
   }
+}
+
+export interface BrowserCookies {
+  /** This browser's id, from its cookie; a new one is set when it has none (or a malformed one). */
+  browserId(request: FastifyRequest, reply: FastifyReply): string
+  /** The browser's id only if it already has a well-formed one (for checking a form post). */
+  existingBrowserId(request: FastifyRequest): string | undefined
+  /** The login session the browser's cookie names, if it has not expired. */
+  session(request: FastifyRequest): Promise<LoginSession | undefined>
+}
+
+export function browserCookies(deps: { issuer: string; sessions: LoginSessionRepository; clock: Clock }): BrowserCookies {
+  const options = cookieOptions(deps.issuer)
+  const existingBrowserId = (request: FastifyRequest) => {
+    const value = request.cookies[BROWSER_COOKIE]
+    return value !== undefined && BROWSER_ID.test(value) ? value : undefined
+  }
+  return {
+    existingBrowserId,
+    browserId(request, reply) {
+      const existing = existingBrowserId(request)
+      if (existing) return existing
+      const value = randomToken(32)
+      reply.setCookie(BROWSER_COOKIE, value, { ...options, maxAge: BROWSER_COOKIE_MAX_AGE_S })
+      return value
+    },
+    async session(request) {
+      const value = request.cookies[SESSION_COOKIE]
+      return value ? deps.sessions.findActive(sha256Hex(value), deps.clock.now()) : undefined
+    },
+  }
+}
+
+/**
+ * OIDC Core §3.1.2.1 and RP-Initiated Logout §2 allow POST: answer with a 303 to the same-site
+ * GET carrying the same parameters, before any session is read, so the SameSite=Lax cookies
+ * are sent with the request that reads them.
+ */
+export function redirectPostToGet(path: string, body: unknown, reply: FastifyReply): FastifyReply {
+  const query = new URLSearchParams()
+  if (body !== null && typeof body === 'object') {
+    for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+      for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') query.append(name, v)
+    }
+  }
+  return reply.redirect(`${path}?${query.toString()}`, 303)
 }

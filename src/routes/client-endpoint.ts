@@ -4,6 +4,7 @@ import { authenticateClient } from '../oauth/client-auth.js'
 import { Params } from '../oauth/params.js'
 import type { Client, ClientRepository } from '../storage/clients.js'
 import { allowClientOrigin } from './client-cors.js'
+import { perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
 
 export interface ClientRequest {
   params: Params
@@ -56,7 +57,7 @@ export function clientEndpoint(app: FastifyInstance, options: ClientEndpointOpti
   const { url, clients, perMinute, confidentialOnly, cors, handle } = options
   const config = { errorFormat: 'json' as const }
   // Client secrets are checked here too, so they get /token's brute-force limit (OAuth 2.1 §2.4.1).
-  const limited = { ...config, rateLimit: perMinute === undefined ? (false as const) : { max: perMinute, timeWindow: 60_000 } }
+  const limited = { ...config, rateLimit: perMinuteLimit(perMinute) }
   app.post(url, { config: limited, preParsing: formOnly }, async (request, reply) => {
     // Answers name tokens and their state: never cached, errors included (the error handler).
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -69,15 +70,7 @@ export function clientEndpoint(app: FastifyInstance, options: ClientEndpointOpti
     }
     return handle({ params, client, log: request.log }, reply)
   })
-  app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url,
-    config,
-    handler: async (_request, reply) => {
-      reply.header('allow', 'POST')
-      throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
-    },
-  })
+  refuseOtherMethods(app, url, ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST')
 }
 
 /** The required `token` parameter. */

@@ -1,16 +1,16 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Clock } from '../clock.js'
-import type { KeyStore } from '../keys/key-store.js'
 import { formatScope } from '../oauth/scope.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
-import { accessTokenVerifier } from '../tokens/verify-access-token.js'
+import type { AccessTokenVerifier } from '../tokens/verify-access-token.js'
 import { clientEndpoint, lookupOrder, requiredToken } from './client-endpoint.js'
 
 export interface IntrospectRouteOptions {
   repos: Pick<Repositories, 'clients' | 'refreshTokens' | 'accessTokens'>
-  keys: KeyStore
+  /** Checks latchkey's own access tokens (built once in app.ts). */
+  verifier: AccessTokenVerifier
   clock: Clock
   issuer: string
   /** Requests per minute per IP; undefined means no limit. */
@@ -32,8 +32,7 @@ const epochSeconds = (ms: number) => Math.floor(ms / 1000)
  * that is expired, revoked, rotated or unknown, gets `{"active":false}` (§2.2), so the answer
  * never tells a caller more than that it may not see the token.
  */
-export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async (app, { repos, keys, clock, issuer, perMinute }) => {
-  const verifier = accessTokenVerifier({ keys, clock, issuer })
+export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async (app, { repos, verifier, clock, issuer, perMinute }) => {
 
   async function introspectAccessToken(token: string, client: Client): Promise<Outcome> {
     const claims = await verifier.verify(token)

@@ -3,21 +3,21 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import { OAuthError } from '../errors.js'
-import type { KeyStore } from '../keys/key-store.js'
 import { Params } from '../oauth/params.js'
-import { randomToken, secretMatchesHash, sha256Hex } from '../oauth/secrets.js'
+import { secretMatchesHash, sha256Hex } from '../oauth/secrets.js'
 import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
-import { idTokenHintVerifier, type IdTokenHint } from '../tokens/id-token-hint.js'
+import type { IdTokenHint, IdTokenHintVerifier } from '../tokens/id-token-hint.js'
 import { setPageHeaders, type Pages } from './authorize/pages.js'
-import { BROWSER_COOKIE, BROWSER_COOKIE_MAX_AGE_S, cookieOptions as browserCookieOptions, SESSION_COOKIE } from './browser-cookies.js'
+import { browserCookies, cookieOptions as browserCookieOptions, redirectPostToGet, SESSION_COOKIE } from './browser-cookies.js'
 
 export interface LogoutRouteOptions {
   config: Config
   repos: Repositories
   clock: Clock
   pages: Pages
-  keys: KeyStore
+  /** Reads id_token_hint (built once in app.ts). */
+  hints: IdTokenHintVerifier
 }
 
 /** Where the browser goes once signed out: a registered URI of an identified client, or nowhere. */
@@ -27,7 +27,6 @@ interface LogoutTarget {
   state: string | undefined
 }
 
-const BROWSER_ID = /^[A-Za-z0-9_-]{43}$/
 const CSRF_CONTEXT = 'latchkey logout confirmation v1'
 
 /**
@@ -50,32 +49,19 @@ function redactedRequest(request: FastifyRequest) {
 }
 
 /** OpenID Connect RP-Initiated Logout 1.0 (the discovery `end_session_endpoint`). */
-export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, { config, repos, clock, pages, keys }) => {
+export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, { config, repos, clock, pages, hints }) => {
   const cookieOptions = browserCookieOptions(config.issuer)
-  const hints = idTokenHintVerifier({ keys, clock, issuer: config.issuer })
+  const browser = browserCookies({ issuer: config.issuer, sessions: repos.sessions, clock })
   // Errors render the error page; nothing here throws AuthorizationRedirectError, so an error
   // never redirects (no open redirect through post_logout_redirect_uri).
   const routeOptions = { config: { errorFormat: 'authorize' as const }, logSerializers: { req: redactedRequest } }
   app.addHook('onRequest', async (_request, reply) => setPageHeaders(reply))
 
-  async function sessionOf(request: FastifyRequest) {
-    const value = request.cookies[SESSION_COOKIE]
-    return value ? repos.sessions.findActive(sha256Hex(value), clock.now()) : undefined
-  }
-
-  function browserId(request: FastifyRequest, reply: FastifyReply): string {
-    const existing = request.cookies[BROWSER_COOKIE]
-    if (existing && BROWSER_ID.test(existing)) return existing
-    const value = randomToken(32)
-    reply.setCookie(BROWSER_COOKIE, value, { ...cookieOptions, maxAge: BROWSER_COOKIE_MAX_AGE_S })
-    return value
-  }
-
   function csrfMatches(request: FastifyRequest, presented: string | undefined): boolean {
-    const browser = request.cookies[BROWSER_COOKIE]
-    if (presented === undefined || browser === undefined || !BROWSER_ID.test(browser)) return false
+    const browserId = browser.existingBrowserId(request)
+    if (presented === undefined || browserId === undefined) return false
     // Constant time: both sides are hashed to the same length first.
-    return secretMatchesHash(presented, sha256Hex(logoutCsrfToken(browser)))
+    return secretMatchesHash(presented, sha256Hex(logoutCsrfToken(browserId)))
   }
 
   /**
@@ -124,7 +110,7 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
     const token = params.get('id_token_hint')
     const hint = token === undefined ? undefined : await hints.verify(token)
     const target = await resolveTarget(params, hint)
-    const session = await sessionOf(request)
+    const session = await browser.session(request)
     // OIDC RP-Initiated Logout 1.0 §2: without a hint for this very sign-in, ask first. An
     // expired hint is accepted, but only one issued for the current session (same user and
     // auth_time): an old ID token found in some log must not end a later session unasked.
@@ -141,22 +127,11 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
       clientId: target.client?.id,
       postLogoutRedirectUri: target.postLogoutRedirectUri,
       state: target.state,
-      csrfToken: logoutCsrfToken(browserId(request, reply)),
+      csrfToken: logoutCsrfToken(browser.browserId(request, reply)),
     })
   })
 
-  // Answer a POST with a 303 to the same-site GET, before any session is read, so the
-  // SameSite=Lax session cookie is sent with the request that reads it.
-  app.post('/logout', routeOptions, async (request, reply) => {
-    const body = request.body
-    const query = new URLSearchParams()
-    if (body !== null && typeof body === 'object') {
-      for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
-        for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') query.append(name, v)
-      }
-    }
-    return reply.redirect(`/logout?${query.toString()}`, 303)
-  })
+  app.post('/logout', routeOptions, async (request, reply) => redirectPostToGet('/logout', request.body, reply))
 
   app.post('/logout/confirm', routeOptions, async (request, reply) => {
     const params = new Params(request.body)

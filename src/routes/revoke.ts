@@ -1,17 +1,16 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Clock } from '../clock.js'
-import type { KeyStore } from '../keys/key-store.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
-import { accessTokenVerifier } from '../tokens/verify-access-token.js'
+import type { AccessTokenVerifier } from '../tokens/verify-access-token.js'
 import { clientEndpoint, lookupOrder, requiredToken, type ClientRequest } from './client-endpoint.js'
 
 export interface RevokeRouteOptions {
   repos: Pick<Repositories, 'clients' | 'refreshTokens' | 'accessTokens'>
-  keys: KeyStore
+  /** Checks latchkey's own access tokens (built once in app.ts). */
+  verifier: AccessTokenVerifier
   clock: Clock
-  issuer: string
   /** Requests per minute per IP; undefined means no limit. */
   perMinute?: number | undefined
 }
@@ -25,8 +24,7 @@ type Outcome = 'revoked' | 'ignored' | 'unknown'
  * (unknown, malformed, expired, another client's) answers the same 200 and changes nothing
  * (§2.2), so the endpoint tells no one whether a token exists.
  */
-export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, { repos, keys, clock, issuer, perMinute }) => {
-  const verifier = accessTokenVerifier({ keys, clock, issuer })
+export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, { repos, verifier, clock, perMinute }) => {
 
   async function revokeRefreshToken(token: string, client: Client, { log }: ClientRequest): Promise<Outcome> {
     const record = await repos.refreshTokens.findByHash(sha256Hex(token))

@@ -6,6 +6,7 @@ import { parseJsonParams } from '../oauth/json-body.js'
 import { Params } from '../oauth/params.js'
 import type { ClientRepository } from '../storage/clients.js'
 import { allowClientOrigin } from './client-cors.js'
+import { perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
 
 export interface TokenRouteOptions {
   clients: ClientRepository
@@ -16,7 +17,7 @@ export interface TokenRouteOptions {
 
 export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { clients, grants, perMinute }) => {
   const config = { errorFormat: 'json' as const }
-  const limited = { ...config, rateLimit: perMinute === undefined ? false : ({ max: perMinute, timeWindow: 60_000 } as const) }
+  const limited = { ...config, rateLimit: perMinuteLimit(perMinute) }
   // JSON bodies (first-party SDKs) under the form's rules: string values, no repeated keys.
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
@@ -46,13 +47,5 @@ export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { c
     }
     return grant.handle({ params, log: request.log, ip: request.ip }, client)
   })
-  app.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url: '/token',
-    config,
-    handler: async (_request, reply) => {
-      reply.header('allow', 'POST')
-      throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
-    },
-  })
+  refuseOtherMethods(app, '/token', ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST')
 }

@@ -1,17 +1,14 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import type { Clock } from '../clock.js'
-import { OAuthError } from '../errors.js'
-import type { KeyStore } from '../keys/key-store.js'
 import { BearerError, bearerChallenge, bearerErrorBody, bearerToken } from '../oauth/bearer.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { User } from '../storage/users.js'
-import { accessTokenVerifier } from '../tokens/verify-access-token.js'
+import type { AccessTokenVerifier } from '../tokens/verify-access-token.js'
+import { refuseOtherMethods } from './route-rules.js'
 
 export interface UserinfoRouteOptions {
   repos: Pick<Repositories, 'users' | 'accessTokens'>
-  keys: KeyStore
-  clock: Clock
-  issuer: string
+  /** Checks latchkey's own access tokens (built once in app.ts). */
+  verifier: AccessTokenVerifier
 }
 
 const REALM = 'latchkey'
@@ -40,8 +37,7 @@ export function userinfoClaims(user: User, scopes: readonly string[]): Record<st
  * issuer with the `openid` scope, whatever its `aud` (docs/adr/0005-userinfo-audience.md).
  * Errors are RFC 6750 challenges, sent here rather than through the OAuth error handler.
  */
-export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (app, { repos, keys, clock, issuer }) => {
-  const verifier = accessTokenVerifier({ keys, clock, issuer })
+export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (app, { repos, verifier }) => {
 
   // RFC 6750 §2.2: only a form body can carry the token. Any other body is read (so bodyLimit
   // still applies) and ignored, so a JSON or text body never yields a token, nor a 415 for a
@@ -93,13 +89,5 @@ export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (ap
   app.get('/userinfo', { config, exposeHeadRoute: false }, userinfo)
   app.post('/userinfo', { config }, userinfo)
   // OPTIONS stays with @fastify/cors, which answers the preflight.
-  app.route({
-    method: ['HEAD', 'PUT', 'PATCH', 'DELETE'],
-    url: '/userinfo',
-    config,
-    handler: async (_request, reply) => {
-      reply.header('allow', 'GET, POST')
-      throw new OAuthError('invalid_request', 'method not allowed', { status: 405 })
-    },
-  })
+  refuseOtherMethods(app, '/userinfo', ['HEAD', 'PUT', 'PATCH', 'DELETE'], 'GET, POST')
 }

@@ -1,6 +1,7 @@
-import { createLocalJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { errors, jwtVerify, type JWTPayload } from 'jose'
 import type { Clock } from '../clock.js'
 import type { KeyStore } from '../keys/key-store.js'
+import { publishedKeySet } from '../keys/published-key-set.js'
 
 /** The claims of an ID token latchkey issued, read back from an `id_token_hint`. */
 export interface IdTokenHint {
@@ -31,17 +32,7 @@ function isStringList(value: unknown): value is string[] {
 }
 
 export function idTokenHintVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): IdTokenHintVerifier {
-  let published: ReturnType<KeyStore['jwks']> | undefined
-  let keySet: JWTVerifyGetKey | undefined
-  // Rebuilt when the published set changes (rotation), so a new key is trusted at once.
-  function currentKeySet(): JWTVerifyGetKey {
-    const jwks = deps.keys.jwks()
-    if (keySet === undefined || jwks !== published) {
-      keySet = createLocalJWKSet(jwks)
-      published = jwks
-    }
-    return keySet
-  }
+  const currentKeySet = publishedKeySet(deps.keys)
 
   async function payloadAt(token: string, date: Date): Promise<JWTPayload> {
     const { payload } = await jwtVerify(token, currentKeySet(), {

@@ -1,6 +1,7 @@
-import { createLocalJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { errors, jwtVerify } from 'jose'
 import type { Clock } from '../clock.js'
 import type { KeyStore } from '../keys/key-store.js'
+import { publishedKeySet } from '../keys/published-key-set.js'
 
 /** The claims of an access token latchkey issued (RFC 9068), as read back from it. */
 export interface VerifiedAccessToken {
@@ -30,23 +31,6 @@ export interface AccessTokenVerifier {
 
 function isStringList(value: unknown): value is string[] {
   return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')
-}
-
-/** The published keys as a jose key set, rebuilt only when the published keys change. */
-function publishedKeySet(keys: KeyStore): () => JWTVerifyGetKey {
-  let fingerprint: string | undefined
-  let keySet: JWTVerifyGetKey | undefined
-  return () => {
-    const jwks = keys.jwks()
-    // Keys rotate at runtime; the kid and modulus identify a key, so a new or removed key
-    // rebuilds the set while an unchanged set keeps jose's imported-key cache.
-    const current = jwks.keys.map((k) => `${k.kid}.${k.n}`).join(' ')
-    if (keySet === undefined || current !== fingerprint) {
-      keySet = createLocalJWKSet(jwks)
-      fingerprint = current
-    }
-    return keySet
-  }
 }
 
 export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): AccessTokenVerifier {

@@ -10,10 +10,10 @@ import { Params } from '../../oauth/params.js'
 import { randomToken, secretMatchesHash, sha256Hex } from '../../oauth/secrets.js'
 import type { AuthorizationTransaction } from '../../storage/authorization-transactions.js'
 import type { Client } from '../../storage/clients.js'
-import type { KeyStore } from '../../keys/key-store.js'
 import type { Repositories } from '../../storage/repositories.js'
-import { idTokenHintVerifier } from '../../tokens/id-token-hint.js'
-import { BROWSER_COOKIE, BROWSER_COOKIE_MAX_AGE_S, cookieOptions as browserCookieOptions, SESSION_COOKIE, SESSION_TTL_MS } from '../browser-cookies.js'
+import type { IdTokenHintVerifier } from '../../tokens/id-token-hint.js'
+import { browserCookies, cookieOptions as browserCookieOptions, redirectPostToGet, SESSION_COOKIE, SESSION_TTL_MS } from '../browser-cookies.js'
+import { perMinute } from '../route-rules.js'
 import { setPageHeaders, type Pages } from './pages.js'
 import { parseAuthorizationRequest } from './request.js'
 
@@ -22,8 +22,8 @@ export interface AuthorizeRouteOptions {
   repos: Repositories
   clock: Clock
   pages: Pages
-  /** For id_token_hint. */
-  keys: KeyStore
+  /** Reads id_token_hint (built once in app.ts). */
+  hints: IdTokenHintVerifier
   /** Login attempts per minute per IP; undefined means no limit. */
   loginPerMinute?: number | undefined
 }
@@ -35,38 +35,26 @@ function consentCanBeRemembered(client: Client, redirectUri: string): boolean {
   return !client.isPublic || redirectUri.startsWith('https://')
 }
 
-export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (app, { config, repos, clock, pages, keys, loginPerMinute }) => {
+export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (app, { config, repos, clock, pages, hints, loginPerMinute }) => {
   const cookieOptions = browserCookieOptions(config.issuer)
+  const browser = browserCookies({ issuer: config.issuer, sessions: repos.sessions, clock })
+  const sessionOf = (request: FastifyRequest) => browser.session(request)
   const routeConfig = { errorFormat: 'authorize' as const }
   const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
-  const hints = idTokenHintVerifier({ keys, clock, issuer: config.issuer })
   // Every page, error page and redirect of the authorization endpoint.
   app.addHook('onRequest', async (_request, reply) => setPageHeaders(reply))
-
-  async function sessionOf(request: FastifyRequest) {
-    const value = request.cookies[SESSION_COOKIE]
-    return value ? repos.sessions.findActive(sha256Hex(value), clock.now()) : undefined
-  }
-
-  function browserId(request: FastifyRequest, reply: FastifyReply): string {
-    const existing = request.cookies[BROWSER_COOKIE]
-    if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing
-    const value = randomToken(32)
-    reply.setCookie(BROWSER_COOKIE, value, { ...cookieOptions, maxAge: BROWSER_COOKIE_MAX_AGE_S })
-    return value
-  }
 
   /** The transaction a form names, if this browser started it and the CSRF token matches. */
   async function loadTransaction(request: FastifyRequest, params: Params): Promise<{ tx: AuthorizationTransaction; csrfToken: string }> {
     const id = params.get('transaction')
     const csrfToken = params.get('csrf_token')
-    const browser = request.cookies[BROWSER_COOKIE]
+    const browserId = browser.existingBrowserId(request)
     const tx = id === undefined ? undefined : await repos.transactions.findById(id)
     const bound =
       tx !== undefined &&
       csrfToken !== undefined &&
-      browser !== undefined &&
-      secretMatchesHash(browser, tx.browserHash) &&
+      browserId !== undefined &&
+      secretMatchesHash(browserId, tx.browserHash) &&
       secretMatchesHash(csrfToken, tx.csrfHash)
     if (!bound) {
       throw new OAuthError('invalid_request', 'this form was not sent from the browser that started the request', { status: 403 })
@@ -199,7 +187,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     const tx: AuthorizationTransaction = {
       ...grant,
       id: randomToken(16),
-      browserHash: sha256Hex(browserId(request, reply)),
+      browserHash: sha256Hex(browser.browserId(request, reply)),
       csrfHash: sha256Hex(csrfToken),
       forceConsent: req.prompt.consent,
       userId: session?.userId ?? null,
@@ -215,22 +203,11 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     return continueSignedIn(request, reply, { tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, csrfToken, client: req.client })
   })
 
-  // OIDC Core §3.1.2.1 allows POST; answer with a 303 to the same-site GET so the SameSite=Lax
-  // cookies are sent when the request is read.
-  app.post('/authorize', { config: routeConfig }, async (request, reply) => {
-    const body = request.body
-    const query = new URLSearchParams()
-    if (body !== null && typeof body === 'object') {
-      for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
-        for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') query.append(name, v)
-      }
-    }
-    return reply.redirect(`/authorize?${query.toString()}`, 303)
-  })
+  app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
   const loginConfig = {
     ...routeConfig,
-    rateLimit: loginPerMinute === undefined ? false : ({ max: loginPerMinute, timeWindow: 60_000 } as const),
+    rateLimit: perMinute(loginPerMinute),
   }
   app.post('/authorize/login', { config: loginConfig }, async (request, reply) => {
     const params = new Params(request.body)
