@@ -1,5 +1,5 @@
 import { OAuthError } from '../errors.js'
-import { isValidResource } from '../oauth/params.js'
+import { resolveResource } from '../oauth/params.js'
 import { formatScope, resolveScope, USER_SCOPES } from '../oauth/scope.js'
 import type { AccessTokenIssuer } from '../tokens/access-token.js'
 import type { Grant, TokenResponse } from './grant.js'
@@ -22,8 +22,7 @@ export function clientCredentialsGrant(deps: ClientCredentialsGrantDeps): Grant 
       if (client.isPublic) throw new OAuthError('unauthorized_client', 'client credentials are for confidential clients only')
       // No user is involved, so the user scopes are never granted.
       const scopes = resolveScope(params.get('scope'), client.scopes, USER_SCOPES)
-      const resource = params.get('resource') ?? deps.defaultAudience
-      if (!isValidResource(resource)) throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment')
+      const resource = resolveResource(params.get('resource'), deps.defaultAudience)
       const access = await deps.issuer.issue({ subject: client.id, clientId: client.id, audience: resource, scopes })
       return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope: formatScope(scopes) }
     },

@@ -2,7 +2,7 @@ import { checkCredentials } from '../accounts/credentials.js'
 import type { LoginThrottle } from '../accounts/login-throttle.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
-import { isValidResource } from '../oauth/params.js'
+import { resolveResource } from '../oauth/params.js'
 import { formatScope, resolveScope } from '../oauth/scope.js'
 import type { RefreshTokenRepository } from '../storage/refresh-tokens.js'
 import type { UserRepository } from '../storage/users.js'
@@ -39,8 +39,7 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       // The request is checked before the credentials, so a malformed one costs no argon2
       // work and no attempt against the username.
       const scopes = resolveScope(params.get('scope'), client.scopes)
-      const resource = params.get('resource') ?? deps.defaultAudience
-      if (!isValidResource(resource)) throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment')
+      const resource = resolveResource(params.get('resource'), deps.defaultAudience)
 
       const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, log }, { username, password, ip })
       // Unknown usernames are throttled too, so neither answer reveals whether the user exists.

@@ -48,9 +48,9 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): Grant {
       const value = params.get('refresh_token')
       if (value === undefined) throw new OAuthError('invalid_request', 'refresh_token is required')
       const presentedHash = sha256Hex(value)
-      const token = await deps.refreshTokens.findByHash(presentedHash)
-      const family = token && (await deps.refreshTokens.findFamily(token.familyId))
-      if (!token || !family) throw new OAuthError('invalid_grant', 'unknown refresh token')
+      const found = await deps.refreshTokens.findWithFamily(presentedHash)
+      if (!found) throw new OAuthError('invalid_grant', 'unknown refresh token')
+      const { token, family } = found
       // OAuth 2.1 §4.3.1: the token is bound to its client. Another client presenting it
       // revokes nothing: it proves no theft by the owner's side, and must not be a DoS lever.
       if (family.clientId !== client.id) throw new OAuthError('invalid_grant', 'the refresh token was issued to another client')

@@ -54,3 +54,10 @@ export function isValidResource(value: string): boolean {
     return false
   }
 }
+
+/** RFC 8707: the requested `resource`, or the default audience; invalid_target when malformed. */
+export function resolveResource(requested: string | undefined, defaultAudience: string): string {
+  const resource = requested ?? defaultAudience
+  if (!isValidResource(resource)) throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment')
+  return resource
+}

@@ -3,7 +3,7 @@ import { OAuthError } from '../errors.js'
 import { authenticateClient } from '../oauth/client-auth.js'
 import { Params } from '../oauth/params.js'
 import type { Client, ClientRepository } from '../storage/clients.js'
-import { allowClientOrigin } from './client-cors.js'
+import { allowClientOrigin, BROWSER_CLIENT_ENDPOINTS } from './client-cors.js'
 import { perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
 
 export interface ClientRequest {
@@ -19,8 +19,6 @@ export interface ClientEndpointOptions {
   perMinute?: number | undefined
   /** Refuse public clients, which cannot authenticate (RFC 7662 §2.1). */
   confidentialOnly: boolean
-  /** Answer the client's own browser origins (RFC 7009 §2.3: browser apps revoke too). */
-  cors: boolean
   handle(request: ClientRequest, reply: FastifyReply): Promise<unknown>
 }
 
@@ -54,7 +52,8 @@ async function formOnly(request: FastifyRequest, _reply: FastifyReply, payload: 
  * other methods.
  */
 export function clientEndpoint(app: FastifyInstance, options: ClientEndpointOptions): void {
-  const { url, clients, perMinute, confidentialOnly, cors, handle } = options
+  const { url, clients, perMinute, confidentialOnly, handle } = options
+  const cors = BROWSER_CLIENT_ENDPOINTS.has(url)
   const config = { errorFormat: 'json' as const }
   // Client secrets are checked here too, so they get /token's brute-force limit (OAuth 2.1 §2.4.1).
   const limited = { ...config, rateLimit: perMinuteLimit(perMinute) }

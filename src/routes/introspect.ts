@@ -59,14 +59,14 @@ export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async
   }
 
   async function introspectRefreshToken(token: string, client: Client): Promise<Outcome> {
-    const record = await repos.refreshTokens.findByHash(sha256Hex(token))
-    if (!record) return 'unknown'
+    const found = await repos.refreshTokens.findWithFamily(sha256Hex(token))
+    if (!found) return 'unknown'
+    const { token: record, family } = found
     const now = clock.now()
     // A rotated token no longer works (presenting it revokes the family), so it is not active.
     if (record.rotatedAt !== null || record.expiresAt <= now) return 'inactive'
-    const family = await repos.refreshTokens.findFamily(record.familyId)
     // Refresh tokens are only ever the business of the client they were issued to.
-    if (!family || family.revokedAt !== null || family.clientId !== client.id) return 'inactive'
+    if (family.revokedAt !== null || family.clientId !== client.id) return 'inactive'
     const answer: Introspection = {
       active: true,
       scope: formatScope(family.scopes),
@@ -87,8 +87,6 @@ export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async
     perMinute,
     // RFC 7662 §2.1: the endpoint requires authorization; a bare client_id proves nothing.
     confidentialOnly: true,
-    // Resource servers and back ends introspect; no browser needs to.
-    cors: false,
     async handle({ params, client }) {
       const token = requiredToken(params)
       const lookups = { access_token: introspectAccessToken, refresh_token: introspectRefreshToken }

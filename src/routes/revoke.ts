@@ -27,11 +27,11 @@ type Outcome = 'revoked' | 'ignored' | 'unknown'
 export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, { repos, verifier, clock, perMinute }) => {
 
   async function revokeRefreshToken(token: string, client: Client, { log }: ClientRequest): Promise<Outcome> {
-    const record = await repos.refreshTokens.findByHash(sha256Hex(token))
-    if (!record) return 'unknown'
-    const family = await repos.refreshTokens.findFamily(record.familyId)
+    const found = await repos.refreshTokens.findWithFamily(sha256Hex(token))
+    if (!found) return 'unknown'
+    const { family } = found
     // RFC 7009 §2.1: the token must have been issued to the requesting client.
-    if (!family || family.clientId !== client.id) return 'ignored'
+    if (family.clientId !== client.id) return 'ignored'
     // §2.1: revoking a refresh token also invalidates the access tokens of the same grant.
     if (await repos.refreshTokens.revokeFamily(family.id, clock.now())) {
       log.info({ familyId: family.id, clientId: client.id }, 'refresh-token family revoked')
@@ -55,7 +55,6 @@ export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, {
     perMinute,
     // RFC 7009 §2.1: a public client identifies itself with its client_id.
     confidentialOnly: false,
-    cors: true,
     async handle(request, reply) {
       const token = requiredToken(request.params)
       const revokers = { refresh_token: revokeRefreshToken, access_token: revokeAccessToken }

@@ -158,3 +158,4 @@ export type LoginSessionRow = Selectable<LoginSessionsTable>
 export type ConsentRow = Selectable<ConsentsTable>
 export type AuthorizationCodeRow = Selectable<AuthorizationCodesTable>
 export type RefreshTokenFamilyRow = Selectable<RefreshTokenFamiliesTable>
+export type RefreshTokenRow = Selectable<RefreshTokensTable>

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import type { Database, RefreshTokenFamilyRow } from './database.js'
+import type { Database, RefreshTokenFamilyRow, RefreshTokenRow } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 import { recordAccessToken, revokeAccessTokensOf, type AccessTokenRecord } from './access-tokens.js'
 
@@ -45,6 +45,8 @@ export type RotationResult = 'rotated' | 'reused' | 'revoked'
 export interface RefreshTokenRepository {
   findFamily(id: string): Promise<RefreshTokenFamily | undefined>
   findByHash(tokenHash: string): Promise<RefreshToken | undefined>
+  /** A token and its family in one query (the lookup of /token, /revoke and /introspect). */
+  findWithFamily(tokenHash: string): Promise<{ token: RefreshToken; family: RefreshTokenFamily } | undefined>
   /** Starts a family with its first refresh token and the access token issued with it. */
   createFamily(input: { family: RefreshTokenFamily; token: RefreshToken; accessToken: AccessTokenRecord }): Promise<void>
   /** Replaces a refresh token by its successor atomically: of concurrent calls, one rotates. */
@@ -67,6 +69,16 @@ function toFamily(row: RefreshTokenFamilyRow): RefreshTokenFamily {
     beganWithOpenid: fromDbBool(row.began_with_openid),
     createdAt: fromDbTime(row.created_at),
     revokedAt: row.revoked_at === null ? null : fromDbTime(row.revoked_at),
+  }
+}
+
+function toToken(row: Pick<RefreshTokenRow, 'token_hash' | 'family_id' | 'created_at' | 'expires_at' | 'rotated_at'>): RefreshToken {
+  return {
+    tokenHash: row.token_hash,
+    familyId: row.family_id,
+    createdAt: fromDbTime(row.created_at),
+    expiresAt: fromDbTime(row.expires_at),
+    rotatedAt: row.rotated_at === null ? null : fromDbTime(row.rotated_at),
   }
 }
 
@@ -159,14 +171,18 @@ export function refreshTokenRepository(db: Kysely<Database>): RefreshTokenReposi
     },
     async findByHash(tokenHash) {
       const row = await db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst()
+      return row && toToken(row)
+    },
+    async findWithFamily(tokenHash) {
+      const row = await db
+        .selectFrom('refresh_tokens as t')
+        .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
+        .select(['t.token_hash', 't.family_id', 't.created_at as token_created_at', 't.expires_at', 't.rotated_at'])
+        .select(['f.id', 'f.client_id', 'f.user_id', 'f.scopes', 'f.audience', 'f.auth_time', 'f.began_with_openid', 'f.created_at', 'f.revoked_at'])
+        .where('t.token_hash', '=', tokenHash)
+        .executeTakeFirst()
       if (!row) return undefined
-      return {
-        tokenHash: row.token_hash,
-        familyId: row.family_id,
-        createdAt: fromDbTime(row.created_at),
-        expiresAt: fromDbTime(row.expires_at),
-        rotatedAt: row.rotated_at === null ? null : fromDbTime(row.rotated_at),
-      }
+      return { token: toToken({ ...row, created_at: row.token_created_at }), family: toFamily(row) }
     },
   }
 }

@@ -157,7 +157,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     const found = req.prompt.login ? undefined : await sessionOf(request)
     // OIDC Core §3.1.2.1: a sign-in older than max_age must be repeated, and a session of
     // another user than the id_token_hint names does not count (prompt=none: login_required).
-    const hinted = req.idTokenHint === undefined ? undefined : await hints.verify(req.idTokenHint)
+    const hinted = found && req.idTokenHint !== undefined ? await hints.verify(req.idTokenHint) : undefined
     const session =
       found && (req.maxAge === undefined || now - found.authTime <= req.maxAge * 1000) && (hinted === undefined || hinted.subject === found.userId)
         ? found

@@ -1,9 +1,9 @@
 import type { Config } from '../../config.js'
 import { AuthorizationRedirectError, OAuthError } from '../../errors.js'
-import { isValidResource, type Params } from '../../oauth/params.js'
+import { resolveResource, type Params } from '../../oauth/params.js'
 import { parseChallenge, type PkceChallenge } from '../../oauth/pkce.js'
 import { redirectUriMatches } from '../../oauth/redirect-uri.js'
-import { parseScope } from '../../oauth/scope.js'
+import { resolveScope } from '../../oauth/scope.js'
 import type { Client, ClientRepository } from '../../storage/clients.js'
 import type { Scope, ScopeRepository } from '../../storage/scopes.js'
 
@@ -101,19 +101,18 @@ export async function parseAuthorizationRequest(
     throw fail(new OAuthError('invalid_request', 'code_challenge is required (S256)'))
   }
 
-  const rawScope = params.get('scope')
-  const names = rawScope === undefined ? client.scopes : parseScope(rawScope)
-  if (names === undefined) throw fail(new OAuthError('invalid_scope', 'scope is malformed'))
-  const notAllowed = names.filter((name) => !client.scopes.includes(name))
-  if (notAllowed.length > 0) throw fail(new OAuthError('invalid_scope', `scope not allowed for this client: ${notAllowed.join(' ')}`))
+  let names: string[]
+  let resource: string
+  try {
+    names = resolveScope(params.get('scope'), client.scopes)
+    resource = resolveResource(params.get('resource'), deps.config.defaultAudience)
+  } catch (error) {
+    throw error instanceof OAuthError ? fail(error) : error
+  }
   const known = await deps.scopes.findByNames(names)
   if (known.length !== names.length) throw fail(new OAuthError('invalid_scope', 'unknown scope'))
   const scopes = names.map((name) => known.find((s) => s.name === name) as Scope)
 
-  const resource = params.get('resource') ?? deps.config.defaultAudience
-  if (!isValidResource(resource)) {
-    throw fail(new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment'))
-  }
   const prompt = parsePrompt(params.get('prompt'))
   if (prompt === undefined) throw fail(new OAuthError('invalid_request', 'prompt is not supported'))
   for (const [name, code] of UNSUPPORTED) {
