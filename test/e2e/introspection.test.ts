@@ -1,45 +1,14 @@
-import { createServer } from 'node:net'
 import t, { type Test } from 'tap'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
+import { startLatchkey } from '../helpers/server.js'
 import { buildDemo } from '../../src/resource-server/demo-app.js'
-import { repositories } from '../../src/storage/repositories.js'
-import type { TestApp } from '../helpers/app.js'
-import { FakeClock } from '../helpers/clock.js'
-import { sqliteCase } from '../helpers/db.js'
 import { basic, createClient, createUser, exchange, obtainCode } from '../helpers/oauth.js'
 
 const AUDIENCE = 'http://localhost:4000'
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** A real latchkey listening on 127.0.0.1, its issuer being its own address. */
-async function startLatchkey(t: Test): Promise<TestApp> {
-  const port = await freePort()
-  const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}`, DEFAULT_AUDIENCE: AUDIENCE })
-  const store = await sqliteCase.open(t)
-  const keys = await loadKeyStore(t.testdir())
-  // The resource server checks exp against the real time, so latchkey's clock is the real one.
-  const clock = new FakeClock(Date.now())
-  const app = await buildApp(config, { store, keys, clock })
-  t.teardown(() => app.close())
-  await app.listen({ port, host: '127.0.0.1' })
-  return { app, config, store, keys, clock, repos: repositories(store) }
-}
 
 /** A client of latchkey, its tokens from the code flow, and the demo API introspecting at latchkey. */
 async function setup(t: Test) {
-  const ctx = await startLatchkey(t)
+  const ctx = await startLatchkey(t, { env: { DEFAULT_AUDIENCE: AUDIENCE } })
   await createUser(ctx)
   const client = await createClient(ctx)
   const auth = basic(client.client_id, client.client_secret as string)

@@ -1,16 +1,11 @@
-import { createServer } from 'node:net'
 import t, { type Test } from 'tap'
+import { startLatchkey } from '../helpers/server.js'
 import * as client from 'openid-client'
 import { addClient } from '../../src/admin/clients.js'
 import { addScope } from '../../src/admin/scopes.js'
 import { addUser } from '../../src/admin/users.js'
-import { buildApp } from '../../src/app.js'
 import { systemClock } from '../../src/clock.js'
-import { loadConfig } from '../../src/config.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
-import { repositories, type Repositories } from '../../src/storage/repositories.js'
 import { hiddenInputs } from '../helpers/browser.js'
-import { sqliteCase } from '../helpers/db.js'
 import { FetchBrowser, isRedirect } from '../helpers/fetch-browser.js'
 
 // openid-client 6 (panva, on oauth4webapi and jose) as a relying party would use it, against a
@@ -25,40 +20,9 @@ const NATIVE_REDIRECT = 'http://127.0.0.1:49152/cb'
 // Plain http is allowed on loopback only; openid-client refuses it unless told.
 const INSECURE = { execute: [client.allowInsecureRequests] }
 
-interface Latchkey {
-  issuer: string
-  repos: Repositories
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/**
- * A real latchkey whose issuer is its own listening origin: the port is picked first, because
- * the issuer is configuration and must equal the origin openid-client discovers it at.
- */
-async function startLatchkey(t: Test): Promise<Latchkey> {
-  const port = await freePort()
-  const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}` })
-  const store = await sqliteCase.open(t)
-  const keys = await loadKeyStore(t.testdir())
-  // openid-client checks exp and iat against the real time.
-  const app = await buildApp(config, { store, keys, clock: systemClock })
-  t.teardown(() => app.close())
-  await app.listen({ port, host: '127.0.0.1' })
-  return { issuer: config.issuer, repos: repositories(store) }
-}
 
 async function setup(t: Test) {
-  const server = await startLatchkey(t)
+  const server = await startLatchkey(t, { clock: systemClock })
   const { repos } = server
   const user = await addUser(
     { users: repos.users, clock: systemClock },

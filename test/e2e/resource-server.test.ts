@@ -1,48 +1,17 @@
-import { createServer } from 'node:net'
-import t, { type Test } from 'tap'
+import t from 'tap'
+import { startLatchkey } from '../helpers/server.js'
 import { decodeJwt } from 'jose'
-import { buildApp } from '../../src/app.js'
-import { loadConfig } from '../../src/config.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
-import { repositories } from '../../src/storage/repositories.js'
 import { addScope } from '../../src/admin/scopes.js'
 import { buildDemo } from '../../src/resource-server/demo-app.js'
 import { accessTokenClaims, signToken } from '../resource-server/fixture-issuer.js'
 import { tokenChecks } from '../resource-server/token-cases.js'
-import type { TestApp } from '../helpers/app.js'
-import { FakeClock } from '../helpers/clock.js'
-import { sqliteCase } from '../helpers/db.js'
 import { createClient, createUser, exchange, obtainCode } from '../helpers/oauth.js'
 
 const AUDIENCE = 'http://localhost:4000'
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** A real latchkey listening on 127.0.0.1, its issuer being its own address. */
-async function startLatchkey(t: Test): Promise<TestApp> {
-  const port = await freePort()
-  const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}`, DEFAULT_AUDIENCE: AUDIENCE })
-  const store = await sqliteCase.open(t)
-  const keys = await loadKeyStore(t.testdir())
-  // The resource server checks exp against the real time, so latchkey's clock is the real one.
-  const clock = new FakeClock(Date.now())
-  const app = await buildApp(config, { store, keys, clock })
-  t.teardown(() => app.close())
-  await app.listen({ port, host: '127.0.0.1' })
-  return { app, config, store, keys, clock, repos: repositories(store) }
-}
 
 t.test('the resource-server module against a real latchkey and its keys', async (t) => {
-  const ctx = await startLatchkey(t)
+  const ctx = await startLatchkey(t, { env: { DEFAULT_AUDIENCE: AUDIENCE } })
   const issuer = ctx.config.issuer
   const signing = ctx.keys.signingKey()
 
@@ -100,7 +69,7 @@ t.test('the resource-server module against a real latchkey and its keys', async 
 })
 
 t.test('a latchkey that goes down: known keys still verify, unknown kids get 401, never-loaded keys 503', async (t) => {
-  const ctx = await startLatchkey(t)
+  const ctx = await startLatchkey(t, { env: { DEFAULT_AUDIENCE: AUDIENCE } })
   const issuer = ctx.config.issuer
   const signing = ctx.keys.signingKey()
   const key = { kid: signing.kid, privateKey: signing.privateKey, publicJwk: ctx.keys.jwks().keys[0]! }

@@ -30,3 +30,8 @@ export async function buildTestApp(
   t.teardown(() => app.close())
   return { app, config, store, keys, clock, repos: repositories(store) }
 }
+
+/** A pino stream that collects each log line, for tests that read the log. */
+export function logLines(lines: string[]): { write(line: string): void } {
+  return { write: (line: string) => void lines.push(line) }
+}

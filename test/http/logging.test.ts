@@ -1,15 +1,9 @@
-import { Writable } from 'node:stream'
 import t from 'tap'
-import { buildTestApp } from '../helpers/app.js'
+import { buildTestApp, logLines } from '../helpers/app.js'
 
 t.test('request lines never carry the query string, whatever logger the caller configures', async (t) => {
   const lines: string[] = []
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk))
-      done()
-    },
-  })
+  const stream = logLines(lines)
   const ctx = await buildTestApp(t, { logger: { level: 'info', stream, serializers: { req: (req: { url: string }) => ({ url: req.url }) } } })
   await ctx.app.inject('/userinfo?access_token=SECRET-TOKEN-VALUE')
   await ctx.app.inject('/logout?id_token_hint=SECRET-HINT-VALUE')

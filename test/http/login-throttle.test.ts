@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { addressKey, usernameKey } from '../../src/accounts/login-throttle.js'
-import { buildTestApp } from '../helpers/app.js'
+import { buildTestApp, logLines } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { basic, codeRequest, createClient, createUser, PASSWORD, signIn } from '../helpers/oauth.js'
 
@@ -15,7 +15,7 @@ type GrantFn = (username: string, password: string, ip?: string) => Promise<Ligh
 
 async function setup(t: Test, options: { logLines?: string[] } = {}) {
   const lines = options.logLines
-  const logger = lines ? { level: 'warn', stream: { write: (line: string) => void lines.push(line) } } : undefined
+  const logger = lines ? { level: 'warn', stream: logLines(lines) } : undefined
   const ctx = await buildTestApp(t, logger ? { logger } : {})
   await createUser(ctx)
   // One client for both sides: the login page (authorization_code) and the password grant.

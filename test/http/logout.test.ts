@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import type { FastifyServerOptions, LightMyRequestResponse } from 'fastify'
 import { generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey, type JWTPayload } from 'jose'
 import { sha256Hex } from '../../src/oauth/secrets.js'
-import { buildTestApp, type TestApp } from '../helpers/app.js'
+import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { codeRequest, createClient, createUser, exchange, obtainCode } from '../helpers/oauth.js'
 
@@ -454,7 +454,7 @@ t.test('state and other input are escaped on the confirmation page and come back
 
 t.test('the id_token_hint never reaches the logs', async (t) => {
   const lines: string[] = []
-  const { ctx, user, client } = await setup(t, { logger: { level: 'trace', stream: { write: (line: string) => lines.push(line) } } })
+  const { ctx, user, client } = await setup(t, { logger: { level: 'trace', stream: logLines(lines) } })
   const hint = await idToken(ctx, { sub: user.id, aud: client.client_id })
   const res = await ctx.app.inject({ method: 'GET', url: logoutUrl({ id_token_hint: hint, post_logout_redirect_uri: BYE }) })
   t.equal(res.statusCode, 303)

@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream'
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
@@ -6,7 +5,7 @@ import { loadConfig } from '../../src/config.js'
 import { loadKeyStore } from '../../src/keys/key-store.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import { accessTokenIssuer } from '../../src/tokens/access-token.js'
-import { buildTestApp, type TestApp } from '../helpers/app.js'
+import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
 import { dialects, sqliteCase, type DialectCase } from '../helpers/db.js'
 import { basic, createClient, createUser, exchange, obtainCode, verifyAccessToken } from '../helpers/oauth.js'
@@ -315,12 +314,7 @@ t.test('/revoke shares the brute-force limit of /token', async (t) => {
 
 t.test('tokens and secrets never reach the logs', async (t) => {
   const lines: string[] = []
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk))
-      done()
-    },
-  })
+  const stream = logLines(lines)
   const store = await sqliteCase.open(t)
   const keys = await loadKeyStore(t.testdir())
   const clock = new FakeClock()

@@ -1,8 +1,7 @@
-import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { addScope } from '../../src/admin/scopes.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
-import { buildTestApp, type TestApp } from '../helpers/app.js'
+import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { dialects, type DialectCase } from '../helpers/db.js'
 import { basic, createClient, createUser, exchange, obtainCode, verifyAccessToken } from '../helpers/oauth.js'
 
@@ -21,12 +20,7 @@ async function setup(
 ): Promise<Setup> {
   const logger = options.logs && {
     level: 'info',
-    stream: new Writable({
-      write(chunk, _encoding, done) {
-        options.logs?.push(String(chunk))
-        done()
-      },
-    }),
+    stream: logLines(options.logs),
   }
   const ctx = await buildTestApp(t, { env: options.env ?? {}, ...(options.dialect ? { dialect: options.dialect } : {}), ...(logger ? { logger } : {}) })
   const deps = { scopes: ctx.repos.scopes }

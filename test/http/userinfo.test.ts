@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { Writable } from 'node:stream'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { addUser } from '../../src/admin/users.js'
 import { loadKeyStore } from '../../src/keys/key-store.js'
 import { accessTokenIssuer, type AccessTokenClaims } from '../../src/tokens/access-token.js'
-import { buildTestApp, type TestApp } from '../helpers/app.js'
+import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { basic, createClient, createUser, exchange, obtainCode, PASSWORD, verifyAccessToken } from '../helpers/oauth.js'
 
 type Response = Awaited<ReturnType<TestApp['app']['inject']>>
@@ -33,12 +32,7 @@ async function setup(
 ): Promise<Setup> {
   const logger = options.logs && {
     level: 'debug',
-    stream: new Writable({
-      write(chunk, _encoding, done) {
-        options.logs?.push(String(chunk))
-        done()
-      },
-    }),
+    stream: logLines(options.logs),
   }
   const ctx = await buildTestApp(t, logger ? { logger } : {})
   const user = await addUser({ users: ctx.repos.users, clock: ctx.clock }, { username: 'alice', password: PASSWORD, email: options.email, name: options.name })

@@ -1,0 +1,39 @@
+import { createServer } from 'node:net'
+import type { Test } from 'tap'
+import { buildApp } from '../../src/app.js'
+import type { Clock } from '../../src/clock.js'
+import { loadConfig } from '../../src/config.js'
+import { loadKeyStore } from '../../src/keys/key-store.js'
+import { repositories } from '../../src/storage/repositories.js'
+import type { TestApp } from './app.js'
+import { FakeClock } from './clock.js'
+import { sqliteCase } from './db.js'
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * A real latchkey listening on 127.0.0.1, its issuer being its own address: the port is picked
+ * first, because the issuer is configuration and must equal the origin clients reach it at.
+ * Clients on the other side check exp against the real time, so the clock starts at real time
+ * (a FakeClock, which tests may still advance) unless one is given.
+ */
+export async function startLatchkey(t: Test, options: { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestApp & { issuer: string }> {
+  const port = await freePort()
+  const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}`, ...options.env })
+  const store = await sqliteCase.open(t)
+  const keys = await loadKeyStore(t.testdir())
+  const clock = options.clock ?? new FakeClock(Date.now())
+  const app = await buildApp(config, { store, keys, clock })
+  t.teardown(() => app.close())
+  await app.listen({ port, host: '127.0.0.1' })
+  return { app, config, store, keys, clock: clock as FakeClock, repos: repositories(store), issuer: config.issuer }
+}
