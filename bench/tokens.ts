@@ -42,7 +42,7 @@ export async function benchTokens(durationMs = 1500): Promise<BenchResult[]> {
     const web = await addClient(deps, { name: 'bench-web', isPublic: true, redirectUris: ['https://app.example/cb'] })
     const now = systemClock.now()
     const family = newFamily({ clientId: web.client_id, userId: user.id, scopes: ['openid'], audience: config.defaultAudience, authTime: now, beganWithOpenid: true, createdAt: now })
-    const first = newRefreshToken(family, now, { ttl: config.refreshTokenTtl, maxTtl: config.refreshTokenMaxTtl })
+    const first = newRefreshToken(family, now, { ttlSeconds: config.refreshTokenTtlSeconds, maxTtlSeconds: config.refreshTokenMaxTtlSeconds })
     await repos.refreshTokens.createFamily({
       family,
       token: first.record,

@@ -11,7 +11,7 @@ import { grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
-import { createPages } from './routes/authorize/pages.js'
+import { createPages } from './pages/pages.js'
 import { discoveryRoute } from './routes/discovery.js'
 import { healthRoute } from './routes/health.js'
 import { introspectRoute } from './routes/introspect.js'
@@ -22,9 +22,9 @@ import { tokenRoute } from './routes/token.js'
 import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
 import { repositories, type Repositories } from './storage/repositories.js'
-import { accessTokenIssuer } from './tokens/access-token.js'
+import { accessTokenSigner } from './tokens/access-token.js'
 import { idTokenHintVerifier } from './tokens/id-token-hint.js'
-import { idTokenIssuer } from './tokens/id-token.js'
+import { idTokenSigner } from './tokens/id-token.js'
 import { accessTokenVerifier } from './tokens/verify-access-token.js'
 
 export interface AppDeps {
@@ -99,9 +99,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     errorResponseBuilder: () => new OAuthError('invalid_request', 'too many requests; try again later', { status: 429 }),
   })
 
-  const issuer = accessTokenIssuer({ keys: deps.keys, clock, issuer: config.issuer, ttl: config.accessTokenTtl })
-  const idTokens = idTokenIssuer({ keys: deps.keys, clock, issuer: config.issuer, ttl: config.accessTokenTtl })
-  const grants = grantRegistry({ config, repos, issuer, idTokens, clock })
+  const accessTokens = accessTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
+  const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
+  const grants = grantRegistry({ config, repos, accessTokens, idTokens, clock })
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
   const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer })

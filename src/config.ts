@@ -11,10 +11,10 @@ export interface Config {
   database: DatabaseTarget
   keysDir: string
   defaultAudience: string
-  accessTokenTtl: number
-  refreshTokenTtl: number
-  refreshTokenMaxTtl: number
-  codeTtl: number
+  accessTokenTtlSeconds: number
+  refreshTokenTtlSeconds: number
+  refreshTokenMaxTtlSeconds: number
+  codeTtlSeconds: number
   pkceRequired: PkceRequired
 }
 
@@ -118,14 +118,14 @@ export function loadConfig(env: Env): Config {
     database: parseDatabaseUrl(env.DATABASE_URL || 'db/latchkey.sqlite'),
     keysDir: env.KEYS_DIR || 'keys',
     defaultAudience: absoluteUri(env, 'DEFAULT_AUDIENCE', 'http://localhost:4000'),
-    accessTokenTtl: integer(env, 'ACCESS_TOKEN_TTL', 3600, 1, DAY),
-    refreshTokenTtl: integer(env, 'REFRESH_TOKEN_TTL', 30 * DAY, 1, 10 * YEAR),
-    refreshTokenMaxTtl: integer(env, 'REFRESH_TOKEN_MAX_TTL', YEAR, 1, 10 * YEAR),
+    accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL', 3600, 1, DAY),
+    refreshTokenTtlSeconds: integer(env, 'REFRESH_TOKEN_TTL', 30 * DAY, 1, 10 * YEAR),
+    refreshTokenMaxTtlSeconds: integer(env, 'REFRESH_TOKEN_MAX_TTL', YEAR, 1, 10 * YEAR),
     // OAuth 2.1 §4.1.2: a code lives briefly, ten minutes at most.
-    codeTtl: integer(env, 'CODE_TTL', 60, 1, 600),
+    codeTtlSeconds: integer(env, 'CODE_TTL', 60, 1, 600),
     pkceRequired: pkce,
   }
-  if (config.refreshTokenTtl > config.refreshTokenMaxTtl) {
+  if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')
   }
   return config

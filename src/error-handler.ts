@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AuthorizationRedirectError, OAuthError } from './errors.js'
-import type { Pages } from './routes/authorize/pages.js'
+import type { Pages } from './pages/pages.js'
 
 /**
  * How a route wants its errors rendered; set in the route's `config.errorFormat`.

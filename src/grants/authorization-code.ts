@@ -6,19 +6,19 @@ import { formatScope } from '../oauth/scope.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationCode, AuthorizationCodeRepository } from '../storage/authorization-codes.js'
 import type { Client } from '../storage/clients.js'
-import type { AccessTokenIssuer } from '../tokens/access-token.js'
-import type { IdTokenIssuer } from '../tokens/id-token.js'
+import type { AccessTokenSigner } from '../tokens/access-token.js'
+import type { IdTokenSigner } from '../tokens/id-token.js'
 import { newFamily, newRefreshToken } from '../tokens/refresh-token.js'
 import type { Grant, TokenResponse } from './grant.js'
 
 export interface AuthorizationCodeGrantDeps {
   codes: AuthorizationCodeRepository
-  issuer: AccessTokenIssuer
-  idTokens: IdTokenIssuer
+  accessTokens: AccessTokenSigner
+  idTokens: IdTokenSigner
   clock: Clock
   pkceRequired: PkceRequired
-  refreshTokenTtl: number
-  refreshTokenMaxTtl: number
+  refreshTokenTtlSeconds: number
+  refreshTokenMaxTtlSeconds: number
 }
 
 /** Checks everything a legitimate holder of the code can get right: client, redirect URI, PKCE. */
@@ -65,7 +65,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): Grant 
         throw new OAuthError('invalid_target', 'resource differs from the one in the authorization request')
       }
 
-      const access = await deps.issuer.issue({
+      const access = await deps.accessTokens.issue({
         subject: code.userId,
         clientId: client.id,
         audience: code.resource,
@@ -84,7 +84,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): Grant 
           beganWithOpenid: code.scopes.includes('openid'),
           createdAt: now,
         })
-        refresh = newRefreshToken(family, now, { ttl: deps.refreshTokenTtl, maxTtl: deps.refreshTokenMaxTtl })
+        refresh = newRefreshToken(family, now, { ttlSeconds: deps.refreshTokenTtlSeconds, maxTtlSeconds: deps.refreshTokenMaxTtlSeconds })
       }
       const redeemed = await deps.codes.redeem({
         codeId: code.id,
@@ -108,7 +108,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): Grant 
       const response: TokenResponse = {
         access_token: access.token,
         token_type: 'Bearer',
-        expires_in: access.expiresIn,
+        expires_in: access.expiresInSeconds,
         scope: formatScope(code.scopes),
       }
       if (refresh) response.refresh_token = refresh.token

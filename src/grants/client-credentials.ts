@@ -1,11 +1,11 @@
 import { OAuthError } from '../errors.js'
 import { resolveResource } from '../oauth/params.js'
 import { formatScope, resolveScope, USER_SCOPES } from '../oauth/scope.js'
-import type { AccessTokenIssuer } from '../tokens/access-token.js'
+import type { AccessTokenSigner } from '../tokens/access-token.js'
 import type { Grant, TokenResponse } from './grant.js'
 
 export interface ClientCredentialsGrantDeps {
-  issuer: AccessTokenIssuer
+  accessTokens: AccessTokenSigner
   defaultAudience: string
 }
 
@@ -23,8 +23,8 @@ export function clientCredentialsGrant(deps: ClientCredentialsGrantDeps): Grant 
       // No user is involved, so the user scopes are never granted.
       const scopes = resolveScope(params.get('scope'), client.scopes, USER_SCOPES)
       const resource = resolveResource(params.get('resource'), deps.defaultAudience)
-      const access = await deps.issuer.issue({ subject: client.id, clientId: client.id, audience: resource, scopes })
-      return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope: formatScope(scopes) }
+      const access = await deps.accessTokens.issue({ subject: client.id, clientId: client.id, audience: resource, scopes })
+      return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresInSeconds, scope: formatScope(scopes) }
     },
   }
 }

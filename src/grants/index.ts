@@ -2,8 +2,8 @@ import { loginThrottle } from '../accounts/login-throttle.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Repositories } from '../storage/repositories.js'
-import type { AccessTokenIssuer } from '../tokens/access-token.js'
-import type { IdTokenIssuer } from '../tokens/id-token.js'
+import type { AccessTokenSigner } from '../tokens/access-token.js'
+import type { IdTokenSigner } from '../tokens/id-token.js'
 import { authorizationCodeGrant } from './authorization-code.js'
 import { clientCredentialsGrant } from './client-credentials.js'
 import type { Grant } from './grant.js'
@@ -14,38 +14,38 @@ import { refreshTokenGrant } from './refresh-token.js'
 export function grantRegistry(deps: {
   config: Config
   repos: Repositories
-  issuer: AccessTokenIssuer
-  idTokens: IdTokenIssuer
+  accessTokens: AccessTokenSigner
+  idTokens: IdTokenSigner
   clock: Clock
 }): Map<string, Grant> {
   const grants: Grant[] = [
     authorizationCodeGrant({
       codes: deps.repos.codes,
-      issuer: deps.issuer,
+      accessTokens: deps.accessTokens,
       idTokens: deps.idTokens,
       clock: deps.clock,
       pkceRequired: deps.config.pkceRequired,
-      refreshTokenTtl: deps.config.refreshTokenTtl,
-      refreshTokenMaxTtl: deps.config.refreshTokenMaxTtl,
+      refreshTokenTtlSeconds: deps.config.refreshTokenTtlSeconds,
+      refreshTokenMaxTtlSeconds: deps.config.refreshTokenMaxTtlSeconds,
     }),
     refreshTokenGrant({
       refreshTokens: deps.repos.refreshTokens,
-      issuer: deps.issuer,
+      accessTokens: deps.accessTokens,
       idTokens: deps.idTokens,
       clock: deps.clock,
-      refreshTokenTtl: deps.config.refreshTokenTtl,
-      refreshTokenMaxTtl: deps.config.refreshTokenMaxTtl,
+      refreshTokenTtlSeconds: deps.config.refreshTokenTtlSeconds,
+      refreshTokenMaxTtlSeconds: deps.config.refreshTokenMaxTtlSeconds,
     }),
-    clientCredentialsGrant({ issuer: deps.issuer, defaultAudience: deps.config.defaultAudience }),
+    clientCredentialsGrant({ accessTokens: deps.accessTokens, defaultAudience: deps.config.defaultAudience }),
     passwordGrant({
       users: deps.repos.users,
       throttle: loginThrottle({ attempts: deps.repos.loginAttempts, clock: deps.clock }),
       refreshTokens: deps.repos.refreshTokens,
-      issuer: deps.issuer,
+      accessTokens: deps.accessTokens,
       clock: deps.clock,
       defaultAudience: deps.config.defaultAudience,
-      refreshTokenTtl: deps.config.refreshTokenTtl,
-      refreshTokenMaxTtl: deps.config.refreshTokenMaxTtl,
+      refreshTokenTtlSeconds: deps.config.refreshTokenTtlSeconds,
+      refreshTokenMaxTtlSeconds: deps.config.refreshTokenMaxTtlSeconds,
     }),
   ]
   return new Map(grants.map((grant) => [grant.type, grant]))

@@ -6,7 +6,7 @@ import { resolveResource } from '../oauth/params.js'
 import { formatScope, resolveScope } from '../oauth/scope.js'
 import type { RefreshTokenRepository } from '../storage/refresh-tokens.js'
 import type { UserRepository } from '../storage/users.js'
-import type { AccessTokenIssuer } from '../tokens/access-token.js'
+import type { AccessTokenSigner } from '../tokens/access-token.js'
 import { newFamily, newRefreshToken } from '../tokens/refresh-token.js'
 import type { Grant, TokenResponse } from './grant.js'
 
@@ -14,11 +14,11 @@ export interface PasswordGrantDeps {
   users: UserRepository
   throttle: LoginThrottle
   refreshTokens: RefreshTokenRepository
-  issuer: AccessTokenIssuer
+  accessTokens: AccessTokenSigner
   clock: Clock
   defaultAudience: string
-  refreshTokenTtl: number
-  refreshTokenMaxTtl: number
+  refreshTokenTtlSeconds: number
+  refreshTokenMaxTtlSeconds: number
 }
 
 /**
@@ -49,11 +49,11 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       if (checked.outcome === 'wrong') throw new OAuthError('invalid_grant', 'wrong username or password')
 
       const now = deps.clock.now()
-      const access = await deps.issuer.issue({ subject: checked.user.id, clientId: client.id, audience: resource, scopes, authTime: now })
+      const access = await deps.accessTokens.issue({ subject: checked.user.id, clientId: client.id, audience: resource, scopes, authTime: now })
       const response: TokenResponse = {
         access_token: access.token,
         token_type: 'Bearer',
-        expires_in: access.expiresIn,
+        expires_in: access.expiresInSeconds,
         scope: formatScope(scopes),
       }
       if (client.grantTypes.includes('refresh_token')) {
@@ -68,7 +68,7 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
           beganWithOpenid: false,
           createdAt: now,
         })
-        const refresh = newRefreshToken(family, now, { ttl: deps.refreshTokenTtl, maxTtl: deps.refreshTokenMaxTtl })
+        const refresh = newRefreshToken(family, now, { ttlSeconds: deps.refreshTokenTtlSeconds, maxTtlSeconds: deps.refreshTokenMaxTtlSeconds })
         await deps.refreshTokens.createFamily({
           family,
           token: refresh.record,

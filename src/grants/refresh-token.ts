@@ -3,18 +3,18 @@ import { OAuthError } from '../errors.js'
 import { formatScope, parseScope } from '../oauth/scope.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { RefreshTokenFamily, RefreshTokenRepository } from '../storage/refresh-tokens.js'
-import type { AccessTokenIssuer } from '../tokens/access-token.js'
-import type { IdTokenIssuer } from '../tokens/id-token.js'
+import type { AccessTokenSigner } from '../tokens/access-token.js'
+import type { IdTokenSigner } from '../tokens/id-token.js'
 import { newRefreshToken } from '../tokens/refresh-token.js'
 import type { Grant, TokenRequest, TokenResponse } from './grant.js'
 
 export interface RefreshTokenGrantDeps {
   refreshTokens: RefreshTokenRepository
-  issuer: AccessTokenIssuer
-  idTokens: IdTokenIssuer
+  accessTokens: AccessTokenSigner
+  idTokens: IdTokenSigner
   clock: Clock
-  refreshTokenTtl: number
-  refreshTokenMaxTtl: number
+  refreshTokenTtlSeconds: number
+  refreshTokenMaxTtlSeconds: number
 }
 
 /** RFC 6749 §6: a requested scope may narrow the new access token, never widen the family's. */
@@ -66,7 +66,7 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): Grant {
         throw new OAuthError('invalid_target', 'resource differs from the one of the original grant')
       }
 
-      const access = await deps.issuer.issue({
+      const access = await deps.accessTokens.issue({
         subject: family.userId ?? family.clientId,
         clientId: client.id,
         audience: family.audience,
@@ -74,7 +74,7 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): Grant {
         authTime: family.authTime ?? undefined,
       })
       // The successor keeps the family's scope (RFC 6749 §6); its expiry slides from now.
-      const next = newRefreshToken(family, now, { ttl: deps.refreshTokenTtl, maxTtl: deps.refreshTokenMaxTtl })
+      const next = newRefreshToken(family, now, { ttlSeconds: deps.refreshTokenTtlSeconds, maxTtlSeconds: deps.refreshTokenMaxTtlSeconds })
       const result = await deps.refreshTokens.rotate({
         presentedHash,
         token: next.record,
@@ -95,7 +95,7 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): Grant {
       const response: TokenResponse = {
         access_token: access.token,
         token_type: 'Bearer',
-        expires_in: access.expiresIn,
+        expires_in: access.expiresInSeconds,
         scope: formatScope(scopes),
         refresh_token: next.token,
       }

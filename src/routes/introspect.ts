@@ -47,14 +47,14 @@ export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async
       scope: claims.scope,
       client_id: claims.clientId,
       sub: claims.subject,
-      exp: claims.expiresAt,
-      iat: claims.issuedAt,
+      exp: claims.expiresAtSeconds,
+      iat: claims.issuedAtSeconds,
       iss: claims.issuer,
       aud: claims.audience.length === 1 ? claims.audience[0] : claims.audience,
       token_type: 'Bearer',
       jti: claims.jti,
     }
-    if (claims.authTime !== undefined) answer.auth_time = claims.authTime
+    if (claims.authTimeSeconds !== undefined) answer.auth_time = claims.authTimeSeconds
     return answer
   }
 

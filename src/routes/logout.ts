@@ -8,7 +8,7 @@ import { secretMatchesHash, sha256Hex } from '../oauth/secrets.js'
 import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { IdTokenHint, IdTokenHintVerifier } from '../tokens/id-token-hint.js'
-import { setPageHeaders, type Pages } from './authorize/pages.js'
+import { setPageHeaders, type Pages } from '../pages/pages.js'
 import { browserCookies, cookieOptions as browserCookieOptions, redirectPostToGet, SESSION_COOKIE } from './browser-cookies.js'
 
 export interface LogoutRouteOptions {
@@ -115,7 +115,7 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
     // expired hint is accepted, but only one issued for the current session (same user and
     // auth_time): an old ID token found in some log must not end a later session unasked.
     const forThisSession =
-      session === undefined || (session.userId === hint?.subject && hint.authTime === Math.floor(session.authTime / 1000))
+      session === undefined || (session.userId === hint?.subject && hint.authTimeSeconds === Math.floor(session.authTime / 1000))
     if (hint !== undefined && forThisSession) {
       await endSession(request, reply)
       return finish(reply, target)

@@ -44,7 +44,7 @@ export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, {
     // Expired tokens are dead already: nothing to record.
     if (!claims) return 'unknown'
     if (claims.clientId !== client.id) return 'ignored'
-    await repos.accessTokens.revoke(claims.jti, claims.expiresAt * 1000, clock.now())
+    await repos.accessTokens.revoke(claims.jti, claims.expiresAtSeconds * 1000, clock.now())
     log.info({ jti: claims.jti, clientId: client.id }, 'access token revoked')
     return 'revoked'
   }

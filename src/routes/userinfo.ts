@@ -56,7 +56,7 @@ export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (ap
     if (await repos.accessTokens.isRevoked(claims.jti)) throw BearerError.invalidToken('access token has been revoked')
     // A client_credentials token names its client in `sub` and has no auth_time: no user to
     // describe, whatever scope it carries.
-    if (claims.authTime === undefined || claims.subject === claims.clientId) {
+    if (claims.authTimeSeconds === undefined || claims.subject === claims.clientId) {
       throw BearerError.invalidToken('access token was not issued to a user')
     }
     const user = await repos.users.findById(claims.subject)

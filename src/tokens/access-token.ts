@@ -19,21 +19,21 @@ export interface IssuedAccessToken {
   jti: string
   issuedAt: number
   expiresAt: number
-  expiresIn: number
+  expiresInSeconds: number
 }
 
-export interface AccessTokenIssuer {
+export interface AccessTokenSigner {
   issue(claims: AccessTokenClaims): Promise<IssuedAccessToken>
 }
 
 /** RFC 9068 JWT access tokens, signed with the current key. */
-export function accessTokenIssuer(deps: { keys: KeyStore; clock: Clock; issuer: string; ttl: number }): AccessTokenIssuer {
+export function accessTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: string; ttlSeconds: number }): AccessTokenSigner {
   return {
     async issue(claims) {
       const key = deps.keys.signingKey()
       const now = deps.clock.now()
       const iat = Math.floor(now / 1000)
-      const exp = iat + deps.ttl
+      const exp = iat + deps.ttlSeconds
       const jti = randomUUID()
       const payload: Record<string, unknown> = {
         client_id: claims.clientId,
@@ -49,7 +49,7 @@ export function accessTokenIssuer(deps: { keys: KeyStore; clock: Clock; issuer: 
         .setExpirationTime(exp)
         .setJti(jti)
         .sign(key.privateKey)
-      return { token, jti, issuedAt: iat * 1000, expiresAt: exp * 1000, expiresIn: deps.ttl }
+      return { token, jti, issuedAt: iat * 1000, expiresAt: exp * 1000, expiresInSeconds: deps.ttlSeconds }
     },
   }
 }

@@ -2,6 +2,7 @@ import { errors, jwtVerify, type JWTPayload } from 'jose'
 import type { Clock } from '../clock.js'
 import type { KeyStore } from '../keys/key-store.js'
 import { publishedKeySet } from '../keys/published-key-set.js'
+import { isStringList } from './claims.js'
 
 /** The claims of an ID token latchkey issued, read back from an `id_token_hint`. */
 export interface IdTokenHint {
@@ -11,12 +12,11 @@ export interface IdTokenHint {
   audience: string[]
   /** `azp`, when the token names one. */
   authorizedParty: string | undefined
-  /** Epoch seconds, as in the token. */
-  expiresAt: number
+  expiresAtSeconds: number
   /** Whether `exp` has passed by the clock (still a valid hint). */
   expired: boolean
-  /** `auth_time` in epoch seconds: which sign-in the token was issued for. */
-  authTime: number | undefined
+  /** `auth_time`: which sign-in the token was issued for. */
+  authTimeSeconds: number | undefined
 }
 
 export interface IdTokenHintVerifier {
@@ -25,10 +25,6 @@ export interface IdTokenHintVerifier {
    * typed JWT, expired or not; undefined for anything else (access tokens included).
    */
   verify(token: string): Promise<IdTokenHint | undefined>
-}
-
-function isStringList(value: unknown): value is string[] {
-  return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')
 }
 
 export function idTokenHintVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): IdTokenHintVerifier {
@@ -83,7 +79,7 @@ export function idTokenHintVerifier(deps: { keys: KeyStore; clock: Clock; issuer
       ) {
         return undefined
       }
-      return { subject: sub, audience, authorizedParty: azp, expiresAt: exp, expired: verified.expired, authTime }
+      return { subject: sub, audience, authorizedParty: azp, expiresAtSeconds: exp, expired: verified.expired, authTimeSeconds: authTime }
     },
   }
 }

@@ -16,7 +16,7 @@ export interface IdTokenClaims {
   accessToken: string
 }
 
-export interface IdTokenIssuer {
+export interface IdTokenSigner {
   issue(claims: IdTokenClaims): Promise<string>
 }
 
@@ -33,7 +33,7 @@ export function accessTokenHash(accessToken: string): string {
  * OIDC Core §2 ID tokens, signed with the current key. The header says `typ: JWT`, never
  * `at+jwt`, so no resource server can take one for an access token (RFC 9068 §4).
  */
-export function idTokenIssuer(deps: { keys: KeyStore; clock: Clock; issuer: string; ttl: number }): IdTokenIssuer {
+export function idTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: string; ttlSeconds: number }): IdTokenSigner {
   return {
     async issue(claims) {
       const key = deps.keys.signingKey()
@@ -49,7 +49,7 @@ export function idTokenIssuer(deps: { keys: KeyStore; clock: Clock; issuer: stri
         .setSubject(claims.subject)
         .setAudience(claims.clientId)
         .setIssuedAt(iat)
-        .setExpirationTime(iat + deps.ttl)
+        .setExpirationTime(iat + deps.ttlSeconds)
         .sign(key.privateKey)
     },
   }

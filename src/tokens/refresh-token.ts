@@ -13,14 +13,14 @@ export function newFamily(input: Omit<RefreshTokenFamily, 'id' | 'revokedAt'>): 
   return { ...input, id: randomUUID(), revokedAt: null }
 }
 
-/** Expiry slides by `ttl` from now, never past the family's created_at + `maxTtl` (seconds). */
+/** Expiry slides by `ttlSeconds` from now, never past the family's created_at + `maxTtlSeconds`. */
 export function newRefreshToken(
   family: RefreshTokenFamily,
   now: number,
-  lifetimes: { ttl: number; maxTtl: number },
+  lifetimes: { ttlSeconds: number; maxTtlSeconds: number },
 ): NewRefreshToken {
   const token = randomToken(32)
-  const expiresAt = Math.min(now + lifetimes.ttl * 1000, family.createdAt + lifetimes.maxTtl * 1000)
+  const expiresAt = Math.min(now + lifetimes.ttlSeconds * 1000, family.createdAt + lifetimes.maxTtlSeconds * 1000)
   return {
     token,
     record: { tokenHash: sha256Hex(token), familyId: family.id, createdAt: now, expiresAt, rotatedAt: null },

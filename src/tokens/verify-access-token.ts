@@ -2,6 +2,7 @@ import { errors, jwtVerify } from 'jose'
 import type { Clock } from '../clock.js'
 import type { KeyStore } from '../keys/key-store.js'
 import { publishedKeySet } from '../keys/published-key-set.js'
+import { isStringList } from './claims.js'
 
 /** The claims of an access token latchkey issued (RFC 9068), as read back from it. */
 export interface VerifiedAccessToken {
@@ -14,10 +15,9 @@ export interface VerifiedAccessToken {
   audience: string[]
   /** The space-separated `scope` claim; '' when the token has none. */
   scope: string
-  /** Epoch seconds, as in the token. */
-  issuedAt: number
-  expiresAt: number
-  authTime: number | undefined
+  issuedAtSeconds: number
+  expiresAtSeconds: number
+  authTimeSeconds: number | undefined
 }
 
 export interface AccessTokenVerifier {
@@ -27,10 +27,6 @@ export interface AccessTokenVerifier {
    * checked here: callers look the jti up in the revoked list.
    */
   verify(token: string): Promise<VerifiedAccessToken | undefined>
-}
-
-function isStringList(value: unknown): value is string[] {
-  return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string')
 }
 
 export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): AccessTokenVerifier {
@@ -77,7 +73,7 @@ export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer
       ) {
         return undefined
       }
-      return { jti, issuer: iss, subject: sub, clientId, audience, scope: scope ?? '', issuedAt: iat, expiresAt: exp, authTime }
+      return { jti, issuer: iss, subject: sub, clientId, audience, scope: scope ?? '', issuedAtSeconds: iat, expiresAtSeconds: exp, authTimeSeconds: authTime }
     },
   }
 }

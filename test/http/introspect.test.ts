@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config.js'
 import { loadKeyStore, type KeyStore, type PublicJwk } from '../../src/keys/key-store.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import { repositories } from '../../src/storage/repositories.js'
-import { accessTokenIssuer } from '../../src/tokens/access-token.js'
+import { accessTokenSigner } from '../../src/tokens/access-token.js'
 import { newFamily, newRefreshToken } from '../../src/tokens/refresh-token.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
@@ -183,8 +183,8 @@ t.test('an audience list: a resource server named anywhere in it sees the token'
 t.test('a client token (no user) has no auth_time, and sub is the client', async (t) => {
   const ctx = await buildTestApp(t)
   const client = await confidentialClient(ctx)
-  const issuer = accessTokenIssuer({ keys: ctx.keys, clock: ctx.clock, issuer: ctx.config.issuer, ttl: 300 })
-  const issued = await issuer.issue({ subject: client.client_id, clientId: client.client_id, audience: DEFAULT_AUDIENCE, scopes: [] })
+  const signer = accessTokenSigner({ keys: ctx.keys, clock: ctx.clock, issuer: ctx.config.issuer, ttlSeconds: 300 })
+  const issued = await signer.issue({ subject: client.client_id, clientId: client.client_id, audience: DEFAULT_AUDIENCE, scopes: [] })
   const res = await introspect(ctx, { token: issued.token, token_type_hint: 'access_token' }, client.auth)
   assertAnswer(t, res, {
     active: true,
@@ -205,7 +205,7 @@ t.test('a refresh-token family without a user has no sub', async (t) => {
   const client = await confidentialClient(ctx)
   const now = ctx.clock.now()
   const family = newFamily({ clientId: client.client_id, userId: null, scopes: ['read'], audience: DEFAULT_AUDIENCE, authTime: null, beganWithOpenid: false, createdAt: now })
-  const refresh = newRefreshToken(family, now, { ttl: 100, maxTtl: 1000 })
+  const refresh = newRefreshToken(family, now, { ttlSeconds: 100, maxTtlSeconds: 1000 })
   const accessToken = { jti: 'jti-no-user', clientId: client.client_id, codeId: null, familyId: family.id, createdAt: now, expiresAt: now + 60_000 }
   await ctx.repos.refreshTokens.createFamily({ family, token: refresh.record, accessToken })
   assertAnswer(t, await introspect(ctx, { token: refresh.token }, client.auth), {
@@ -344,7 +344,7 @@ t.test('the verifier follows the published key set as it changes', async (t) => 
   const ctx: TestApp = { app, config, store, keys, clock, repos: repositories(store) }
   const client = await confidentialClient(ctx)
   const issue = (signer: KeyStore) =>
-    accessTokenIssuer({ keys: signer, clock, issuer: config.issuer, ttl: 300 }).issue({ subject: client.client_id, clientId: client.client_id, audience: DEFAULT_AUDIENCE, scopes: [] })
+    accessTokenSigner({ keys: signer, clock, issuer: config.issuer, ttlSeconds: 300 }).issue({ subject: client.client_id, clientId: client.client_id, audience: DEFAULT_AUDIENCE, scopes: [] })
   const active = async (token: string) => (await introspect(ctx, { token }, client.auth)).json().active
   const fromFirst = (await issue(first)).token
   const fromSecond = (await issue(second)).token

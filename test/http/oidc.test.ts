@@ -41,7 +41,7 @@ t.test('with openid the code exchange returns an ID token (OIDC Core §3.1.3.3, 
   t.equal(payload.aud, s.client.client_id, 'aud is the client_id')
   const now = Math.floor(s.ctx.clock.now() / 1000)
   t.equal(payload.iat, now)
-  t.equal(payload.exp, now + s.ctx.config.accessTokenTtl)
+  t.equal(payload.exp, now + s.ctx.config.accessTokenTtlSeconds)
   t.equal(payload.auth_time, now)
   t.equal(payload.nonce, 'n-0S6_WzA2Mj', 'the nonce travels through the code')
   const digest = createHash('sha256').update(tokens.access_token).digest()

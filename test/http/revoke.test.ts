@@ -4,7 +4,7 @@ import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { loadKeyStore } from '../../src/keys/key-store.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
-import { accessTokenIssuer } from '../../src/tokens/access-token.js'
+import { accessTokenSigner } from '../../src/tokens/access-token.js'
 import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
 import { dialects, sqliteCase, type DialectCase } from '../helpers/db.js'
@@ -229,8 +229,8 @@ t.test('unknown, malformed, forged and expired tokens answer 200 and change noth
 t.test('an access token of this client issued without a recorded jti is still revoked', async (t) => {
   const { ctx, granted } = await setup(t)
   // As client credentials will issue: no refresh-token family, sub = client_id.
-  const issuer = accessTokenIssuer({ keys: ctx.keys, clock: ctx.clock, issuer: ctx.config.issuer, ttl: 300 })
-  const issued = await issuer.issue({ subject: granted.client.client_id, clientId: granted.client.client_id, audience: 'https://api.example.com', scopes: [] })
+  const signer = accessTokenSigner({ keys: ctx.keys, clock: ctx.clock, issuer: ctx.config.issuer, ttlSeconds: 300 })
+  const issued = await signer.issue({ subject: granted.client.client_id, clientId: granted.client.client_id, audience: 'https://api.example.com', scopes: [] })
   assertRevoked(t, await revoke(ctx, { token: issued.token }, granted.auth))
   t.same(
     (await revokedJtis(ctx)).map((r) => ({ jti: r.jti, expires: Number(r.expires_at) })),

@@ -3,7 +3,7 @@ import { SignJWT, UnsecuredJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { addUser } from '../../src/admin/users.js'
 import { loadKeyStore } from '../../src/keys/key-store.js'
-import { accessTokenIssuer, type AccessTokenClaims } from '../../src/tokens/access-token.js'
+import { accessTokenSigner, type AccessTokenClaims } from '../../src/tokens/access-token.js'
 import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { basic, createClient, createUser, exchange, obtainCode, PASSWORD, verifyAccessToken } from '../helpers/oauth.js'
 
@@ -109,7 +109,7 @@ async function signed(ctx: TestApp, claims: Record<string, unknown>, header: Rec
 }
 
 function issue(ctx: TestApp, claims: AccessTokenClaims) {
-  return accessTokenIssuer({ keys: ctx.keys, clock: ctx.clock, issuer: ctx.config.issuer, ttl: 300 }).issue(claims)
+  return accessTokenSigner({ keys: ctx.keys, clock: ctx.clock, issuer: ctx.config.issuer, ttlSeconds: 300 }).issue(claims)
 }
 
 t.test('answers sub, the profile claims and the email claims, GET and POST, header and form body', async (t) => {

@@ -10,10 +10,10 @@ t.test('defaults match the contract', async (t) => {
     database: { kind: 'sqlite', path: 'db/latchkey.sqlite' },
     keysDir: 'keys',
     defaultAudience: 'http://localhost:4000',
-    accessTokenTtl: 3600,
-    refreshTokenTtl: 2592000,
-    refreshTokenMaxTtl: 31536000,
-    codeTtl: 60,
+    accessTokenTtlSeconds: 3600,
+    refreshTokenTtlSeconds: 2592000,
+    refreshTokenMaxTtlSeconds: 31536000,
+    codeTtlSeconds: 60,
     pkceRequired: 'all',
   })
 })
@@ -38,10 +38,10 @@ t.test('reads every variable', async (t) => {
   t.same(c.database, { kind: 'postgres', url: 'postgres://u@db:5432/x' })
   t.equal(c.keysDir, '/etc/latchkey/keys')
   t.equal(c.defaultAudience, 'https://api.example.com')
-  t.equal(c.accessTokenTtl, 600)
-  t.equal(c.refreshTokenTtl, 86400)
-  t.equal(c.refreshTokenMaxTtl, 864000)
-  t.equal(c.codeTtl, 30)
+  t.equal(c.accessTokenTtlSeconds, 600)
+  t.equal(c.refreshTokenTtlSeconds, 86400)
+  t.equal(c.refreshTokenMaxTtlSeconds, 864000)
+  t.equal(c.codeTtlSeconds, 30)
   t.equal(c.pkceRequired, 'public')
 })
 

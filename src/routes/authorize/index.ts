@@ -14,7 +14,7 @@ import type { Repositories } from '../../storage/repositories.js'
 import type { IdTokenHintVerifier } from '../../tokens/id-token-hint.js'
 import { browserCookies, cookieOptions as browserCookieOptions, redirectPostToGet, SESSION_COOKIE, SESSION_TTL_MS } from '../browser-cookies.js'
 import { perMinute } from '../route-rules.js'
-import { setPageHeaders, type Pages } from './pages.js'
+import { setPageHeaders, type Pages } from '../../pages/pages.js'
 import { parseAuthorizationRequest } from './request.js'
 
 export interface AuthorizeRouteOptions {
@@ -104,7 +104,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       codeChallengeMethod: grant.codeChallengeMethod,
       authTime: grant.authTime,
       createdAt: now,
-      expiresAt: now + config.codeTtl * 1000,
+      expiresAt: now + config.codeTtlSeconds * 1000,
       usedAt: null,
       familyId: null,
       nonce: grant.nonce,

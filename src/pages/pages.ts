@@ -3,7 +3,7 @@ import { Eta } from 'eta'
 import type { FastifyReply } from 'fastify'
 
 // views/ sits beside src/ and dist/, so this resolves from either.
-const VIEWS_DIR = fileURLToPath(new URL('../../../views', import.meta.url))
+const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url))
 
 export type View = 'login' | 'consent' | 'error' | 'logout' | 'signed-out'
 
