@@ -3,6 +3,7 @@ import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { authorization } from './authorization/index.js'
 import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { createErrorHandler, sendJsonError } from './error-handler.js'
@@ -115,8 +116,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
     await api.register(userinfoRoute, { repos, verifier })
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, hints, loginPerMinute: limits?.loginPerMinute })
-  await app.register(logoutRoute, { config, repos, clock, pages, hints })
+  const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, loginPerMinute: limits?.loginPerMinute })
+  await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   return app
 }

@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Clock } from '../clock.js'
-import { randomToken, sha256Hex } from '../oauth/secrets.js'
-import type { LoginSession, LoginSessionRepository } from '../storage/login-sessions.js'
+import { SESSION_TTL_MS } from '../authorization/login-session.js'
+import { randomToken } from '../oauth/secrets.js'
 
 /**
  * The cookies latchkey's own pages set: the browser id that CSRF tokens are bound to, and the
@@ -9,14 +8,13 @@ import type { LoginSession, LoginSessionRepository } from '../storage/login-sess
  */
 export const BROWSER_COOKIE = 'lk_browser'
 export const SESSION_COOKIE = 'lk_session'
-export const SESSION_TTL_MS = 12 * 60 * 60 * 1000
 export const BROWSER_COOKIE_MAX_AGE_S = 365 * 24 * 60 * 60
 
 /** A browser id as set below: 32 random bytes, base64url. */
 const BROWSER_ID = /^[A-Za-z0-9_-]{43}$/
 
 /** HttpOnly, SameSite=Lax, whole site; Secure on an https issuer. */
-export function cookieOptions(issuer: string) {
+function cookieOptions(issuer: string) {
   return {
     httpOnly: true,
     sameSite: 'lax' as const,
@@ -30,11 +28,13 @@ export interface BrowserCookies {
   browserId(request: FastifyRequest, reply: FastifyReply): string
   /** The browser's id only if it already has a well-formed one (for checking a form post). */
   existingBrowserId(request: FastifyRequest): string | undefined
-  /** The login session the browser's cookie names, if it has not expired. */
-  session(request: FastifyRequest): Promise<LoginSession | undefined>
+  /** The login session cookie's value, if any. */
+  sessionId(request: FastifyRequest): string | undefined
+  setSession(reply: FastifyReply, sessionId: string): void
+  clearSession(reply: FastifyReply): void
 }
 
-export function browserCookies(deps: { issuer: string; sessions: LoginSessionRepository; clock: Clock }): BrowserCookies {
+export function browserCookies(deps: { issuer: string }): BrowserCookies {
   const options = cookieOptions(deps.issuer)
   const existingBrowserId = (request: FastifyRequest) => {
     const value = request.cookies[BROWSER_COOKIE]
@@ -49,9 +49,14 @@ export function browserCookies(deps: { issuer: string; sessions: LoginSessionRep
       reply.setCookie(BROWSER_COOKIE, value, { ...options, maxAge: BROWSER_COOKIE_MAX_AGE_S })
       return value
     },
-    async session(request) {
-      const value = request.cookies[SESSION_COOKIE]
-      return value ? deps.sessions.findActive(sha256Hex(value), deps.clock.now()) : undefined
+    sessionId(request) {
+      return request.cookies[SESSION_COOKIE]
+    },
+    setSession(reply, sessionId) {
+      reply.setCookie(SESSION_COOKIE, sessionId, { ...options, maxAge: SESSION_TTL_MS / 1000 })
+    },
+    clearSession(reply) {
+      reply.clearCookie(SESSION_COOKIE, options)
     },
   }
 }

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import type { Clock } from '../clock.js'
+import type { Authorization } from '../authorization/index.js'
+import { findClient } from '../authorization/request.js'
 import type { Config } from '../config.js'
 import { OAuthError } from '../errors.js'
 import { Params } from '../oauth/params.js'
@@ -9,12 +10,13 @@ import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { IdTokenHint, IdTokenHintVerifier } from '../tokens/id-token-hint.js'
 import { setPageHeaders, type Pages } from '../pages/pages.js'
-import { browserCookies, cookieOptions as browserCookieOptions, redirectPostToGet, SESSION_COOKIE } from './browser-cookies.js'
+import { browserCookies, redirectPostToGet } from './browser-cookies.js'
 
 export interface LogoutRouteOptions {
   config: Config
-  repos: Repositories
-  clock: Clock
+  repos: Pick<Repositories, 'clients' | 'users'>
+  /** Login sessions (built once in app.ts). */
+  auth: Pick<Authorization, 'sessions'>
   pages: Pages
   /** Reads id_token_hint (built once in app.ts). */
   hints: IdTokenHintVerifier
@@ -49,9 +51,8 @@ function redactedRequest(request: FastifyRequest) {
 }
 
 /** OpenID Connect RP-Initiated Logout 1.0 (the discovery `end_session_endpoint`). */
-export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, { config, repos, clock, pages, hints }) => {
-  const cookieOptions = browserCookieOptions(config.issuer)
-  const browser = browserCookies({ issuer: config.issuer, sessions: repos.sessions, clock })
+export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, { config, repos, auth, pages, hints }) => {
+  const browser = browserCookies({ issuer: config.issuer })
   // Errors render the error page; nothing here throws AuthorizationRedirectError, so an error
   // never redirects (no open redirect through post_logout_redirect_uri).
   const routeOptions = { config: { errorFormat: 'authorize' as const }, logSerializers: { req: redactedRequest } }
@@ -75,8 +76,7 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
       throw new OAuthError('invalid_request', 'client_id does not match the audience of id_token_hint')
     }
     const id = clientId ?? (hint === undefined ? undefined : hintClientId(hint))
-    const client = id === undefined ? undefined : await repos.clients.findById(id)
-    if (id !== undefined && client === undefined) throw new OAuthError('invalid_request', 'unknown client')
+    const client = id === undefined ? undefined : await findClient(repos.clients, id)
     const postLogoutRedirectUri = params.get('post_logout_redirect_uri')
     if (postLogoutRedirectUri !== undefined) {
       if (client === undefined) {
@@ -91,10 +91,10 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
 
   /** Deletes the login session (even an expired one) and clears its cookie; fine without one. */
   async function endSession(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const value = request.cookies[SESSION_COOKIE]
-    if (value === undefined) return
-    if (value !== '') await repos.sessions.delete(sha256Hex(value))
-    reply.clearCookie(SESSION_COOKIE, cookieOptions)
+    const sessionId = browser.sessionId(request)
+    if (sessionId === undefined) return
+    await auth.sessions.end(sessionId)
+    browser.clearSession(reply)
   }
 
   function finish(reply: FastifyReply, target: LogoutTarget): FastifyReply {
@@ -110,7 +110,7 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
     const token = params.get('id_token_hint')
     const hint = token === undefined ? undefined : await hints.verify(token)
     const target = await resolveTarget(params, hint)
-    const session = await browser.session(request)
+    const session = await auth.sessions.find(browser.sessionId(request))
     // OIDC RP-Initiated Logout 1.0 §2: without a hint for this very sign-in, ask first. An
     // expired hint is accepted, but only one issued for the current session (same user and
     // auth_time): an old ID token found in some log must not end a later session unasked.

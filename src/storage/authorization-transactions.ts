@@ -27,8 +27,8 @@ export interface AuthorizationTransaction {
   nonce: string | null
   /** OIDC Core §3.1.2.1: fills the username field of the login page. */
   loginHint: string | null
-  /** OIDC Core §3.1.2.1, seconds: the sign-in must be this recent when the code is issued. */
-  maxAge: number | null
+  /** OIDC Core §3.1.2.1: the sign-in must be this recent when the code is issued. */
+  maxAgeSeconds: number | null
 }
 
 export interface AuthorizationTransactionRepository {
@@ -59,7 +59,7 @@ function toTransaction(row: AuthorizationTransactionRow): AuthorizationTransacti
     completedAt: row.completed_at === null ? null : fromDbTime(row.completed_at),
     nonce: row.nonce,
     loginHint: row.login_hint,
-    maxAge: row.max_age === null ? null : Number(row.max_age),
+    maxAgeSeconds: row.max_age === null ? null : Number(row.max_age),
   }
 }
 
@@ -87,7 +87,7 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
           completed_at: tx.completedAt,
           nonce: tx.nonce,
           login_hint: tx.loginHint,
-          max_age: tx.maxAge,
+          max_age: tx.maxAgeSeconds,
         })
         .execute()
     },

@@ -1,11 +1,11 @@
-import type { Config } from '../../config.js'
-import { AuthorizationRedirectError, OAuthError } from '../../errors.js'
-import { resolveResource, type Params } from '../../oauth/params.js'
-import { parseChallenge, type PkceChallenge } from '../../oauth/pkce.js'
-import { redirectUriMatches } from '../../oauth/redirect-uri.js'
-import { resolveScope } from '../../oauth/scope.js'
-import type { Client, ClientRepository } from '../../storage/clients.js'
-import type { Scope, ScopeRepository } from '../../storage/scopes.js'
+import type { PkceRequired } from '../config.js'
+import { AuthorizationRedirectError, OAuthError } from '../errors.js'
+import { resolveResource, type Params } from '../oauth/params.js'
+import { parseChallenge, type PkceChallenge } from '../oauth/pkce.js'
+import { redirectUriMatches } from '../oauth/redirect-uri.js'
+import { resolveScope } from '../oauth/scope.js'
+import type { Client, ClientRepository } from '../storage/clients.js'
+import type { Scope, ScopeRepository } from '../storage/scopes.js'
 
 export interface Prompt {
   none: boolean
@@ -24,8 +24,8 @@ export interface AuthorizationRequest {
   prompt: Prompt
   /** OIDC Core §3.1.2.1 */
   nonce: string | undefined
-  /** Seconds: a login older than this must be repeated (OIDC Core §3.1.2.1). */
-  maxAge: number | undefined
+  /** A sign-in older than this must be repeated (OIDC Core §3.1.2.1). */
+  maxAgeSeconds: number | undefined
   loginHint: string | undefined
   /** An ID token naming the user the client expects (verified by the route). */
   idTokenHint: string | undefined
@@ -56,17 +56,26 @@ function parsePrompt(value: string | undefined): Prompt | undefined {
   return { none: values.has('none'), login: values.has('login') || values.has('select_account'), consent: values.has('consent') }
 }
 
+/**
+ * The client a request or a form names. Unknown is a plain OAuthError, so at /authorize and
+ * /logout it is shown on a page and never redirects (RFC 9700 §4.11.2).
+ */
+export async function findClient(clients: Pick<ClientRepository, 'findById'>, clientId: string): Promise<Client> {
+  const client = await clients.findById(clientId)
+  if (!client) throw new OAuthError('invalid_request', 'unknown client')
+  return client
+}
+
 /** Validates in RFC 6749 §4.1.2.1 order: client and redirect URI first, then the rest. */
 export async function parseAuthorizationRequest(
-  deps: { clients: ClientRepository; scopes: ScopeRepository; config: Config },
+  deps: { clients: ClientRepository; scopes: ScopeRepository; pkceRequired: PkceRequired; defaultAudience: string },
   params: Params,
 ): Promise<AuthorizationRequest> {
   // Until the client and redirect URI are verified, errors go on a page (they are plain OAuthErrors).
   if (params.isRepeated('client_id')) throw new OAuthError('invalid_request', 'client_id was sent more than once')
   const clientId = params.get('client_id')
   if (clientId === undefined) throw new OAuthError('invalid_request', 'client_id is required')
-  const client = await deps.clients.findById(clientId)
-  if (!client) throw new OAuthError('invalid_request', 'unknown client')
+  const client = await findClient(deps.clients, clientId)
   if (params.isRepeated('redirect_uri')) throw new OAuthError('invalid_request', 'redirect_uri was sent more than once')
   const redirectUri = params.get('redirect_uri')
   if (redirectUri === undefined) throw new OAuthError('invalid_request', 'redirect_uri is required')
@@ -97,7 +106,7 @@ export async function parseAuthorizationRequest(
     throw error instanceof OAuthError ? fail(error) : error
   }
   // OAuth 2.1 §4.1.2.1: public clients always; everyone while PKCE_REQUIRED=all.
-  if (pkce === undefined && (client.isPublic || deps.config.pkceRequired === 'all')) {
+  if (pkce === undefined && (client.isPublic || deps.pkceRequired === 'all')) {
     throw fail(new OAuthError('invalid_request', 'code_challenge is required (S256)'))
   }
 
@@ -105,7 +114,7 @@ export async function parseAuthorizationRequest(
   let resource: string
   try {
     names = resolveScope(params.get('scope'), client.scopes)
-    resource = resolveResource(params.get('resource'), deps.config.defaultAudience)
+    resource = resolveResource(params.get('resource'), deps.defaultAudience)
   } catch (error) {
     throw error instanceof OAuthError ? fail(error) : error
   }
@@ -118,12 +127,12 @@ export async function parseAuthorizationRequest(
   for (const [name, code] of UNSUPPORTED) {
     if (params.get(name) !== undefined) throw fail(new OAuthError(code, `the ${name} parameter is not supported`))
   }
-  const maxAge = parseMaxAge(params.get('max_age'))
-  if (maxAge === null) throw fail(new OAuthError('invalid_request', 'max_age must be a number of seconds'))
+  const maxAgeSeconds = parseMaxAge(params.get('max_age'))
+  if (maxAgeSeconds === null) throw fail(new OAuthError('invalid_request', 'max_age must be a number of seconds'))
   const nonce = params.get('nonce')
   if (nonce !== undefined && nonce.length > MAX_NONCE_LENGTH) throw fail(new OAuthError('invalid_request', 'nonce is too long'))
   // A hint only fills a form field; an unusable one is dropped rather than refused.
   const hint = params.get('login_hint')
   const loginHint = hint !== undefined && hint.length <= MAX_HINT_LENGTH ? hint : undefined
-  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAge, loginHint, idTokenHint: params.get('id_token_hint') }
+  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAgeSeconds, loginHint, idTokenHint: params.get('id_token_hint') }
 }

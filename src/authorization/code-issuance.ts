@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto'
+import type { Clock } from '../clock.js'
+import { randomToken, sha256Hex } from '../oauth/secrets.js'
+import type { AuthorizationCodeRepository } from '../storage/authorization-codes.js'
+
+/** What an authorization request asks for, carried unchanged from the request to the code. */
+export interface AuthorizationGrant {
+  clientId: string
+  redirectUri: string
+  state: string | null
+  scopes: string[]
+  resource: string
+  codeChallenge: string | null
+  codeChallengeMethod: string | null
+  /** OIDC Core §3.1.2.1: carried through the code into the ID token. */
+  nonce: string | null
+}
+
+/** A grant the user has approved (signed in and consented, or covered by a remembered consent). */
+export interface ApprovedGrant extends AuthorizationGrant {
+  userId: string
+  /** Epoch ms of the sign-in the approval rests on. */
+  authTime: number
+}
+
+export interface CodeIssuance {
+  /** Stores a new code for the grant; returns the client's redirect URI carrying it. */
+  issue(grant: ApprovedGrant): Promise<string>
+}
+
+/**
+ * Authorization codes (RFC 6749 §4.1.2): 256 random bits, stored only as their SHA-256, bound to
+ * the client, redirect URI, PKCE challenge, scopes, resource, user and nonce, redeemed once at
+ * /token within `codeTtlSeconds`.
+ */
+export function codeIssuance(deps: { codes: AuthorizationCodeRepository; clock: Clock; codeTtlSeconds: number; issuer: string }): CodeIssuance {
+  return {
+    async issue(grant) {
+      const code = randomToken(32)
+      const now = deps.clock.now()
+      await deps.codes.create({
+        id: randomUUID(),
+        codeHash: sha256Hex(code),
+        clientId: grant.clientId,
+        userId: grant.userId,
+        redirectUri: grant.redirectUri,
+        scopes: grant.scopes,
+        resource: grant.resource,
+        codeChallenge: grant.codeChallenge,
+        codeChallengeMethod: grant.codeChallengeMethod,
+        authTime: grant.authTime,
+        createdAt: now,
+        expiresAt: now + deps.codeTtlSeconds * 1000,
+        usedAt: null,
+        familyId: null,
+        nonce: grant.nonce,
+      })
+      const url = new URL(grant.redirectUri)
+      url.searchParams.set('code', code)
+      if (grant.state !== null) url.searchParams.set('state', grant.state)
+      // RFC 9207: the response names its issuer, against mix-up attacks.
+      url.searchParams.set('iss', deps.issuer)
+      return url.href
+    },
+  }
+}

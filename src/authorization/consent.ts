@@ -1,0 +1,37 @@
+import type { Clock } from '../clock.js'
+import type { Client } from '../storage/clients.js'
+import type { ConsentRepository } from '../storage/consents.js'
+
+/** OAuth 2.1 §7.3.1: only a client that can be identified may skip a repeated consent. */
+export function consentCanBeRemembered(client: Pick<Client, 'isPublic'>, redirectUri: string): boolean {
+  return !client.isPublic || redirectUri.startsWith('https://')
+}
+
+export interface ConsentRequest {
+  redirectUri: string
+  userId: string
+  scopes: readonly string[]
+  /** `prompt=consent`: show the page whatever was remembered. */
+  forceConsent: boolean
+}
+
+export interface ConsentPolicy {
+  /** Whether the user must see the consent page for this request. */
+  needsConsent(client: Client, request: ConsentRequest): Promise<boolean>
+  /** Remembers what the user allowed, adding to what was allowed before. */
+  remember(clientId: string, userId: string, scopes: readonly string[]): Promise<void>
+}
+
+/** A remembered consent covers the same client and any subset of the scopes it was given for. */
+export function consentPolicy(deps: { consents: ConsentRepository; clock: Clock }): ConsentPolicy {
+  return {
+    async needsConsent(client, request) {
+      if (request.forceConsent || !consentCanBeRemembered(client, request.redirectUri)) return true
+      const consent = await deps.consents.find(client.id, request.userId)
+      return !consent || !request.scopes.every((scope) => consent.scopes.includes(scope))
+    },
+    async remember(clientId, userId, scopes) {
+      await deps.consents.grant(clientId, userId, scopes, deps.clock.now())
+    },
+  }
+}

@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify'
+import { signInIsRecent } from '../../authorization/login-session.js'
+import { findClient } from '../../authorization/request.js'
+import { grantOf } from '../../authorization/transactions.js'
+import { AuthorizationRedirectError, OAuthError } from '../../errors.js'
+import { Params } from '../../oauth/params.js'
+import { formTransaction, type FormRouteContext } from './form.js'
+
+/** POST /authorize/consent: allow or deny, for the sign-in the page was shown for. */
+export function consentRoute(app: FastifyInstance, ctx: FormRouteContext): void {
+  const { auth, cookies, steps, repos, clock } = ctx
+
+  app.post('/authorize/consent', { config: ctx.routeConfig }, async (request, reply) => {
+    const params = new Params(request.body)
+    const { tx, csrfToken } = await formTransaction(ctx, request, params)
+    const { userId, authTime } = tx
+    if (userId === null || authTime === null) throw new OAuthError('invalid_request', 'sign in first')
+    // The sign-in this page was shown for must still be this browser's: not ended by a logout,
+    // expired, or replaced by another user's sign-in in another tab.
+    const session = await auth.sessions.find(cookies.sessionId(request))
+    if (!session || session.userId !== userId) {
+      throw new OAuthError('invalid_request', 'you are no longer signed in as the user of this request; start again from the application')
+    }
+    if (!signInIsRecent(authTime, tx.maxAgeSeconds, clock.now())) {
+      // OIDC Core §3.1.2.1: the application asked for a sign-in no older than max_age.
+      await auth.transactions.setUser(tx.id, null)
+      const client = await findClient(repos.clients, tx.clientId)
+      return steps.renderLogin(reply, { tx, csrfToken, client }, { error: 'Please sign in again.' })
+    }
+    const decision = params.get('decision')
+    if (decision !== 'allow' && decision !== 'deny') throw new OAuthError('invalid_request', 'decision must be allow or deny')
+    const client = await findClient(repos.clients, tx.clientId)
+    await auth.transactions.complete(tx.id)
+    if (decision === 'deny') {
+      throw new AuthorizationRedirectError('access_denied', 'the user denied the request', {
+        redirectUri: tx.redirectUri,
+        state: tx.state ?? undefined,
+      })
+    }
+    await auth.consent.remember(client.id, userId, tx.scopes)
+    return steps.redirectWithCode(request, reply, { ...grantOf(tx), userId, authTime })
+  })
+}

@@ -1,0 +1,39 @@
+import type { FastifyInstance } from 'fastify'
+import { checkCredentials } from '../../accounts/credentials.js'
+import { loginThrottle } from '../../accounts/login-throttle.js'
+import { findClient } from '../../authorization/request.js'
+import { Params } from '../../oauth/params.js'
+import { perMinute } from '../route-rules.js'
+import { formTransaction, type FormRouteContext } from './form.js'
+
+/** POST /authorize/login: the login form, or "use another account". */
+export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { loginPerMinute: number | undefined }): void {
+  const { auth, cookies, steps, repos, clock } = ctx
+  const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
+  const config = { ...ctx.routeConfig, rateLimit: perMinute(ctx.loginPerMinute) }
+
+  app.post('/authorize/login', { config }, async (request, reply) => {
+    const params = new Params(request.body)
+    const { tx, csrfToken } = await formTransaction(ctx, request, params)
+    const client = await findClient(repos.clients, tx.clientId)
+    const view = { tx, csrfToken, client }
+    if (params.get('action') === 'switch') {
+      await auth.transactions.setUser(tx.id, null)
+      return steps.renderLogin(reply, view)
+    }
+    const username = params.get('username') ?? ''
+    const password = params.get('password') ?? ''
+    const checked = await checkCredentials({ users: repos.users, throttle, log: request.log }, { username, password, ip: request.ip })
+    // The transaction stays usable for another try.
+    if (checked.outcome === 'throttled') {
+      return steps.renderLogin(reply, view, { error: 'Too many failed sign-ins; try again in a few minutes.', username }, 429)
+    }
+    // One message for every failure.
+    if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: 'Wrong username or password.', username }, 401)
+    const { user } = checked
+    const { sessionId, authTime } = await auth.sessions.start(user.id, cookies.sessionId(request))
+    cookies.setSession(reply, sessionId)
+    await auth.transactions.setUser(tx.id, { userId: user.id, authTime })
+    return steps.continueSignedIn(request, reply, { tx: { ...tx, userId: user.id, authTime }, csrfToken, client })
+  })
+}

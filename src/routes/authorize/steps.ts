@@ -1,0 +1,51 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Authorization } from '../../authorization/index.js'
+import { grantOf, type OpenTransaction, type SignedInTransaction } from '../../authorization/transactions.js'
+import type { ApprovedGrant } from '../../authorization/code-issuance.js'
+import { redirectStatus } from '../../error-handler.js'
+import type { Pages } from '../../pages/pages.js'
+import type { Client } from '../../storage/clients.js'
+import type { Repositories } from '../../storage/repositories.js'
+
+/** The steps the /authorize handlers share: the login page, the consent page, the code. */
+export interface AuthorizeSteps {
+  renderLogin(reply: FastifyReply, view: OpenTransaction & { client: Client }, extra?: { error?: string; username?: string }, status?: number): FastifyReply
+  /** After sign-in: the consent page, or the code when a remembered consent covers the request. */
+  continueSignedIn(request: FastifyRequest, reply: FastifyReply, view: { tx: SignedInTransaction; csrfToken: string; client: Client }): Promise<FastifyReply>
+  /** Issues the code and sends the browser back to the client. */
+  redirectWithCode(request: FastifyRequest, reply: FastifyReply, grant: ApprovedGrant): Promise<FastifyReply>
+}
+
+export function authorizeSteps(deps: { auth: Authorization; pages: Pages; repos: Pick<Repositories, 'users' | 'scopes'> }): AuthorizeSteps {
+  const { auth, pages, repos } = deps
+
+  const redirectWithCode: AuthorizeSteps['redirectWithCode'] = async (request, reply, grant) =>
+    reply.redirect(await auth.codes.issue(grant), redirectStatus(request))
+
+  return {
+    redirectWithCode,
+    renderLogin(reply, view, extra = {}, status = 200) {
+      return pages.render(
+        reply,
+        'login',
+        { clientName: view.client.name, transaction: view.tx.id, csrfToken: view.csrfToken, error: extra.error, username: extra.username ?? view.tx.loginHint ?? '' },
+        status,
+      )
+    },
+    async continueSignedIn(request, reply, { tx, csrfToken, client }) {
+      if (!(await auth.consent.needsConsent(client, tx))) {
+        await auth.transactions.complete(tx.id)
+        return redirectWithCode(request, reply, { ...grantOf(tx), userId: tx.userId, authTime: tx.authTime })
+      }
+      const user = await repos.users.findById(tx.userId)
+      const scopes = await repos.scopes.findByNames(tx.scopes)
+      return pages.render(reply, 'consent', {
+        clientName: client.name,
+        username: user?.username ?? '',
+        scopes: tx.scopes.map((name) => scopes.find((s) => s.name === name) ?? { name, description: '' }),
+        transaction: tx.id,
+        csrfToken,
+      })
+    },
+  }
+}
