@@ -8,7 +8,8 @@ import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { createErrorHandler, sendJsonError } from './error-handler.js'
 import { OAuthError } from './errors.js'
-import { grantRegistry } from './grants/index.js'
+import type { GrantDefinition } from './grants/grant.js'
+import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
@@ -35,6 +36,8 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger']
   /** Requests per minute per client IP at /authorize/login and /token; false turns limiting off. */
   rateLimit?: RateLimits | false
+  /** The grants /token serves and discovery advertises; default: the built-in ones. */
+  grants?: readonly GrantDefinition[]
 }
 
 export interface RateLimits {
@@ -102,14 +105,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   const accessTokens = accessTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
-  const grants = grantRegistry({ config, repos, accessTokens, idTokens, clock })
+  const grantDefinitions = deps.grants ?? BUILT_IN_GRANTS
+  const grants = grantRegistry({ config, repos, accessTokens, idTokens, clock }, grantDefinitions)
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
   const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer })
   const hints = idTokenHintVerifier({ keys: deps.keys, clock, issuer: config.issuer })
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
-    await api.register(discoveryRoute, { config })
+    await api.register(discoveryRoute, { config, grants: grantDefinitions })
     await api.register(jwksRoute, { keys: deps.keys })
     await api.register(tokenRoute, { clients: repos.clients, grants, perMinute: limits?.tokenPerMinute })
     await api.register(revokeRoute, { repos, verifier, clock, perMinute: limits?.tokenPerMinute })

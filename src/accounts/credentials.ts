@@ -1,11 +1,7 @@
+import type { SecurityLog } from '../security-log.js'
 import type { User, UserRepository } from '../storage/users.js'
 import type { LockKind, LoginThrottle } from './login-throttle.js'
 import { verifyPassword } from './passwords.js'
-
-/** Where security events go (a request's logger); never given secrets. */
-export interface SecurityLog {
-  warn(details: Record<string, unknown>, message: string): void
-}
 
 /** `wrong` covers an unknown username and a wrong password alike. */
 export type CredentialCheck = { outcome: 'ok'; user: User } | { outcome: 'wrong' } | { outcome: 'throttled' }

@@ -1,8 +1,10 @@
 import type { Clock } from '../clock.js'
+import type { GrantDescriptor } from '../grants/grant.js'
+import { BUILT_IN_GRANTS } from '../grants/index.js'
 import { redirectUriProblem } from '../oauth/redirect-uri.js'
 import { parseScope, USER_SCOPES } from '../oauth/scope.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
-import { GRANT_TYPES, type Client, type ClientRepository, type GrantType } from '../storage/clients.js'
+import type { Client, ClientRepository } from '../storage/clients.js'
 import type { ScopeRepository } from '../storage/scopes.js'
 import { AdminError } from './admin-error.js'
 
@@ -21,17 +23,20 @@ export interface AddedClient {
   client_secret?: string
 }
 
-function grantsOf(input: AddClientInput): GrantType[] {
+/** The grants a client gets, each a `grant_type` the server serves. */
+function grantsOf(input: AddClientInput, known: readonly GrantDescriptor[]): GrantDescriptor[] {
   if (input.grants === undefined || input.grants.length === 0) {
     // A resource server registered with --audience only introspects: no grant unless asked.
-    return input.audience === undefined ? ['authorization_code', 'refresh_token'] : []
+    const defaults = input.audience === undefined ? ['authorization_code', 'refresh_token'] : []
+    return known.filter((grant) => defaults.includes(grant.type))
   }
-  for (const grant of input.grants) {
-    if (!GRANT_TYPES.includes(grant as GrantType)) {
-      throw new AdminError(`unknown grant "${grant}" (expected one of: ${GRANT_TYPES.join(', ')})`)
-    }
+  const grants: GrantDescriptor[] = []
+  for (const type of new Set(input.grants)) {
+    const grant = known.find((g) => g.type === type)
+    if (!grant) throw new AdminError(`unknown grant "${type}" (expected one of: ${known.map((g) => g.type).join(', ')})`)
+    grants.push(grant)
   }
-  return [...new Set(input.grants as GrantType[])]
+  return grants
 }
 
 function checkUris(option: string, uris: readonly string[]): void {
@@ -42,17 +47,24 @@ function checkUris(option: string, uris: readonly string[]): void {
 }
 
 export async function addClient(
-  deps: { clients: ClientRepository; scopes: ScopeRepository; clock: Clock },
+  deps: {
+    clients: ClientRepository
+    scopes: ScopeRepository
+    clock: Clock
+    /** The grants the server serves; default: the built-in ones. */
+    grants?: readonly GrantDescriptor[]
+  },
   input: AddClientInput,
 ): Promise<AddedClient> {
   const name = input.name.trim()
   if (name === '' || name.length > 255) throw new AdminError('--name must be 1 to 255 characters')
   const isPublic = input.isPublic === true
-  const grants = grantsOf(input)
-  // OAuth 2.1 §4.2: client credentials only for confidential clients; the password grant likewise.
-  for (const grant of ['client_credentials', 'password'] as const) {
-    if (isPublic && grants.includes(grant)) throw new AdminError(`--public cannot be used with the ${grant} grant`)
+  const grantDescriptors = grantsOf(input, deps.grants ?? BUILT_IN_GRANTS)
+  // e.g. OAuth 2.1 §4.2: client credentials only for confidential clients.
+  for (const grant of grantDescriptors) {
+    if (isPublic && grant.confidentialOnly) throw new AdminError(`--public cannot be used with the ${grant.type} grant`)
   }
+  const grants = grantDescriptors.map((grant) => grant.type)
   if (input.audience !== undefined) {
     if (isPublic) throw new AdminError('--public cannot be used with --audience (a resource server must authenticate)')
     let ok = false

@@ -5,6 +5,7 @@ import { addScope } from '../admin/scopes.js'
 import { addUser } from '../admin/users.js'
 import { systemClock } from '../clock.js'
 import { ConfigError, loadConfig } from '../config.js'
+import { BUILT_IN_GRANTS } from '../grants/index.js'
 import { KeyFileError, listKeys } from '../keys/key-store.js'
 import { connect, type Store } from '../storage/connect.js'
 import { migrate } from '../storage/migrate.js'
@@ -76,7 +77,7 @@ export function buildCli(io: CliIo): Command {
     .requiredOption('--name <name>', 'the name shown on the consent page')
     .option('--redirect-uri <uri>', 'a redirect URI (repeatable; required for authorization_code)', collect, [])
     .option('--public', 'a public client (native or single-page app): no secret, PKCE required')
-    .option('--grant <grant>', 'authorization_code, refresh_token, client_credentials or password (repeatable)', collect, [])
+    .option('--grant <grant_type>', `a grant_type: ${BUILT_IN_GRANTS.map((g) => g.type).join(', ')} (repeatable)`, collect, [])
     .option('--scope <scopes>', 'space-separated scopes the client may request (default: openid profile email offline_access)')
     .option('--audience <uri>', 'register a resource server for this audience (may introspect its tokens)')
     .option('--post-logout-redirect-uri <uri>', 'a post-logout redirect URI (repeatable)', collect, [])

@@ -2,23 +2,17 @@ import type { Clock } from '../clock.js'
 import type { PkceRequired } from '../config.js'
 import { OAuthError } from '../errors.js'
 import { verifierMatches } from '../oauth/pkce.js'
-import { formatScope } from '../oauth/scope.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationCode, AuthorizationCodeRepository } from '../storage/authorization-codes.js'
 import type { Client } from '../storage/clients.js'
-import type { AccessTokenSigner } from '../tokens/access-token.js'
-import type { IdTokenSigner } from '../tokens/id-token.js'
-import { newFamily, newRefreshToken } from '../tokens/refresh-token.js'
-import type { Grant, TokenResponse } from './grant.js'
+import type { TokenResponses } from '../tokens/token-response.js'
+import type { GrantDefinition, GrantHandler } from './grant.js'
 
 export interface AuthorizationCodeGrantDeps {
   codes: AuthorizationCodeRepository
-  accessTokens: AccessTokenSigner
-  idTokens: IdTokenSigner
+  tokens: TokenResponses
   clock: Clock
   pkceRequired: PkceRequired
-  refreshTokenTtlSeconds: number
-  refreshTokenMaxTtlSeconds: number
 }
 
 /** Checks everything a legitimate holder of the code can get right: client, redirect URI, PKCE. */
@@ -43,10 +37,9 @@ function checkBinding(code: AuthorizationCode, client: Client, params: { redirec
   }
 }
 
-export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): Grant {
+export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantHandler {
   return {
-    type: 'authorization_code',
-    async handle({ params }, client): Promise<TokenResponse> {
+    async handle({ params }, client) {
       const value = params.get('code')
       if (value === undefined) throw new OAuthError('invalid_request', 'code is required')
       const code = await deps.codes.findByHash(sha256Hex(value))
@@ -65,64 +58,22 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): Grant 
         throw new OAuthError('invalid_target', 'resource differs from the one in the authorization request')
       }
 
-      const access = await deps.accessTokens.issue({
-        subject: code.userId,
-        clientId: client.id,
-        audience: code.resource,
-        scopes: code.scopes,
-        authTime: code.authTime,
-      })
-      let refresh: ReturnType<typeof newRefreshToken> | undefined
-      let family: ReturnType<typeof newFamily> | undefined
-      if (client.grantTypes.includes('refresh_token')) {
-        family = newFamily({
-          clientId: client.id,
-          userId: code.userId,
-          scopes: code.scopes,
-          audience: code.resource,
-          authTime: code.authTime,
-          beganWithOpenid: code.scopes.includes('openid'),
-          createdAt: now,
-        })
-        refresh = newRefreshToken(family, now, { ttlSeconds: deps.refreshTokenTtlSeconds, maxTtlSeconds: deps.refreshTokenMaxTtlSeconds })
-      }
-      const redeemed = await deps.codes.redeem({
-        codeId: code.id,
-        now,
-        accessToken: {
-          jti: access.jti,
-          clientId: client.id,
-          codeId: code.id,
-          familyId: family?.id ?? null,
-          createdAt: now,
-          expiresAt: access.expiresAt,
-        },
-        ...(family && refresh ? { refresh: { family, token: refresh.record } } : {}),
-      })
-      if (!redeemed) {
+      const response = await deps.tokens.exchangeCode({ client, code })
+      if (!response) {
         // Lost a race with another redemption: as much a replay as a later one.
         await deps.codes.revokeIssuedFrom(code.id, now)
         throw new OAuthError('invalid_grant', 'the authorization code has already been used')
-      }
-
-      const response: TokenResponse = {
-        access_token: access.token,
-        token_type: 'Bearer',
-        expires_in: access.expiresInSeconds,
-        scope: formatScope(code.scopes),
-      }
-      if (refresh) response.refresh_token = refresh.token
-      if (code.scopes.includes('openid')) {
-        response.id_token = await deps.idTokens.issue({
-          subject: code.userId,
-          clientId: client.id,
-          authTime: code.authTime,
-          nonce: code.nonce ?? undefined,
-          accessToken: access.token,
-        })
       }
       return response
     },
   }
 }
 
+export const authorizationCodeDefinition: GrantDefinition = {
+  type: 'authorization_code',
+  // A public client proves possession with PKCE instead of a secret (OAuth 2.1 §4.1).
+  confidentialOnly: false,
+  parameters: ['code', 'redirect_uri', 'code_verifier', 'resource'],
+  create: (deps) =>
+    authorizationCodeGrant({ codes: deps.repos.codes, tokens: deps.tokens, clock: deps.clock, pkceRequired: deps.config.pkceRequired }),
+}

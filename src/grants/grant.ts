@@ -1,27 +1,45 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { Clock } from '../clock.js'
+import type { Config } from '../config.js'
 import type { Params } from '../oauth/params.js'
-import type { Client, GrantType } from '../storage/clients.js'
+import type { SecurityLog } from '../security-log.js'
+import type { Client } from '../storage/clients.js'
+import type { Repositories } from '../storage/repositories.js'
+import type { TokenResponse, TokenResponses } from '../tokens/token-response.js'
 
 export interface TokenRequest {
   params: Params
-  /** The request's logger: for security events, never for secrets or tokens. */
-  log: FastifyBaseLogger
+  /** For security events, never for secrets or tokens. */
+  log: SecurityLog
   /** The caller's address (fastify's request.ip; trustProxy is off). */
   ip: string
 }
 
-/** RFC 6749 §5.1 */
-export interface TokenResponse {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  scope: string
-  refresh_token?: string
-  /** OIDC Core §3.1.3.3: with the openid scope. */
-  id_token?: string
+/** What a grant is, known without building it: registration, discovery and the CLI read this. */
+export interface GrantDescriptor {
+  /** Its `grant_type` value: an RFC 6749 name, or an absolute URI for an extension grant (RFC 6749 §4.5). */
+  readonly type: string
+  /** /token refuses it to public clients (unauthorized_client), and registration refuses them the grant. */
+  readonly confidentialOnly: boolean
+  /** The request parameters it reads, besides grant_type and client authentication. */
+  readonly parameters: readonly string[]
 }
 
-export interface Grant {
-  readonly type: GrantType
+/** Everything a grant may be built from; each definition hands its grant only what it uses. */
+export interface GrantDeps {
+  config: Config
+  repos: Repositories
+  tokens: TokenResponses
+  clock: Clock
+}
+
+export interface GrantHandler {
   handle(req: TokenRequest, client: Client): Promise<TokenResponse>
 }
+
+/** A grant /token can serve: its descriptor and how to build its handler. */
+export interface GrantDefinition extends GrantDescriptor {
+  create(deps: GrantDeps): GrantHandler
+}
+
+/** A built grant, as /token picks it by `grant_type`. */
+export interface Grant extends GrantDescriptor, GrantHandler {}

@@ -1,52 +1,52 @@
-import { loginThrottle } from '../accounts/login-throttle.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { AccessTokenSigner } from '../tokens/access-token.js'
 import type { IdTokenSigner } from '../tokens/id-token.js'
-import { authorizationCodeGrant } from './authorization-code.js'
-import { clientCredentialsGrant } from './client-credentials.js'
-import type { Grant } from './grant.js'
-import { passwordGrant } from './password.js'
-import { refreshTokenGrant } from './refresh-token.js'
+import { tokenResponses } from '../tokens/token-response.js'
+import { authorizationCodeDefinition } from './authorization-code.js'
+import { clientCredentialsDefinition } from './client-credentials.js'
+import type { Grant, GrantDefinition, GrantDeps } from './grant.js'
+import { passwordDefinition } from './password.js'
+import { refreshTokenDefinition } from './refresh-token.js'
 
-/** The grant types /token serves, by grant_type. */
-export function grantRegistry(deps: {
-  config: Config
-  repos: Repositories
-  accessTokens: AccessTokenSigner
-  idTokens: IdTokenSigner
-  clock: Clock
-}): Map<string, Grant> {
-  const grants: Grant[] = [
-    authorizationCodeGrant({
-      codes: deps.repos.codes,
-      accessTokens: deps.accessTokens,
-      idTokens: deps.idTokens,
-      clock: deps.clock,
-      pkceRequired: deps.config.pkceRequired,
-      refreshTokenTtlSeconds: deps.config.refreshTokenTtlSeconds,
-      refreshTokenMaxTtlSeconds: deps.config.refreshTokenMaxTtlSeconds,
-    }),
-    refreshTokenGrant({
-      refreshTokens: deps.repos.refreshTokens,
-      accessTokens: deps.accessTokens,
-      idTokens: deps.idTokens,
-      clock: deps.clock,
-      refreshTokenTtlSeconds: deps.config.refreshTokenTtlSeconds,
-      refreshTokenMaxTtlSeconds: deps.config.refreshTokenMaxTtlSeconds,
-    }),
-    clientCredentialsGrant({ accessTokens: deps.accessTokens, defaultAudience: deps.config.defaultAudience }),
-    passwordGrant({
-      users: deps.repos.users,
-      throttle: loginThrottle({ attempts: deps.repos.loginAttempts, clock: deps.clock }),
-      refreshTokens: deps.repos.refreshTokens,
-      accessTokens: deps.accessTokens,
-      clock: deps.clock,
-      defaultAudience: deps.config.defaultAudience,
-      refreshTokenTtlSeconds: deps.config.refreshTokenTtlSeconds,
-      refreshTokenMaxTtlSeconds: deps.config.refreshTokenMaxTtlSeconds,
-    }),
-  ]
-  return new Map(grants.map((grant) => [grant.type, grant]))
+/**
+ * The one list of grant types: /token serves these, discovery advertises them, and client
+ * registration accepts them, in this order. A new grant is one definition added here.
+ */
+export const BUILT_IN_GRANTS: readonly GrantDefinition[] = [
+  authorizationCodeDefinition,
+  refreshTokenDefinition,
+  clientCredentialsDefinition,
+  passwordDefinition,
+]
+
+/** The grants /token serves, by grant_type, sharing one way of issuing tokens. */
+export function grantRegistry(
+  deps: { config: Config; repos: Repositories; accessTokens: AccessTokenSigner; idTokens: IdTokenSigner; clock: Clock },
+  definitions: readonly GrantDefinition[] = BUILT_IN_GRANTS,
+): Map<string, Grant> {
+  const { config, repos, clock } = deps
+  const tokens = tokenResponses({
+    accessTokens: deps.accessTokens,
+    idTokens: deps.idTokens,
+    codes: repos.codes,
+    refreshTokens: repos.refreshTokens,
+    clock,
+    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    refreshTokenMaxTtlSeconds: config.refreshTokenMaxTtlSeconds,
+  })
+  const grantDeps: GrantDeps = { config, repos, tokens, clock }
+  const grants = new Map<string, Grant>()
+  for (const definition of definitions) {
+    if (grants.has(definition.type)) throw new Error(`grant_type "${definition.type}" is defined twice`)
+    const handler = definition.create(grantDeps)
+    grants.set(definition.type, {
+      type: definition.type,
+      confidentialOnly: definition.confidentialOnly,
+      parameters: definition.parameters,
+      handle: (req, client) => handler.handle(req, client),
+    })
+  }
+  return grants
 }

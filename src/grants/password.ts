@@ -1,24 +1,19 @@
 import { checkCredentials } from '../accounts/credentials.js'
-import type { LoginThrottle } from '../accounts/login-throttle.js'
+import { loginThrottle, type LoginThrottle } from '../accounts/login-throttle.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { resolveResource } from '../oauth/params.js'
-import { formatScope, resolveScope } from '../oauth/scope.js'
-import type { RefreshTokenRepository } from '../storage/refresh-tokens.js'
+import { resolveScope } from '../oauth/scope.js'
 import type { UserRepository } from '../storage/users.js'
-import type { AccessTokenSigner } from '../tokens/access-token.js'
-import { newFamily, newRefreshToken } from '../tokens/refresh-token.js'
-import type { Grant, TokenResponse } from './grant.js'
+import type { TokenResponses } from '../tokens/token-response.js'
+import type { GrantDefinition, GrantHandler } from './grant.js'
 
 export interface PasswordGrantDeps {
   users: UserRepository
   throttle: LoginThrottle
-  refreshTokens: RefreshTokenRepository
-  accessTokens: AccessTokenSigner
+  tokens: TokenResponses
   clock: Clock
   defaultAudience: string
-  refreshTokenTtlSeconds: number
-  refreshTokenMaxTtlSeconds: number
 }
 
 /**
@@ -26,12 +21,9 @@ export interface PasswordGrantDeps {
  * use it; it is never on by default). The credentials are checked exactly as on the login page,
  * throttle included.
  */
-export function passwordGrant(deps: PasswordGrantDeps): Grant {
+export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
-    type: 'password',
-    async handle({ params, log, ip }, client): Promise<TokenResponse> {
-      // Registration refuses a public client with this grant; refuse one here too.
-      if (client.isPublic) throw new OAuthError('unauthorized_client', 'the password grant is for confidential clients only')
+    async handle({ params, log, ip }, client) {
       const username = params.get('username')
       const password = params.get('password')
       if (username === undefined) throw new OAuthError('invalid_request', 'username is required')
@@ -39,7 +31,7 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       // The request is checked before the credentials, so a malformed one costs no argon2
       // work and no attempt against the username.
       const scopes = resolveScope(params.get('scope'), client.scopes)
-      const resource = resolveResource(params.get('resource'), deps.defaultAudience)
+      const audience = resolveResource(params.get('resource'), deps.defaultAudience)
 
       const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, log }, { username, password, ip })
       // Unknown usernames are throttled too, so neither answer reveals whether the user exists.
@@ -48,35 +40,22 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       }
       if (checked.outcome === 'wrong') throw new OAuthError('invalid_grant', 'wrong username or password')
 
-      const now = deps.clock.now()
-      const access = await deps.accessTokens.issue({ subject: checked.user.id, clientId: client.id, audience: resource, scopes, authTime: now })
-      const response: TokenResponse = {
-        access_token: access.token,
-        token_type: 'Bearer',
-        expires_in: access.expiresInSeconds,
-        scope: formatScope(scopes),
-      }
-      if (client.grantTypes.includes('refresh_token')) {
-        const family = newFamily({
-          clientId: client.id,
-          userId: checked.user.id,
-          scopes,
-          audience: resource,
-          authTime: now,
-          // The password grant is not an OpenID Connect flow and returns no ID token; its
-          // refreshes return none either.
-          beganWithOpenid: false,
-          createdAt: now,
-        })
-        const refresh = newRefreshToken(family, now, { ttlSeconds: deps.refreshTokenTtlSeconds, maxTtlSeconds: deps.refreshTokenMaxTtlSeconds })
-        await deps.refreshTokens.createFamily({
-          family,
-          token: refresh.record,
-          accessToken: { jti: access.jti, clientId: client.id, codeId: null, familyId: family.id, createdAt: now, expiresAt: access.expiresAt },
-        })
-        response.refresh_token = refresh.token
-      }
-      return response
+      return deps.tokens.forUser({ client, userId: checked.user.id, scopes, audience, authTime: deps.clock.now() })
     },
   }
+}
+
+export const passwordDefinition: GrantDefinition = {
+  type: 'password',
+  // The client authenticates as well as the user: never a public client.
+  confidentialOnly: true,
+  parameters: ['username', 'password', 'scope', 'resource'],
+  create: (deps) =>
+    passwordGrant({
+      users: deps.repos.users,
+      throttle: loginThrottle({ attempts: deps.repos.loginAttempts, clock: deps.clock }),
+      tokens: deps.tokens,
+      clock: deps.clock,
+      defaultAudience: deps.config.defaultAudience,
+    }),
 }

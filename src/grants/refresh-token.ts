@@ -1,20 +1,15 @@
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
-import { formatScope, parseScope } from '../oauth/scope.js'
+import { parseScope } from '../oauth/scope.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { RefreshTokenFamily, RefreshTokenRepository } from '../storage/refresh-tokens.js'
-import type { AccessTokenSigner } from '../tokens/access-token.js'
-import type { IdTokenSigner } from '../tokens/id-token.js'
-import { newRefreshToken } from '../tokens/refresh-token.js'
-import type { Grant, TokenRequest, TokenResponse } from './grant.js'
+import type { TokenResponses } from '../tokens/token-response.js'
+import type { GrantDefinition, GrantHandler, TokenRequest } from './grant.js'
 
 export interface RefreshTokenGrantDeps {
   refreshTokens: RefreshTokenRepository
-  accessTokens: AccessTokenSigner
-  idTokens: IdTokenSigner
+  tokens: TokenResponses
   clock: Clock
-  refreshTokenTtlSeconds: number
-  refreshTokenMaxTtlSeconds: number
 }
 
 /** RFC 6749 §6: a requested scope may narrow the new access token, never widen the family's. */
@@ -40,10 +35,9 @@ async function revokeOnReuse(deps: RefreshTokenGrantDeps, req: TokenRequest, fam
   throw new OAuthError('invalid_grant', 'the refresh token has already been used')
 }
 
-export function refreshTokenGrant(deps: RefreshTokenGrantDeps): Grant {
+export function refreshTokenGrant(deps: RefreshTokenGrantDeps): GrantHandler {
   return {
-    type: 'refresh_token',
-    async handle(req, client): Promise<TokenResponse> {
+    async handle(req, client) {
       const { params } = req
       const value = params.get('refresh_token')
       if (value === undefined) throw new OAuthError('invalid_request', 'refresh_token is required')
@@ -66,50 +60,19 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): Grant {
         throw new OAuthError('invalid_target', 'resource differs from the one of the original grant')
       }
 
-      const access = await deps.accessTokens.issue({
-        subject: family.userId ?? family.clientId,
-        clientId: client.id,
-        audience: family.audience,
-        scopes,
-        authTime: family.authTime ?? undefined,
-      })
-      // The successor keeps the family's scope (RFC 6749 §6); its expiry slides from now.
-      const next = newRefreshToken(family, now, { ttlSeconds: deps.refreshTokenTtlSeconds, maxTtlSeconds: deps.refreshTokenMaxTtlSeconds })
-      const result = await deps.refreshTokens.rotate({
-        presentedHash,
-        token: next.record,
-        accessToken: {
-          jti: access.jti,
-          clientId: client.id,
-          codeId: null,
-          familyId: family.id,
-          createdAt: now,
-          expiresAt: access.expiresAt,
-        },
-        now,
-      })
+      const result = await deps.tokens.refresh({ client, family, presentedHash, scopes })
       // Lost a race with a concurrent rotation of the same token: as much a reuse as a later one.
       if (result === 'reused') return revokeOnReuse(deps, req, family)
       if (result === 'revoked') throw new OAuthError('invalid_grant', 'the refresh token has been revoked')
-
-      const response: TokenResponse = {
-        access_token: access.token,
-        token_type: 'Bearer',
-        expires_in: access.expiresInSeconds,
-        scope: formatScope(scopes),
-        refresh_token: next.token,
-      }
-      // OIDC Core §12.2: a family that began with openid gets a fresh ID token, with the
-      // original auth_time and no nonce.
-      if (family.beganWithOpenid && family.userId !== null && family.authTime !== null) {
-        response.id_token = await deps.idTokens.issue({
-          subject: family.userId,
-          clientId: client.id,
-          authTime: family.authTime,
-          accessToken: access.token,
-        })
-      }
-      return response
+      return result
     },
   }
+}
+
+export const refreshTokenDefinition: GrantDefinition = {
+  type: 'refresh_token',
+  // A public client's refresh tokens are bound to it by rotation and reuse detection (RFC 9700 §4.14.2).
+  confidentialOnly: false,
+  parameters: ['refresh_token', 'scope', 'resource'],
+  create: (deps) => refreshTokenGrant({ refreshTokens: deps.repos.refreshTokens, tokens: deps.tokens, clock: deps.clock }),
 }

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
+import type { GrantDescriptor } from '../grants/grant.js'
 import { USER_SCOPES } from '../oauth/scope.js'
 
 /** RFC 8414 and OpenID Connect Discovery metadata: only what latchkey implements. */
-export function discoveryDocument(config: Config): Record<string, unknown> {
+export function discoveryDocument(config: Config, grants: readonly GrantDescriptor[]): Record<string, unknown> {
   const url = (path: string) => `${config.issuer}${path}`
   return {
     issuer: config.issuer,
@@ -13,7 +14,7 @@ export function discoveryDocument(config: Config): Record<string, unknown> {
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     // Every grant latchkey serves; each client uses only those it is registered for.
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
+    grant_types_supported: grants.map((grant) => grant.type),
     // RFC 9700 §2.1.1: clients can detect PKCE support; plain is refused.
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -40,8 +41,8 @@ export function discoveryDocument(config: Config): Record<string, unknown> {
   }
 }
 
-export const discoveryRoute: FastifyPluginAsync<{ config: Config }> = async (app, { config }) => {
-  const document = discoveryDocument(config)
+export const discoveryRoute: FastifyPluginAsync<{ config: Config; grants: readonly GrantDescriptor[] }> = async (app, { config, grants }) => {
+  const document = discoveryDocument(config, grants)
   const handler = async (_request: unknown, reply: { header(name: string, value: string): unknown }) => {
     reply.header('cache-control', 'public, max-age=300')
     return document

@@ -45,6 +45,10 @@ export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { c
     if (!client.grantTypes.includes(grant.type)) {
       throw new OAuthError('unauthorized_client', `the client is not registered for the ${grant.type} grant`)
     }
+    // Registration refuses a public client such a grant; refuse one whose record names it too.
+    if (grant.confidentialOnly && client.isPublic) {
+      throw new OAuthError('unauthorized_client', `the ${grant.type} grant is for confidential clients only`)
+    }
     return grant.handle({ params, log: request.log, ip: request.ip }, client)
   })
   refuseOtherMethods(app, '/token', ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST')

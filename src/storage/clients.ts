@@ -2,15 +2,6 @@ import type { Kysely } from 'kysely'
 import type { Database, ClientRow } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 
-export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'password'
-
-export const GRANT_TYPES: readonly GrantType[] = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  'password',
-]
-
 export interface Client {
   id: string
   name: string
@@ -19,7 +10,8 @@ export interface Client {
   isPublic: boolean
   redirectUris: string[]
   postLogoutRedirectUris: string[]
-  grantTypes: GrantType[]
+  /** `grant_type` values; the grant registry (src/grants/index.ts) says which exist. */
+  grantTypes: string[]
   scopes: string[]
   /** Set when the client is registered as a resource server for this audience. */
   audience: string | null
@@ -55,7 +47,7 @@ function toClient(row: ClientRow): Client {
     isPublic: fromDbBool(row.is_public),
     redirectUris: fromDbList(row.redirect_uris),
     postLogoutRedirectUris: fromDbList(row.post_logout_redirect_uris),
-    grantTypes: fromDbList(row.grant_types) as GrantType[],
+    grantTypes: fromDbList(row.grant_types),
     scopes: fromDbList(row.scopes),
     audience: row.audience,
     createdAt: fromDbTime(row.created_at),

@@ -12,6 +12,8 @@ export interface AccessTokenClaims {
   scopes: readonly string[]
   /** Epoch ms of the user's authentication; absent for client tokens. */
   authTime?: number | undefined
+  /** RFC 7800 `cnf`: the key a sender-constrained token is bound to; absent for a bearer token. */
+  confirmation?: Readonly<Record<string, unknown>> | undefined
 }
 
 export interface IssuedAccessToken {
@@ -40,6 +42,7 @@ export function accessTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: 
         scope: formatScope(claims.scopes),
       }
       if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000)
+      if (claims.confirmation !== undefined) payload.cnf = claims.confirmation
       const token = await new SignJWT(payload)
         .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
         .setIssuer(deps.issuer)

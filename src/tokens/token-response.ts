@@ -1,0 +1,190 @@
+import type { Clock } from '../clock.js'
+import { formatScope } from '../oauth/scope.js'
+import type { AccessTokenRecord } from '../storage/access-tokens.js'
+import type { AuthorizationCode, AuthorizationCodeRepository } from '../storage/authorization-codes.js'
+import type { Client } from '../storage/clients.js'
+import type { RefreshTokenFamily, RefreshTokenRepository } from '../storage/refresh-tokens.js'
+import type { AccessTokenClaims, AccessTokenSigner, IssuedAccessToken } from './access-token.js'
+import type { IdTokenClaims, IdTokenSigner } from './id-token.js'
+import { newFamily, newRefreshToken, type NewRefreshToken } from './refresh-token.js'
+
+/** RFC 6750 bearer tokens; sender-constrained tokens (DPoP, RFC 9449) would add theirs. */
+export type TokenType = 'Bearer'
+
+/**
+ * How an access token is bound to its holder: the response's `token_type` and the token's
+ * RFC 7800 `cnf` claim. The one place a sender-constrained token changes what is issued.
+ */
+export interface TokenBinding {
+  tokenType: TokenType
+  confirmation?: Readonly<Record<string, unknown>> | undefined
+}
+
+export const BEARER: TokenBinding = { tokenType: 'Bearer' }
+
+/** RFC 6749 §5.1 */
+export interface TokenResponse {
+  access_token: string
+  token_type: TokenType
+  expires_in: number
+  scope: string
+  refresh_token?: string
+  /** OIDC Core §3.1.3.3: with the openid scope. */
+  id_token?: string
+}
+
+interface Issue {
+  client: Client
+  /** Default: a bearer token without `cnf`. */
+  binding?: TokenBinding | undefined
+}
+
+/**
+ * Issuing at /token, for every grant: the access token (signed, and its jti recorded with the
+ * code or family it came from), the refresh token, the ID token and the response body. What
+ * one issue writes is one transaction of the repositories (ADR 0004).
+ */
+export interface TokenResponses {
+  /**
+   * RFC 6749 §4.1.3: the code's user, scope, resource and auth_time. Starts a family when the
+   * client is registered for refresh_token; with `openid`, an ID token carrying the request's
+   * nonce. Undefined, with nothing written, when a concurrent redemption took the code.
+   */
+  exchangeCode(input: Issue & { code: AuthorizationCode }): Promise<TokenResponse | undefined>
+  /**
+   * RFC 6749 §6: rotates the presented refresh token within its family; `scopes` may narrow
+   * the access token. OIDC Core §12.2: a family begun with openid gets an ID token with the
+   * original auth_time and no nonce. `reused` or `revoked` (see RotationResult): nothing written.
+   */
+  refresh(input: Issue & { family: RefreshTokenFamily; presentedHash: string; scopes: readonly string[] }): Promise<TokenResponse | 'reused' | 'revoked'>
+  /**
+   * A user's tokens without a code (the password grant). Starts a family when the client is
+   * registered for refresh_token; no ID token, as this is no OpenID Connect flow, and so none
+   * on its refreshes either.
+   */
+  forUser(input: Issue & { userId: string; scopes: readonly string[]; audience: string; authTime: number }): Promise<TokenResponse>
+  /**
+   * A client's own token (`sub` is the client_id, no auth_time). Nothing is stored: it comes
+   * from no code or family (ADR 0004), and no refresh token is issued (RFC 6749 §4.4.3).
+   */
+  forClient(input: Issue & { scopes: readonly string[]; audience: string }): Promise<TokenResponse>
+}
+
+export interface TokenResponseDeps {
+  accessTokens: AccessTokenSigner
+  idTokens: IdTokenSigner
+  codes: AuthorizationCodeRepository
+  refreshTokens: RefreshTokenRepository
+  clock: Clock
+  refreshTokenTtlSeconds: number
+  refreshTokenMaxTtlSeconds: number
+}
+
+export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
+  const lifetimes = { ttlSeconds: deps.refreshTokenTtlSeconds, maxTtlSeconds: deps.refreshTokenMaxTtlSeconds }
+
+  const sign = (claims: Omit<AccessTokenClaims, 'confirmation'>, binding: TokenBinding): Promise<IssuedAccessToken> =>
+    deps.accessTokens.issue({ ...claims, confirmation: binding.confirmation })
+
+  const recordOf = (access: IssuedAccessToken, client: Client, from: { codeId?: string; familyId?: string }, now: number): AccessTokenRecord => ({
+    jti: access.jti,
+    clientId: client.id,
+    codeId: from.codeId ?? null,
+    familyId: from.familyId ?? null,
+    createdAt: now,
+    expiresAt: access.expiresAt,
+  })
+
+  /** Every authorization that yields refresh tokens starts a family: only for clients registered for them. */
+  const startFamily = (
+    client: Client,
+    input: Pick<RefreshTokenFamily, 'userId' | 'audience' | 'authTime' | 'beganWithOpenid'> & { scopes: readonly string[] },
+    now: number,
+  ): { family: RefreshTokenFamily; refresh: NewRefreshToken } | undefined => {
+    if (!client.grantTypes.includes('refresh_token')) return undefined
+    const family = newFamily({ ...input, scopes: [...input.scopes], clientId: client.id, createdAt: now })
+    return { family, refresh: newRefreshToken(family, now, lifetimes) }
+  }
+
+  /** The body, once everything is stored; the ID token carries the access token's at_hash. */
+  const respond = async (
+    access: IssuedAccessToken,
+    parts: { binding: TokenBinding; scopes: readonly string[]; refreshToken?: string | undefined; idToken?: Omit<IdTokenClaims, 'accessToken'> | undefined },
+  ): Promise<TokenResponse> => {
+    const response: TokenResponse = {
+      access_token: access.token,
+      token_type: parts.binding.tokenType,
+      expires_in: access.expiresInSeconds,
+      scope: formatScope(parts.scopes),
+    }
+    if (parts.refreshToken !== undefined) response.refresh_token = parts.refreshToken
+    if (parts.idToken !== undefined) response.id_token = await deps.idTokens.issue({ ...parts.idToken, accessToken: access.token })
+    return response
+  }
+
+  return {
+    async exchangeCode({ client, code, binding = BEARER }) {
+      const now = deps.clock.now()
+      const openid = code.scopes.includes('openid')
+      const access = await sign({ subject: code.userId, clientId: client.id, audience: code.resource, scopes: code.scopes, authTime: code.authTime }, binding)
+      const started = startFamily(
+        client,
+        { userId: code.userId, scopes: code.scopes, audience: code.resource, authTime: code.authTime, beganWithOpenid: openid },
+        now,
+      )
+      const redeemed = await deps.codes.redeem({
+        codeId: code.id,
+        now,
+        accessToken: recordOf(access, client, { codeId: code.id, ...(started ? { familyId: started.family.id } : {}) }, now),
+        ...(started ? { refresh: { family: started.family, token: started.refresh.record } } : {}),
+      })
+      if (!redeemed) return undefined
+      return respond(access, {
+        binding,
+        scopes: code.scopes,
+        refreshToken: started?.refresh.token,
+        idToken: openid ? { subject: code.userId, clientId: client.id, authTime: code.authTime, nonce: code.nonce ?? undefined } : undefined,
+      })
+    },
+
+    async refresh({ client, family, presentedHash, scopes, binding = BEARER }) {
+      const now = deps.clock.now()
+      const access = await sign(
+        { subject: family.userId ?? family.clientId, clientId: client.id, audience: family.audience, scopes, authTime: family.authTime ?? undefined },
+        binding,
+      )
+      // The successor keeps the family's scope (RFC 6749 §6); its expiry slides from now.
+      const next = newRefreshToken(family, now, lifetimes)
+      const result = await deps.refreshTokens.rotate({
+        presentedHash,
+        token: next.record,
+        accessToken: recordOf(access, client, { familyId: family.id }, now),
+        now,
+      })
+      if (result !== 'rotated') return result
+      const idToken = family.beganWithOpenid && family.userId !== null && family.authTime !== null
+        ? { subject: family.userId, clientId: client.id, authTime: family.authTime }
+        : undefined
+      return respond(access, { binding, scopes, refreshToken: next.token, idToken })
+    },
+
+    async forUser({ client, userId, scopes, audience, authTime, binding = BEARER }) {
+      const now = deps.clock.now()
+      const access = await sign({ subject: userId, clientId: client.id, audience, scopes, authTime }, binding)
+      const started = startFamily(client, { userId, scopes, audience, authTime, beganWithOpenid: false }, now)
+      if (started) {
+        await deps.refreshTokens.createFamily({
+          family: started.family,
+          token: started.refresh.record,
+          accessToken: recordOf(access, client, { familyId: started.family.id }, now),
+        })
+      }
+      return respond(access, { binding, scopes, refreshToken: started?.refresh.token })
+    },
+
+    async forClient({ client, scopes, audience, binding = BEARER }) {
+      const access = await sign({ subject: client.id, clientId: client.id, audience, scopes }, binding)
+      return respond(access, { binding, scopes })
+    },
+  }
+}
