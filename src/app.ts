@@ -19,6 +19,7 @@ import { healthRoute } from './routes/health.js'
 import { introspectRoute } from './routes/introspect.js'
 import { jwksRoute } from './routes/jwks.js'
 import { logoutRoute } from './routes/logout.js'
+import { noStoreByDefault } from './routes/route-rules.js'
 import { revokeRoute } from './routes/revoke.js'
 import { tokenRoute } from './routes/token.js'
 import { userinfoRoute } from './routes/userinfo.js'
@@ -94,6 +95,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const repos = repositories(deps.store)
   const pages = createPages()
   app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
+  // Added before any plugin or route, so every response passes through it: 404s, 429s, errors.
+  app.addHook('onSend', noStoreByDefault)
   app.setNotFoundHandler((_request, reply) => sendJsonError(reply, new OAuthError('invalid_request', 'not found', { status: 404 })))
   await app.register(formbody)
   await app.register(cookie)

@@ -1,3 +1,5 @@
+import { isResourceUri, RESOURCE_URI_RULE } from './oauth/resource-uri.js'
+
 export type PkceRequired = 'all' | 'public'
 
 export type DatabaseTarget =
@@ -91,14 +93,7 @@ export function parseDatabaseUrl(raw: string): DatabaseTarget {
 
 function absoluteUri(env: Env, name: string, fallback: string): string {
   const raw = env[name] || fallback
-  let ok = false
-  try {
-    new URL(raw)
-    ok = !raw.includes('#')
-  } catch {
-    ok = false
-  }
-  if (!ok) throw new ConfigError(name, `must be an absolute URI without a fragment, got "${raw}"`)
+  if (!isResourceUri(raw)) throw new ConfigError(name, `must be ${RESOURCE_URI_RULE}, got ${JSON.stringify(raw)}`)
   return raw
 }
 

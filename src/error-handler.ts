@@ -1,13 +1,15 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AuthorizationRedirectError, OAuthError } from './errors.js'
+import { AuthorizationRedirectError, OAuthError, REALM, type AnyOAuthError } from './errors.js'
+import { bearerChallenge, isBearerRefusal } from './oauth/bearer.js'
 import type { Pages } from './pages/pages.js'
 
 /**
  * How a route wants its errors rendered; set in the route's `config.errorFormat`.
  * `json`: RFC 6749 §5.2 JSON. `authorize`: an error page until the client and redirect URI
- * are verified, then a redirect to the client (RFC 6749 §4.1.2.1).
+ * are verified, then a redirect to the client (RFC 6749 §4.1.2.1). `bearer`: a resource
+ * protected by latchkey's access tokens, the same JSON plus an RFC 6750 §3 challenge.
  */
-export type ErrorFormat = 'json' | 'authorize'
+export type ErrorFormat = 'json' | 'authorize' | 'bearer'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -16,23 +18,29 @@ declare module 'fastify' {
 }
 
 /** Turns a framework error (bad body, too large, wrong content type) into an OAuthError. */
-export function toOAuthError(error: FastifyError | Error): OAuthError {
+export function toOAuthError(error: FastifyError | Error): AnyOAuthError {
   if (error instanceof OAuthError) return error
   const status = (error as FastifyError).statusCode
   if (status === 413) return new OAuthError('invalid_request', 'request body is too large', { status: 413 })
-  if (status === 415) return new OAuthError('invalid_request', 'unsupported content type', { status: 415 })
+  if (status === 415) return OAuthError.unsupportedContentType()
   if (status !== undefined && status >= 400 && status < 500) {
     return new OAuthError('invalid_request', 'malformed request', { status: 400, cause: error })
   }
   return new OAuthError('server_error', 'internal server error', { cause: error })
 }
 
-export function sendJsonError(reply: FastifyReply, error: OAuthError): FastifyReply {
-  reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+/**
+ * RFC 6749 §5.2 JSON. Cache-Control: no-store comes from the app's onSend hook, as for every
+ * response. RFC 6750 §3.1: an error without a code (no credentials) has no `error` member.
+ */
+export function sendJsonError(reply: FastifyReply, error: AnyOAuthError): FastifyReply {
   if (error.code === 'invalid_client' && error.status === 401) {
-    reply.header('www-authenticate', 'Basic realm="latchkey"')
+    reply.header('www-authenticate', `Basic realm="${REALM}"`)
   }
-  return reply.code(error.status).send({ error: error.code, error_description: error.description })
+  const body = error.code === undefined
+    ? { error_description: error.description }
+    : { error: error.code, error_description: error.description }
+  return reply.code(error.status).send(body)
 }
 
 /** The client's redirect URI with the RFC 6749 §4.1.2.1 error parameters and RFC 9207 `iss`. */
@@ -58,6 +66,21 @@ function sendAuthorizeError(request: FastifyRequest, reply: FastifyReply, error:
   return deps.pages.render(reply, 'error', { error: error.code, description: error.description }, error.status)
 }
 
+/**
+ * RFC 6750 §3: a refused bearer request gets the JSON error and a challenge naming the error
+ * (none without credentials, §3.1). Anything else (a bug, a body too large) is plain JSON.
+ */
+function sendBearerError(request: FastifyRequest, reply: FastifyReply, error: AnyOAuthError): FastifyReply {
+  // Never the token itself: descriptions never quote it.
+  request.log.debug(`${request.routeOptions.url ?? ''} bearer authentication failed: ${error.description}`)
+  reply.header('www-authenticate', bearerChallenge(error, REALM))
+  return sendJsonError(reply, error)
+}
+
+function hasCode(error: AnyOAuthError): error is OAuthError {
+  return error.code !== undefined
+}
+
 export interface ErrorHandlerDeps {
   issuer: string
   pages: Pages
@@ -70,8 +93,13 @@ export function createErrorHandler(deps: ErrorHandlerDeps) {
       // Any non-protocol error is a bug: log it with the request id, answer without detail.
       request.log.error({ err: error }, 'unhandled error')
     }
-    if (request.routeOptions.config?.errorFormat === 'authorize') {
+    const format = request.routeOptions.config?.errorFormat
+    if (format === 'authorize' && hasCode(oauthError)) {
       return sendAuthorizeError(request, reply, oauthError, deps)
+    }
+    // Only what the route itself refused carries a challenge, never a framework error.
+    if (format === 'bearer' && error instanceof OAuthError && isBearerRefusal(oauthError)) {
+      return sendBearerError(request, reply, oauthError)
     }
     return sendJsonError(reply, oauthError)
   }

@@ -51,19 +51,28 @@ export function safeDescription(text: string): string {
   return cleaned.length > 200 ? `${cleaned.slice(0, 200)}...` : cleaned
 }
 
+/** The realm of every challenge latchkey sends (RFC 7235 §2.2): Basic at /token, Bearer at /userinfo. */
+export const REALM = 'latchkey'
+
 /**
  * The one error type for protocol errors. `description` is shown to the caller;
  * `cause` reaches only the logs.
+ *
+ * `Code` is undefined only for `OAuthError.noCredentials()`: RFC 6750 §3.1 gives a request
+ * without any credentials no error code, so `OAuthError` (a code always set) cannot be one.
  */
-export class OAuthError extends Error {
-  readonly code: OAuthErrorCode
+export class OAuthError<Code extends OAuthErrorCode | undefined = OAuthErrorCode> extends Error {
+  readonly code: Code
   readonly status: number
+  /** RFC 6750 §3.1: the scope a protected resource needs, sent with `insufficient_scope`. */
+  readonly scope: string | undefined
 
-  constructor(code: OAuthErrorCode, description: string, options: { status?: number; cause?: unknown } = {}) {
+  constructor(code: Code, description: string, options: { status?: number; cause?: unknown; scope?: string } = {}) {
     super(safeDescription(description), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'OAuthError'
     this.code = code
-    this.status = options.status ?? defaultStatus[code]
+    this.status = options.status ?? (code === undefined ? 401 : defaultStatus[code as OAuthErrorCode])
+    this.scope = options.scope
   }
 
   get description(): string {
@@ -74,7 +83,25 @@ export class OAuthError extends Error {
   static invalidClient(description: string): OAuthError {
     return new OAuthError('invalid_client', description, { status: 401 })
   }
+
+  /** A body of a media type the endpoint does not take: 415, in the endpoint's error format. */
+  static unsupportedContentType(): OAuthError {
+    return new OAuthError('invalid_request', 'unsupported content type', { status: 415 })
+  }
+
+  /** RFC 6750 §3.1: no bearer credentials at all: 401, a bare challenge, no error code. */
+  static noCredentials(description: string): OAuthError<undefined> {
+    return new OAuthError(undefined, description, { status: 401 })
+  }
+
+  /** RFC 6750 §3.1: a valid token without the `scope` the resource needs. */
+  static insufficientScope(scope: string): OAuthError {
+    return new OAuthError('insufficient_scope', `token lacks scope: ${scope}`, { scope })
+  }
 }
+
+/** Any OAuthError, the code-less RFC 6750 one included: what the error handler renders. */
+export type AnyOAuthError = OAuthError<OAuthErrorCode | undefined>
 
 /**
  * An /authorize error that goes back to the client by redirect. Thrown only once the client

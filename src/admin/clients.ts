@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js'
 import type { GrantDescriptor } from '../grants/grant.js'
 import { BUILT_IN_GRANTS } from '../grants/index.js'
 import { redirectUriProblem } from '../oauth/redirect-uri.js'
+import { isResourceUri, RESOURCE_URI_RULE } from '../oauth/resource-uri.js'
 import { parseScope, USER_SCOPES } from '../oauth/scope.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
 import type { Client, ClientRepository } from '../storage/clients.js'
@@ -67,14 +68,7 @@ export async function addClient(
   const grants = grantDescriptors.map((grant) => grant.type)
   if (input.audience !== undefined) {
     if (isPublic) throw new AdminError('--public cannot be used with --audience (a resource server must authenticate)')
-    let ok = false
-    try {
-      new URL(input.audience)
-      ok = !input.audience.includes('#')
-    } catch {
-      ok = false
-    }
-    if (!ok) throw new AdminError(`--audience "${input.audience}" must be an absolute URI without a fragment`)
+    if (!isResourceUri(input.audience)) throw new AdminError(`--audience ${JSON.stringify(input.audience)} must be ${RESOURCE_URI_RULE}`)
   }
   const redirectUris = [...new Set(input.redirectUris ?? [])]
   if (grants.includes('authorization_code') && redirectUris.length === 0) {

@@ -1,18 +1,26 @@
 import { OAuthError } from '../errors.js'
-import type { Client, ClientRepository } from '../storage/clients.js'
 import type { Params } from './params.js'
 import { secretMatchesHash, sha256Hex } from './secrets.js'
 
 // Compared against when the client is unknown, so both paths do the same work.
 const DUMMY_HASH = sha256Hex('latchkey-no-such-client')
 
-interface Credentials {
+/** What a request says about its client: who it claims to be, and the secret if any. */
+export interface ClientCredentials {
   clientId: string
   secret: string | undefined
 }
 
+/** The part of a registered client that authentication looks at. */
+export interface AuthenticatableClient {
+  id: string
+  isPublic: boolean
+  /** SHA-256 (hex) of the secret; null for a public client. */
+  secretHash: string | null
+}
+
 /** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
-function parseBasic(header: string): Credentials {
+function parseBasic(header: string): ClientCredentials {
   const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(header)
   if (!match) throw OAuthError.invalidClient('malformed Basic authorization header')
   const decoded = Buffer.from(match[1] as string, 'base64').toString('utf8')
@@ -32,32 +40,34 @@ function parseBasic(header: string): Credentials {
 }
 
 /**
- * Identifies and authenticates the client of a token-endpoint request: client_secret_basic
- * or client_secret_post for confidential clients, a bare client_id for public ones.
+ * The client credentials of a token-endpoint request (RFC 6749 §2.3.1): client_secret_basic or
+ * client_secret_post, or a bare client_id for a public client. Only parses: the caller looks
+ * the client up by `clientId` and passes it to `authenticateClient`.
  */
-export async function authenticateClient(
-  deps: { clients: ClientRepository },
-  request: { authorization: string | undefined; params: Params },
-): Promise<Client> {
+export function clientCredentials(request: { authorization: string | undefined; params: Params }): ClientCredentials {
   const { params } = request
   const bodyId = params.get('client_id')
   const bodySecret = params.get('client_secret')
-  let credentials: Credentials
   if (request.authorization !== undefined && request.authorization !== '') {
     if (!/^Basic /i.test(request.authorization)) throw OAuthError.invalidClient('unsupported authorization scheme')
     if (bodySecret !== undefined) {
       throw new OAuthError('invalid_request', 'use one client authentication method, not both')
     }
-    credentials = parseBasic(request.authorization)
+    const credentials = parseBasic(request.authorization)
     if (bodyId !== undefined && bodyId !== credentials.clientId) {
       throw new OAuthError('invalid_request', 'client_id does not match the authenticated client')
     }
-  } else {
-    if (bodyId === undefined) throw OAuthError.invalidClient('client authentication is required')
-    credentials = { clientId: bodyId, secret: bodySecret }
+    return credentials
   }
+  if (bodyId === undefined) throw OAuthError.invalidClient('client authentication is required')
+  return { clientId: bodyId, secret: bodySecret }
+}
 
-  const client = await deps.clients.findById(credentials.clientId)
+/**
+ * Checks the credentials against the client registered under their `clientId` (undefined when
+ * there is none) and returns that client; every failure is the same `invalid_client`.
+ */
+export function authenticateClient<C extends AuthenticatableClient>(credentials: ClientCredentials, client: C | undefined): C {
   if (!client) {
     if (credentials.secret !== undefined) secretMatchesHash(credentials.secret, DUMMY_HASH)
     throw OAuthError.invalidClient('client authentication failed')

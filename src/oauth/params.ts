@@ -1,4 +1,5 @@
 import { OAuthError } from '../errors.js'
+import { isResourceUri } from './resource-uri.js'
 
 /**
  * Request parameters from a query string, a form body or a JSON object. OAuth 2.1 §3.1:
@@ -44,20 +45,9 @@ export class Params {
   }
 }
 
-/** RFC 8707 §2: an absolute URI without a fragment (RFC 3986 allows no spaces or controls). */
-export function isValidResource(value: string): boolean {
-  if (value.includes('#') || /[\x00-\x20\x7f]/.test(value)) return false
-  try {
-    new URL(value)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** RFC 8707: the requested `resource`, or the default audience; invalid_target when malformed. */
 export function resolveResource(requested: string | undefined, defaultAudience: string): string {
   const resource = requested ?? defaultAudience
-  if (!isValidResource(resource)) throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment')
+  if (!isResourceUri(resource)) throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment')
   return resource
 }

@@ -14,11 +14,10 @@ export interface Pages {
 /**
  * Headers for every page and redirect of the authorization endpoint. No form-action (it
  * would apply to the 303 after a form post) and no upgrade-insecure-requests on an http issuer.
+ * Cache-Control: no-store comes from the app's onSend hook, as for every response.
  */
 export function setPageHeaders(reply: FastifyReply): void {
   reply
-    .header('cache-control', 'no-store')
-    .header('pragma', 'no-cache')
     // RFC 9700 §4.16: no framing (clickjacking); §4.2.4: no referrer leakage.
     .header('content-security-policy', "default-src 'self'; frame-ancestors 'none'")
     .header('x-frame-options', 'DENY')

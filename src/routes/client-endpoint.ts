@@ -1,10 +1,10 @@
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RequestPayload } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import { OAuthError } from '../errors.js'
-import { authenticateClient } from '../oauth/client-auth.js'
+import { authenticateClient, clientCredentials } from '../oauth/client-auth.js'
 import { Params } from '../oauth/params.js'
 import type { Client, ClientRepository } from '../storage/clients.js'
 import { allowClientOrigin, BROWSER_CLIENT_ENDPOINTS } from './client-cors.js'
-import { perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
+import { acceptMediaTypes, perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
 
 export interface ClientRequest {
   params: Params
@@ -32,23 +32,12 @@ export function lookupOrder(hint: string | undefined): TokenTypeHint[] {
   return hint === 'access_token' ? ['access_token', 'refresh_token'] : ['refresh_token', 'access_token']
 }
 
-const FORM = /^application\/x-www-form-urlencoded\b/i
-
-/**
- * Only form bodies (RFC 7009 §2.1, RFC 7662 §2.1), refused before any parser runs (and after
- * the rate limit, which counts every request).
- */
-async function formOnly(request: FastifyRequest, _reply: FastifyReply, payload: RequestPayload): Promise<RequestPayload> {
-  const contentType = request.headers['content-type']
-  if (contentType !== undefined && !FORM.test(contentType)) {
-    throw new OAuthError('invalid_request', 'unsupported content type', { status: 415 })
-  }
-  return payload
-}
+/** Only form bodies (RFC 7009 §2.1, RFC 7662 §2.1). */
+const formOnly = acceptMediaTypes('application/x-www-form-urlencoded')
 
 /**
  * A POST endpoint where a client presents a token, as /revoke and /introspect are: form body,
- * no-store, duplicates refused, the client authenticated as at /token, JSON errors, 405 for
+ * duplicates refused, the client authenticated as at /token, JSON errors, 405 for
  * other methods.
  */
 export function clientEndpoint(app: FastifyInstance, options: ClientEndpointOptions): void {
@@ -58,11 +47,10 @@ export function clientEndpoint(app: FastifyInstance, options: ClientEndpointOpti
   // Client secrets are checked here too, so they get /token's brute-force limit (OAuth 2.1 §2.4.1).
   const limited = { ...config, rateLimit: perMinuteLimit(perMinute) }
   app.post(url, { config: limited, preParsing: formOnly }, async (request, reply) => {
-    // Answers name tokens and their state: never cached, errors included (the error handler).
-    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const params = new Params(request.body)
     params.rejectRepeated()
-    const client = await authenticateClient({ clients }, { authorization: request.headers.authorization, params })
+    const credentials = clientCredentials({ authorization: request.headers.authorization, params })
+    const client = authenticateClient(credentials, await clients.findById(credentials.clientId))
     if (cors) allowClientOrigin(request, reply, client)
     if (confidentialOnly && client.isPublic) {
       throw OAuthError.invalidClient('a public client cannot authenticate here')

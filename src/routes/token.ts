@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { OAuthError } from '../errors.js'
 import type { Grant } from '../grants/grant.js'
-import { authenticateClient } from '../oauth/client-auth.js'
+import { authenticateClient, clientCredentials } from '../oauth/client-auth.js'
 import { parseJsonParams } from '../oauth/json-body.js'
 import { Params } from '../oauth/params.js'
 import type { ClientRepository } from '../storage/clients.js'
 import { allowClientOrigin } from './client-cors.js'
-import { perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
+import { acceptMediaTypes, perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
 
 export interface TokenRouteOptions {
   clients: ClientRepository
@@ -27,16 +27,13 @@ export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { c
       done(error as Error, undefined)
     }
   })
-  app.post('/token', { config: limited }, async (request, reply) => {
-    // OAuth 2.1 §3.2.3: every answer, errors included, is no-store.
-    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    const contentType = request.headers['content-type'] ?? ''
-    if (request.body !== undefined && !/^application\/(json|x-www-form-urlencoded)\b/i.test(contentType)) {
-      throw new OAuthError('invalid_request', 'unsupported content type', { status: 415 })
-    }
+  // OAuth 2.1 §3.2.3: every answer, errors included, is no-store (the app's onSend hook).
+  const preParsing = acceptMediaTypes('application/x-www-form-urlencoded', 'application/json')
+  app.post('/token', { config: limited, preParsing }, async (request, reply) => {
     const params = new Params(request.body)
     params.rejectRepeated()
-    const client = await authenticateClient({ clients }, { authorization: request.headers.authorization, params })
+    const credentials = clientCredentials({ authorization: request.headers.authorization, params })
+    const client = authenticateClient(credentials, await clients.findById(credentials.clientId))
     allowClientOrigin(request, reply, client)
     const grantType = params.get('grant_type')
     if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required')

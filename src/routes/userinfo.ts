@@ -1,17 +1,18 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { BearerError, bearerChallenge, bearerErrorBody, bearerToken } from '../oauth/bearer.js'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { OAuthError } from '../errors.js'
+import { bearerToken } from '../oauth/bearer.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { User } from '../storage/users.js'
 import type { AccessTokenVerifier } from '../tokens/verify-access-token.js'
 import { refuseOtherMethods } from './route-rules.js'
+
+const invalidToken = (description: string) => new OAuthError('invalid_token', description)
 
 export interface UserinfoRouteOptions {
   repos: Pick<Repositories, 'users' | 'accessTokens'>
   /** Checks latchkey's own access tokens (built once in app.ts). */
   verifier: AccessTokenVerifier
 }
-
-const REALM = 'latchkey'
 
 /**
  * OIDC Core §5.1 claims for the scopes the user consented to: `sub` always; `profile` gives
@@ -35,7 +36,8 @@ export function userinfoClaims(user: User, scopes: readonly string[]): Record<st
 /**
  * OIDC Core §5.3 UserInfo, protected by RFC 6750 bearer tokens: a user's access token from this
  * issuer with the `openid` scope, whatever its `aud` (docs/adr/0005-userinfo-audience.md).
- * Errors are RFC 6750 challenges, sent here rather than through the OAuth error handler.
+ * Refusals are OAuthErrors that the error handler's `bearer` format answers with an RFC 6750
+ * challenge; every answer is no-store (personal data, errors about a token), as everywhere.
  */
 export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (app, { repos, verifier }) => {
 
@@ -52,40 +54,29 @@ export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (ap
     // Signature by a published key, typ at+jwt, RS256, exact iss, exp. No aud check: latchkey
     // is the resource here, whatever resource server the token was minted for (ADR 0005).
     const claims = await verifier.verify(token)
-    if (!claims) throw BearerError.invalidToken('access token is invalid or expired')
-    if (await repos.accessTokens.isRevoked(claims.jti)) throw BearerError.invalidToken('access token has been revoked')
+    if (!claims) throw invalidToken('access token is invalid or expired')
+    if (await repos.accessTokens.isRevoked(claims.jti)) throw invalidToken('access token has been revoked')
     // A client_credentials token names its client in `sub` and has no auth_time: no user to
     // describe, whatever scope it carries.
     if (claims.authTimeSeconds === undefined || claims.subject === claims.clientId) {
-      throw BearerError.invalidToken('access token was not issued to a user')
+      throw invalidToken('access token was not issued to a user')
     }
     const user = await repos.users.findById(claims.subject)
-    if (!user) throw BearerError.invalidToken("the access token's user no longer exists")
+    if (!user) throw invalidToken("the access token's user no longer exists")
     const scopes = claims.scope.split(' ')
     // OIDC Core §5.3: the token must come from an OpenID Connect request.
-    if (!scopes.includes('openid')) throw BearerError.insufficientScope('openid')
+    if (!scopes.includes('openid')) throw OAuthError.insufficientScope('openid')
     return { user, scopes }
   }
 
-  async function userinfo(request: FastifyRequest, reply: FastifyReply) {
-    // Personal data, and errors about a token: never cached.
-    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    try {
-      const body = request.method === 'POST' && request.body instanceof URLSearchParams ? request.body : undefined
-      const token = bearerToken({ authorization: request.headers.authorization, formTokens: body?.getAll('access_token') ?? [] })
-      const { user, scopes } = await userOf(token)
-      return userinfoClaims(user, scopes)
-    } catch (error) {
-      // Anything else is a bug: the error handler logs it and answers 500.
-      if (!(error instanceof BearerError)) throw error
-      // Never the token itself.
-      request.log.debug(`userinfo bearer authentication failed: ${error.description}`)
-      reply.header('www-authenticate', bearerChallenge(error, REALM))
-      return reply.code(error.status).send(bearerErrorBody(error))
-    }
+  async function userinfo(request: FastifyRequest) {
+    const body = request.method === 'POST' && request.body instanceof URLSearchParams ? request.body : undefined
+    const token = bearerToken({ authorization: request.headers.authorization, formTokens: body?.getAll('access_token') ?? [] })
+    const { user, scopes } = await userOf(token)
+    return userinfoClaims(user, scopes)
   }
 
-  const config = { errorFormat: 'json' as const }
+  const config = { errorFormat: 'bearer' as const }
   app.get('/userinfo', { config, exposeHeadRoute: false }, userinfo)
   app.post('/userinfo', { config }, userinfo)
   // OPTIONS stays with @fastify/cors, which answers the preflight.

@@ -9,3 +9,14 @@ t.test('error descriptions keep to the characters RFC 6749 §5.2 allows', async 
   t.equal(error.status, 400)
   t.equal(OAuthError.invalidClient('nope').status, 401)
 })
+
+t.test('RFC 6750 errors: no credentials has no code, insufficient_scope names its scope', async (t) => {
+  const none = OAuthError.noCredentials('bearer token required')
+  t.equal(none.code, undefined)
+  t.equal(none.status, 401)
+  t.equal(none.scope, undefined)
+  const scope = OAuthError.insufficientScope('openid')
+  t.match(scope, { code: 'insufficient_scope', status: 403, scope: 'openid', description: 'token lacks scope: openid' })
+  t.equal(new OAuthError('invalid_token', 'expired').status, 401)
+  t.match(OAuthError.unsupportedContentType(), { code: 'invalid_request', status: 415, description: 'unsupported content type' })
+})

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isValidResource, Params } from '../../src/oauth/params.js'
+import { Params, resolveResource } from '../../src/oauth/params.js'
 
 t.test('treats empty parameters as absent', async (t) => {
   const p = new Params({ a: '', b: 'x', c: ['', 'y'] })
@@ -26,17 +26,14 @@ t.test('values must be strings; anything but an object is refused', async (t) =>
   t.equal(new Params(undefined).get('x'), undefined)
 })
 
-t.test('a resource is an absolute URI without a fragment (RFC 8707 §2)', async (t) => {
-  t.equal(isValidResource('https://api.example.com/v1'), true)
-  t.equal(isValidResource('urn:example:api'), true)
-  t.equal(isValidResource('/relative'), false)
-  t.equal(isValidResource('https://api.example.com/#frag'), false)
+t.test('resolveResource: the requested resource, else the default audience; invalid_target when malformed', async (t) => {
+  t.equal(resolveResource('https://api.example.com/v1', 'http://localhost:4000'), 'https://api.example.com/v1')
+  t.equal(resolveResource(undefined, 'http://localhost:4000'), 'http://localhost:4000')
+  t.throws(() => resolveResource('https://api.example.com/#frag', 'http://localhost:4000'), { name: 'OAuthError', code: 'invalid_target' })
+  t.throws(() => resolveResource('https://api.example.com/a b', 'http://localhost:4000'), { code: 'invalid_target' })
 })
 
 t.test('a NUL character in any parameter is invalid_request (PostgreSQL text cannot hold one)', async (t) => {
   t.throws(() => new Params({ client_id: 'a\u0000b' }), { code: 'invalid_request', message: /NUL/ })
   t.throws(() => new Params({ username: ['x', '\u0000'] }), { code: 'invalid_request' })
-  t.equal(isValidResource('https://api.example.com/\u0000'), false)
-  t.equal(isValidResource('https://api.example.com/a b'), false)
-  t.equal(isValidResource('https://api.example.com/\u007f'), false)
 })
