@@ -10,7 +10,7 @@ const ALLOWED: Record<string, string[]> = {
   app: ['routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'error-handler'],
   cli: ['admin', 'keys', 'storage', 'grants', 'accounts'],
   routes: ['authorization', 'grants', 'tokens', 'oauth', 'accounts', 'pages', 'keys', 'storage', 'error-handler'],
-  'error-handler': ['pages'],
+  'error-handler': ['pages', 'oauth'],
   authorization: ['oauth', 'storage'],
   grants: ['tokens', 'oauth', 'accounts', 'storage'],
   admin: ['accounts', 'oauth', 'grants', 'storage'],
@@ -22,7 +22,7 @@ const ALLOWED: Record<string, string[]> = {
   storage: [],
   errors: [],
   clock: [],
-  config: [],
+  config: ['oauth'],
   'security-log': [],
 }
 // Packages a part must not use: protocol and domain rules stay free of HTTP.
