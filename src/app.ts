@@ -3,6 +3,7 @@ import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
 import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { createErrorHandler, sendJsonError } from './error-handler.js'
@@ -31,6 +32,8 @@ export interface AppDeps {
   store: Store
   keys: KeyStore
   clock?: Clock
+  /** How passwords are hashed and checked; the production argon2id costs unless a test swaps them. */
+  passwords?: PasswordHasher
   logger?: FastifyServerOptions['logger']
   /** Requests per minute per client IP at /authorize/login and /token; false turns limiting off. */
   rateLimit?: RateLimits | false
@@ -82,6 +85,7 @@ function safeLogger(logger: AppDeps['logger']): FastifyServerOptions['logger'] {
 
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const clock = deps.clock ?? systemClock
+  const passwords = deps.passwords ?? productionPasswords
   const app = Fastify({
     logger: safeLogger(deps.logger),
     trustProxy: false,
@@ -101,7 +105,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
 
   const accessTokens = accessTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
-  const grants = grantRegistry({ config, repos, accessTokens, idTokens, clock })
+  const grants = grantRegistry({ config, repos, accessTokens, idTokens, passwords, clock })
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
   const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer })
@@ -115,7 +119,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
     await api.register(userinfoRoute, { repos, verifier })
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, hints, loginPerMinute: limits?.loginPerMinute })
+  await app.register(authorizeRoute, { config, repos, clock, pages, hints, passwords, loginPerMinute: limits?.loginPerMinute })
   await app.register(logoutRoute, { config, repos, clock, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   return app

@@ -1,6 +1,6 @@
 import type { User, UserRepository } from '../storage/users.js'
 import type { LockKind, LoginThrottle } from './login-throttle.js'
-import { verifyPassword } from './passwords.js'
+import type { PasswordHasher } from './passwords.js'
 
 /** Where security events go (a request's logger); never given secrets. */
 export interface SecurityLog {
@@ -17,7 +17,7 @@ const LOCKOUT_MESSAGES: Record<LockKind, string> = {
 
 /** The one username and password check, shared by the login page and the password grant. */
 export async function checkCredentials(
-  deps: { users: UserRepository; throttle: LoginThrottle; log: SecurityLog },
+  deps: { users: UserRepository; throttle: LoginThrottle; passwords: PasswordHasher; log: SecurityLog },
   /** `ip`: the caller's address, counted by the throttle and logged. */
   credentials: { username: string; password: string; ip: string },
 ): Promise<CredentialCheck> {
@@ -25,7 +25,7 @@ export async function checkCredentials(
   if (!attempt.allowed) return { outcome: 'throttled' }
   const user = credentials.username === '' ? undefined : await deps.users.findByUsername(credentials.username)
   // Same argon2 work whether or not the username exists, so usernames cannot be enumerated.
-  const ok = await verifyPassword(user?.passwordHash, credentials.password)
+  const ok = await deps.passwords.verify(user?.passwordHash, credentials.password)
   if (user && ok) {
     await deps.throttle.succeeded(credentials.username, credentials.ip)
     return { outcome: 'ok', user }

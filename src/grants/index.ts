@@ -1,4 +1,5 @@
 import { loginThrottle } from '../accounts/login-throttle.js'
+import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Repositories } from '../storage/repositories.js'
@@ -16,6 +17,7 @@ export function grantRegistry(deps: {
   repos: Repositories
   accessTokens: AccessTokenSigner
   idTokens: IdTokenSigner
+  passwords: PasswordHasher
   clock: Clock
 }): Map<string, Grant> {
   const grants: Grant[] = [
@@ -40,6 +42,7 @@ export function grantRegistry(deps: {
     passwordGrant({
       users: deps.repos.users,
       throttle: loginThrottle({ attempts: deps.repos.loginAttempts, clock: deps.clock }),
+      passwords: deps.passwords,
       refreshTokens: deps.repos.refreshTokens,
       accessTokens: deps.accessTokens,
       clock: deps.clock,

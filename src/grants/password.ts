@@ -1,5 +1,6 @@
 import { checkCredentials } from '../accounts/credentials.js'
 import type { LoginThrottle } from '../accounts/login-throttle.js'
+import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { resolveResource } from '../oauth/params.js'
@@ -13,6 +14,7 @@ import type { Grant, TokenResponse } from './grant.js'
 export interface PasswordGrantDeps {
   users: UserRepository
   throttle: LoginThrottle
+  passwords: PasswordHasher
   refreshTokens: RefreshTokenRepository
   accessTokens: AccessTokenSigner
   clock: Clock
@@ -41,7 +43,7 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const scopes = resolveScope(params.get('scope'), client.scopes)
       const resource = resolveResource(params.get('resource'), deps.defaultAudience)
 
-      const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, log }, { username, password, ip })
+      const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, passwords: deps.passwords, log }, { username, password, ip })
       // Unknown usernames are throttled too, so neither answer reveals whether the user exists.
       if (checked.outcome === 'throttled') {
         throw new OAuthError('invalid_grant', 'too many failed sign-ins; try again later')

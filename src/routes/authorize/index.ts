@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { checkCredentials } from '../../accounts/credentials.js'
 import { loginThrottle } from '../../accounts/login-throttle.js'
+import type { PasswordHasher } from '../../accounts/passwords.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
 import { redirectStatus } from '../../error-handler.js'
@@ -24,6 +25,7 @@ export interface AuthorizeRouteOptions {
   pages: Pages
   /** Reads id_token_hint (built once in app.ts). */
   hints: IdTokenHintVerifier
+  passwords: PasswordHasher
   /** Login attempts per minute per IP; undefined means no limit. */
   loginPerMinute?: number | undefined
 }
@@ -35,7 +37,7 @@ function consentCanBeRemembered(client: Client, redirectUri: string): boolean {
   return !client.isPublic || redirectUri.startsWith('https://')
 }
 
-export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (app, { config, repos, clock, pages, hints, loginPerMinute }) => {
+export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (app, { config, repos, clock, pages, hints, passwords, loginPerMinute }) => {
   const cookieOptions = browserCookieOptions(config.issuer)
   const browser = browserCookies({ issuer: config.issuer, sessions: repos.sessions, clock })
   const sessionOf = (request: FastifyRequest) => browser.session(request)
@@ -219,7 +221,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     }
     const username = params.get('username') ?? ''
     const password = params.get('password') ?? ''
-    const checked = await checkCredentials({ users: repos.users, throttle, log: request.log }, { username, password, ip: request.ip })
+    const checked = await checkCredentials({ users: repos.users, throttle, passwords, log: request.log }, { username, password, ip: request.ip })
     // The transaction stays usable for another try.
     if (checked.outcome === 'throttled') {
       return renderLogin(reply, { tx, csrfToken, client }, { error: 'Too many failed sign-ins; try again in a few minutes.', username }, 429)
