@@ -219,5 +219,5 @@ if (spawnedCases.length !== SPAWNED.size) throw new Error('a name in SPAWNED mat
 
 t.test('spawned', async (t) => {
   for (const [name, run] of spawnedCases) t.test(name, (t) => run(t, runCliProcess))
-  t.test('--help prints the usage and exits 0', (t) => printsHelp(t, runCliProcess, [[], ['user', 'add']]))
+  t.test('--help prints the usage and exits 0', (t) => printsHelp(t, runCliProcess, [['user', 'add']]))
 })
