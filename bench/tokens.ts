@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { productionPasswords } from '../src/accounts/passwords.js'
 import { addClient } from '../src/admin/clients.js'
 import { addScope } from '../src/admin/scopes.js'
 import { addUser } from '../src/admin/users.js'
@@ -28,7 +29,7 @@ export async function benchTokens(durationMs = 1500): Promise<BenchResult[]> {
   const config = loadConfig({})
   const app = await buildApp(config, { store, keys: await loadKeyStore(join(dir, 'keys')), rateLimit: false })
   const repos = repositories(store)
-  const deps = { clients: repos.clients, scopes: repos.scopes, users: repos.users, clock: systemClock }
+  const deps = { clients: repos.clients, scopes: repos.scopes, users: repos.users, passwords: productionPasswords, clock: systemClock }
   try {
     await addScope(deps, { name: 'bench', description: 'Bench' })
     const service = await addClient(deps, { name: 'bench-service', grants: ['client_credentials'], scope: 'bench' })

@@ -3,6 +3,7 @@ import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
 import { authorization } from './authorization/index.js'
 import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
@@ -34,6 +35,8 @@ export interface AppDeps {
   store: Store
   keys: KeyStore
   clock?: Clock
+  /** How passwords are hashed and checked; the production argon2id costs unless a test swaps them. */
+  passwords?: PasswordHasher
   logger?: FastifyServerOptions['logger']
   /** Requests per minute per client IP at /authorize/login and /token; false turns limiting off. */
   rateLimit?: RateLimits | false
@@ -87,6 +90,7 @@ function safeLogger(logger: AppDeps['logger']): FastifyServerOptions['logger'] {
 
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const clock = deps.clock ?? systemClock
+  const passwords = deps.passwords ?? productionPasswords
   const app = Fastify({
     logger: safeLogger(deps.logger),
     trustProxy: false,
@@ -109,7 +113,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const accessTokens = accessTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const grantDefinitions = deps.grants ?? BUILT_IN_GRANTS
-  const grants = grantRegistry({ config, repos, accessTokens, idTokens, clock }, grantDefinitions)
+  const grants = grantRegistry({ config, repos, accessTokens, idTokens, passwords, clock }, grantDefinitions)
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
   const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer })
@@ -124,7 +128,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(userinfoRoute, { repos, verifier })
   })
   const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, loginPerMinute: limits?.loginPerMinute })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, passwords, loginPerMinute: limits?.loginPerMinute })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   return app

@@ -1,7 +1,7 @@
 import type { SecurityLog } from '../security-log.js'
 import type { User, UserRepository } from '../storage/users.js'
 import type { LockKind, LoginThrottle } from './login-throttle.js'
-import { verifyPassword } from './passwords.js'
+import type { PasswordHasher } from './passwords.js'
 
 /** `wrong` covers an unknown username and a wrong password alike. */
 export type CredentialCheck = { outcome: 'ok'; user: User } | { outcome: 'wrong' } | { outcome: 'throttled' }
@@ -13,7 +13,7 @@ const LOCKOUT_MESSAGES: Record<LockKind, string> = {
 
 /** The one username and password check, shared by the login page and the password grant. */
 export async function checkCredentials(
-  deps: { users: UserRepository; throttle: LoginThrottle; log: SecurityLog },
+  deps: { users: UserRepository; throttle: LoginThrottle; passwords: PasswordHasher; log: SecurityLog },
   /** `ip`: the caller's address, counted by the throttle and logged. */
   credentials: { username: string; password: string; ip: string },
 ): Promise<CredentialCheck> {
@@ -21,7 +21,7 @@ export async function checkCredentials(
   if (!attempt.allowed) return { outcome: 'throttled' }
   const user = credentials.username === '' ? undefined : await deps.users.findByUsername(credentials.username)
   // Same argon2 work whether or not the username exists, so usernames cannot be enumerated.
-  const ok = await verifyPassword(user?.passwordHash, credentials.password)
+  const ok = await deps.passwords.verify(user?.passwordHash, credentials.password)
   if (user && ok) {
     await deps.throttle.succeeded(credentials.username, credentials.ip)
     return { outcome: 'ok', user }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { hashPassword } from '../accounts/passwords.js'
+import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
 import type { UserRepository } from '../storage/users.js'
 import { AdminError } from './admin-error.js'
@@ -15,7 +15,7 @@ const MIN_PASSWORD_LENGTH = 8
 const CONTROL = /[\x00-\x1f\x7f]/
 
 export async function addUser(
-  deps: { users: UserRepository; clock: Clock },
+  deps: { users: UserRepository; passwords: PasswordHasher; clock: Clock },
   input: AddUserInput,
 ): Promise<{ id: string; username: string }> {
   const username = input.username
@@ -32,7 +32,7 @@ export async function addUser(
   const user = {
     id: randomUUID(),
     username,
-    passwordHash: await hashPassword(input.password),
+    passwordHash: await deps.passwords.hash(input.password),
     email: input.email ?? null,
     name: input.name ?? null,
     createdAt: deps.clock.now(),

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander'
+import { productionPasswords, type PasswordHasher } from '../accounts/passwords.js'
 import { AdminError } from '../admin/admin-error.js'
 import { addClient } from '../admin/clients.js'
 import { addScope } from '../admin/scopes.js'
@@ -19,6 +20,8 @@ export interface CliIo {
   stdout(text: string): void
   stderr(text: string): void
   readStdin(): string
+  /** The production argon2id costs unless a test swaps in cheap ones. */
+  passwords?: PasswordHasher
 }
 
 /** Opens the database (migrated, as the server would have it), runs `work`, closes it. */
@@ -65,7 +68,7 @@ export function buildCli(io: CliIo): Command {
       }
       const password = opts.password ?? readPasswordFromStdin()
       const added = await withStore(io, (store) =>
-        addUser({ users: repositories(store).users, clock: systemClock }, { username: opts.username, password, email: opts.email, name: opts.name }),
+        addUser({ users: repositories(store).users, passwords: io.passwords ?? productionPasswords, clock: systemClock }, { username: opts.username, password, email: opts.email, name: opts.name }),
       )
       print(opts.json === true, added, `added user ${added.username} (id ${added.id})`)
     })

@@ -1,3 +1,4 @@
+import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Params } from '../oauth/params.js'
@@ -29,6 +30,7 @@ export interface GrantDeps {
   config: Config
   repos: Repositories
   tokens: TokenResponses
+  passwords: PasswordHasher
   clock: Clock
 }
 

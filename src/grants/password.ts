@@ -1,5 +1,6 @@
 import { checkCredentials } from '../accounts/credentials.js'
 import { loginThrottle, type LoginThrottle } from '../accounts/login-throttle.js'
+import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { resolveResource } from '../oauth/params.js'
@@ -11,6 +12,7 @@ import type { GrantDefinition, GrantHandler } from './grant.js'
 export interface PasswordGrantDeps {
   users: UserRepository
   throttle: LoginThrottle
+  passwords: PasswordHasher
   tokens: TokenResponses
   clock: Clock
   defaultAudience: string
@@ -33,7 +35,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scopes = resolveScope(params.get('scope'), client.scopes)
       const audience = resolveResource(params.get('resource'), deps.defaultAudience)
 
-      const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, log }, { username, password, ip })
+      const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, passwords: deps.passwords, log }, { username, password, ip })
       // Unknown usernames are throttled too, so neither answer reveals whether the user exists.
       if (checked.outcome === 'throttled') {
         throw new OAuthError('invalid_grant', 'too many failed sign-ins; try again later')
@@ -54,6 +56,7 @@ export const passwordDefinition: GrantDefinition = {
     passwordGrant({
       users: deps.repos.users,
       throttle: loginThrottle({ attempts: deps.repos.loginAttempts, clock: deps.clock }),
+      passwords: deps.passwords,
       tokens: deps.tokens,
       clock: deps.clock,
       defaultAudience: deps.config.defaultAudience,

@@ -32,14 +32,20 @@ async function counts(env: { DATABASE_URL: string }) {
 }
 
 type Runner = (args: string[], options?: { env?: Record<string, string>; input?: string }) => Promise<CliRun>
+type CliCase = [string, (t: Test, runCli: Runner) => Promise<void>]
 
-// Every case runs as a spawned process (as an operator runs it) and in-process (so tap's
-// coverage sees the CLI code; coverage from a child under another loader would be wrong).
-const runners: Array<[string, Runner]> = [['spawned', runCliProcess], ['in-process', runCliInProcess]]
+const HELP_COMMANDS = [[], ['user', 'add'], ['client', 'add'], ['scope', 'add'], ['keys', 'list'], ['migrate']]
 
-for (const [mode, runCli] of runners) {
-t.test(mode, async (t) => {
-  t.test('user add stores an argon2id hash and prints {id, username}', async (t) => {
+async function printsHelp(t: Test, runCli: Runner, commands: string[][]) {
+  for (const args of commands) {
+    const run = await runCli([...args, '--help'])
+    t.equal(run.code, 0, args.join(' '))
+    t.match(run.stdout, /Usage: latchkey/)
+  }
+}
+
+const cases: CliCase[] = [
+  ['user add stores an argon2id hash and prints {id, username}', async (t, runCli) => {
     const env = envFor(t)
     const run = await runCli(['user', 'add', '--username', 'alice', '--password', 'correct horse', '--email', 'a@example.com', '--name', 'Alice', '--json'], { env })
     t.equal(run.code, 0, run.stderr)
@@ -52,17 +58,17 @@ t.test(mode, async (t) => {
     t.ok(await argon2.verify(user!.passwordHash, 'correct horse'))
     t.equal(user?.email, 'a@example.com')
     t.equal(user?.name, 'Alice')
-  })
+  }],
 
-  t.test('user add reads the password from stdin', async (t) => {
+  ['user add reads the password from stdin', async (t, runCli) => {
     const env = envFor(t)
     const run = await runCli(['user', 'add', '--username', 'bob', '--password-stdin', '--json'], { env, input: 'from stdin pw\n' })
     t.equal(run.code, 0, run.stderr)
     const user = await withRepos(env, (r) => r.users.findByUsername('bob'))
     t.ok(await argon2.verify(user!.passwordHash, 'from stdin pw'))
-  })
+  }],
 
-  t.test('user add refuses bad input and writes nothing', async (t) => {
+  ['user add refuses bad input and writes nothing', async (t, runCli) => {
     const env = envFor(t)
     t.equal((await runCli(['user', 'add', '--username', 'alice', '--password', 'correct horse'], { env })).code, 0)
     const cases: Array<[string[], RegExp]> = [
@@ -82,9 +88,9 @@ t.test(mode, async (t) => {
       t.equal(run.stdout, '', 'nothing on stdout')
     }
     t.same(await counts(env), { users: 1, clients: 0, scopes: 4 })
-  })
+  }],
 
-  t.test('client add registers a confidential client and shows the secret once', async (t) => {
+  ['client add registers a confidential client and shows the secret once', async (t, runCli) => {
     const env = envFor(t)
     const run = await runCli(['client', 'add', '--name', 'Web', '--redirect-uri', 'https://app.example.com/cb', '--redirect-uri', 'https://app.example.com/cb2', '--scope', 'openid profile', '--json'], { env })
     t.equal(run.code, 0, run.stderr)
@@ -98,9 +104,9 @@ t.test(mode, async (t) => {
     t.same(client?.redirectUris, ['https://app.example.com/cb', 'https://app.example.com/cb2'])
     t.same(client?.scopes, ['openid', 'profile'])
     t.equal(client?.isPublic, false)
-  })
+  }],
 
-  t.test('client add: a public client has no client_secret key', async (t) => {
+  ['client add: a public client has no client_secret key', async (t, runCli) => {
     const env = envFor(t)
     const run = await runCli(['client', 'add', '--name', 'Native', '--public', '--redirect-uri', 'http://127.0.0.1:8080/cb', '--post-logout-redirect-uri', 'http://127.0.0.1:8080/bye', '--json'], { env })
     t.equal(run.code, 0, run.stderr)
@@ -111,9 +117,9 @@ t.test(mode, async (t) => {
     t.equal(client?.secretHash, null)
     t.same(client?.postLogoutRedirectUris, ['http://127.0.0.1:8080/bye'])
     t.same(client?.scopes, ['openid', 'profile', 'email', 'offline_access'], 'default scopes are the built-in ones')
-  })
+  }],
 
-  t.test('client add: service and resource-server clients need no redirect URI', async (t) => {
+  ['client add: service and resource-server clients need no redirect URI', async (t, runCli) => {
     const env = envFor(t)
     t.equal((await runCli(['scope', 'add', 'source:w', '--description', 'Write sources'], { env })).code, 0)
     const svc = await runCli(['client', 'add', '--name', 'Svc', '--grant', 'client_credentials', '--scope', 'source:w', '--json'], { env })
@@ -124,9 +130,9 @@ t.test(mode, async (t) => {
     t.same(s?.grantTypes, ['client_credentials'])
     t.same(a?.grantTypes, [], 'no grant when --audience comes without --grant')
     t.equal(a?.audience, 'http://localhost:4000')
-  })
+  }],
 
-  t.test('client add refuses bad input and writes nothing', async (t) => {
+  ['client add refuses bad input and writes nothing', async (t, runCli) => {
     const env = envFor(t)
     const cases: Array<[string[], RegExp]> = [
       [['client', 'add', '--name', 'X'], /--redirect-uri is required/],
@@ -152,9 +158,9 @@ t.test(mode, async (t) => {
       t.equal(run.stderr.trim().split('\n').length, 1, 'one line on stderr')
     }
     t.same(await counts(env), { users: 0, clients: 0, scopes: 4 })
-  })
+  }],
 
-  t.test('scope add adds, then updates the description', async (t) => {
+  ['scope add adds, then updates the description', async (t, runCli) => {
     const env = envFor(t)
     const first = await runCli(['scope', 'add', 'source:w', '--description', 'Write sources', '--json'], { env })
     t.same(JSON.parse(first.stdout), { name: 'source:w', description: 'Write sources' })
@@ -166,37 +172,52 @@ t.test(mode, async (t) => {
     const missing = await runCli(['scope', 'add', 'x'], { env })
     t.not(missing.code, 0)
     t.same(await withRepos(env, (r) => r.scopes.findByNames(['source:w', 'bad"name', 'x'])), [{ name: 'source:w', description: 'Write your sources' }])
-  })
+  }],
 
-  t.test('keys list shows the keys without creating any', async (t) => {
+  ['keys list shows the keys without creating any', async (t, runCli) => {
     const env = envFor(t)
     const empty = await runCli(['keys', 'list', '--json'], { env })
     t.same(JSON.parse(empty.stdout), [])
     const human = await runCli(['keys', 'list'], { env })
     t.equal(human.stdout, 'no keys\n')
-  })
+  }],
 
-  t.test('migrate prints what it applied', async (t) => {
+  ['migrate prints what it applied', async (t, runCli) => {
     const env = envFor(t)
     const first = await runCli(['migrate', '--json'], { env })
     t.equal(first.code, 0, first.stderr)
     t.ok(JSON.parse(first.stdout).applied.length >= 1)
     const human = await runCli(['migrate'], { env })
     t.equal(human.stdout, 'nothing to apply\n')
-  })
+  }],
 
-  t.test('every command has --help', async (t) => {
-    for (const args of [[], ['user', 'add'], ['client', 'add'], ['scope', 'add'], ['keys', 'list'], ['migrate']]) {
-      const run = await runCli([...args, '--help'])
-      t.equal(run.code, 0, args.join(' '))
-      t.match(run.stdout, /Usage: latchkey/)
-    }
-  })
+  ['every command has --help', (t, runCli) => printsHelp(t, runCli, HELP_COMMANDS)],
 
-  t.test('a bad configuration stops the CLI with one line', async (t) => {
+  ['a bad configuration stops the CLI with one line', async (t, runCli) => {
     const run = await runCli(['migrate'], { env: { DATABASE_URL: 'mysql://x/y' } })
     t.equal(run.code, 1)
     t.match(run.stderr, /^latchkey: DATABASE_URL .*\n$/)
-  })
+  }],
+]
+
+// Every case runs in-process: tap's coverage sees the CLI code there (coverage from a child
+// under another loader would be wrong), and no process start-up is paid.
+t.test('in-process', async (t) => {
+  for (const [name, run] of cases) t.test(name, (t) => run(t, runCliInProcess))
 })
-}
+
+// A few run again as a spawned process, as an operator runs the CLI: argv, real stdin, stdout
+// and stderr, exit codes, and the production password hashing.
+const SPAWNED = new Set([
+  'user add reads the password from stdin',
+  'client add registers a confidential client and shows the secret once',
+  'a bad configuration stops the CLI with one line',
+])
+
+const spawnedCases = cases.filter(([name]) => SPAWNED.has(name))
+if (spawnedCases.length !== SPAWNED.size) throw new Error('a name in SPAWNED matches no case')
+
+t.test('spawned', async (t) => {
+  for (const [name, run] of spawnedCases) t.test(name, (t) => run(t, runCliProcess))
+  t.test('--help prints the usage and exits 0', (t) => printsHelp(t, runCliProcess, [['user', 'add']]))
+})

@@ -5,24 +5,25 @@ import { addUser } from '../../src/admin/users.js'
 import { buildApp } from '../../src/app.js'
 import { systemClock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
 import { repositories } from '../../src/storage/repositories.js'
 import { hiddenInputs } from '../helpers/browser.js'
 import { sqliteCase } from '../helpers/db.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
 import { newPkce } from '../helpers/oauth.js'
+import { testPasswords } from '../helpers/passwords.js'
 
 t.test('a public native client completes the code flow against a listening server', async (t) => {
   const config = loadConfig({ ISSUER: 'http://localhost:3000' })
   const store = await sqliteCase.open(t)
-  const keys = await loadKeyStore(t.testdir())
-  const app = await buildApp(config, { store, keys, clock: systemClock })
+  const keys = await fixtureKeyStore()
+  const app = await buildApp(config, { store, keys, clock: systemClock, passwords: testPasswords })
   t.teardown(() => app.close())
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
 
   const repos = repositories(store)
-  const user = await addUser({ users: repos.users, clock: systemClock }, { username: 'carol', password: 'a long password' })
+  const user = await addUser({ users: repos.users, passwords: testPasswords, clock: systemClock }, { username: 'carol', password: 'a long password' })
   const { client_id } = await addClient(
     { clients: repos.clients, scopes: repos.scopes, clock: systemClock },
     { name: 'CLI', isPublic: true, redirectUris: ['http://127.0.0.1:8080/cb'], scope: 'openid' },

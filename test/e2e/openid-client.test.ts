@@ -7,6 +7,7 @@ import { addUser } from '../../src/admin/users.js'
 import { systemClock } from '../../src/clock.js'
 import { hiddenInputs } from '../helpers/browser.js'
 import { FetchBrowser, isRedirect } from '../helpers/fetch-browser.js'
+import { testPasswords } from '../helpers/passwords.js'
 
 // openid-client 6 (panva, on oauth4webapi and jose) as a relying party would use it, against a
 // real listening latchkey: nothing here reaches into latchkey's internals after set-up.
@@ -25,7 +26,7 @@ async function setup(t: Test) {
   const server = await startLatchkey(t, { clock: systemClock })
   const { repos } = server
   const user = await addUser(
-    { users: repos.users, clock: systemClock },
+    { users: repos.users, passwords: testPasswords, clock: systemClock },
     { username: 'dana', password: PASSWORD, email: 'dana@example.com', name: 'Dana Scully' },
   )
   const clientDeps = { clients: repos.clients, scopes: repos.scopes, clock: systemClock }

@@ -2,11 +2,13 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config.js'
-import { loadKeyStore, type KeyStore } from '../../src/keys/key-store.js'
+import type { KeyStore } from '../../src/keys/key-store.js'
 import type { Store } from '../../src/storage/connect.js'
 import { repositories, type Repositories } from '../../src/storage/repositories.js'
 import { FakeClock } from './clock.js'
 import { sqliteCase, type DialectCase } from './db.js'
+import { fixtureKeyStore } from './keys.js'
+import { testPasswords } from './passwords.js'
 
 export interface TestApp {
   app: FastifyInstance
@@ -17,16 +19,19 @@ export interface TestApp {
   repos: Repositories
 }
 
-/** buildApp on a fresh in-memory SQLite (or the given dialect), fresh keys and a fake clock. */
+/**
+ * buildApp on a fresh in-memory SQLite (or the given dialect), the process's fixture key, a fake
+ * clock and cheap password hashing.
+ */
 export async function buildTestApp(
   t: Test,
   options: { env?: Record<string, string>; dialect?: DialectCase; logger?: FastifyServerOptions['logger'] } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ISSUER: 'http://localhost:3000', ...options.env })
   const store = await (options.dialect ?? sqliteCase).open(t)
-  const keys = await loadKeyStore(t.testdir())
+  const keys = await fixtureKeyStore()
   const clock = new FakeClock()
-  const app = await buildApp(config, { store, keys, clock, logger: options.logger })
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger })
   t.teardown(() => app.close())
   return { app, config, store, keys, clock, repos: repositories(store) }
 }

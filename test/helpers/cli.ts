@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { testPasswords } from './passwords.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -43,7 +44,10 @@ export function runCli(args: string[], options: { env?: Record<string, string>; 
   return runNode('src/cli/main.ts', args, options)
 }
 
-/** Runs the CLI program in this process (so its code counts toward coverage), with the same result shape. */
+/**
+ * Runs the CLI program in this process (so its code counts toward coverage), with the same result
+ * shape, hashing passwords at the tests' cheap argon2 costs.
+ */
 export async function runCliInProcess(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliRun> {
   const { runCli: run } = await import('../../src/cli/program.js')
   let stdout = ''
@@ -53,6 +57,7 @@ export async function runCliInProcess(args: string[], options: { env?: Record<st
     stdout: (text) => (stdout += text),
     stderr: (text) => (stderr += text),
     readStdin: () => options.input ?? '',
+    passwords: testPasswords,
   })
   return { code, stdout, stderr }
 }

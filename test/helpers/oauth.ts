@@ -6,6 +6,7 @@ import { addUser } from '../../src/admin/users.js'
 import { s256 } from '../../src/oauth/pkce.js'
 import type { TestApp } from './app.js'
 import { Browser, hiddenInputs } from './browser.js'
+import { testPasswords } from './passwords.js'
 
 export const PASSWORD = 'correct horse battery'
 
@@ -20,7 +21,7 @@ export function newPkce(): Pkce {
 }
 
 export async function createUser(ctx: TestApp, username = 'alice'): Promise<{ id: string; username: string }> {
-  return addUser({ users: ctx.repos.users, clock: ctx.clock }, { username, password: PASSWORD })
+  return addUser({ users: ctx.repos.users, passwords: testPasswords, clock: ctx.clock }, { username, password: PASSWORD })
 }
 
 export async function createClient(

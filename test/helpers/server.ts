@@ -3,11 +3,12 @@ import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import type { Clock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
 import { repositories } from '../../src/storage/repositories.js'
 import type { TestApp } from './app.js'
 import { FakeClock } from './clock.js'
 import { sqliteCase } from './db.js'
+import { fixtureKeyStore } from './keys.js'
+import { testPasswords } from './passwords.js'
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -30,9 +31,9 @@ export async function startLatchkey(t: Test, options: { env?: Record<string, str
   const port = await freePort()
   const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}`, ...options.env })
   const store = await sqliteCase.open(t)
-  const keys = await loadKeyStore(t.testdir())
+  const keys = await fixtureKeyStore()
   const clock = options.clock ?? new FakeClock(Date.now())
-  const app = await buildApp(config, { store, keys, clock })
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords })
   t.teardown(() => app.close())
   await app.listen({ port, host: '127.0.0.1' })
   return { app, config, store, keys, clock: clock as FakeClock, repos: repositories(store), issuer: config.issuer }

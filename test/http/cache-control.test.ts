@@ -2,7 +2,7 @@ import Fastify, { type InjectOptions } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
 import { noStoreByDefault } from '../../src/routes/route-rules.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
@@ -74,7 +74,7 @@ t.test('/authorize pages and redirects are no-store', async (t) => {
 t.test('a 429 is no-store', async (t) => {
   const app = await buildApp(loadConfig({}), {
     store: await sqliteCase.open(t),
-    keys: await loadKeyStore(t.testdir()),
+    keys: await fixtureKeyStore(),
     clock: new FakeClock(),
     rateLimit: { loginPerMinute: 1, tokenPerMinute: 1 },
   })

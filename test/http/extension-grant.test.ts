@@ -4,7 +4,7 @@ import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import type { GrantDefinition } from '../../src/grants/grant.js'
 import { BUILT_IN_GRANTS } from '../../src/grants/index.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
 import { resolveScope, USER_SCOPES } from '../../src/oauth/scope.js'
 import { repositories } from '../../src/storage/repositories.js'
 import type { TestApp } from '../helpers/app.js'
@@ -32,7 +32,7 @@ const GRANTS = [...BUILT_IN_GRANTS, testGrant]
 async function setup(t: Test, grants: readonly GrantDefinition[] = GRANTS): Promise<TestApp> {
   const config = loadConfig({ ISSUER: 'http://localhost:3000' })
   const store = await sqliteCase.open(t)
-  const keys = await loadKeyStore(t.testdir())
+  const keys = await fixtureKeyStore()
   const clock = new FakeClock()
   const app = await buildApp(config, { store, keys, clock, grants })
   t.teardown(() => app.close())

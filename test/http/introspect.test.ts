@@ -2,7 +2,7 @@ import { generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { loadKeyStore, type KeyStore, type PublicJwk } from '../../src/keys/key-store.js'
+import type { KeyStore, PublicJwk } from '../../src/keys/key-store.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import { repositories } from '../../src/storage/repositories.js'
 import { accessTokenSigner } from '../../src/tokens/access-token.js'
@@ -10,6 +10,7 @@ import { newFamily, newRefreshToken } from '../../src/tokens/refresh-token.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
 import { sqliteCase } from '../helpers/db.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
 import { basic, createClient, createUser, exchange, obtainCode, verifyAccessToken } from '../helpers/oauth.js'
 
 type Response = Awaited<ReturnType<TestApp['app']['inject']>>
@@ -332,9 +333,8 @@ function mutableKeys(signing: KeyStore) {
 }
 
 t.test('the verifier follows the published key set as it changes', async (t) => {
-  const dir = t.testdir({ a: {}, b: {} })
-  const first = await loadKeyStore(`${dir}/a`)
-  const second = await loadKeyStore(`${dir}/b`)
+  const first = await fixtureKeyStore()
+  const second = await fixtureKeyStore('second')
   const { keys, publish } = mutableKeys(first)
   const store = await sqliteCase.open(t)
   const clock = new FakeClock()
@@ -426,7 +426,7 @@ t.test('/introspect shares the brute-force limit of /token', async (t) => {
   const store = await sqliteCase.open(t)
   const app = await buildApp(loadConfig({}), {
     store,
-    keys: await loadKeyStore(t.testdir()),
+    keys: await fixtureKeyStore(),
     clock: new FakeClock(),
     rateLimit: { loginPerMinute: 5, tokenPerMinute: 1 },
   })

@@ -2,17 +2,17 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
 import { Browser } from '../helpers/browser.js'
 import { FakeClock } from '../helpers/clock.js'
 import { sqliteCase } from '../helpers/db.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
 import { exchange } from '../helpers/oauth.js'
 
 async function limitedApp(t: Test) {
   const store = await sqliteCase.open(t)
   const app = await buildApp(loadConfig({}), {
     store,
-    keys: await loadKeyStore(t.testdir()),
+    keys: await fixtureKeyStore(),
     clock: new FakeClock(),
     rateLimit: { loginPerMinute: 2, tokenPerMinute: 3 },
   })

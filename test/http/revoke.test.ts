@@ -2,12 +2,12 @@ import { generateKeyPair, SignJWT, type CryptoKey } from 'jose'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import { accessTokenSigner } from '../../src/tokens/access-token.js'
 import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
 import { dialects, sqliteCase, type DialectCase } from '../helpers/db.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
 import { basic, createClient, createUser, exchange, obtainCode, verifyAccessToken } from '../helpers/oauth.js'
 
 type Response = Awaited<ReturnType<TestApp['app']['inject']>>
@@ -298,7 +298,7 @@ t.test('/revoke shares the brute-force limit of /token', async (t) => {
   const store = await sqliteCase.open(t)
   const app = await buildApp(loadConfig({}), {
     store,
-    keys: await loadKeyStore(t.testdir()),
+    keys: await fixtureKeyStore(),
     clock: new FakeClock(),
     rateLimit: { loginPerMinute: 2, tokenPerMinute: 2 },
   })
@@ -316,7 +316,7 @@ t.test('tokens and secrets never reach the logs', async (t) => {
   const lines: string[] = []
   const stream = logLines(lines)
   const store = await sqliteCase.open(t)
-  const keys = await loadKeyStore(t.testdir())
+  const keys = await fixtureKeyStore()
   const clock = new FakeClock()
   const config = loadConfig({ ISSUER: 'http://localhost:3000' })
   const app = await buildApp(config, { store, keys, clock, logger: { level: 'trace', stream }, rateLimit: false })

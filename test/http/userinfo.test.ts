@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { addUser } from '../../src/admin/users.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
 import { accessTokenSigner, type AccessTokenClaims } from '../../src/tokens/access-token.js'
 import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
 import { basic, createClient, createUser, exchange, obtainCode, PASSWORD, verifyAccessToken } from '../helpers/oauth.js'
+import { testPasswords } from '../helpers/passwords.js'
 
 type Response = Awaited<ReturnType<TestApp['app']['inject']>>
 type Headers = Record<string, string>
@@ -35,7 +36,7 @@ async function setup(
     stream: logLines(options.logs),
   }
   const ctx = await buildTestApp(t, logger ? { logger } : {})
-  const user = await addUser({ users: ctx.repos.users, clock: ctx.clock }, { username: 'alice', password: PASSWORD, email: options.email, name: options.name })
+  const user = await addUser({ users: ctx.repos.users, passwords: testPasswords, clock: ctx.clock }, { username: 'alice', password: PASSWORD, email: options.email, name: options.name })
   const client = await createClient(ctx, { scope: 'openid profile email' })
   const auth = { authorization: basic(client.client_id, client.client_secret as string) }
   const tokens = await codeTokens(ctx, client, auth, { scope: options.scope ?? 'openid profile email', resource: options.resource })
@@ -211,7 +212,7 @@ t.test('a bad, forged, foreign or expired token: 401 invalid_token', async (t) =
   const [header, body, signature] = token.split('.') as [string, string, string]
   const tamperedPayload = Buffer.from(JSON.stringify({ ...payload, scope: 'openid profile email extra' })).toString('base64url')
   const flipped = `${signature.slice(0, -4)}${signature.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}`
-  const otherKeys = await loadKeyStore(t.testdir())
+  const otherKeys = await fixtureKeyStore('other')
   const otherKey = otherKeys.signingKey()
   const now = Math.floor(s.ctx.clock.now() / 1000)
   const userClaims = { sub: s.user.id, client_id: s.client.client_id, scope: 'openid profile', auth_time: payload.auth_time }

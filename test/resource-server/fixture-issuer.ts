@@ -51,9 +51,30 @@ export interface FixtureIssuer extends TokenSource {
   close(): Promise<void>
 }
 
-export async function createSigningKey(kid: string = randomUUID()): Promise<SigningKey> {
+type KeyPair = { privateKey: CryptoKey; publicJwk: JWK }
+
+async function newKeyPair(): Promise<KeyPair> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true })
-  return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } }
+  return { privateKey, publicJwk: await exportJWK(publicKey) }
+}
+
+function signingKey(pair: KeyPair, kid: string): SigningKey {
+  return { kid, privateKey: pair.privateKey, publicJwk: { ...pair.publicJwk, kid, alg: 'RS256', use: 'sig' } }
+}
+
+/** A new key pair, never one an issuer holds (for unpublished, rogue or extra keys). */
+export async function createSigningKey(kid: string = randomUUID()): Promise<SigningKey> {
+  return signingKey(await newKeyPair(), kid)
+}
+
+// Generating a 2048-bit RSA key costs more than most tests: an issuer's nth key reuses this
+// process's nth key pair, under a fresh kid. Issuers never see each other's keys, so sharing
+// material between them changes nothing a test observes; within one issuer every key differs.
+const issuerKeyPairs: Array<Promise<KeyPair>> = []
+
+async function issuerKey(index: number, kid: string = randomUUID()): Promise<SigningKey> {
+  issuerKeyPairs[index] ??= newKeyPair()
+  return signingKey(await issuerKeyPairs[index], kid)
 }
 
 function withOverrides(base: Record<string, unknown>, overrides: Record<string, unknown>): Record<string, unknown> {
@@ -107,7 +128,8 @@ export async function startFixtureIssuer(options: { audience?: string } = {}): P
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
-  let keys = [await createSigningKey()]
+  let made = 0
+  let keys = [await issuerKey(made++)]
   let closed = false
 
   const fixture: FixtureIssuer = {
@@ -125,7 +147,7 @@ export async function startFixtureIssuer(options: { audience?: string } = {}): P
     // Characters that RFC 6749 §2.3.1's form-encoding changes, so a client skipping it fails.
     client: { id: 'api client', secret: 's3cret:+/%ü' },
     async addKey({ makeCurrent = false, kid } = {}) {
-      const key = await createSigningKey(kid)
+      const key = await issuerKey(made++, kid)
       keys = [...keys, key]
       if (makeCurrent) fixture.current = key
       return key

@@ -3,7 +3,7 @@ import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose'
 import t, { type Test } from 'tap'
 import { addClient } from '../../src/admin/clients.js'
 import { addUser } from '../../src/admin/users.js'
-import { loadKeyStore } from '../../src/keys/key-store.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import type { AuthorizationCode } from '../../src/storage/authorization-codes.js'
 import type { Client } from '../../src/storage/clients.js'
@@ -11,6 +11,7 @@ import { repositories } from '../../src/storage/repositories.js'
 import { accessTokenSigner } from '../../src/tokens/access-token.js'
 import { idTokenSigner } from '../../src/tokens/id-token.js'
 import { tokenResponses } from '../../src/tokens/token-response.js'
+import { testPasswords } from '../helpers/passwords.js'
 import { FakeClock } from '../helpers/clock.js'
 import { sqliteCase } from '../helpers/db.js'
 
@@ -20,7 +21,7 @@ const AUDIENCE = 'http://localhost:4000'
 async function setup(t: Test) {
   const store = await sqliteCase.open(t)
   const repos = repositories(store)
-  const keys = await loadKeyStore(t.testdir())
+  const keys = await fixtureKeyStore()
   const clock = new FakeClock()
   const tokens = tokenResponses({
     accessTokens: accessTokenSigner({ keys, clock, issuer: ISSUER, ttlSeconds: 600 }),
@@ -31,7 +32,7 @@ async function setup(t: Test) {
     refreshTokenTtlSeconds: 3600,
     refreshTokenMaxTtlSeconds: 7200,
   })
-  const user = await addUser({ users: repos.users, clock }, { username: 'alice', password: 'correct horse battery' })
+  const user = await addUser({ users: repos.users, passwords: testPasswords, clock }, { username: 'alice', password: 'correct horse battery' })
   const clientOf = async (grants: string[]): Promise<Client> => {
     const added = await addClient({ clients: repos.clients, scopes: repos.scopes, clock }, { name: 'App', grants, redirectUris: ['https://app.example/cb'] })
     return (await repos.clients.findById(added.client_id)) as Client

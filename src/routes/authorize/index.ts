@@ -3,6 +3,7 @@ import type { Authorization } from '../../authorization/index.js'
 import { sessionSatisfies } from '../../authorization/login-session.js'
 import { parseAuthorizationRequest } from '../../authorization/request.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
+import type { PasswordHasher } from '../../accounts/passwords.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
 import { AuthorizationRedirectError } from '../../errors.js'
@@ -24,6 +25,7 @@ export interface AuthorizeRouteOptions {
   auth: Authorization
   /** Reads id_token_hint (built once in app.ts). */
   hints: IdTokenHintVerifier
+  passwords: PasswordHasher
   /** Login attempts per minute per IP; undefined means no limit. */
   loginPerMinute?: number | undefined
 }
@@ -82,6 +84,6 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
   const context = { auth, cookies, steps, repos, clock }
-  loginRoute(app, { ...context, routeConfig, loginPerMinute: options.loginPerMinute })
+  loginRoute(app, { ...context, routeConfig, passwords: options.passwords, loginPerMinute: options.loginPerMinute })
   consentRoute(app, { ...context, routeConfig })
 }

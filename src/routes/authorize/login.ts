@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import { checkCredentials } from '../../accounts/credentials.js'
 import { loginThrottle } from '../../accounts/login-throttle.js'
+import type { PasswordHasher } from '../../accounts/passwords.js'
 import { findClient } from '../../authorization/request.js'
 import { Params } from '../../oauth/params.js'
 import { perMinute } from '../route-rules.js'
 import { formTransaction, type FormRouteContext } from './form.js'
 
 /** POST /authorize/login: the login form, or "use another account". */
-export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { loginPerMinute: number | undefined }): void {
+export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { passwords: PasswordHasher; loginPerMinute: number | undefined }): void {
   const { auth, cookies, steps, repos, clock } = ctx
   const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
   const config = { ...ctx.routeConfig, rateLimit: perMinute(ctx.loginPerMinute) }
@@ -23,7 +24,7 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { login
     }
     const username = params.get('username') ?? ''
     const password = params.get('password') ?? ''
-    const checked = await checkCredentials({ users: repos.users, throttle, log: request.log }, { username, password, ip: request.ip })
+    const checked = await checkCredentials({ users: repos.users, throttle, passwords: ctx.passwords, log: request.log }, { username, password, ip: request.ip })
     // The transaction stays usable for another try.
     if (checked.outcome === 'throttled') {
       return steps.renderLogin(reply, view, { error: 'Too many failed sign-ins; try again in a few minutes.', username }, 429)
