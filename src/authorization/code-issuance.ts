@@ -2,19 +2,9 @@ import { randomUUID } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationCodeRepository } from '../storage/authorization-codes.js'
+import type { AuthorizationGrant } from '../storage/authorization-transactions.js'
 
-/** What an authorization request asks for, carried unchanged from the request to the code. */
-export interface AuthorizationGrant {
-  clientId: string
-  redirectUri: string
-  state: string | null
-  scopes: string[]
-  resource: string
-  codeChallenge: string | null
-  codeChallengeMethod: string | null
-  /** OIDC Core §3.1.2.1: carried through the code into the ID token. */
-  nonce: string | null
-}
+export type { AuthorizationGrant }
 
 /** A grant the user has approved (signed in and consented, or covered by a remembered consent). */
 export interface ApprovedGrant extends AuthorizationGrant {

@@ -2,13 +2,8 @@ import type { Kysely } from 'kysely'
 import type { AuthorizationTransactionRow, Database } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 
-/** An authorization request in progress, between GET /authorize and the code (or the denial). */
-export interface AuthorizationTransaction {
-  id: string
-  /** SHA-256 of the browser cookie the transaction is bound to. */
-  browserHash: string
-  /** SHA-256 of the CSRF token the forms carry. */
-  csrfHash: string
+/** What an authorization request asks for, carried unchanged from the request to the code. */
+export interface AuthorizationGrant {
   clientId: string
   redirectUri: string
   state: string | null
@@ -16,6 +11,17 @@ export interface AuthorizationTransaction {
   resource: string
   codeChallenge: string | null
   codeChallengeMethod: string | null
+  /** OIDC Core §3.1.2.1: carried through the code into the ID token. */
+  nonce: string | null
+}
+
+/** An authorization request in progress, between GET /authorize and the code (or the denial). */
+export interface AuthorizationTransaction extends AuthorizationGrant {
+  id: string
+  /** SHA-256 of the browser cookie the transaction is bound to. */
+  browserHash: string
+  /** SHA-256 of the CSRF token the forms carry. */
+  csrfHash: string
   forceConsent: boolean
   /** Set once the user has signed in (or a login session was found) for this transaction. */
   userId: string | null
@@ -23,8 +29,6 @@ export interface AuthorizationTransaction {
   createdAt: number
   expiresAt: number
   completedAt: number | null
-  /** OIDC Core §3.1.2.1: carried through the code into the ID token. */
-  nonce: string | null
   /** OIDC Core §3.1.2.1: fills the username field of the login page. */
   loginHint: string | null
   /** OIDC Core §3.1.2.1: the sign-in must be this recent when the code is issued. */
