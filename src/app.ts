@@ -5,6 +5,7 @@ import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
 import { authorization } from './authorization/index.js'
+import { CONNECTION_LIMITS, serverOptions, type ConnectionLimits } from './http-server.js'
 import type { Config } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { createErrorHandler, sendJsonError } from './error-handler.js'
@@ -35,6 +36,8 @@ export interface AppDeps {
   store: Store
   keys: KeyStore
   clock?: Clock
+  /** Connection timeouts; production values unless a test shortens them. */
+  connectionLimits?: ConnectionLimits
   /** How passwords are hashed and checked; the production argon2id costs unless a test swaps them. */
   passwords?: PasswordHasher
   logger?: FastifyServerOptions['logger']
@@ -92,6 +95,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const clock = deps.clock ?? systemClock
   const passwords = deps.passwords ?? productionPasswords
   const app = Fastify({
+    ...serverOptions(deps.connectionLimits ?? CONNECTION_LIMITS),
     logger: safeLogger(deps.logger),
     trustProxy: false,
     bodyLimit: 64 * 1024,

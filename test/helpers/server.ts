@@ -3,6 +3,7 @@ import type { Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import type { Clock } from '../../src/clock.js'
 import { loadConfig } from '../../src/config.js'
+import type { ConnectionLimits } from '../../src/http-server.js'
 import { repositories } from '../../src/storage/repositories.js'
 import type { TestApp } from './app.js'
 import { FakeClock } from './clock.js'
@@ -27,13 +28,13 @@ export function freePort(): Promise<number> {
  * Clients on the other side check exp against the real time, so the clock starts at real time
  * (a FakeClock, which tests may still advance) unless one is given.
  */
-export async function startLatchkey(t: Test, options: { env?: Record<string, string>; clock?: Clock } = {}): Promise<TestApp & { issuer: string }> {
+export async function startLatchkey(t: Test, options: { env?: Record<string, string>; clock?: Clock; connectionLimits?: ConnectionLimits } = {}): Promise<TestApp & { issuer: string }> {
   const port = await freePort()
   const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}`, ...options.env })
   const store = await sqliteCase.open(t)
   const keys = await fixtureKeyStore()
   const clock = options.clock ?? new FakeClock(Date.now())
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords })
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, connectionLimits: options.connectionLimits })
   t.teardown(() => app.close())
   await app.listen({ port, host: '127.0.0.1' })
   return { app, config, store, keys, clock: clock as FakeClock, repos: repositories(store), issuer: config.issuer }

@@ -7,7 +7,7 @@ import t from 'tap'
 const COMMON = ['errors', 'clock', 'config', 'security-log']
 const ALLOWED: Record<string, string[]> = {
   main: ['app', 'keys', 'storage'],
-  app: ['routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'error-handler'],
+  app: ['http-server', 'routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'error-handler'],
   cli: ['admin', 'keys', 'storage', 'grants', 'accounts'],
   routes: ['authorization', 'grants', 'tokens', 'oauth', 'accounts', 'pages', 'keys', 'storage', 'error-handler'],
   'error-handler': ['pages', 'oauth'],
@@ -24,6 +24,7 @@ const ALLOWED: Record<string, string[]> = {
   clock: [],
   config: ['oauth'],
   'security-log': [],
+  'http-server': [],
 }
 // Packages a part must not use: protocol and domain rules stay free of HTTP.
 const NO_FASTIFY = ['authorization', 'grants', 'tokens', 'oauth', 'accounts', 'admin', 'storage', 'keys']
