@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config.js'
 import { KeyFileError, loadKeyStore } from './keys/key-store.js'
 import { connect } from './storage/connect.js'
 import { migrate } from './storage/migrate.js'
+import { SHUTDOWN_GRACE_MS, shutDown } from './shutdown.js'
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env)
@@ -15,13 +16,25 @@ async function main(): Promise<void> {
     // buildApp keeps query strings and headers out of the request lines.
     logger: { level: 'info' },
   })
-  const shutdown = async () => {
-    await app.close()
-    await store.close()
-    process.exit(0)
+  let stopping = false
+  const stop = (signal: NodeJS.Signals) => {
+    // A second signal while stopping means: now.
+    if (stopping) process.exit(1)
+    stopping = true
+    app.log.info({ event: 'shutdown', signal }, 'stopping: no new connections, finishing requests in flight')
+    shutDown({ app, store, graceMs: SHUTDOWN_GRACE_MS }).then(
+      (outcome) => {
+        app.log.info({ event: 'stopped', outcome }, 'stopped')
+        process.exit(0)
+      },
+      (error: unknown) => {
+        app.log.error({ err: error }, 'failed to stop cleanly')
+        process.exit(1)
+      },
+    )
   }
-  process.once('SIGINT', shutdown)
-  process.once('SIGTERM', shutdown)
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
   await app.listen({ port: config.port, host: config.host })
 }
 

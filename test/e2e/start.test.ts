@@ -39,8 +39,8 @@ t.test('the server starts, migrates, creates a key and serves the JWKS', async (
   t.teardown(() => {
     child.kill('SIGTERM')
   })
+  let out = ''
   const address = await new Promise<string>((resolve, reject) => {
-    let out = ''
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString()
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)
@@ -55,4 +55,7 @@ t.test('the server starts, migrates, creates a key and serves the JWKS', async (
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'stops cleanly on SIGTERM')
+  const events = out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { event?: string; signal?: string; outcome?: string })
+  t.match(events.find((e) => e.event === 'shutdown'), { signal: 'SIGTERM' }, 'says it is stopping')
+  t.match(events.find((e) => e.event === 'stopped'), { outcome: 'clean' })
 })

@@ -7,9 +7,17 @@ import { migrations } from '../../src/storage/migrations/index.js'
 import { TEST_DATABASE_URL, createSchema } from '../helpers/db.js'
 import { runCli, runCliInProcess } from '../helpers/cli.js'
 
+/**
+ * The store's own tables. On PostgreSQL kysely's introspection lists every schema's tables, and
+ * test files running at the same time have their own `users` in theirs.
+ */
+const schemaOf = new WeakMap<Store, string>()
+
 async function tableNames(store: Store): Promise<string[]> {
   const tables = await store.db.introspection.getTables()
-  return tables.map((t) => t.name).sort()
+  const schema = schemaOf.get(store)
+  const own = schema === undefined ? tables : tables.filter((t) => t.schema === schema)
+  return own.map((t) => t.name).sort()
 }
 
 const failing = {
@@ -45,6 +53,7 @@ if (TEST_DATABASE_URL) {
       const schema = await createSchema(t)
       return () => {
         const s = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema })
+        schemaOf.set(s, schema)
         t.teardown(() => s.close())
         return s
       }
