@@ -1,0 +1,83 @@
+/**
+ * Security events (the audit log): one structured line each, written whatever LOG_LEVEL says,
+ * with ids only: never a password, secret, code, token or cookie. README lists the events.
+ */
+export type AuditEvent =
+  /** A user signed in (login page or password grant). */
+  | { event: 'signin_succeeded'; userId: string; via: SignInChannel }
+  /** Wrong username or password (the username is not logged: people type passwords into it). */
+  | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
+  /** A sign-in refused without checking the password: a lock or a failure limit is in force. */
+  | { event: 'signin_throttled'; limit: string; via: SignInChannel; retryAfterSeconds?: number | undefined }
+  /** A failure that started a lock on a username (from one address, or from everywhere). */
+  | { event: 'signin_locked'; lock: string; failures: number; lockedUntil: string }
+  /** Client authentication failed at /token, /revoke or /introspect. */
+  | { event: 'client_auth_failed'; clientId: string; throttled: boolean }
+  | { event: 'consent_given'; userId: string; clientId: string; scopes: string[]; resource: string }
+  | { event: 'consent_denied'; userId: string; clientId: string }
+  /** Tokens from /token: the access token's jti, and the refresh-token family when there is one. */
+  | { event: 'tokens_issued'; grant: string; clientId: string; subject: string; jti: string; familyId?: string | undefined; idToken: boolean }
+  /** A rotated refresh token came back: its family is revoked (RFC 9700 §4.14.2). */
+  | { event: 'refresh_token_reuse'; familyId: string; clientId: string; userId: string | null; familyRevoked: boolean }
+  /** A used authorization code came back: what it yielded is revoked (RFC 9700 §4.2.4). */
+  | { event: 'code_replay'; codeId: string; clientId: string }
+  /** RFC 7009 revocation by the token's client. */
+  | { event: 'token_revoked'; clientId: string; kind: 'refresh_token'; familyId: string }
+  | { event: 'token_revoked'; clientId: string; kind: 'access_token'; jti: string }
+  /** A login session ended at /logout. */
+  | { event: 'logout'; userId?: string | undefined; clientId?: string | undefined }
+  | { event: 'user_created'; userId: string }
+  | { event: 'client_created'; clientId: string; public: boolean; grants: string[] }
+
+export type SignInChannel = 'login_page' | 'password_grant'
+
+/** Every event name, for the README's list and the tests. */
+export const AUDIT_EVENTS = [
+  'signin_succeeded',
+  'signin_failed',
+  'signin_throttled',
+  'signin_locked',
+  'client_auth_failed',
+  'consent_given',
+  'consent_denied',
+  'tokens_issued',
+  'refresh_token_reuse',
+  'code_replay',
+  'token_revoked',
+  'logout',
+  'user_created',
+  'client_created',
+] as const satisfies readonly AuditEvent['event'][]
+
+export interface AuditLog {
+  record(event: AuditEvent): void
+}
+
+/** The request an event happened in: its id, to join it to the request log, and the caller's address. */
+export interface AuditContext {
+  requestId: string
+  ip: string
+}
+
+/** pino's shape (fastify's logger): a child at `info` whatever the parent's level. */
+export interface AuditSink {
+  child(bindings: Record<string, unknown>, options: { level: string }): { info(details: Record<string, unknown>, message: string): void }
+}
+
+/** The app's audit log: `inRequest` binds one request's context to the events it records. */
+export interface AppAudit extends AuditLog {
+  inRequest(context: AuditContext): AuditLog
+}
+
+/** Audit lines through the app's logger, at info even when LOG_LEVEL is warn, error or silent. */
+export function loggerAudit(logger: AuditSink): AppAudit {
+  const out = logger.child({ audit: true }, { level: 'info' })
+  const write = (event: AuditEvent, context?: AuditContext) => out.info({ ...event, ...context }, `audit: ${event.event}`)
+  return {
+    record: (event) => write(event),
+    inRequest: (context) => ({ record: (event) => write(event, context) }),
+  }
+}
+
+/** For code with nothing to report to (and tests that do not read the log). */
+export const NO_AUDIT: AppAudit = { record() {}, inRequest: () => NO_AUDIT }
