@@ -115,6 +115,7 @@ t.test('a public client is refused even if its record names the grant', async (t
     grantTypes: ['client_credentials'],
     scopes: [],
     audience: null,
+    resources: [],
     createdAt: ctx.clock.now(),
   })
   const res = await exchange(ctx.app, { grant_type: 'client_credentials', client_id: 'lk_public_cc' })

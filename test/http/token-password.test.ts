@@ -165,6 +165,7 @@ t.test('a public client is refused even if its record names the grant', async (t
     grantTypes: ['password'],
     scopes: [],
     audience: null,
+    resources: [],
     createdAt: ctx.clock.now(),
   })
   const res = await exchange(ctx.app, { ...form, client_id: 'lk_public_password' })
