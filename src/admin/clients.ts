@@ -17,6 +17,8 @@ export interface AddClientInput {
   grants?: string[] | undefined
   scope?: string | undefined
   audience?: string | undefined
+  /** The audiences it may request with `resource` (RFC 8707); none: DEFAULT_AUDIENCE only. */
+  resources?: string[] | undefined
 }
 
 export interface AddedClient {
@@ -75,6 +77,10 @@ export async function addClient(
     throw new AdminError('--redirect-uri is required for the authorization_code grant')
   }
   checkUris('--redirect-uri', redirectUris)
+  const resources = [...new Set(input.resources ?? [])]
+  for (const resource of resources) {
+    if (!isResourceUri(resource)) throw new AdminError(`--resource ${JSON.stringify(resource)} must be ${RESOURCE_URI_RULE}`)
+  }
   const postLogoutRedirectUris = [...new Set(input.postLogoutRedirectUris ?? [])]
   checkUris('--post-logout-redirect-uri', postLogoutRedirectUris)
 
@@ -97,6 +103,7 @@ export async function addClient(
     grantTypes: grants,
     scopes,
     audience: input.audience ?? null,
+    resources,
     createdAt: deps.clock.now(),
   }
   await deps.clients.create(client)

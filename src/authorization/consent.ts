@@ -7,10 +7,15 @@ export function consentCanBeRemembered(client: Pick<Client, 'isPublic'>, redirec
   return !client.isPublic || redirectUri.startsWith('https://')
 }
 
-export interface ConsentRequest {
+/** What the user is asked to allow: scopes, for one resource (the token's audience, RFC 8707). */
+export interface ConsentScope {
+  scopes: readonly string[]
+  resource: string
+}
+
+export interface ConsentRequest extends ConsentScope {
   redirectUri: string
   userId: string
-  scopes: readonly string[]
   /** `prompt=consent`: show the page whatever was remembered. */
   forceConsent: boolean
 }
@@ -19,19 +24,23 @@ export interface ConsentPolicy {
   /** Whether the user must see the consent page for this request. */
   needsConsent(client: Client, request: ConsentRequest): Promise<boolean>
   /** Remembers what the user allowed, adding to what was allowed before. */
-  remember(clientId: string, userId: string, scopes: readonly string[]): Promise<void>
+  remember(clientId: string, userId: string, allowed: ConsentScope): Promise<void>
 }
 
-/** A remembered consent covers the same client and any subset of the scopes it was given for. */
+/**
+ * A remembered consent covers the same client, any subset of the scopes it was given for, and
+ * the resources it was given for: consent to one API is not consent to another (RFC 9700 §2.3).
+ */
 export function consentPolicy(deps: { consents: ConsentRepository; clock: Clock }): ConsentPolicy {
   return {
     async needsConsent(client, request) {
       if (request.forceConsent || !consentCanBeRemembered(client, request.redirectUri)) return true
       const consent = await deps.consents.find(client.id, request.userId)
-      return !consent || !request.scopes.every((scope) => consent.scopes.includes(scope))
+      if (!consent || !consent.resources.includes(request.resource)) return true
+      return !request.scopes.every((scope) => consent.scopes.includes(scope))
     },
-    async remember(clientId, userId, scopes) {
-      await deps.consents.grant(clientId, userId, scopes, deps.clock.now())
+    async remember(clientId, userId, allowed) {
+      await deps.consents.grant(clientId, userId, { scopes: allowed.scopes, resources: [allowed.resource] }, deps.clock.now())
     },
   }
 }

@@ -1,6 +1,7 @@
 import type { PkceRequired } from '../config.js'
 import { AuthorizationRedirectError, OAuthError } from '../errors.js'
-import { resolveResource, type Params } from '../oauth/params.js'
+import { resolveAudience } from '../oauth/audience.js'
+import type { Params } from '../oauth/params.js'
 import { parseChallenge, type PkceChallenge } from '../oauth/pkce.js'
 import { redirectUriMatches } from '../oauth/redirect-uri.js'
 import { resolveScope } from '../oauth/scope.js'
@@ -114,7 +115,8 @@ export async function parseAuthorizationRequest(
   let resource: string
   try {
     names = resolveScope(params.get('scope'), client.scopes)
-    resource = resolveResource(params.get('resource'), deps.defaultAudience)
+    // RFC 8707 §2: only an audience the client is registered for (invalid_target otherwise).
+    resource = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
   } catch (error) {
     throw error instanceof OAuthError ? fail(error) : error
   }

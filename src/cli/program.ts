@@ -82,10 +82,11 @@ export function buildCli(io: CliIo): Command {
     .option('--public', 'a public client (native or single-page app): no secret, PKCE required')
     .option('--grant <grant_type>', `a grant_type: ${BUILT_IN_GRANTS.map((g) => g.type).join(', ')} (repeatable)`, collect, [])
     .option('--scope <scopes>', 'space-separated scopes the client may request (default: openid profile email offline_access)')
+    .option('--resource <uri>', 'an audience the client may request with resource (repeatable; default: DEFAULT_AUDIENCE only)', collect, [])
     .option('--audience <uri>', 'register a resource server for this audience (may introspect its tokens)')
     .option('--post-logout-redirect-uri <uri>', 'a post-logout redirect URI (repeatable)', collect, [])
     .option('--json', 'print {"client_id","client_secret"} as JSON')
-    .action(async (opts: { name: string; redirectUri: string[]; public?: boolean; grant: string[]; scope?: string; audience?: string; postLogoutRedirectUri: string[]; json?: boolean }) => {
+    .action(async (opts: { name: string; redirectUri: string[]; public?: boolean; grant: string[]; scope?: string; resource: string[]; audience?: string; postLogoutRedirectUri: string[]; json?: boolean }) => {
       const added = await withStore(io, (store) => {
         const repos = repositories(store)
         return addClient(
@@ -98,6 +99,7 @@ export function buildCli(io: CliIo): Command {
             grants: opts.grant,
             scope: opts.scope,
             audience: opts.audience,
+            resources: opts.resource,
           },
         )
       })

@@ -1,4 +1,4 @@
-import { resolveResource } from '../oauth/params.js'
+import { resolveAudience } from '../oauth/audience.js'
 import { resolveScope, USER_SCOPES } from '../oauth/scope.js'
 import type { TokenResponses } from '../tokens/token-response.js'
 import type { GrantDefinition, GrantHandler } from './grant.js'
@@ -17,7 +17,7 @@ export function clientCredentialsGrant(deps: ClientCredentialsGrantDeps): GrantH
     async handle({ params }, client) {
       // No user is involved, so the user scopes are never granted.
       const scopes = resolveScope(params.get('scope'), client.scopes, USER_SCOPES)
-      const audience = resolveResource(params.get('resource'), deps.defaultAudience)
+      const audience = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
       return deps.tokens.forClient({ client, scopes, audience })
     },
   }

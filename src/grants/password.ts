@@ -3,7 +3,7 @@ import { loginThrottle, type LoginThrottle } from '../accounts/login-throttle.js
 import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
-import { resolveResource } from '../oauth/params.js'
+import { resolveAudience } from '../oauth/audience.js'
 import { resolveScope } from '../oauth/scope.js'
 import type { UserRepository } from '../storage/users.js'
 import type { TokenResponses } from '../tokens/token-response.js'
@@ -33,7 +33,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       // The request is checked before the credentials, so a malformed one costs no argon2
       // work and no attempt against the username.
       const scopes = resolveScope(params.get('scope'), client.scopes)
-      const audience = resolveResource(params.get('resource'), deps.defaultAudience)
+      const audience = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
 
       const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, passwords: deps.passwords, log }, { username, password, ip })
       // Unknown usernames are throttled too, so neither answer reveals whether the user exists.

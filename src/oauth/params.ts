@@ -1,5 +1,4 @@
 import { OAuthError } from '../errors.js'
-import { isResourceUri } from './resource-uri.js'
 
 /**
  * Request parameters from a query string, a form body or a JSON object. OAuth 2.1 §3.1:
@@ -43,11 +42,4 @@ export class Params {
     if (this.repeated.has('resource')) throw new OAuthError('invalid_target', 'only one resource may be requested')
     for (const name of this.repeated) throw new OAuthError('invalid_request', `parameter "${name}" was sent more than once`)
   }
-}
-
-/** RFC 8707: the requested `resource`, or the default audience; invalid_target when malformed. */
-export function resolveResource(requested: string | undefined, defaultAudience: string): string {
-  const resource = requested ?? defaultAudience
-  if (!isResourceUri(resource)) throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment')
-  return resource
 }

@@ -15,12 +15,16 @@ export interface Client {
   scopes: string[]
   /** Set when the client is registered as a resource server for this audience. */
   audience: string | null
+  /** The audiences it may request with `resource` (RFC 8707); empty: DEFAULT_AUDIENCE only. */
+  resources: string[]
   createdAt: number
 }
 
 export interface ClientRepository {
   create(client: Client): Promise<void>
   findById(id: string): Promise<Client | undefined>
+  /** The first registered resource server (`--audience`) for this audience, for the consent page. */
+  findByAudience(audience: string): Promise<Client | undefined>
   /** Whether some client has a redirect URI with this origin (for CORS preflight at /token). */
   isRegisteredOrigin(origin: string): Promise<boolean>
 }
@@ -50,6 +54,7 @@ function toClient(row: ClientRow): Client {
     grantTypes: fromDbList(row.grant_types),
     scopes: fromDbList(row.scopes),
     audience: row.audience,
+    resources: fromDbList(row.resources),
     createdAt: fromDbTime(row.created_at),
   }
 }
@@ -69,12 +74,24 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
           grant_types: toDbList(client.grantTypes),
           scopes: toDbList(client.scopes),
           audience: client.audience,
+          resources: toDbList(client.resources),
           created_at: client.createdAt,
         })
         .execute()
     },
     async findById(id) {
       const row = await db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst()
+      return row && toClient(row)
+    },
+    async findByAudience(audience) {
+      const row = await db
+        .selectFrom('clients')
+        .selectAll()
+        .where('audience', '=', audience)
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(1)
+        .executeTakeFirst()
       return row && toClient(row)
     },
     async isRegisteredOrigin(origin) {

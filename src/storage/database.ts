@@ -27,6 +27,8 @@ export interface ClientsTable {
   grant_types: string
   scopes: string
   audience: string | null
+  /** The audiences (RFC 8707 resources) the client may request; empty: DEFAULT_AUDIENCE only. */
+  resources: string
   created_at: number
 }
 
@@ -69,6 +71,7 @@ export interface ConsentsTable {
   client_id: string
   user_id: string
   scopes: string
+  resources: string
   created_at: number
   updated_at: number
 }

@@ -132,6 +132,18 @@ const cases: CliCase[] = [
     t.equal(a?.audience, 'http://localhost:4000')
   }],
 
+  ['client add --resource lists the audiences a client may request (repeatable, deduplicated)', async (t, runCli) => {
+    const env = envFor(t)
+    const run = await runCli(['client', 'add', '--name', 'Svc', '--grant', 'client_credentials', '--resource', 'https://orders.example.com/api', '--resource', 'urn:example:payments', '--resource', 'https://orders.example.com/api', '--json'], { env })
+    t.equal(run.code, 0, run.stderr)
+    const out = JSON.parse(run.stdout)
+    t.same(Object.keys(out).sort(), ['client_id', 'client_secret'], '--json output unchanged')
+    const plain = JSON.parse((await runCli(['client', 'add', '--name', 'Plain', '--grant', 'client_credentials', '--json'], { env })).stdout)
+    const [client, other] = await withRepos(env, async (r) => [await r.clients.findById(out.client_id), await r.clients.findById(plain.client_id)])
+    t.same(client?.resources, ['https://orders.example.com/api', 'urn:example:payments'])
+    t.same(other?.resources, [], 'without --resource: none registered, so DEFAULT_AUDIENCE only')
+  }],
+
   ['client add refuses bad input and writes nothing', async (t, runCli) => {
     const env = envFor(t)
     const cases: Array<[string[], RegExp]> = [
@@ -148,6 +160,9 @@ const cases: CliCase[] = [
       [['client', 'add', '--name', 'X', '--public', '--grant', 'password'], /--public/],
       [['client', 'add', '--name', 'X', '--public', '--audience', 'http://localhost:4000'], /--public/],
       [['client', 'add', '--name', 'X', '--audience', 'not a uri'], /--audience/],
+      [['client', 'add', '--name', 'X', '--grant', 'client_credentials', '--resource', '/relative'], /--resource "\/relative" must be an absolute URI/],
+      [['client', 'add', '--name', 'X', '--grant', 'client_credentials', '--resource', 'https://api.example.com/#f'], /--resource .* must be an absolute URI/],
+      [['client', 'add', '--name', 'X', '--grant', 'client_credentials', '--resource', 'https://a.example.com', '--resource', 'not a uri'], /--resource "not a uri"/],
       [['client', 'add', '--name', 'X', '--redirect-uri', 'https://a.example/cb', '--post-logout-redirect-uri', 'ftp://x/y'], /refused scheme/],
       [['client', 'add', '--redirect-uri', 'https://a.example/cb'], /--name/],
     ]

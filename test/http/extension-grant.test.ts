@@ -101,6 +101,7 @@ t.test('/token refuses an added confidential-only grant to a public client whose
     grantTypes: [TEST_GRANT_TYPE],
     scopes: [],
     audience: null,
+    resources: [],
     createdAt: ctx.clock.now(),
   })
   const res = await exchange(ctx.app, { grant_type: TEST_GRANT_TYPE, client_id: 'lk_public_test' })

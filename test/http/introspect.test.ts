@@ -52,7 +52,8 @@ interface Granted {
 }
 
 async function grant(ctx: TestApp, extra: Record<string, string> = {}): Promise<Granted> {
-  const client = await confidentialClient(ctx, { scope: 'openid email' })
+  // RFC 8707: a client asking for a resource is registered for it (`client add --resource`).
+  const client = await confidentialClient(ctx, { scope: 'openid email', ...(extra.resource ? { resources: [extra.resource] } : {}) })
   const { code, verifier } = await obtainCode(ctx, client, { scope: 'openid email', ...extra })
   const res = await exchange(ctx.app, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier }, client.auth)
   if (res.statusCode !== 200) throw new Error(`exchange failed: ${res.body}`)

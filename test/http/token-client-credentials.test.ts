@@ -3,12 +3,13 @@ import { addScope } from '../../src/admin/scopes.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { basic, createClient, exchange, verifyAccessToken } from '../helpers/oauth.js'
 
-async function setup(t: Test, input: { grants?: string[]; scope?: string } = {}) {
+async function setup(t: Test, input: { grants?: string[]; scope?: string; resources?: string[] } = {}) {
   const ctx = await buildTestApp(t)
   for (const name of ['source:r', 'source:w']) await addScope({ scopes: ctx.repos.scopes }, { name, description: name })
   const client = await createClient(ctx, {
     grants: input.grants ?? ['client_credentials'],
     scope: input.scope ?? 'openid email source:r source:w',
+    resources: input.resources,
   })
   const secret = client.client_secret as string
   return { ctx, client, secret, auth: { authorization: basic(client.client_id, secret) } }
@@ -80,7 +81,7 @@ t.test('scopes outside the registered ones, user scopes and malformed scopes are
 })
 
 t.test('resource becomes the audience; a relative one, one with a fragment or two are invalid_target', async (t) => {
-  const { ctx, auth } = await setup(t)
+  const { ctx, auth } = await setup(t, { resources: ['https://api.example.com/v1'] })
   const res = await exchange(ctx.app, { grant_type: 'client_credentials', resource: 'https://api.example.com/v1' }, auth)
   t.equal(res.statusCode, 200)
   t.equal((await verifyAccessToken(ctx, res.json().access_token)).payload.aud, 'https://api.example.com/v1')
@@ -115,6 +116,7 @@ t.test('a public client is refused even if its record names the grant', async (t
     grantTypes: ['client_credentials'],
     scopes: [],
     audience: null,
+    resources: [],
     createdAt: ctx.clock.now(),
   })
   const res = await exchange(ctx.app, { grant_type: 'client_credentials', client_id: 'lk_public_cc' })
@@ -129,7 +131,7 @@ t.test('a wrong secret is invalid_client', async (t) => {
 })
 
 t.test('client_secret_post and a JSON body work like Basic and a form', async (t) => {
-  const { ctx, client, secret } = await setup(t)
+  const { ctx, client, secret } = await setup(t, { resources: ['https://api.example.com'] })
   const post = await exchange(ctx.app, { grant_type: 'client_credentials', scope: 'source:r', client_id: client.client_id, client_secret: secret })
   t.equal(post.statusCode, 200)
   t.equal(post.json().scope, 'source:r')

@@ -6,7 +6,7 @@ import { sha256Hex } from '../../src/oauth/secrets.js'
 async function setup(t: Test, env: Record<string, string> = {}, extra: Record<string, string> = {}) {
   const ctx = await buildTestApp(t, { env })
   await createUser(ctx)
-  const client = await createClient(ctx)
+  const client = await createClient(ctx, extra.resource ? { resources: [extra.resource] } : {})
   const auth = { authorization: basic(client.client_id, client.client_secret as string) }
   const { code, verifier } = await obtainCode(ctx, client, extra)
   const form = { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier }

@@ -5,11 +5,11 @@ import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { dialects, type DialectCase } from '../helpers/db.js'
 import { basic, createClient, createUser, exchange, PASSWORD, verifyAccessToken } from '../helpers/oauth.js'
 
-async function setup(t: Test, input: { grants?: string[]; scope?: string; dialect?: DialectCase; env?: Record<string, string> } = {}) {
+async function setup(t: Test, input: { grants?: string[]; scope?: string; resources?: string[]; dialect?: DialectCase; env?: Record<string, string> } = {}) {
   const ctx = await buildTestApp(t, { ...(input.dialect ? { dialect: input.dialect } : {}), ...(input.env ? { env: input.env } : {}) })
   await addScope({ scopes: ctx.repos.scopes }, { name: 'source:r', description: 'Read sources' })
   const user = await createUser(ctx)
-  const client = await createClient(ctx, { grants: input.grants ?? ['password', 'refresh_token'], scope: input.scope ?? 'openid email source:r' })
+  const client = await createClient(ctx, { grants: input.grants ?? ['password', 'refresh_token'], scope: input.scope ?? 'openid email source:r', resources: input.resources })
   const auth = { authorization: basic(client.client_id, client.client_secret as string) }
   const form = { grant_type: 'password', username: 'alice', password: PASSWORD }
   return { ctx, user, client, auth, form }
@@ -90,7 +90,7 @@ t.test('without the refresh_token grant: an access token only, and nothing store
 })
 
 t.test('a requested scope and resource narrow the token and bind the family', async (t) => {
-  const { ctx, auth, form } = await setup(t)
+  const { ctx, auth, form } = await setup(t, { resources: ['https://api.example.com/'] })
   const res = await exchange(ctx.app, { ...form, scope: 'source:r', resource: 'https://api.example.com/' }, auth)
   t.equal(res.statusCode, 200)
   t.equal(res.json().scope, 'source:r')
@@ -165,6 +165,7 @@ t.test('a public client is refused even if its record names the grant', async (t
     grantTypes: ['password'],
     scopes: [],
     audience: null,
+    resources: [],
     createdAt: ctx.clock.now(),
   })
   const res = await exchange(ctx.app, { ...form, client_id: 'lk_public_password' })

@@ -27,7 +27,7 @@ async function setup(
   await addScope(deps, { name: 'read', description: 'Read' })
   await addScope(deps, { name: 'write', description: 'Write' })
   const user = await createUser(ctx)
-  const client = await createClient(ctx, { scope: 'openid read write' })
+  const client = await createClient(ctx, { scope: 'openid read write', ...(options.resource ? { resources: [options.resource] } : {}) })
   const auth = { authorization: basic(client.client_id, client.client_secret as string) }
   const { code, verifier } = await obtainCode(ctx, client, { scope: options.scope ?? 'openid read write', resource: options.resource })
   const res = await exchange(ctx.app, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier }, auth)

@@ -37,7 +37,7 @@ async function setup(
   }
   const ctx = await buildTestApp(t, logger ? { logger } : {})
   const user = await addUser({ users: ctx.repos.users, passwords: testPasswords, clock: ctx.clock }, { username: 'alice', password: PASSWORD, email: options.email, name: options.name })
-  const client = await createClient(ctx, { scope: 'openid profile email' })
+  const client = await createClient(ctx, { scope: 'openid profile email', ...(options.resource ? { resources: [options.resource] } : {}) })
   const auth = { authorization: basic(client.client_id, client.client_secret as string) }
   const tokens = await codeTokens(ctx, client, auth, { scope: options.scope ?? 'openid profile email', resource: options.resource })
   return { ctx, user, client, auth, tokens }

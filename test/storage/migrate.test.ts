@@ -4,6 +4,7 @@ import { type Kysely, sql } from 'kysely'
 import { connect, type Store } from '../../src/storage/connect.js'
 import { migrate, MigrationError } from '../../src/storage/migrate.js'
 import { migrations } from '../../src/storage/migrations/index.js'
+import { repositories } from '../../src/storage/repositories.js'
 import { TEST_DATABASE_URL, createSchema } from '../helpers/db.js'
 import { runCli, runCliInProcess } from '../helpers/cli.js'
 
@@ -85,6 +86,26 @@ for (const [name, opener] of openers) {
     t.notOk(tables.includes('half_done'), 'the broken migration rolled back')
     t.notOk(tables.includes('users'), 'the whole batch rolled back')
     t.same(await migrate(store), Object.keys(migrations), 'a fixed run applies cleanly afterwards')
+  })
+}
+
+for (const [name, opener] of openers) {
+  t.test(`${name}: client-audiences gives existing clients and consents empty resource lists`, async (t) => {
+    const store = (await opener(t))()
+    const names = Object.keys(migrations)
+    const before = Object.fromEntries(Object.entries(migrations).slice(0, names.indexOf('2026-11-30-03-client-audiences')))
+    await migrate(store, before)
+    const db = store.db as unknown as Kysely<any> // eslint-disable-line @typescript-eslint/no-explicit-any
+    await db.insertInto('users').values({ id: '7f1f8d52-2f7b-4c55-9b54-0b7f8a3c2c11', username: 'alice', password_hash: 'h', created_at: 0 }).execute()
+    await db
+      .insertInto('clients')
+      .values({ id: 'lk_old', name: 'Old', secret_hash: 'h', is_public: 0, redirect_uris: '[]', post_logout_redirect_uris: '[]', grant_types: '[]', scopes: '[]', created_at: 0 })
+      .execute()
+    await db.insertInto('consents').values({ client_id: 'lk_old', user_id: '7f1f8d52-2f7b-4c55-9b54-0b7f8a3c2c11', scopes: '["openid"]', created_at: 0, updated_at: 0 }).execute()
+    t.same(await migrate(store), names.slice(Object.keys(before).length))
+    const repos = repositories(store)
+    t.same((await repos.clients.findById('lk_old'))?.resources, [], 'DEFAULT_AUDIENCE only, as before')
+    t.match(await repos.consents.find('lk_old', '7f1f8d52-2f7b-4c55-9b54-0b7f8a3c2c11'), { scopes: ['openid'], resources: [] }, 'covers no resource: asked once more')
   })
 }
 

@@ -32,11 +32,42 @@ for (const dialect of dialects(t)) {
         grantTypes: ['authorization_code' as const, 'refresh_token' as const],
         scopes: ['openid'],
         audience: null,
+        resources: ['https://a.example.com/api', 'urn:example:b'],
         createdAt: 1_795_000_000_000,
       }
       await repos.clients.create(client)
       t.same(await repos.clients.findById('lk_abc'), client)
       t.equal(await repos.clients.findById('lk_none'), undefined)
+    })
+
+    t.test('finds the first resource server registered for an audience', async (t) => {
+      const repos = repositories(await dialect.open(t))
+      const base = { secretHash: 'h', isPublic: false, redirectUris: [], postLogoutRedirectUris: [], grantTypes: [], scopes: [], resources: [] }
+      await repos.clients.create({ ...base, id: 'lk_later', name: 'Later', audience: 'https://api.example.com', createdAt: 2 })
+      await repos.clients.create({ ...base, id: 'lk_first', name: 'Payments API', audience: 'https://api.example.com', createdAt: 1 })
+      await repos.clients.create({ ...base, id: 'lk_app', name: 'App', audience: null, resources: ['https://other.example.com'], createdAt: 0 })
+      t.equal((await repos.clients.findByAudience('https://api.example.com'))?.name, 'Payments API')
+      t.equal(await repos.clients.findByAudience('https://api.example.com/'), undefined, 'compared exactly')
+      t.equal(await repos.clients.findByAudience('https://other.example.com'), undefined, 'a resource a client may request is no registration')
+    })
+
+    t.test('a consent accumulates the scopes and resources it was given for', async (t) => {
+      const repos = repositories(await dialect.open(t))
+      const user = { id: '7f1f8d52-2f7b-4c55-9b54-0b7f8a3c2c11', username: 'alice', passwordHash: 'h', email: null, name: null, createdAt: 0 }
+      await repos.users.create(user)
+      const base = { secretHash: 'h', isPublic: false, redirectUris: [], postLogoutRedirectUris: [], grantTypes: [], scopes: [], audience: null, resources: [], createdAt: 0 }
+      await repos.clients.create({ ...base, id: 'lk_app', name: 'App' })
+      t.equal(await repos.consents.find('lk_app', user.id), undefined)
+      await repos.consents.grant('lk_app', user.id, { scopes: ['openid'], resources: ['https://a.example.com'] }, 10)
+      await repos.consents.grant('lk_app', user.id, { scopes: ['openid', 'email'], resources: ['https://b.example.com'] }, 20)
+      t.same(await repos.consents.find('lk_app', user.id), {
+        clientId: 'lk_app',
+        userId: user.id,
+        scopes: ['openid', 'email'],
+        resources: ['https://a.example.com', 'https://b.example.com'],
+        createdAt: 10,
+        updatedAt: 20,
+      })
     })
 
     t.test('adds a scope and updates an existing description', async (t) => {

@@ -8,7 +8,7 @@ import { sha256Hex } from '../../src/oauth/secrets.js'
 import type { AuthorizationCode } from '../../src/storage/authorization-codes.js'
 import type { AuthorizationTransaction, AuthorizationTransactionRepository } from '../../src/storage/authorization-transactions.js'
 import type { Client } from '../../src/storage/clients.js'
-import type { Consent } from '../../src/storage/consents.js'
+import type { Consent, ConsentGrant } from '../../src/storage/consents.js'
 import type { LoginSession, LoginSessionRepository } from '../../src/storage/login-sessions.js'
 import { FakeClock } from '../helpers/clock.js'
 
@@ -76,6 +76,7 @@ const client = (isPublic: boolean): Client => ({
   grantTypes: [],
   scopes: [],
   audience: null,
+  resources: [],
   createdAt: 0,
 })
 
@@ -145,28 +146,64 @@ t.test('consent', async (t) => {
     t.notOk(consentCanBeRemembered({ isPublic: true }, 'com.example.app:/cb'), 'native app with a private-use scheme')
   })
 
-  t.test('a remembered consent covers any subset of its scopes, unless prompt=consent', async (t) => {
-    const clock = new FakeClock()
+  function consentStore() {
     const saved: Consent[] = []
-    const consents = {
+    return {
+      saved,
       async find(clientId: string, userId: string) {
         return saved.find((c) => c.clientId === clientId && c.userId === userId)
       },
-      async grant(clientId: string, userId: string, scopes: readonly string[], now: number) {
-        saved.push({ clientId, userId, scopes: [...scopes], createdAt: now, updatedAt: now })
+      async grant(clientId: string, userId: string, granted: ConsentGrant, now: number) {
+        const existing = saved.find((c) => c.clientId === clientId && c.userId === userId)
+        if (!existing) {
+          saved.push({ clientId, userId, scopes: [...granted.scopes], resources: [...granted.resources], createdAt: now, updatedAt: now })
+          return
+        }
+        existing.scopes = [...new Set([...existing.scopes, ...granted.scopes])]
+        existing.resources = [...new Set([...existing.resources, ...granted.resources])]
+        existing.updatedAt = now
       },
     }
+  }
+  const API = 'https://api.example.com'
+
+  t.test('a remembered consent covers any subset of its scopes, unless prompt=consent', async (t) => {
+    const clock = new FakeClock()
+    const consents = consentStore()
     const policy = consentPolicy({ consents, clock })
-    const request = { redirectUri: 'https://app.example.com/cb', userId: 'u1', scopes: ['openid'], forceConsent: false }
+    const request = { redirectUri: 'https://app.example.com/cb', userId: 'u1', scopes: ['openid'], resource: API, forceConsent: false }
     t.ok(await policy.needsConsent(client(false), request), 'nothing remembered yet')
-    await policy.remember('lk_client', 'u1', ['openid', 'profile'])
-    t.same(saved[0], { clientId: 'lk_client', userId: 'u1', scopes: ['openid', 'profile'], createdAt: clock.now(), updatedAt: clock.now() })
+    await policy.remember('lk_client', 'u1', { scopes: ['openid', 'profile'], resource: API })
+    t.same(consents.saved[0], { clientId: 'lk_client', userId: 'u1', scopes: ['openid', 'profile'], resources: [API], createdAt: clock.now(), updatedAt: clock.now() })
     t.notOk(await policy.needsConsent(client(false), request))
     t.notOk(await policy.needsConsent(client(false), { ...request, scopes: ['profile', 'openid'] }))
     t.ok(await policy.needsConsent(client(false), { ...request, scopes: ['openid', 'email'] }), 'a scope beyond it')
     t.ok(await policy.needsConsent(client(false), { ...request, userId: 'u2' }), 'another user')
     t.ok(await policy.needsConsent(client(false), { ...request, forceConsent: true }), 'prompt=consent')
     t.ok(await policy.needsConsent(client(true), { ...request, redirectUri: 'http://127.0.0.1/cb' }), 'a native app')
+  })
+
+  t.test('a remembered consent covers only the resources it was given for (RFC 8707)', async (t) => {
+    const consents = consentStore()
+    const policy = consentPolicy({ consents, clock: new FakeClock() })
+    const other = 'https://other.example.com'
+    const request = { redirectUri: 'https://app.example.com/cb', userId: 'u1', scopes: ['openid'], resource: API, forceConsent: false }
+    await policy.remember('lk_client', 'u1', { scopes: ['openid'], resource: API })
+    t.notOk(await policy.needsConsent(client(false), request), 'the resource consented to')
+    t.ok(await policy.needsConsent(client(false), { ...request, resource: other }), 'consent to one API is not consent to another')
+    t.ok(await policy.needsConsent(client(false), { ...request, resource: `${API}/` }), 'compared exactly')
+    await policy.remember('lk_client', 'u1', { scopes: ['openid'], resource: other })
+    t.same(consents.saved[0]?.resources, [API, other], 'remember adds the resource')
+    t.notOk(await policy.needsConsent(client(false), { ...request, resource: other }))
+    t.notOk(await policy.needsConsent(client(false), request), 'the first is still covered')
+  })
+
+  t.test('a consent remembered before resources were recorded covers none (the user consents once more)', async (t) => {
+    const consents = consentStore()
+    consents.saved.push({ clientId: 'lk_client', userId: 'u1', scopes: ['openid'], resources: [], createdAt: 0, updatedAt: 0 })
+    const policy = consentPolicy({ consents, clock: new FakeClock() })
+    const request = { redirectUri: 'https://app.example.com/cb', userId: 'u1', scopes: ['openid'], resource: 'http://localhost:4000', forceConsent: false }
+    t.ok(await policy.needsConsent(client(false), request))
   })
 })
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Params, resolveResource } from '../../src/oauth/params.js'
+import { Params } from '../../src/oauth/params.js'
 
 t.test('treats empty parameters as absent', async (t) => {
   const p = new Params({ a: '', b: 'x', c: ['', 'y'] })
@@ -24,13 +24,6 @@ t.test('values must be strings; anything but an object is refused', async (t) =>
   t.throws(() => new Params('text'), /form or a JSON object/)
   t.throws(() => new Params([1]), /form or a JSON object/)
   t.equal(new Params(undefined).get('x'), undefined)
-})
-
-t.test('resolveResource: the requested resource, else the default audience; invalid_target when malformed', async (t) => {
-  t.equal(resolveResource('https://api.example.com/v1', 'http://localhost:4000'), 'https://api.example.com/v1')
-  t.equal(resolveResource(undefined, 'http://localhost:4000'), 'http://localhost:4000')
-  t.throws(() => resolveResource('https://api.example.com/#frag', 'http://localhost:4000'), { name: 'OAuthError', code: 'invalid_target' })
-  t.throws(() => resolveResource('https://api.example.com/a b', 'http://localhost:4000'), { code: 'invalid_target' })
 })
 
 t.test('a NUL character in any parameter is invalid_request (PostgreSQL text cannot hold one)', async (t) => {

@@ -37,7 +37,7 @@ export function consentRoute(app: FastifyInstance, ctx: FormRouteContext): void 
         state: tx.state ?? undefined,
       })
     }
-    await auth.consent.remember(client.id, userId, tx.scopes)
+    await auth.consent.remember(client.id, userId, tx)
     return steps.redirectWithCode(request, reply, { ...grantOf(tx), userId, authTime })
   })
 }

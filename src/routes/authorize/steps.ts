@@ -16,8 +16,12 @@ export interface AuthorizeSteps {
   redirectWithCode(request: FastifyRequest, reply: FastifyReply, grant: ApprovedGrant): Promise<FastifyReply>
 }
 
-export function authorizeSteps(deps: { auth: Authorization; pages: Pages; repos: Pick<Repositories, 'users' | 'scopes'> }): AuthorizeSteps {
+export function authorizeSteps(deps: { auth: Authorization; pages: Pages; repos: Pick<Repositories, 'users' | 'scopes' | 'clients'> }): AuthorizeSteps {
   const { auth, pages, repos } = deps
+
+  // The consent page names the API the token is for (RFC 8707): the registered resource server's
+  // name, chosen by an administrator, else the audience URI itself.
+  const apiName = async (resource: string): Promise<string> => (await repos.clients.findByAudience(resource))?.name ?? resource
 
   const redirectWithCode: AuthorizeSteps['redirectWithCode'] = async (request, reply, grant) =>
     reply.redirect(await auth.codes.issue(grant), redirectStatus(request))
@@ -41,6 +45,7 @@ export function authorizeSteps(deps: { auth: Authorization; pages: Pages; repos:
       const scopes = await repos.scopes.findByNames(tx.scopes)
       return pages.render(reply, 'consent', {
         clientName: client.name,
+        apiName: await apiName(tx.resource),
         username: user?.username ?? '',
         scopes: tx.scopes.map((name) => scopes.find((s) => s.name === name) ?? { name, description: '' }),
         transaction: tx.id,
