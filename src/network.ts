@@ -3,7 +3,8 @@ import { isIPv6 } from 'node:net'
 /**
  * What a client address is counted as by the limits on failures: an IPv4 address as it is, an
  * IPv6 address as its /64, which one subscriber usually holds whole, so stepping through it buys
- * nothing.
+ * nothing. The address is fastify's request.ip: the socket's peer, or with TRUST_PROXY the
+ * client named by the trusted proxies' X-Forwarded-For.
  */
 export function clientNetwork(ip: string): string {
   if (!isIPv6(ip)) return ip
