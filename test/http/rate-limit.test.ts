@@ -131,7 +131,7 @@ t.test('attacker and bystander: 30 wrong passwords for one account, then another
     answers.push(page.statusCode)
   }
   t.same(answers, [...Array(5).fill(401), ...Array(25).fill(429)], 'the guesser is locked out of that account after 5')
-  t.match(page.headers['retry-after'], /^\d+$/, 'the lockout says when it ends')
+  t.equal(page.headers['retry-after'], '60', 'the lockout says when it ends')
   const bystander = await loginPage(ctx, client, ATTACKER)
   const signedIn = await bystander.signIn('bob', PASSWORD)
   t.equal(signedIn.statusCode, 200, 'bob signs in from the same address')
