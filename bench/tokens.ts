@@ -27,7 +27,7 @@ export async function benchTokens(durationMs = 1500): Promise<BenchResult[]> {
   const store = connect({ kind: 'sqlite', path: join(dir, 'db.sqlite') })
   await migrate(store)
   const config = loadConfig({})
-  const app = await buildApp(config, { store, keys: await loadKeyStore(join(dir, 'keys')), rateLimit: false })
+  const app = await buildApp(config, { store, keys: await loadKeyStore(join(dir, 'keys')) })
   const repos = repositories(store)
   const deps = { clients: repos.clients, scopes: repos.scopes, users: repos.users, passwords: productionPasswords, clock: systemClock }
   try {

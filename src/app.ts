@@ -1,12 +1,12 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
-import rateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { clientAuthFailureLimit } from './accounts/failure-limits.js'
 import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
 import { authorization } from './authorization/index.js'
 import { CONNECTION_LIMITS, serverOptions, type ConnectionLimits } from './http-server.js'
-import type { Config } from './config.js'
+import type { Config, TrustProxy } from './config.js'
 import { systemClock, type Clock } from './clock.js'
 import { createErrorHandler, sendJsonError } from './error-handler.js'
 import { OAuthError } from './errors.js'
@@ -14,6 +14,7 @@ import type { GrantDefinition } from './grants/grant.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
 import { authorizeRoute } from './routes/authorize/index.js'
+import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
 import { discoveryRoute } from './routes/discovery.js'
@@ -41,20 +42,9 @@ export interface AppDeps {
   /** How passwords are hashed and checked; the production argon2id costs unless a test swaps them. */
   passwords?: PasswordHasher
   logger?: FastifyServerOptions['logger']
-  /** Requests per minute per client IP at /authorize/login and /token; false turns limiting off. */
-  rateLimit?: RateLimits | false
   /** The grants /token serves and discovery advertises; default: the built-in ones. */
   grants?: readonly GrantDefinition[]
 }
-
-export interface RateLimits {
-  loginPerMinute: number
-  tokenPerMinute: number
-}
-
-// Brute-force protection for passwords and client secrets (OAuth 2.1 §2.4.1). The counters
-// are in memory, so each instance counts on its own.
-export const DEFAULT_RATE_LIMITS: RateLimits = { loginPerMinute: 20, tokenPerMinute: 120 }
 
 const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/jwks.json'])
 
@@ -91,28 +81,35 @@ function safeLogger(logger: AppDeps['logger']): FastifyServerOptions['logger'] {
   return { ...options, serializers: { ...options.serializers, req: requestLine } }
 }
 
+/**
+ * TRUST_PROXY as fastify takes it: request.ip and request.protocol come from X-Forwarded-For and
+ * X-Forwarded-Proto only as far as trusted proxies vouch for them; without it they are ignored.
+ */
+function trustProxyOption(trust: TrustProxy): FastifyServerOptions['trustProxy'] {
+  if (trust === false) return false
+  // fastify 5.12 trusts no hop for a bare number; this is proxy-addr's hop-count rule (hop 0 is
+  // the socket's peer), which believes whatever the N nearest hops say.
+  if (typeof trust === 'number') return (_address: string, hop: number) => hop < trust
+  return [...trust]
+}
+
 export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
   const clock = deps.clock ?? systemClock
   const passwords = deps.passwords ?? productionPasswords
   const app = Fastify({
     ...serverOptions(deps.connectionLimits ?? CONNECTION_LIMITS),
     logger: safeLogger(deps.logger),
-    trustProxy: false,
+    trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 64 * 1024,
   })
   const repos = repositories(deps.store)
   const pages = createPages()
   app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
-  // Added before any plugin or route, so every response passes through it: 404s, 429s, errors.
+  // Added before any plugin or route, so every response passes through it: 404s, errors.
   app.addHook('onSend', noStoreByDefault)
   app.setNotFoundHandler((_request, reply) => sendJsonError(reply, new OAuthError('invalid_request', 'not found', { status: 404 })))
   await app.register(formbody)
   await app.register(cookie)
-  const limits = deps.rateLimit === false ? undefined : (deps.rateLimit ?? DEFAULT_RATE_LIMITS)
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: () => new OAuthError('invalid_request', 'too many requests; try again later', { status: 429 }),
-  })
 
   const accessTokens = accessTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
@@ -122,17 +119,22 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // ID tokens as id_token_hint at /authorize and /logout.
   const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer })
   const hints = idTokenHintVerifier({ keys: deps.keys, clock, issuer: config.issuer })
+  // Brute-force protection for client secrets (OAuth 2.1 §2.4.1): failures only, in the database.
+  const authenticate = clientAuthenticator({
+    clients: repos.clients,
+    failures: clientAuthFailureLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitClientAuthFailures }),
+  })
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
     await api.register(discoveryRoute, { config, grants: grantDefinitions })
     await api.register(jwksRoute, { keys: deps.keys })
-    await api.register(tokenRoute, { clients: repos.clients, grants, perMinute: limits?.tokenPerMinute })
-    await api.register(revokeRoute, { repos, verifier, clock, perMinute: limits?.tokenPerMinute })
-    await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
+    await api.register(tokenRoute, { authenticate, grants })
+    await api.register(revokeRoute, { repos, verifier, clock, authenticate })
+    await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, authenticate })
     await api.register(userinfoRoute, { repos, verifier })
   })
   const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, passwords, loginPerMinute: limits?.loginPerMinute })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, passwords })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   return app

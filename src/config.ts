@@ -1,6 +1,13 @@
+import { isIP } from 'node:net'
 import { isResourceUri, RESOURCE_URI_RULE } from './oauth/resource-uri.js'
 
 export type PkceRequired = 'all' | 'public'
+
+/**
+ * Which reverse proxies' X-Forwarded-For and X-Forwarded-Proto to believe (fastify's
+ * `trustProxy`): none (false), the nearest N hops, or the proxies at these addresses/CIDRs.
+ */
+export type TrustProxy = false | number | readonly string[]
 
 export type DatabaseTarget =
   | { kind: 'sqlite'; path: string }
@@ -18,6 +25,11 @@ export interface Config {
   refreshTokenMaxTtlSeconds: number
   codeTtlSeconds: number
   pkceRequired: PkceRequired
+  trustProxy: TrustProxy
+  /** Failed sign-ins from one address per 15 minutes before every sign-in from it is refused. */
+  limitSignInFailuresPerAddress: number
+  /** Failed client authentications per client_id and address per 15 minutes before 429. */
+  limitClientAuthFailures: number
 }
 
 /** A bad configuration value; the message is one line naming the variable. */
@@ -97,6 +109,35 @@ function absoluteUri(env: Env, name: string, fallback: string): string {
   return raw
 }
 
+const TRUST_PROXY_EXPECTED = 'must be "off", a hop count from 1 to 10, or a comma list of proxy addresses or CIDRs'
+
+/**
+ * TRUST_PROXY. Trusting every hop is refused: any client could then name any address in
+ * X-Forwarded-For and step past every per-address limit.
+ */
+export function parseTrustProxy(raw: string | undefined): TrustProxy {
+  const value = (raw ?? '').trim()
+  if (value === '' || value.toLowerCase() === 'off') return false
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    if (hops < 1 || hops > 10) throw new ConfigError('TRUST_PROXY', `${TRUST_PROXY_EXPECTED} (got "${value}")`)
+    return hops
+  }
+  const trustsAll = `must not trust every hop, which would let any client forge X-Forwarded-For (got "${value}"); use a hop count or the proxies' addresses`
+  if (/^(true|yes|on|all|\*)$/i.test(value)) throw new ConfigError('TRUST_PROXY', trustsAll)
+  const entries = value.split(',').map((entry) => entry.trim())
+  for (const entry of entries) {
+    const [address = '', prefix, ...rest] = entry.split('/')
+    const family = isIP(address)
+    const bits = prefix === undefined ? undefined : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN
+    if (family === 0 || rest.length > 0 || Number.isNaN(bits) || (bits ?? 0) > (family === 4 ? 32 : 128)) {
+      throw new ConfigError('TRUST_PROXY', `${TRUST_PROXY_EXPECTED} (got "${entry}")`)
+    }
+    if (bits === 0) throw new ConfigError('TRUST_PROXY', trustsAll)
+  }
+  return entries
+}
+
 const DAY = 86_400
 const YEAR = 365 * DAY
 
@@ -119,6 +160,9 @@ export function loadConfig(env: Env): Config {
     // OAuth 2.1 §4.1.2: a code lives briefly, ten minutes at most.
     codeTtlSeconds: integer(env, 'CODE_TTL', 60, 1, 600),
     pkceRequired: pkce,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    limitSignInFailuresPerAddress: integer(env, 'LIMIT_SIGNIN_FAILURES_PER_ADDRESS', 100, 1, 1_000_000),
+    limitClientAuthFailures: integer(env, 'LIMIT_CLIENT_AUTH_FAILURES', 20, 1, 1_000_000),
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')

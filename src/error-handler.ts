@@ -37,6 +37,7 @@ export function sendJsonError(reply: FastifyReply, error: AnyOAuthError): Fastif
   if (error.code === 'invalid_client' && error.status === 401) {
     reply.header('www-authenticate', `Basic realm="${REALM}"`)
   }
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
   const body = error.code === undefined
     ? { error_description: error.description }
     : { error: error.code, error_description: error.description }

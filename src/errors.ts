@@ -66,13 +66,16 @@ export class OAuthError<Code extends OAuthErrorCode | undefined = OAuthErrorCode
   readonly status: number
   /** RFC 6750 §3.1: the scope a protected resource needs, sent with `insufficient_scope`. */
   readonly scope: string | undefined
+  /** Sent as Retry-After (RFC 9110 §10.2.3) with a 429. */
+  readonly retryAfterSeconds: number | undefined
 
-  constructor(code: Code, description: string, options: { status?: number; cause?: unknown; scope?: string } = {}) {
+  constructor(code: Code, description: string, options: { status?: number; cause?: unknown; scope?: string; retryAfterSeconds?: number } = {}) {
     super(safeDescription(description), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'OAuthError'
     this.code = code
     this.status = options.status ?? (code === undefined ? 401 : defaultStatus[code as OAuthErrorCode])
     this.scope = options.scope
+    this.retryAfterSeconds = options.retryAfterSeconds
   }
 
   get description(): string {
@@ -82,6 +85,14 @@ export class OAuthError<Code extends OAuthErrorCode | undefined = OAuthErrorCode
   /** RFC 6749 §5.2: 401 with a WWW-Authenticate challenge, rendered by the error handler. */
   static invalidClient(description: string): OAuthError {
     return new OAuthError('invalid_client', description, { status: 401 })
+  }
+
+  /**
+   * A limit on failures refused the request: 429 (RFC 6585 §4) with Retry-After. RFC 6749 has
+   * no code for it; `invalid_request` is the closest, the description says what happened.
+   */
+  static tooManyFailures(description: string, retryAfterSeconds: number): OAuthError {
+    return new OAuthError('invalid_request', description, { status: 429, retryAfterSeconds })
   }
 
   /** A body of a media type the endpoint does not take: 415, in the endpoint's error format. */

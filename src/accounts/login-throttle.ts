@@ -1,11 +1,13 @@
-import { isIPv6 } from 'node:net'
 import type { Clock } from '../clock.js'
+import { clientNetwork } from '../network.js'
+import { secondsUntil } from './failure-limits.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { AttemptClaim, LoginAttemptRepository } from '../storage/login-attempts.js'
 
 /**
- * Brute-force protection (OAuth 2.1 §2.4.1, §7.7) for the login page and the password grant, on
- * top of the per-IP rate limits, kept in the database so every instance shares it. Each attempt
+ * Brute-force protection (OAuth 2.1 §2.4.1, §7.7) for the login page and the password grant,
+ * under the per-address limit on failures (failure-limits.ts), kept in the database so every
+ * instance shares it. Each attempt
  * is counted under two keys:
  * - the username from one client address: the 5th consecutive failure locks that pair for 1
  *   minute, each failure after a lockout doubles it (2, 4, 8 minutes), capped at 15 minutes. A
@@ -23,10 +25,9 @@ import type { AttemptClaim, LoginAttemptRepository } from '../storage/login-atte
  * less than the window) let the username's count lapse between its attempts. Two addresses
  * failing in turn for about four hours, or ten at once, can, and then keep it locked with one
  * failure per lockout: the price of any per-account limit.
- * The address is fastify's request.ip with trustProxy off: behind a reverse proxy every caller
+ * The address is fastify's request.ip: behind a reverse proxy without TRUST_PROXY every caller
  * has the proxy's address, the first count becomes a per-username count with the low threshold,
- * and anyone can keep any account locked again. An IPv6 address counts as its /64, which one
- * subscriber usually holds whole, so stepping through it buys nothing.
+ * and anyone can keep any account locked again. An IPv6 address counts as its /64 (network.ts).
  * Unknown usernames are throttled like known ones, so the throttle reveals nothing. The keys are
  * SHA-256 hashes of the normalised username (and address): that hides usernames from a casual
  * reader of the table, not from anyone who hashes a list of likely usernames.
@@ -57,23 +58,6 @@ export function addressKey(username: string, ip: string): string {
   return sha256Hex(`login-ip:${normaliseUsername(username)}\n${clientNetwork(ip)}`)
 }
 
-/** What an address is counted as: an IPv4 address as it is, an IPv6 address as its /64. */
-export function clientNetwork(ip: string): string {
-  if (!isIPv6(ip)) return ip
-  // WHATWG URL parsing canonicalises IPv6 to hex groups, embedded IPv4 included; drop any zone.
-  const canonical = new URL(`http://[${ip.split('%')[0] ?? ''}]`).hostname.slice(1, -1)
-  const [head = '', tail] = canonical.split('::')
-  const left = head === '' ? [] : head.split(':')
-  const right = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right].map((g) => parseInt(g, 16))
-  // A dual-stack listener sees IPv4 callers as ::ffff:a.b.c.d; count them as IPv4.
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    const [hi = 0, lo = 0] = groups.slice(6)
-    return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.')
-  }
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`
-}
-
 /** How long a key is locked once `failures` attempts have failed; 0 below `maxFailures`. */
 export function lockoutMs(failures: number, maxFailures: number): number {
   if (failures < maxFailures) return 0
@@ -87,7 +71,8 @@ export interface Lockout {
   lockedUntil: number
 }
 
-export type AttemptStart = { allowed: false } | { allowed: true; lockouts: Lockout[] }
+/** A refused attempt says when the lockouts that refused it end (Retry-After). */
+export type AttemptStart = { allowed: false; retryAfterSeconds: number } | { allowed: true; lockouts: Lockout[] }
 
 export interface LoginThrottle {
   /** Counts an attempt for the username from `ip`, or refuses it while either count is locked. */
@@ -108,11 +93,17 @@ export function loginThrottle(deps: { attempts: LoginAttemptRepository; clock: C
       })
       // The address first: a locked address is refused before the username is counted.
       const kinds: LockKind[] = ['address', 'username']
+      const keys = [addressKey(username, ip), usernameKey(username)] as const
       const claimed = await deps.attempts.claim([
-        claim(addressKey(username, ip), LOGIN_THROTTLE.maxFailuresPerAddress),
-        claim(usernameKey(username), LOGIN_THROTTLE.maxFailuresPerUsername),
+        claim(keys[0], LOGIN_THROTTLE.maxFailuresPerAddress),
+        claim(keys[1], LOGIN_THROTTLE.maxFailuresPerUsername),
       ])
-      if (!claimed) return { allowed: false }
+      if (!claimed) {
+        // Refused while either key is locked: until both locks have ended.
+        const locks = await Promise.all(keys.map((key) => deps.attempts.find(key)))
+        const until = Math.max(now, ...locks.map((lock) => lock?.lockedUntil ?? now))
+        return { allowed: false, retryAfterSeconds: secondsUntil(until, now) }
+      }
       const lockouts = claimed.flatMap(({ failures, lockedUntil }, i) =>
         lockedUntil === null ? [] : [{ lock: kinds[i] as LockKind, failures, lockedUntil }],
       )

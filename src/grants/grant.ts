@@ -11,7 +11,7 @@ export interface TokenRequest {
   params: Params
   /** For security events, never for secrets or tokens. */
   log: SecurityLog
-  /** The caller's address (fastify's request.ip; trustProxy is off). */
+  /** The caller's address: fastify's request.ip (from X-Forwarded-For only with TRUST_PROXY). */
   ip: string
 }
 

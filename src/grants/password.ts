@@ -1,4 +1,5 @@
 import { checkCredentials } from '../accounts/credentials.js'
+import { signInAddressLimit, type SignInAddressLimit } from '../accounts/failure-limits.js'
 import { loginThrottle, type LoginThrottle } from '../accounts/login-throttle.js'
 import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
@@ -12,6 +13,7 @@ import type { GrantDefinition, GrantHandler } from './grant.js'
 export interface PasswordGrantDeps {
   users: UserRepository
   throttle: LoginThrottle
+  addressLimit: SignInAddressLimit
   passwords: PasswordHasher
   tokens: TokenResponses
   clock: Clock
@@ -21,7 +23,7 @@ export interface PasswordGrantDeps {
 /**
  * RFC 6749 §4.3, for clients registered with `--grant password` only (RFC 9700 §2.4 says not to
  * use it; it is never on by default). The credentials are checked exactly as on the login page,
- * throttle included.
+ * throttle and limits included.
  */
 export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
@@ -35,7 +37,11 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scopes = resolveScope(params.get('scope'), client.scopes)
       const audience = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
 
-      const checked = await checkCredentials({ users: deps.users, throttle: deps.throttle, passwords: deps.passwords, log }, { username, password, ip })
+      const { users, throttle, addressLimit, passwords } = deps
+      const checked = await checkCredentials({ users, throttle, addressLimit, passwords, log }, { username, password, ip })
+      if (checked.outcome === 'addressLimited') {
+        throw OAuthError.tooManyFailures('too many failed sign-ins from this address; try again later', checked.retryAfterSeconds)
+      }
       // Unknown usernames are throttled too, so neither answer reveals whether the user exists.
       if (checked.outcome === 'throttled') {
         throw new OAuthError('invalid_grant', 'too many failed sign-ins; try again later')
@@ -56,6 +62,7 @@ export const passwordDefinition: GrantDefinition = {
     passwordGrant({
       users: deps.repos.users,
       throttle: loginThrottle({ attempts: deps.repos.loginAttempts, clock: deps.clock }),
+      addressLimit: signInAddressLimit({ counters: deps.repos.failureCounters, clock: deps.clock, maxFailures: deps.config.limitSignInFailuresPerAddress }),
       passwords: deps.passwords,
       tokens: deps.tokens,
       clock: deps.clock,

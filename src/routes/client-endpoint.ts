@@ -1,10 +1,10 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
 import { OAuthError } from '../errors.js'
-import { authenticateClient, clientCredentials } from '../oauth/client-auth.js'
 import { Params } from '../oauth/params.js'
-import type { Client, ClientRepository } from '../storage/clients.js'
+import type { Client } from '../storage/clients.js'
+import type { ClientAuthenticator } from './client-authentication.js'
 import { allowClientOrigin, BROWSER_CLIENT_ENDPOINTS } from './client-cors.js'
-import { acceptMediaTypes, perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
+import { acceptMediaTypes, refuseOtherMethods } from './route-rules.js'
 
 export interface ClientRequest {
   params: Params
@@ -14,9 +14,8 @@ export interface ClientRequest {
 
 export interface ClientEndpointOptions {
   url: string
-  clients: ClientRepository
-  /** Requests per minute per IP; undefined means no limit. */
-  perMinute?: number | undefined
+  /** Client authentication and its limit on failures, as at /token. */
+  authenticate: ClientAuthenticator
   /** Refuse public clients, which cannot authenticate (RFC 7662 §2.1). */
   confidentialOnly: boolean
   handle(request: ClientRequest, reply: FastifyReply): Promise<unknown>
@@ -37,20 +36,17 @@ const formOnly = acceptMediaTypes('application/x-www-form-urlencoded')
 
 /**
  * A POST endpoint where a client presents a token, as /revoke and /introspect are: form body,
- * duplicates refused, the client authenticated as at /token, JSON errors, 405 for
- * other methods.
+ * duplicates refused, the client authenticated as at /token, JSON errors, 405 for other methods.
  */
 export function clientEndpoint(app: FastifyInstance, options: ClientEndpointOptions): void {
-  const { url, clients, perMinute, confidentialOnly, handle } = options
+  const { url, authenticate, confidentialOnly, handle } = options
   const cors = BROWSER_CLIENT_ENDPOINTS.has(url)
   const config = { errorFormat: 'json' as const }
-  // Client secrets are checked here too, so they get /token's brute-force limit (OAuth 2.1 §2.4.1).
-  const limited = { ...config, rateLimit: perMinuteLimit(perMinute) }
-  app.post(url, { config: limited, preParsing: formOnly }, async (request, reply) => {
+  app.post(url, { config, preParsing: formOnly }, async (request, reply) => {
     const params = new Params(request.body)
     params.rejectRepeated()
-    const credentials = clientCredentials({ authorization: request.headers.authorization, params })
-    const client = authenticateClient(credentials, await clients.findById(credentials.clientId))
+    // Client secrets are checked here too, so they get /token's limit on failures (OAuth 2.1 §2.4.1).
+    const client = await authenticate(request, params)
     if (cors) allowClientOrigin(request, reply, client)
     if (confidentialOnly && client.isPublic) {
       throw OAuthError.invalidClient('a public client cannot authenticate here')

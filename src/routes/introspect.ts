@@ -5,16 +5,17 @@ import { sha256Hex } from '../oauth/secrets.js'
 import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { AccessTokenVerifier } from '../tokens/verify-access-token.js'
+import type { ClientAuthenticator } from './client-authentication.js'
 import { clientEndpoint, lookupOrder, requiredToken } from './client-endpoint.js'
 
 export interface IntrospectRouteOptions {
-  repos: Pick<Repositories, 'clients' | 'refreshTokens' | 'accessTokens'>
+  repos: Pick<Repositories, 'refreshTokens' | 'accessTokens'>
   /** Checks latchkey's own access tokens (built once in app.ts). */
   verifier: AccessTokenVerifier
   clock: Clock
   issuer: string
-  /** Requests per minute per IP; undefined means no limit. */
-  perMinute?: number | undefined
+  /** Client authentication and its limit on failures (built once in app.ts). */
+  authenticate: ClientAuthenticator
 }
 
 type Introspection = { active: true } & Record<string, unknown>
@@ -32,7 +33,7 @@ const epochSeconds = (ms: number) => Math.floor(ms / 1000)
  * that is expired, revoked, rotated or unknown, gets `{"active":false}` (§2.2), so the answer
  * never tells a caller more than that it may not see the token.
  */
-export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async (app, { repos, verifier, clock, issuer, perMinute }) => {
+export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async (app, { repos, verifier, clock, issuer, authenticate }) => {
 
   async function introspectAccessToken(token: string, client: Client): Promise<Outcome> {
     const claims = await verifier.verify(token)
@@ -83,8 +84,7 @@ export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async
 
   clientEndpoint(app, {
     url: '/introspect',
-    clients: repos.clients,
-    perMinute,
+    authenticate,
     // RFC 7662 §2.1: the endpoint requires authorization; a bare client_id proves nothing.
     confidentialOnly: true,
     async handle({ params, client }) {

@@ -4,15 +4,16 @@ import { sha256Hex } from '../oauth/secrets.js'
 import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { AccessTokenVerifier } from '../tokens/verify-access-token.js'
+import type { ClientAuthenticator } from './client-authentication.js'
 import { clientEndpoint, lookupOrder, requiredToken, type ClientRequest } from './client-endpoint.js'
 
 export interface RevokeRouteOptions {
-  repos: Pick<Repositories, 'clients' | 'refreshTokens' | 'accessTokens'>
+  repos: Pick<Repositories, 'refreshTokens' | 'accessTokens'>
   /** Checks latchkey's own access tokens (built once in app.ts). */
   verifier: AccessTokenVerifier
   clock: Clock
-  /** Requests per minute per IP; undefined means no limit. */
-  perMinute?: number | undefined
+  /** Client authentication and its limit on failures (built once in app.ts). */
+  authenticate: ClientAuthenticator
 }
 
 /** What a lookup found: `unknown` lets the next kind of token be tried. */
@@ -24,7 +25,7 @@ type Outcome = 'revoked' | 'ignored' | 'unknown'
  * (unknown, malformed, expired, another client's) answers the same 200 and changes nothing
  * (§2.2), so the endpoint tells no one whether a token exists.
  */
-export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, { repos, verifier, clock, perMinute }) => {
+export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, { repos, verifier, clock, authenticate }) => {
 
   async function revokeRefreshToken(token: string, client: Client, { log }: ClientRequest): Promise<Outcome> {
     const found = await repos.refreshTokens.findWithFamily(sha256Hex(token))
@@ -51,8 +52,7 @@ export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, {
 
   clientEndpoint(app, {
     url: '/revoke',
-    clients: repos.clients,
-    perMinute,
+    authenticate,
     // RFC 7009 §2.1: a public client identifies itself with its client_id.
     confidentialOnly: false,
     async handle(request, reply) {

@@ -1,11 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods, RequestPayload } from 'fastify'
 import { OAuthError } from '../errors.js'
 
-/** A route's `rateLimit` config: `limit` requests per minute per IP; undefined means none. */
-export function perMinute(limit: number | undefined): false | { max: number; timeWindow: number } {
-  return limit === undefined ? false : { max: limit, timeWindow: 60_000 }
-}
-
 /** Every other method at `url` is a JSON 405 `invalid_request` naming the allowed ones. */
 export function refuseOtherMethods(app: FastifyInstance, url: string, methods: HTTPMethods[], allow: string): void {
   app.route({
@@ -26,8 +21,8 @@ export function mediaType(contentType: string): string {
 
 /**
  * A `preParsing` hook that answers 415 for a body of any media type but `accepted`, before any
- * parser runs (and after the rate limit, which counts every request). RFC 6749 §3.2, RFC 7009
- * §2.1, RFC 7662 §2.1: form bodies; /token also takes JSON.
+ * parser runs. RFC 6749 §3.2, RFC 7009 §2.1, RFC 7662 §2.1: form bodies; /token also takes
+ * JSON.
  */
 export function acceptMediaTypes(...accepted: string[]) {
   return async function refuseOtherMediaTypes(request: FastifyRequest, _reply: FastifyReply, payload: RequestPayload): Promise<RequestPayload> {

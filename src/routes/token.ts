@@ -1,23 +1,20 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { OAuthError } from '../errors.js'
 import type { Grant } from '../grants/grant.js'
-import { authenticateClient, clientCredentials } from '../oauth/client-auth.js'
 import { parseJsonParams } from '../oauth/json-body.js'
 import { Params } from '../oauth/params.js'
-import type { ClientRepository } from '../storage/clients.js'
+import type { ClientAuthenticator } from './client-authentication.js'
 import { allowClientOrigin } from './client-cors.js'
-import { acceptMediaTypes, perMinute as perMinuteLimit, refuseOtherMethods } from './route-rules.js'
+import { acceptMediaTypes, refuseOtherMethods } from './route-rules.js'
 
 export interface TokenRouteOptions {
-  clients: ClientRepository
+  /** Client authentication and its limit on failures (built once in app.ts). */
+  authenticate: ClientAuthenticator
   grants: Map<string, Grant>
-  /** Requests per minute per IP; undefined means no limit. */
-  perMinute?: number | undefined
 }
 
-export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { clients, grants, perMinute }) => {
+export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { authenticate, grants }) => {
   const config = { errorFormat: 'json' as const }
-  const limited = { ...config, rateLimit: perMinuteLimit(perMinute) }
   // JSON bodies (first-party SDKs) under the form's rules: string values, no repeated keys.
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
@@ -29,11 +26,10 @@ export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { c
   })
   // OAuth 2.1 §3.2.3: every answer, errors included, is no-store (the app's onSend hook).
   const preParsing = acceptMediaTypes('application/x-www-form-urlencoded', 'application/json')
-  app.post('/token', { config: limited, preParsing }, async (request, reply) => {
+  app.post('/token', { config, preParsing }, async (request, reply) => {
     const params = new Params(request.body)
     params.rejectRepeated()
-    const credentials = clientCredentials({ authorization: request.headers.authorization, params })
-    const client = authenticateClient(credentials, await clients.findById(credentials.clientId))
+    const client = await authenticate(request, params)
     allowClientOrigin(request, reply, client)
     const grantType = params.get('grant_type')
     if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required')

@@ -136,6 +136,13 @@ export interface LoginAttemptsTable {
   expires_at: number
 }
 
+/** Failures counted against a key over a fixed window; the row is dead once expires_at has passed. */
+export interface FailureCountersTable {
+  key_hash: string
+  failures: number
+  expires_at: number
+}
+
 export interface Database {
   users: UsersTable
   clients: ClientsTable
@@ -149,6 +156,7 @@ export interface Database {
   access_tokens: AccessTokensTable
   revoked_jtis: RevokedJtisTable
   login_attempts: LoginAttemptsTable
+  failure_counters: FailureCountersTable
 }
 
 export type UserRow = Selectable<UsersTable>

@@ -7,6 +7,7 @@ import {
 } from './authorization-transactions.js'
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
+import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
 import { loginAttemptRepository, type LoginAttemptRepository } from './login-attempts.js'
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
 import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
@@ -24,6 +25,7 @@ export interface Repositories {
   refreshTokens: RefreshTokenRepository
   accessTokens: AccessTokenRepository
   loginAttempts: LoginAttemptRepository
+  failureCounters: FailureCounterRepository
 }
 
 export function repositories(store: Store): Repositories {
@@ -38,5 +40,6 @@ export function repositories(store: Store): Repositories {
     refreshTokens: refreshTokenRepository(store.db),
     accessTokens: accessTokenRepository(store.db),
     loginAttempts: loginAttemptRepository(store.db),
+    failureCounters: failureCounterRepository(store.db),
   }
 }

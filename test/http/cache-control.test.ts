@@ -72,11 +72,10 @@ t.test('/authorize pages and redirects are no-store', async (t) => {
 })
 
 t.test('a 429 is no-store', async (t) => {
-  const app = await buildApp(loadConfig({}), {
+  const app = await buildApp(loadConfig({ LIMIT_CLIENT_AUTH_FAILURES: '1' }), {
     store: await sqliteCase.open(t),
     keys: await fixtureKeyStore(),
     clock: new FakeClock(),
-    rateLimit: { loginPerMinute: 1, tokenPerMinute: 1 },
   })
   t.teardown(() => app.close())
   await app.inject({ method: 'POST', url: '/introspect', headers: FORM, payload: 'token=x' })

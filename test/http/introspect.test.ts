@@ -423,13 +423,12 @@ t.test('request errors: missing token, duplicates, wrong content type, wrong met
   }
 })
 
-t.test('/introspect shares the brute-force limit of /token', async (t) => {
+t.test('/introspect shares the limit on failed client authentications of /token', async (t) => {
   const store = await sqliteCase.open(t)
-  const app = await buildApp(loadConfig({}), {
+  const app = await buildApp(loadConfig({ LIMIT_CLIENT_AUTH_FAILURES: '1' }), {
     store,
     keys: await fixtureKeyStore(),
     clock: new FakeClock(),
-    rateLimit: { loginPerMinute: 5, tokenPerMinute: 1 },
   })
   t.teardown(() => app.close())
   const attempt = () => app.inject({ method: 'POST', url: '/introspect', headers: { ...FORM, authorization: basic('lk_x', 'guess') }, payload: 'token=x' })
@@ -438,4 +437,5 @@ t.test('/introspect shares the brute-force limit of /token', async (t) => {
   t.equal(limited.statusCode, 429)
   t.equal(limited.json().error, 'invalid_request')
   t.equal(limited.headers['cache-control'], 'no-store')
+  t.equal(limited.headers['retry-after'], '900')
 })

@@ -294,13 +294,12 @@ t.test('request errors: missing token, duplicates, wrong content type, wrong met
   await assertNothingRevoked(t, ctx, granted, 'after request errors:')
 })
 
-t.test('/revoke shares the brute-force limit of /token', async (t) => {
+t.test('/revoke shares the limit on failed client authentications of /token', async (t) => {
   const store = await sqliteCase.open(t)
-  const app = await buildApp(loadConfig({}), {
+  const app = await buildApp(loadConfig({ LIMIT_CLIENT_AUTH_FAILURES: '2' }), {
     store,
     keys: await fixtureKeyStore(),
     clock: new FakeClock(),
-    rateLimit: { loginPerMinute: 2, tokenPerMinute: 2 },
   })
   t.teardown(() => app.close())
   const attempt = () => app.inject({ method: 'POST', url: '/revoke', headers: { ...FORM, authorization: basic('lk_x', 'guess') }, payload: 'token=x' })
@@ -308,8 +307,9 @@ t.test('/revoke shares the brute-force limit of /token', async (t) => {
   t.equal((await attempt()).statusCode, 401)
   const limited = await attempt()
   t.equal(limited.statusCode, 429)
-  t.same(limited.json(), { error: 'invalid_request', error_description: 'too many requests; try again later' })
+  t.same(limited.json(), { error: 'invalid_request', error_description: 'too many failed client authentications from this address; try again later' })
   t.equal(limited.headers['cache-control'], 'no-store')
+  t.equal(limited.headers['retry-after'], '900')
 })
 
 t.test('tokens and secrets never reach the logs', async (t) => {
@@ -319,7 +319,7 @@ t.test('tokens and secrets never reach the logs', async (t) => {
   const keys = await fixtureKeyStore()
   const clock = new FakeClock()
   const config = loadConfig({ ISSUER: 'http://localhost:3000' })
-  const app = await buildApp(config, { store, keys, clock, logger: { level: 'trace', stream }, rateLimit: false })
+  const app = await buildApp(config, { store, keys, clock, logger: { level: 'trace', stream } })
   t.teardown(() => app.close())
   const { repositories } = await import('../../src/storage/repositories.js')
   const ctx: TestApp = { app, config, store, keys, clock, repos: repositories(store) }

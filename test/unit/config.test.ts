@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, loadConfig, parseDatabaseUrl } from '../../src/config.js'
+import { ConfigError, loadConfig, parseDatabaseUrl, parseTrustProxy } from '../../src/config.js'
 
 t.test('defaults match the contract', async (t) => {
   const c = loadConfig({})
@@ -15,6 +15,9 @@ t.test('defaults match the contract', async (t) => {
     refreshTokenMaxTtlSeconds: 31536000,
     codeTtlSeconds: 60,
     pkceRequired: 'all',
+    trustProxy: false,
+    limitSignInFailuresPerAddress: 100,
+    limitClientAuthFailures: 20,
   })
 })
 
@@ -31,6 +34,9 @@ t.test('reads every variable', async (t) => {
     REFRESH_TOKEN_MAX_TTL: '864000',
     CODE_TTL: '30',
     PKCE_REQUIRED: 'public',
+    TRUST_PROXY: '10.0.0.0/8, 192.0.2.7',
+    LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '500',
+    LIMIT_CLIENT_AUTH_FAILURES: '5',
   })
   t.equal(c.port, 8080)
   t.equal(c.host, '0.0.0.0')
@@ -43,6 +49,9 @@ t.test('reads every variable', async (t) => {
   t.equal(c.refreshTokenMaxTtlSeconds, 864000)
   t.equal(c.codeTtlSeconds, 30)
   t.equal(c.pkceRequired, 'public')
+  t.same(c.trustProxy, ['10.0.0.0/8', '192.0.2.7'])
+  t.equal(c.limitSignInFailuresPerAddress, 500)
+  t.equal(c.limitClientAuthFailures, 5)
 })
 
 t.test('accepts loopback http issuers and https anywhere', async (t) => {
@@ -75,6 +84,28 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ PKCE_REQUIRED: 'none' }, 'PKCE_REQUIRED', /"all" or "public"/],
   [{ DEFAULT_AUDIENCE: 'api' }, 'DEFAULT_AUDIENCE', /absolute URI/],
   [{ DEFAULT_AUDIENCE: 'https://api.example.com/#x' }, 'DEFAULT_AUDIENCE', /fragment/],
+  [{ LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '0' }, 'LIMIT_SIGNIN_FAILURES_PER_ADDRESS', /from 1/],
+  [{ LIMIT_SIGNIN_FAILURES_PER_ADDRESS: 'many' }, 'LIMIT_SIGNIN_FAILURES_PER_ADDRESS', /integer/],
+  [{ LIMIT_CLIENT_AUTH_FAILURES: '0' }, 'LIMIT_CLIENT_AUTH_FAILURES', /from 1/],
+  [{ LIMIT_CLIENT_AUTH_FAILURES: '-3' }, 'LIMIT_CLIENT_AUTH_FAILURES', /integer/],
+  // Trusting every hop would let anyone forge X-Forwarded-For past the per-address limits.
+  [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: 'TRUE' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: 'all' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: 'on' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: '*' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: '0.0.0.0/0' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: '10.0.0.1, ::/0' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: '0' }, 'TRUST_PROXY', /hop count from 1 to 10/],
+  [{ TRUST_PROXY: '11' }, 'TRUST_PROXY', /hop count from 1 to 10/],
+  [{ TRUST_PROXY: 'false' }, 'TRUST_PROXY', /"off", a hop count/],
+  [{ TRUST_PROXY: 'proxy.internal' }, 'TRUST_PROXY', /addresses or CIDRs \(got "proxy.internal"\)/],
+  [{ TRUST_PROXY: '10.0.0.1,' }, 'TRUST_PROXY', /got ""/],
+  [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY', /got "10.0.0.0\/33"/],
+  [{ TRUST_PROXY: '10.0.0.0/8/1' }, 'TRUST_PROXY', /CIDRs/],
+  [{ TRUST_PROXY: '10.0.0.0/x' }, 'TRUST_PROXY', /CIDRs/],
+  [{ TRUST_PROXY: 'fd00::/129' }, 'TRUST_PROXY', /CIDRs/],
 ]
 
 for (const [env, variable, expected] of bad) {
@@ -98,4 +129,13 @@ t.test('parses DATABASE_URL forms', async (t) => {
 t.test('does not echo a PostgreSQL URL that may hold a password', async (t) => {
   const error = t.throws(() => parseDatabaseUrl('postgres://user:secret@[bad')) as Error
   t.notMatch(error.message, /secret/)
+})
+
+t.test('parses TRUST_PROXY: off, a hop count, or proxies by address or CIDR', async (t) => {
+  for (const off of [undefined, '', 'off', 'OFF', ' off ']) t.equal(parseTrustProxy(off), false, JSON.stringify(off))
+  t.equal(parseTrustProxy('1'), 1)
+  t.equal(parseTrustProxy('10'), 10)
+  t.same(parseTrustProxy('127.0.0.1'), ['127.0.0.1'])
+  t.same(parseTrustProxy('10.0.0.0/8,fd00::/8 , ::1'), ['10.0.0.0/8', 'fd00::/8', '::1'])
+  t.same(parseTrustProxy('192.0.2.0/32'), ['192.0.2.0/32'])
 })

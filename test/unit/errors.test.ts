@@ -20,3 +20,9 @@ t.test('RFC 6750 errors: no credentials has no code, insufficient_scope names it
   t.equal(new OAuthError('invalid_token', 'expired').status, 401)
   t.match(OAuthError.unsupportedContentType(), { code: 'invalid_request', status: 415, description: 'unsupported content type' })
 })
+
+t.test('a refusal by a limit on failures is a 429 invalid_request carrying Retry-After', async (t) => {
+  const error = OAuthError.tooManyFailures('too many failed sign-ins from this address; try again later', 120)
+  t.match(error, { code: 'invalid_request', status: 429, retryAfterSeconds: 120 })
+  t.equal(new OAuthError('invalid_request', 'x').retryAfterSeconds, undefined)
+})

@@ -26,8 +26,6 @@ export interface AuthorizeRouteOptions {
   /** Reads id_token_hint (built once in app.ts). */
   hints: IdTokenHintVerifier
   passwords: PasswordHasher
-  /** Login attempts per minute per IP; undefined means no limit. */
-  loginPerMinute?: number | undefined
 }
 
 /** The authorization endpoint (RFC 6749 §3.1) and the login and consent forms it shows. */
@@ -84,6 +82,6 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
   const context = { auth, cookies, steps, repos, clock }
-  loginRoute(app, { ...context, routeConfig, passwords: options.passwords, loginPerMinute: options.loginPerMinute })
+  loginRoute(app, { ...context, routeConfig, passwords: options.passwords, signInFailuresPerAddress: config.limitSignInFailuresPerAddress })
   consentRoute(app, { ...context, routeConfig })
 }

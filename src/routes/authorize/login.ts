@@ -1,19 +1,19 @@
 import type { FastifyInstance } from 'fastify'
 import { checkCredentials } from '../../accounts/credentials.js'
+import { signInAddressLimit } from '../../accounts/failure-limits.js'
 import { loginThrottle } from '../../accounts/login-throttle.js'
 import type { PasswordHasher } from '../../accounts/passwords.js'
 import { findClient } from '../../authorization/request.js'
 import { Params } from '../../oauth/params.js'
-import { perMinute } from '../route-rules.js'
 import { formTransaction, type FormRouteContext } from './form.js'
 
 /** POST /authorize/login: the login form, or "use another account". */
-export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { passwords: PasswordHasher; loginPerMinute: number | undefined }): void {
+export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { passwords: PasswordHasher; signInFailuresPerAddress: number }): void {
   const { auth, cookies, steps, repos, clock } = ctx
   const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
-  const config = { ...ctx.routeConfig, rateLimit: perMinute(ctx.loginPerMinute) }
+  const addressLimit = signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: ctx.signInFailuresPerAddress })
 
-  app.post('/authorize/login', { config }, async (request, reply) => {
+  app.post('/authorize/login', { config: ctx.routeConfig }, async (request, reply) => {
     const params = new Params(request.body)
     const { tx, csrfToken } = await formTransaction(ctx, request, params)
     const client = await findClient(repos.clients, tx.clientId)
@@ -24,10 +24,20 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { passw
     }
     const username = params.get('username') ?? ''
     const password = params.get('password') ?? ''
-    const checked = await checkCredentials({ users: repos.users, throttle, passwords: ctx.passwords, log: request.log }, { username, password, ip: request.ip })
+    const checked = await checkCredentials(
+      { users: repos.users, throttle, addressLimit, passwords: ctx.passwords, log: request.log },
+      { username, password, ip: request.ip },
+    )
     // The transaction stays usable for another try.
     if (checked.outcome === 'throttled') {
+      reply.header('retry-after', String(checked.retryAfterSeconds))
       return steps.renderLogin(reply, view, { error: 'Too many failed sign-ins; try again in a few minutes.', username }, 429)
+    }
+    if (checked.outcome === 'addressLimited') {
+      reply.header('retry-after', String(checked.retryAfterSeconds))
+      const minutes = Math.ceil(checked.retryAfterSeconds / 60)
+      const error = `Too many failed sign-ins from your network; try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`
+      return steps.renderLogin(reply, view, { error, username }, 429)
     }
     // One message for every failure.
     if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: 'Wrong username or password.', username }, 401)

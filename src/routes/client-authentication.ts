@@ -1,0 +1,31 @@
+import type { FastifyRequest } from 'fastify'
+import type { ClientAuthFailureLimit } from '../accounts/failure-limits.js'
+import { OAuthError } from '../errors.js'
+import { authenticateClient, clientCredentials, type ClientCredentials } from '../oauth/client-auth.js'
+import type { Params } from '../oauth/params.js'
+import type { Client, ClientRepository } from '../storage/clients.js'
+
+/** Client authentication at /token, /revoke and /introspect, with its limit on failures. */
+export type ClientAuthenticator = (request: FastifyRequest, params: Params) => Promise<Client>
+
+/**
+ * The credentials are checked first, with no database write: a correct secret costs one lookup
+ * and is never refused. Only a failed authentication (unknown client_id, wrong or missing
+ * secret, malformed Basic) is counted, per client_id and address, and past the limit it is
+ * answered 429 instead of 401.
+ */
+export function clientAuthenticator(deps: { clients: ClientRepository; failures: ClientAuthFailureLimit }): ClientAuthenticator {
+  return async (request, params) => {
+    let credentials: ClientCredentials | undefined
+    try {
+      credentials = clientCredentials({ authorization: request.headers.authorization, params })
+      return authenticateClient(credentials, await deps.clients.findById(credentials.clientId))
+    } catch (error) {
+      if (!(error instanceof OAuthError) || error.code !== 'invalid_client') throw error
+      // Credentials that could not be read are counted under no client_id, for this address.
+      const refusal = await deps.failures.failed({ clientId: credentials?.clientId ?? '', ip: request.ip, log: request.log })
+      if (refusal) throw OAuthError.tooManyFailures('too many failed client authentications from this address; try again later', refusal.retryAfterSeconds)
+      throw error
+    }
+  }
+}
