@@ -28,19 +28,19 @@ export interface ConsentPolicy {
 }
 
 /**
- * A remembered consent covers the same client, any subset of the scopes it was given for, and
- * the resources it was given for: consent to one API is not consent to another (RFC 9700 §2.3).
+ * A remembered consent covers the same client, the same resource and any subset of the scopes
+ * it was given for there: consent to one API is not consent to another (RFC 9700 §2.3), nor
+ * are the scopes allowed for one API allowed for another.
  */
 export function consentPolicy(deps: { consents: ConsentRepository; clock: Clock }): ConsentPolicy {
   return {
     async needsConsent(client, request) {
       if (request.forceConsent || !consentCanBeRemembered(client, request.redirectUri)) return true
-      const consent = await deps.consents.find(client.id, request.userId)
-      if (!consent || !consent.resources.includes(request.resource)) return true
-      return !request.scopes.every((scope) => consent.scopes.includes(scope))
+      const consent = await deps.consents.find(client.id, request.userId, request.resource)
+      return !consent || !request.scopes.every((scope) => consent.scopes.includes(scope))
     },
     async remember(clientId, userId, allowed) {
-      await deps.consents.grant(clientId, userId, { scopes: allowed.scopes, resources: [allowed.resource] }, deps.clock.now())
+      await deps.consents.grant(clientId, userId, allowed.resource, allowed.scopes, deps.clock.now())
     },
   }
 }

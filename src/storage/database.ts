@@ -70,8 +70,9 @@ export interface LoginSessionsTable {
 export interface ConsentsTable {
   client_id: string
   user_id: string
+  /** The RFC 8707 audience the consent was given for. */
+  resource: string
   scopes: string
-  resources: string
   created_at: number
   updated_at: number
 }

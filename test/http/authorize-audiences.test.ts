@@ -110,22 +110,25 @@ t.test('a remembered consent covers the resources it was given for: consent for 
   t.match(page.body, /asks for access to <strong>Payments API<\/strong>/)
 
   t.equal((await decide(browser, page, 'allow')).statusCode, 303)
-  const consent = await ctx.repos.consents.find(shop.client_id, (await ctx.repos.users.findByUsername('alice'))?.id as string)
-  t.same(consent?.resources, [ORDERS, PAYMENTS], 'both remembered')
+  const userId = (await ctx.repos.users.findByUsername('alice'))?.id as string
+  for (const resource of [ORDERS, PAYMENTS]) {
+    t.same((await ctx.repos.consents.find(shop.client_id, userId, resource))?.scopes, ['openid'], `remembered for ${resource}`)
+  }
   for (const resource of [ORDERS, PAYMENTS]) {
     const res = await browser.get(codeRequest(shop, { resource, prompt: 'none' }).url)
     t.ok(redirectParams(res).get('code'), `prompt=none for ${resource}: a code`)
   }
 })
 
-t.test('a consent remembered before resources were recorded is asked again once', async (t) => {
+t.test('the scopes allowed for one API are not allowed for another', async (t) => {
   const ctx = await setup(t)
-  const shop = await createClient(ctx, { name: 'Shop', scope: 'openid' })
-  const { browser } = await obtainCode(ctx, shop)
-  // As the migration leaves a consent given before it: scopes, and no resources.
-  await ctx.store.db.updateTable('consents').set({ resources: '[]' }).execute()
-  const page = await browser.get(codeRequest(shop).url)
-  t.equal(page.statusCode, 200, 'the consent page once more')
+  const shop = await createClient(ctx, { name: 'Shop', scope: 'openid profile', resources: [ORDERS, PAYMENTS] })
+  const { browser } = await obtainCode(ctx, shop, { resource: ORDERS, scope: 'openid profile' })
+  await obtainCode(ctx, shop, { resource: PAYMENTS, scope: 'openid' }, browser)
+  const both = await browser.get(codeRequest(shop, { resource: PAYMENTS, scope: 'openid profile', prompt: 'none' }).url)
+  t.equal(redirectParams(both).get('error'), 'consent_required', 'profile was allowed for Orders, not for Payments')
+  const page = await browser.get(codeRequest(shop, { resource: PAYMENTS, scope: 'openid profile' }).url)
+  t.equal(page.statusCode, 200, 'the consent page')
   await decide(browser, page, 'allow')
-  t.ok(redirectParams(await browser.get(codeRequest(shop).url)).get('code'), 'then remembered')
+  t.ok(redirectParams(await browser.get(codeRequest(shop, { resource: PAYMENTS, scope: 'openid profile', prompt: 'none' }).url)).get('code'), 'then remembered')
 })

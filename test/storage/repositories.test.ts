@@ -51,23 +51,20 @@ for (const dialect of dialects(t)) {
       t.equal(await repos.clients.findByAudience('https://other.example.com'), undefined, 'a resource a client may request is no registration')
     })
 
-    t.test('a consent accumulates the scopes and resources it was given for', async (t) => {
+    t.test('a consent accumulates the scopes it was given for, per resource', async (t) => {
       const repos = repositories(await dialect.open(t))
       const user = { id: '7f1f8d52-2f7b-4c55-9b54-0b7f8a3c2c11', username: 'alice', passwordHash: 'h', email: null, name: null, createdAt: 0 }
       await repos.users.create(user)
       const base = { secretHash: 'h', isPublic: false, redirectUris: [], postLogoutRedirectUris: [], grantTypes: [], scopes: [], audience: null, resources: [], createdAt: 0 }
       await repos.clients.create({ ...base, id: 'lk_app', name: 'App' })
-      t.equal(await repos.consents.find('lk_app', user.id), undefined)
-      await repos.consents.grant('lk_app', user.id, { scopes: ['openid'], resources: ['https://a.example.com'] }, 10)
-      await repos.consents.grant('lk_app', user.id, { scopes: ['openid', 'email'], resources: ['https://b.example.com'] }, 20)
-      t.same(await repos.consents.find('lk_app', user.id), {
-        clientId: 'lk_app',
-        userId: user.id,
-        scopes: ['openid', 'email'],
-        resources: ['https://a.example.com', 'https://b.example.com'],
-        createdAt: 10,
-        updatedAt: 20,
-      })
+      const [a, b] = ['https://a.example.com', 'https://b.example.com']
+      t.equal(await repos.consents.find('lk_app', user.id, a), undefined)
+      await repos.consents.grant('lk_app', user.id, a, ['openid'], 10)
+      await repos.consents.grant('lk_app', user.id, b, ['openid', 'email'], 20)
+      await repos.consents.grant('lk_app', user.id, a, ['profile'], 30)
+      t.same(await repos.consents.find('lk_app', user.id, a), { clientId: 'lk_app', userId: user.id, resource: a, scopes: ['openid', 'profile'], createdAt: 10, updatedAt: 30 })
+      t.same(await repos.consents.find('lk_app', user.id, b), { clientId: 'lk_app', userId: user.id, resource: b, scopes: ['openid', 'email'], createdAt: 20, updatedAt: 20 })
+      t.equal(await repos.consents.find('lk_app', user.id, 'https://c.example.com'), undefined)
     })
 
     t.test('adds a scope and updates an existing description', async (t) => {

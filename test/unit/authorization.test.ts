@@ -8,7 +8,7 @@ import { sha256Hex } from '../../src/oauth/secrets.js'
 import type { AuthorizationCode } from '../../src/storage/authorization-codes.js'
 import type { AuthorizationTransaction, AuthorizationTransactionRepository } from '../../src/storage/authorization-transactions.js'
 import type { Client } from '../../src/storage/clients.js'
-import type { Consent, ConsentGrant } from '../../src/storage/consents.js'
+import type { Consent } from '../../src/storage/consents.js'
 import type { LoginSession, LoginSessionRepository } from '../../src/storage/login-sessions.js'
 import { FakeClock } from '../helpers/clock.js'
 
@@ -148,19 +148,18 @@ t.test('consent', async (t) => {
 
   function consentStore() {
     const saved: Consent[] = []
+    const find = async (clientId: string, userId: string, resource: string) =>
+      saved.find((c) => c.clientId === clientId && c.userId === userId && c.resource === resource)
     return {
       saved,
-      async find(clientId: string, userId: string) {
-        return saved.find((c) => c.clientId === clientId && c.userId === userId)
-      },
-      async grant(clientId: string, userId: string, granted: ConsentGrant, now: number) {
-        const existing = saved.find((c) => c.clientId === clientId && c.userId === userId)
+      find,
+      async grant(clientId: string, userId: string, resource: string, scopes: readonly string[], now: number) {
+        const existing = await find(clientId, userId, resource)
         if (!existing) {
-          saved.push({ clientId, userId, scopes: [...granted.scopes], resources: [...granted.resources], createdAt: now, updatedAt: now })
+          saved.push({ clientId, userId, resource, scopes: [...scopes], createdAt: now, updatedAt: now })
           return
         }
-        existing.scopes = [...new Set([...existing.scopes, ...granted.scopes])]
-        existing.resources = [...new Set([...existing.resources, ...granted.resources])]
+        existing.scopes = [...new Set([...existing.scopes, ...scopes])]
         existing.updatedAt = now
       },
     }
@@ -174,7 +173,7 @@ t.test('consent', async (t) => {
     const request = { redirectUri: 'https://app.example.com/cb', userId: 'u1', scopes: ['openid'], resource: API, forceConsent: false }
     t.ok(await policy.needsConsent(client(false), request), 'nothing remembered yet')
     await policy.remember('lk_client', 'u1', { scopes: ['openid', 'profile'], resource: API })
-    t.same(consents.saved[0], { clientId: 'lk_client', userId: 'u1', scopes: ['openid', 'profile'], resources: [API], createdAt: clock.now(), updatedAt: clock.now() })
+    t.same(consents.saved[0], { clientId: 'lk_client', userId: 'u1', resource: API, scopes: ['openid', 'profile'], createdAt: clock.now(), updatedAt: clock.now() })
     t.notOk(await policy.needsConsent(client(false), request))
     t.notOk(await policy.needsConsent(client(false), { ...request, scopes: ['profile', 'openid'] }))
     t.ok(await policy.needsConsent(client(false), { ...request, scopes: ['openid', 'email'] }), 'a scope beyond it')
@@ -193,17 +192,20 @@ t.test('consent', async (t) => {
     t.ok(await policy.needsConsent(client(false), { ...request, resource: other }), 'consent to one API is not consent to another')
     t.ok(await policy.needsConsent(client(false), { ...request, resource: `${API}/` }), 'compared exactly')
     await policy.remember('lk_client', 'u1', { scopes: ['openid'], resource: other })
-    t.same(consents.saved[0]?.resources, [API, other], 'remember adds the resource')
+    t.same(consents.saved.map((c) => c.resource), [API, other], 'remembered per resource')
     t.notOk(await policy.needsConsent(client(false), { ...request, resource: other }))
     t.notOk(await policy.needsConsent(client(false), request), 'the first is still covered')
   })
 
-  t.test('a consent remembered before resources were recorded covers none (the user consents once more)', async (t) => {
+  t.test('scopes allowed for one resource are not allowed for another', async (t) => {
     const consents = consentStore()
-    consents.saved.push({ clientId: 'lk_client', userId: 'u1', scopes: ['openid'], resources: [], createdAt: 0, updatedAt: 0 })
     const policy = consentPolicy({ consents, clock: new FakeClock() })
-    const request = { redirectUri: 'https://app.example.com/cb', userId: 'u1', scopes: ['openid'], resource: 'http://localhost:4000', forceConsent: false }
-    t.ok(await policy.needsConsent(client(false), request))
+    const other = 'https://other.example.com'
+    await policy.remember('lk_client', 'u1', { scopes: ['openid', 'profile'], resource: API })
+    await policy.remember('lk_client', 'u1', { scopes: ['openid'], resource: other })
+    const request = { redirectUri: 'https://app.example.com/cb', userId: 'u1', scopes: ['openid', 'profile'], resource: other, forceConsent: false }
+    t.ok(await policy.needsConsent(client(false), request), 'profile was allowed for the first resource only')
+    t.notOk(await policy.needsConsent(client(false), { ...request, resource: API }))
   })
 })
 
