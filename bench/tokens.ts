@@ -14,6 +14,7 @@ import { migrate } from '../src/storage/migrate.js'
 import { repositories } from '../src/storage/repositories.js'
 import { newFamily, newRefreshToken } from '../src/tokens/refresh-token.js'
 import type { BenchResult } from './http.js'
+import { NO_AUDIT } from '../src/audit.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -29,7 +30,7 @@ export async function benchTokens(durationMs = 1500): Promise<BenchResult[]> {
   const config = loadConfig({})
   const app = await buildApp(config, { store, keys: await loadKeyStore(join(dir, 'keys')) })
   const repos = repositories(store)
-  const deps = { clients: repos.clients, scopes: repos.scopes, users: repos.users, passwords: productionPasswords, clock: systemClock }
+  const deps = { clients: repos.clients, scopes: repos.scopes, users: repos.users, passwords: productionPasswords, clock: systemClock, audit: NO_AUDIT }
   try {
     await addScope(deps, { name: 'bench', description: 'Bench' })
     const service = await addClient(deps, { name: 'bench-service', grants: ['client_credentials'], scope: 'bench' })

@@ -4,6 +4,7 @@ import formbody from '@fastify/formbody'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { clientAuthFailureLimit } from './accounts/failure-limits.js'
 import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
+import { loggerAudit, type AppAudit } from './audit.js'
 import { authorization } from './authorization/index.js'
 import { CONNECTION_LIMITS, serverOptions, type ConnectionLimits } from './http-server.js'
 import type { Config, TrustProxy } from './config.js'
@@ -24,6 +25,7 @@ import { jwksRoute } from './routes/jwks.js'
 import { logoutRoute } from './routes/logout.js'
 import { noStoreByDefault } from './routes/route-rules.js'
 import { revokeRoute } from './routes/revoke.js'
+import { auditRequests } from './routes/request-audit.js'
 import { tokenRoute } from './routes/token.js'
 import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
@@ -34,6 +36,8 @@ import { idTokenSigner } from './tokens/id-token.js'
 import { accessTokenVerifier } from './tokens/verify-access-token.js'
 
 export interface AppDeps {
+  /** Where security events go; by default audit lines through the app's logger, at any LOG_LEVEL. */
+  audit?: AppAudit
   store: Store
   keys: KeyStore
   clock?: Clock
@@ -107,6 +111,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
   // Added before any plugin or route, so every response passes through it: 404s, errors.
   app.addHook('onSend', noStoreByDefault)
+  auditRequests(app, deps.audit ?? loggerAudit(app.log))
   app.setNotFoundHandler((_request, reply) => sendJsonError(reply, new OAuthError('invalid_request', 'not found', { status: 404 })))
   await app.register(formbody)
   await app.register(cookie)

@@ -7,12 +7,19 @@ export type AuditEvent =
   | { event: 'signin_succeeded'; userId: string; via: SignInChannel }
   /** Wrong username or password (the username is not logged: people type passwords into it). */
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
-  /** A sign-in refused without checking the password: a lock or a failure limit is in force. */
-  | { event: 'signin_throttled'; limit: string; via: SignInChannel; retryAfterSeconds?: number | undefined }
-  /** A failure that started a lock on a username (from one address, or from everywhere). */
-  | { event: 'signin_locked'; lock: string; failures: number; lockedUntil: string }
-  /** Client authentication failed at /token, /revoke or /introspect. */
-  | { event: 'client_auth_failed'; clientId: string; throttled: boolean }
+  /** An address over its sign-in failure limit: from now on refused unchecked (once per window). */
+  | { event: 'signin_throttled'; limit: 'address'; via: SignInChannel; retryAfterSeconds: number }
+  /**
+   * A failure that started a lock on a username (from one address, or from everywhere): sign-ins
+   * to it are refused unchecked until `lockedUntil`.
+   */
+  | { event: 'signin_locked'; lock: 'address' | 'username'; failures: number; lockedUntil: string }
+  /**
+   * Client authentication failed at /token, /revoke or /introspect: each failure up to the limit,
+   * then the first one answered 429 (`throttled`) in its window. The client_id only when it has
+   * latchkey's shape (a secret pasted into it is never logged).
+   */
+  | { event: 'client_auth_failed'; clientId: string | undefined; throttled: boolean }
   | { event: 'consent_given'; userId: string; clientId: string; scopes: string[]; resource: string }
   | { event: 'consent_denied'; userId: string; clientId: string }
   /** Tokens from /token: the access token's jti, and the refresh-token family when there is one. */

@@ -1,7 +1,7 @@
-import type { SecurityLog } from '../security-log.js'
+import type { AuditLog, SignInChannel } from '../audit.js'
 import type { User, UserRepository } from '../storage/users.js'
 import type { SignInAddressLimit } from './failure-limits.js'
-import type { LockKind, LoginThrottle } from './login-throttle.js'
+import type { LoginThrottle } from './login-throttle.js'
 import type { PasswordHasher } from './passwords.js'
 
 /**
@@ -15,24 +15,28 @@ export type CredentialCheck =
   | { outcome: 'throttled'; retryAfterSeconds: number }
   | { outcome: 'addressLimited'; retryAfterSeconds: number }
 
-const LOCKOUT_MESSAGES: Record<LockKind, string> = {
-  address: 'too many failed sign-ins for one username from one address; attempts from it are refused until the lockout ends',
-  username: 'too many failed sign-ins for one username from all addresses; every attempt is refused until the lockout ends',
-}
-
-/** The one username and password check, shared by the login page and the password grant. */
+/**
+ * The one username and password check, shared by the login page and the password grant. Every
+ * outcome is an audit event: succeeded, failed, throttled, and the locks a failure starts.
+ */
 export async function checkCredentials(
-  deps: { users: UserRepository; throttle: LoginThrottle; addressLimit: SignInAddressLimit; passwords: PasswordHasher; log: SecurityLog },
-  /** `ip`: the caller's address, counted by the limits and logged. */
-  credentials: { username: string; password: string; ip: string },
+  deps: { users: UserRepository; throttle: LoginThrottle; addressLimit: SignInAddressLimit; passwords: PasswordHasher; audit: AuditLog },
+  /** `ip`: the caller's address, counted by the limits; `via`: where the attempt came from. */
+  credentials: { username: string; password: string; ip: string; via: SignInChannel },
 ): Promise<CredentialCheck> {
-  const { ip } = credentials
+  const { ip, via } = credentials
   // The address first: once it is over its limit no username is counted or checked.
-  const address = await deps.addressLimit.start({ ip, log: deps.log })
-  if (!address.allowed) return { outcome: 'addressLimited', retryAfterSeconds: address.refusal.retryAfterSeconds }
+  const address = await deps.addressLimit.start(ip)
+  if (!address.allowed) {
+    const { retryAfterSeconds, first } = address.refusal
+    // Once per window: the refusals that follow add nothing but volume.
+    if (first) deps.audit.record({ event: 'signin_throttled', limit: 'address', via, retryAfterSeconds })
+    return { outcome: 'addressLimited', retryAfterSeconds }
+  }
   const attempt = await deps.throttle.start(credentials.username, ip)
   if (!attempt.allowed) {
     // Refused unchecked: not a failure of this address.
+    // The lock was recorded when it began (signin_locked).
     await deps.addressLimit.notFailed(ip)
     return { outcome: 'throttled', retryAfterSeconds: attempt.retryAfterSeconds }
   }
@@ -44,10 +48,12 @@ export async function checkCredentials(
     // not wipe out an address's failures on others.
     await deps.addressLimit.notFailed(ip)
     await deps.throttle.succeeded(credentials.username, ip)
+    deps.audit.record({ event: 'signin_succeeded', userId: user.id, via })
     return { outcome: 'ok', user }
   }
+  deps.audit.record({ event: 'signin_failed', userId: user?.id, via })
   for (const { lock, failures, lockedUntil } of attempt.lockouts) {
-    deps.log.warn({ event: 'login_lockout', lock, failures, lockedUntil: new Date(lockedUntil).toISOString(), ip }, LOCKOUT_MESSAGES[lock])
+    deps.audit.record({ event: 'signin_locked', lock, failures, lockedUntil: new Date(lockedUntil).toISOString() })
   }
   return { outcome: 'wrong' }
 }

@@ -1,7 +1,6 @@
 import type { Clock } from '../clock.js'
 import { clientNetwork } from '../network.js'
 import { sha256Hex } from '../oauth/secrets.js'
-import type { SecurityLog } from '../security-log.js'
 import type { FailureCounterRepository } from '../storage/failure-counters.js'
 
 /**
@@ -45,7 +44,7 @@ export function signInAddressKey(ip: string): string {
 }
 
 /** A client_id is logged only in latchkey's own shape: a secret pasted into it never is. */
-function loggableClientId(clientId: string): string | undefined {
+export function loggableClientId(clientId: string): string | undefined {
   return /^lk_[A-Za-z0-9_-]{1,64}$/.test(clientId) ? clientId : undefined
 }
 
@@ -54,23 +53,16 @@ export interface ClientAuthFailureLimit {
    * Counts a failed client authentication (`clientId` as presented, '' when none could be
    * read) from `ip`; answers a refusal once the pair has failed more than the limit.
    */
-  failed(attempt: { clientId: string; ip: string; log: SecurityLog }): Promise<Refusal | undefined>
+  failed(attempt: { clientId: string; ip: string }): Promise<Refusal | undefined>
 }
 
 export function clientAuthFailureLimit(deps: { counters: FailureCounterRepository; clock: Clock; maxFailures: number }): ClientAuthFailureLimit {
   return {
-    async failed({ clientId, ip, log }) {
+    async failed({ clientId, ip }) {
       const now = deps.clock.now()
       const count = await deps.counters.increment(clientAuthKey(clientId, ip), now, FAILURE_WINDOW_MS)
       if (count.failures <= deps.maxFailures) return undefined
-      const first = count.failures === deps.maxFailures + 1
-      if (first) {
-        log.warn(
-          { event: 'throttled', limit: 'client_auth', clientId: loggableClientId(clientId), ip, failures: deps.maxFailures, until: new Date(count.expiresAt).toISOString() },
-          'too many failed client authentications for one client_id from one address; further failures are answered 429 until the window ends',
-        )
-      }
-      return { retryAfterSeconds: secondsUntil(count.expiresAt, now), first }
+      return { retryAfterSeconds: secondsUntil(count.expiresAt, now), first: count.failures === deps.maxFailures + 1 }
     },
   }
 }
@@ -82,25 +74,18 @@ export interface SignInAddressLimit {
    * Counts a sign-in from `ip` as failed from its start, so concurrent guesses cannot overshoot
    * the limit; refuses it once the address has more failures than the limit.
    */
-  start(attempt: { ip: string; log: SecurityLog }): Promise<AddressAttempt>
+  start(ip: string): Promise<AddressAttempt>
   /** The attempt did not fail (it succeeded, or the per-username throttle refused it unchecked): take it back. */
   notFailed(ip: string): Promise<void>
 }
 
 export function signInAddressLimit(deps: { counters: FailureCounterRepository; clock: Clock; maxFailures: number }): SignInAddressLimit {
   return {
-    async start({ ip, log }) {
+    async start(ip) {
       const now = deps.clock.now()
       const count = await deps.counters.increment(signInAddressKey(ip), now, FAILURE_WINDOW_MS)
       if (count.failures <= deps.maxFailures) return { allowed: true }
-      const first = count.failures === deps.maxFailures + 1
-      if (first) {
-        log.warn(
-          { event: 'throttled', limit: 'signin_address', ip, failures: deps.maxFailures, until: new Date(count.expiresAt).toISOString() },
-          'too many failed sign-ins from one address; every sign-in from it is refused until the window ends',
-        )
-      }
-      return { allowed: false, refusal: { retryAfterSeconds: secondsUntil(count.expiresAt, now), first } }
+      return { allowed: false, refusal: { retryAfterSeconds: secondsUntil(count.expiresAt, now), first: count.failures === deps.maxFailures + 1 } }
     },
     async notFailed(ip) {
       await deps.counters.decrement(signInAddressKey(ip), deps.clock.now())

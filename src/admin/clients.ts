@@ -1,3 +1,4 @@
+import type { AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
 import type { GrantDescriptor } from '../grants/grant.js'
 import { BUILT_IN_GRANTS } from '../grants/index.js'
@@ -54,6 +55,7 @@ export async function addClient(
     clients: ClientRepository
     scopes: ScopeRepository
     clock: Clock
+    audit: AuditLog
     /** The grants the server serves; default: the built-in ones. */
     grants?: readonly GrantDescriptor[]
   },
@@ -107,5 +109,6 @@ export async function addClient(
     createdAt: deps.clock.now(),
   }
   await deps.clients.create(client)
+  deps.audit.record({ event: 'client_created', clientId, public: isPublic, grants })
   return secret === undefined ? { client_id: clientId } : { client_id: clientId, client_secret: secret }
 }

@@ -1,3 +1,4 @@
+import type { AuditLog } from '../audit.js'
 import { randomUUID } from 'node:crypto'
 import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
@@ -15,7 +16,7 @@ const MIN_PASSWORD_LENGTH = 8
 const CONTROL = /[\x00-\x1f\x7f]/
 
 export async function addUser(
-  deps: { users: UserRepository; passwords: PasswordHasher; clock: Clock },
+  deps: { users: UserRepository; passwords: PasswordHasher; clock: Clock; audit: AuditLog },
   input: AddUserInput,
 ): Promise<{ id: string; username: string }> {
   const username = input.username
@@ -44,5 +45,6 @@ export async function addUser(
     if (await deps.users.findByUsername(username)) throw new AdminError(`username "${username}" is already taken`)
     throw error
   }
+  deps.audit.record({ event: 'user_created', userId: user.id })
   return { id: user.id, username }
 }

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { productionPasswords, type PasswordHasher } from '../accounts/passwords.js'
 import { AdminError } from '../admin/admin-error.js'
+import type { AuditEvent, AuditLog } from '../audit.js'
 import { addClient } from '../admin/clients.js'
 import { addScope } from '../admin/scopes.js'
 import { addUser } from '../admin/users.js'
@@ -22,6 +23,19 @@ export interface CliIo {
   readStdin(): string
   /** The production argon2id costs unless a test swaps in cheap ones. */
   passwords?: PasswordHasher
+}
+
+/**
+ * The CLI's audit log: one JSON line per security event on stderr, so `--json` output on stdout
+ * stays exactly one value and a log collector reading stderr sees the same events as the
+ * server's (`"audit":true`).
+ */
+function stderrAudit(io: CliIo): AuditLog {
+  return {
+    record(event: AuditEvent) {
+      io.stderr(`${JSON.stringify({ time: new Date().toISOString(), audit: true, ...event, via: 'cli' })}\n`)
+    },
+  }
 }
 
 /** Opens the database (migrated, as the server would have it), runs `work`, closes it. */
@@ -68,7 +82,7 @@ export function buildCli(io: CliIo): Command {
       }
       const password = opts.password ?? readPasswordFromStdin()
       const added = await withStore(io, (store) =>
-        addUser({ users: repositories(store).users, passwords: io.passwords ?? productionPasswords, clock: systemClock }, { username: opts.username, password, email: opts.email, name: opts.name }),
+        addUser({ users: repositories(store).users, passwords: io.passwords ?? productionPasswords, clock: systemClock, audit: stderrAudit(io) }, { username: opts.username, password, email: opts.email, name: opts.name }),
       )
       print(opts.json === true, added, `added user ${added.username} (id ${added.id})`)
     })
@@ -90,7 +104,7 @@ export function buildCli(io: CliIo): Command {
       const added = await withStore(io, (store) => {
         const repos = repositories(store)
         return addClient(
-          { clients: repos.clients, scopes: repos.scopes, clock: systemClock },
+          { clients: repos.clients, scopes: repos.scopes, clock: systemClock, audit: stderrAudit(io) },
           {
             name: opts.name,
             redirectUris: opts.redirectUri,

@@ -6,7 +6,7 @@ import { sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationCode, AuthorizationCodeRepository } from '../storage/authorization-codes.js'
 import type { Client } from '../storage/clients.js'
 import type { TokenResponses } from '../tokens/token-response.js'
-import type { GrantDefinition, GrantHandler } from './grant.js'
+import type { GrantDefinition, GrantHandler, TokenRequest } from './grant.js'
 
 export interface AuthorizationCodeGrantDeps {
   codes: AuthorizationCodeRepository
@@ -37,9 +37,17 @@ function checkBinding(code: AuthorizationCode, client: Client, params: { redirec
   }
 }
 
+/** RFC 9700 §4.2.4: a used code presented again; what it yielded is revoked, and it is recorded. */
+async function replayed(deps: AuthorizationCodeGrantDeps, req: TokenRequest, code: AuthorizationCode, now: number): Promise<never> {
+  await deps.codes.revokeIssuedFrom(code.id, now)
+  req.audit.record({ event: 'code_replay', codeId: code.id, clientId: code.clientId })
+  throw new OAuthError('invalid_grant', 'the authorization code has already been used')
+}
+
 export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantHandler {
   return {
-    async handle({ params }, client) {
+    async handle(req, client) {
+      const { params } = req
       const value = params.get('code')
       if (value === undefined) throw new OAuthError('invalid_request', 'code is required')
       const code = await deps.codes.findByHash(sha256Hex(value))
@@ -49,8 +57,7 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       if (code.usedAt !== null) {
         // RFC 9700 §4.2.4: revoke what the code yielded, but only for an otherwise valid
         // replay (OAuth 2.1 §7.5.2), so a forged request cannot revoke someone's grant.
-        await deps.codes.revokeIssuedFrom(code.id, now)
-        throw new OAuthError('invalid_grant', 'the authorization code has already been used')
+        return replayed(deps, req, code, now)
       }
       if (code.expiresAt <= now) throw new OAuthError('invalid_grant', 'the authorization code has expired')
       const resource = params.get('resource')
@@ -58,11 +65,10 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
         throw new OAuthError('invalid_target', 'resource differs from the one in the authorization request')
       }
 
-      const response = await deps.tokens.exchangeCode({ client, code })
+      const response = await deps.tokens.exchangeCode({ client, code, request: req })
       if (!response) {
         // Lost a race with another redemption: as much a replay as a later one.
-        await deps.codes.revokeIssuedFrom(code.id, now)
-        throw new OAuthError('invalid_grant', 'the authorization code has already been used')
+        return replayed(deps, req, code, now)
       }
       return response
     },

@@ -14,11 +14,12 @@ export interface ClientCredentialsGrantDeps {
  */
 export function clientCredentialsGrant(deps: ClientCredentialsGrantDeps): GrantHandler {
   return {
-    async handle({ params }, client) {
+    async handle(req, client) {
+      const { params } = req
       // No user is involved, so the user scopes are never granted.
       const scopes = resolveScope(params.get('scope'), client.scopes, USER_SCOPES)
       const audience = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
-      return deps.tokens.forClient({ client, scopes, audience })
+      return deps.tokens.forClient({ client, scopes, audience, request: req })
     },
   }
 }

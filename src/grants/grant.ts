@@ -2,15 +2,17 @@ import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Params } from '../oauth/params.js'
-import type { SecurityLog } from '../security-log.js'
+import type { AuditLog } from '../audit.js'
 import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { TokenResponse, TokenResponses } from '../tokens/token-response.js'
 
 export interface TokenRequest {
   params: Params
-  /** For security events, never for secrets or tokens. */
-  log: SecurityLog
+  /** The request's audit log: security events, ids only. */
+  audit: AuditLog
+  /** The grant_type being served (for the audit log). */
+  grantType: string
   /** The caller's address: fastify's request.ip (from X-Forwarded-For only with TRUST_PROXY). */
   ip: string
 }

@@ -27,7 +27,8 @@ export interface PasswordGrantDeps {
  */
 export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
   return {
-    async handle({ params, log, ip }, client) {
+    async handle(req, client) {
+      const { params, ip } = req
       const username = params.get('username')
       const password = params.get('password')
       if (username === undefined) throw new OAuthError('invalid_request', 'username is required')
@@ -38,7 +39,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const audience = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
 
       const { users, throttle, addressLimit, passwords } = deps
-      const checked = await checkCredentials({ users, throttle, addressLimit, passwords, log }, { username, password, ip })
+      const checked = await checkCredentials({ users, throttle, addressLimit, passwords, audit: req.audit }, { username, password, ip, via: 'password_grant' })
       if (checked.outcome === 'addressLimited') {
         throw OAuthError.tooManyFailures('too many failed sign-ins from this address; try again later', checked.retryAfterSeconds)
       }
@@ -48,7 +49,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       }
       if (checked.outcome === 'wrong') throw new OAuthError('invalid_grant', 'wrong username or password')
 
-      return deps.tokens.forUser({ client, userId: checked.user.id, scopes, audience, authTime: deps.clock.now() })
+      return deps.tokens.forUser({ client, userId: checked.user.id, scopes, audience, authTime: deps.clock.now(), request: req })
     },
   }
 }

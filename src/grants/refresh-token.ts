@@ -28,10 +28,7 @@ function narrowedScope(requested: string | undefined, family: RefreshTokenFamily
  */
 async function revokeOnReuse(deps: RefreshTokenGrantDeps, req: TokenRequest, family: RefreshTokenFamily): Promise<never> {
   const revoked = await deps.refreshTokens.revokeFamily(family.id, deps.clock.now())
-  req.log.warn(
-    { event: 'refresh_token_reuse', familyId: family.id, clientId: family.clientId, userId: family.userId, familyRevoked: revoked },
-    'a rotated refresh token was presented again; its family is revoked',
-  )
+  req.audit.record({ event: 'refresh_token_reuse', familyId: family.id, clientId: family.clientId, userId: family.userId, familyRevoked: revoked })
   throw new OAuthError('invalid_grant', 'the refresh token has already been used')
 }
 
@@ -60,7 +57,7 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): GrantHandler {
         throw new OAuthError('invalid_target', 'resource differs from the one of the original grant')
       }
 
-      const result = await deps.tokens.refresh({ client, family, presentedHash, scopes })
+      const result = await deps.tokens.refresh({ client, family, presentedHash, scopes, request: req })
       // Lost a race with a concurrent rotation of the same token: as much a reuse as a later one.
       if (result === 'reused') return revokeOnReuse(deps, req, family)
       if (result === 'revoked') throw new OAuthError('invalid_grant', 'the refresh token has been revoked')

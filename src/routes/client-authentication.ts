@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { ClientAuthFailureLimit } from '../accounts/failure-limits.js'
+import { loggableClientId, type ClientAuthFailureLimit } from '../accounts/failure-limits.js'
 import { OAuthError } from '../errors.js'
 import { authenticateClient, clientCredentials, type ClientCredentials } from '../oauth/client-auth.js'
 import type { Params } from '../oauth/params.js'
@@ -23,7 +23,13 @@ export function clientAuthenticator(deps: { clients: ClientRepository; failures:
     } catch (error) {
       if (!(error instanceof OAuthError) || error.code !== 'invalid_client') throw error
       // Credentials that could not be read are counted under no client_id, for this address.
-      const refusal = await deps.failures.failed({ clientId: credentials?.clientId ?? '', ip: request.ip, log: request.log })
+      const clientId = credentials?.clientId ?? ''
+      const refusal = await deps.failures.failed({ clientId, ip: request.ip })
+      // Every failure up to the limit, then the first refusal of the window: a flood of guesses
+      // costs the log no more than the limit allows.
+      if (refusal === undefined || refusal.first) {
+        request.audit.record({ event: 'client_auth_failed', clientId: loggableClientId(clientId), throttled: refusal !== undefined })
+      }
       if (refusal) throw OAuthError.tooManyFailures('too many failed client authentications from this address; try again later', refusal.retryAfterSeconds)
       throw error
     }

@@ -1,4 +1,5 @@
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify'
+import type { AuditLog } from '../audit.js'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import { OAuthError } from '../errors.js'
 import { Params } from '../oauth/params.js'
 import type { Client } from '../storage/clients.js'
@@ -9,7 +10,8 @@ import { acceptMediaTypes, refuseOtherMethods } from './route-rules.js'
 export interface ClientRequest {
   params: Params
   client: Client
-  log: FastifyBaseLogger
+  /** The request's audit log. */
+  audit: AuditLog
 }
 
 export interface ClientEndpointOptions {
@@ -51,7 +53,7 @@ export function clientEndpoint(app: FastifyInstance, options: ClientEndpointOpti
     if (confidentialOnly && client.isPublic) {
       throw OAuthError.invalidClient('a public client cannot authenticate here')
     }
-    return handle({ params, client, log: request.log }, reply)
+    return handle({ params, client, audit: request.audit }, reply)
   })
   refuseOtherMethods(app, url, ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST')
 }

@@ -90,11 +90,13 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
   }
 
   /** Deletes the login session (even an expired one) and clears its cookie; fine without one. */
-  async function endSession(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  async function endSession(request: FastifyRequest, reply: FastifyReply, target: LogoutTarget): Promise<void> {
     const sessionId = browser.sessionId(request)
     if (sessionId === undefined) return
+    const session = await auth.sessions.find(sessionId)
     await auth.sessions.end(sessionId)
     browser.clearSession(reply)
+    request.audit.record({ event: 'logout', userId: session?.userId, clientId: target.client?.id })
   }
 
   function finish(reply: FastifyReply, target: LogoutTarget): FastifyReply {
@@ -117,7 +119,7 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
     const forThisSession =
       session === undefined || (session.userId === hint?.subject && hint.authTimeSeconds === Math.floor(session.authTime / 1000))
     if (hint !== undefined && forThisSession) {
-      await endSession(request, reply)
+      await endSession(request, reply, target)
       return finish(reply, target)
     }
     const user = session === undefined ? undefined : await repos.users.findById(session.userId)
@@ -139,7 +141,7 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
       throw new OAuthError('invalid_request', 'this form was not sent from the browser that asked to sign out', { status: 403 })
     }
     const target = await resolveTarget(params, undefined)
-    await endSession(request, reply)
+    await endSession(request, reply, target)
     return finish(reply, target)
   })
 }

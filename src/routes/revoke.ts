@@ -27,7 +27,7 @@ type Outcome = 'revoked' | 'ignored' | 'unknown'
  */
 export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, { repos, verifier, clock, authenticate }) => {
 
-  async function revokeRefreshToken(token: string, client: Client, { log }: ClientRequest): Promise<Outcome> {
+  async function revokeRefreshToken(token: string, client: Client, { audit }: ClientRequest): Promise<Outcome> {
     const found = await repos.refreshTokens.findWithFamily(sha256Hex(token))
     if (!found) return 'unknown'
     const { family } = found
@@ -35,18 +35,18 @@ export const revokeRoute: FastifyPluginAsync<RevokeRouteOptions> = async (app, {
     if (family.clientId !== client.id) return 'ignored'
     // §2.1: revoking a refresh token also invalidates the access tokens of the same grant.
     if (await repos.refreshTokens.revokeFamily(family.id, clock.now())) {
-      log.info({ familyId: family.id, clientId: client.id }, 'refresh-token family revoked')
+      audit.record({ event: 'token_revoked', kind: 'refresh_token', familyId: family.id, clientId: client.id })
     }
     return 'revoked'
   }
 
-  async function revokeAccessToken(token: string, client: Client, { log }: ClientRequest): Promise<Outcome> {
+  async function revokeAccessToken(token: string, client: Client, { audit }: ClientRequest): Promise<Outcome> {
     const claims = await verifier.verify(token)
     // Expired tokens are dead already: nothing to record.
     if (!claims) return 'unknown'
     if (claims.clientId !== client.id) return 'ignored'
     await repos.accessTokens.revoke(claims.jti, claims.expiresAtSeconds * 1000, clock.now())
-    log.info({ jti: claims.jti, clientId: client.id }, 'access token revoked')
+    audit.record({ event: 'token_revoked', kind: 'access_token', jti: claims.jti, clientId: client.id })
     return 'revoked'
   }
 

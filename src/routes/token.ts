@@ -42,7 +42,7 @@ export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { a
     if (grant.confidentialOnly && client.isPublic) {
       throw new OAuthError('unauthorized_client', `the ${grant.type} grant is for confidential clients only`)
     }
-    return grant.handle({ params, log: request.log, ip: request.ip }, client)
+    return grant.handle({ params, audit: request.audit, grantType: grant.type, ip: request.ip }, client)
   })
   refuseOtherMethods(app, '/token', ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST')
 }

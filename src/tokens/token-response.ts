@@ -1,3 +1,4 @@
+import type { AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
 import { formatScope } from '../oauth/scope.js'
 import type { AccessTokenRecord } from '../storage/access-tokens.js'
@@ -33,8 +34,15 @@ export interface TokenResponse {
   id_token?: string
 }
 
+/** The request tokens are issued for: where the issue is recorded, and under which grant. */
+export interface IssuingRequest {
+  audit: AuditLog
+  grantType: string
+}
+
 interface Issue {
   client: Client
+  request: IssuingRequest
   /** Default: a bearer token without `cnf`. */
   binding?: TokenBinding | undefined
 }
@@ -106,9 +114,13 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
     return { family, refresh: newRefreshToken(family, now, lifetimes) }
   }
 
-  /** The body, once everything is stored; the ID token carries the access token's at_hash. */
+  /**
+   * The body, once everything is stored; the ID token carries the access token's at_hash. The
+   * issue goes to the audit log with ids only: the jti and family, never a token.
+   */
   const respond = async (
     access: IssuedAccessToken,
+    issue: Issue & { subject: string; familyId?: string | undefined },
     parts: { binding: TokenBinding; scopes: readonly string[]; refreshToken?: string | undefined; idToken?: Omit<IdTokenClaims, 'accessToken'> | undefined },
   ): Promise<TokenResponse> => {
     const response: TokenResponse = {
@@ -119,11 +131,21 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
     }
     if (parts.refreshToken !== undefined) response.refresh_token = parts.refreshToken
     if (parts.idToken !== undefined) response.id_token = await deps.idTokens.issue({ ...parts.idToken, accessToken: access.token })
+    issue.request.audit.record({
+      event: 'tokens_issued',
+      grant: issue.request.grantType,
+      clientId: issue.client.id,
+      subject: issue.subject,
+      jti: access.jti,
+      familyId: issue.familyId,
+      idToken: response.id_token !== undefined,
+    })
     return response
   }
 
   return {
-    async exchangeCode({ client, code, binding = BEARER }) {
+    async exchangeCode(issue) {
+      const { client, code, binding = BEARER } = issue
       const now = deps.clock.now()
       const openid = code.scopes.includes('openid')
       const access = await sign({ subject: code.userId, clientId: client.id, audience: code.resource, scopes: code.scopes, authTime: code.authTime }, binding)
@@ -139,7 +161,7 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
         ...(started ? { refresh: { family: started.family, token: started.refresh.record } } : {}),
       })
       if (!redeemed) return undefined
-      return respond(access, {
+      return respond(access, { ...issue, subject: code.userId, familyId: started?.family.id }, {
         binding,
         scopes: code.scopes,
         refreshToken: started?.refresh.token,
@@ -147,7 +169,8 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
       })
     },
 
-    async refresh({ client, family, presentedHash, scopes, binding = BEARER }) {
+    async refresh(issue) {
+      const { client, family, presentedHash, scopes, binding = BEARER } = issue
       const now = deps.clock.now()
       const access = await sign(
         { subject: family.userId ?? family.clientId, clientId: client.id, audience: family.audience, scopes, authTime: family.authTime ?? undefined },
@@ -165,10 +188,11 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
       const idToken = family.beganWithOpenid && family.userId !== null && family.authTime !== null
         ? { subject: family.userId, clientId: client.id, authTime: family.authTime }
         : undefined
-      return respond(access, { binding, scopes, refreshToken: next.token, idToken })
+      return respond(access, { ...issue, subject: family.userId ?? family.clientId, familyId: family.id }, { binding, scopes, refreshToken: next.token, idToken })
     },
 
-    async forUser({ client, userId, scopes, audience, authTime, binding = BEARER }) {
+    async forUser(issue) {
+      const { client, userId, scopes, audience, authTime, binding = BEARER } = issue
       const now = deps.clock.now()
       const access = await sign({ subject: userId, clientId: client.id, audience, scopes, authTime }, binding)
       const started = startFamily(client, { userId, scopes, audience, authTime, beganWithOpenid: false }, now)
@@ -179,12 +203,13 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
           accessToken: recordOf(access, client, { familyId: started.family.id }, now),
         })
       }
-      return respond(access, { binding, scopes, refreshToken: started?.refresh.token })
+      return respond(access, { ...issue, subject: userId, familyId: started?.family.id }, { binding, scopes, refreshToken: started?.refresh.token })
     },
 
-    async forClient({ client, scopes, audience, binding = BEARER }) {
+    async forClient(issue) {
+      const { client, scopes, audience, binding = BEARER } = issue
       const access = await sign({ subject: client.id, clientId: client.id, audience, scopes }, binding)
-      return respond(access, { binding, scopes })
+      return respond(access, { ...issue, subject: client.id }, { binding, scopes })
     },
   }
 }

@@ -11,6 +11,7 @@ import { sqliteCase } from '../helpers/db.js'
 import { fixtureKeyStore } from '../helpers/keys.js'
 import { newPkce } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
+import { NO_AUDIT } from '../../src/audit.js'
 
 t.test('a public native client completes the code flow against a listening server', async (t) => {
   const config = loadConfig({ ISSUER: 'http://localhost:3000' })
@@ -23,9 +24,9 @@ t.test('a public native client completes the code flow against a listening serve
   const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
 
   const repos = repositories(store)
-  const user = await addUser({ users: repos.users, passwords: testPasswords, clock: systemClock }, { username: 'carol', password: 'a long password' })
+  const user = await addUser({ users: repos.users, passwords: testPasswords, clock: systemClock, audit: NO_AUDIT }, { username: 'carol', password: 'a long password' })
   const { client_id } = await addClient(
-    { clients: repos.clients, scopes: repos.scopes, clock: systemClock },
+    { clients: repos.clients, scopes: repos.scopes, clock: systemClock, audit: NO_AUDIT },
     { name: 'CLI', isPublic: true, redirectUris: ['http://127.0.0.1:8080/cb'], scope: 'openid' },
   )
   const pkce = newPkce()

@@ -8,6 +8,7 @@ import { systemClock } from '../../src/clock.js'
 import { hiddenInputs } from '../helpers/browser.js'
 import { FetchBrowser, isRedirect } from '../helpers/fetch-browser.js'
 import { testPasswords } from '../helpers/passwords.js'
+import { NO_AUDIT } from '../../src/audit.js'
 
 // openid-client 6 (panva, on oauth4webapi and jose) as a relying party would use it, against a
 // real listening latchkey: nothing here reaches into latchkey's internals after set-up.
@@ -26,10 +27,10 @@ async function setup(t: Test) {
   const server = await startLatchkey(t, { clock: systemClock })
   const { repos } = server
   const user = await addUser(
-    { users: repos.users, passwords: testPasswords, clock: systemClock },
+    { users: repos.users, passwords: testPasswords, clock: systemClock, audit: NO_AUDIT },
     { username: 'dana', password: PASSWORD, email: 'dana@example.com', name: 'Dana Scully' },
   )
-  const clientDeps = { clients: repos.clients, scopes: repos.scopes, clock: systemClock }
+  const clientDeps = { clients: repos.clients, scopes: repos.scopes, clock: systemClock, audit: NO_AUDIT }
   return { ...server, user, clientDeps }
 }
 

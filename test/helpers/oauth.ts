@@ -7,6 +7,7 @@ import { s256 } from '../../src/oauth/pkce.js'
 import type { TestApp } from './app.js'
 import { Browser, hiddenInputs } from './browser.js'
 import { testPasswords } from './passwords.js'
+import { NO_AUDIT } from '../../src/audit.js'
 
 export const PASSWORD = 'correct horse battery'
 
@@ -21,7 +22,7 @@ export function newPkce(): Pkce {
 }
 
 export async function createUser(ctx: TestApp, username = 'alice'): Promise<{ id: string; username: string }> {
-  return addUser({ users: ctx.repos.users, passwords: testPasswords, clock: ctx.clock }, { username, password: PASSWORD })
+  return addUser({ users: ctx.repos.users, passwords: testPasswords, clock: ctx.clock, audit: NO_AUDIT }, { username, password: PASSWORD })
 }
 
 export async function createClient(
@@ -30,7 +31,7 @@ export async function createClient(
 ): Promise<{ client_id: string; client_secret?: string; redirectUri: string }> {
   const redirectUris = input.redirectUris ?? ['https://app.example.com/cb']
   const added = await addClient(
-    { clients: ctx.repos.clients, scopes: ctx.repos.scopes, clock: ctx.clock },
+    { clients: ctx.repos.clients, scopes: ctx.repos.scopes, clock: ctx.clock, audit: NO_AUDIT },
     { name: 'Example App', ...input, redirectUris },
   )
   return { ...added, redirectUri: redirectUris[0] as string }

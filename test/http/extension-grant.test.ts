@@ -11,6 +11,7 @@ import type { TestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
 import { sqliteCase } from '../helpers/db.js'
 import { basic, exchange, verifyAccessToken } from '../helpers/oauth.js'
+import { NO_AUDIT } from '../../src/audit.js'
 
 // A grant that exists only in this file: adding one touches no other file.
 const TEST_GRANT_TYPE = 'urn:example:params:oauth:grant-type:test'
@@ -20,9 +21,9 @@ const testGrant: GrantDefinition = {
   confidentialOnly: true,
   parameters: ['scope'],
   create: (deps) => ({
-    async handle({ params }, client) {
-      const scopes = resolveScope(params.get('scope'), client.scopes, USER_SCOPES)
-      return deps.tokens.forClient({ client, scopes, audience: deps.config.defaultAudience })
+    async handle(req, client) {
+      const scopes = resolveScope(req.params.get('scope'), client.scopes, USER_SCOPES)
+      return deps.tokens.forClient({ client, scopes, audience: deps.config.defaultAudience, request: req })
     },
   }),
 }
@@ -40,7 +41,7 @@ async function setup(t: Test, grants: readonly GrantDefinition[] = GRANTS): Prom
 }
 
 function registrar(ctx: TestApp, grants: readonly GrantDefinition[] = GRANTS) {
-  return { clients: ctx.repos.clients, scopes: ctx.repos.scopes, clock: ctx.clock, grants }
+  return { clients: ctx.repos.clients, scopes: ctx.repos.scopes, clock: ctx.clock, grants, audit: NO_AUDIT }
 }
 
 function assertTokenError(t: Test, res: { statusCode: number; headers: Record<string, unknown>; json(): { error: string; error_description: string } }, error: string, description: RegExp) {

@@ -122,13 +122,14 @@ t.test('50 failures spread over many addresses, on both sides, lock the username
     t.equal(page.statusCode, 401, `login page failure ${i + 1} is checked`)
   }
   await failFromMany(t, grant, 'alice', 25)
-  t.same(lines, [], 'no lock yet')
+  const locks = () => lines.map((line) => JSON.parse(line)).filter((line) => line.event === 'signin_locked')
+  t.same(locks(), [], 'no lock yet')
   t.same(await counts('alice', '198.51.100.1'), { address: 4, username: 49 }, 'the login page and the grant share the count')
   t.same((await grant('alice', 'wrong password 49', '198.51.100.99')).json(), WRONG_CREDENTIALS, 'the 50th failure is checked')
-  t.equal(lines.length, 1)
-  t.match(JSON.parse(lines[0] as string), {
-    level: 40,
-    event: 'login_lockout',
+  t.equal(locks().length, 1)
+  t.match(locks()[0], {
+    level: 30,
+    event: 'signin_locked',
     lock: 'username',
     failures: 50,
     lockedUntil: new Date(ctx.clock.now() + 60_000).toISOString(),
@@ -252,27 +253,29 @@ t.test('the login page and the password grant share the count for an address', a
   t.equal((await grant('alice', PASSWORD)).statusCode, 200, '...reset the count for the grant too')
 })
 
-t.test('a lockout is logged once as a warn-level security event, without username or password', async (t) => {
+t.test('a lockout is recorded once as an audit event, without username or password', async (t) => {
   const lines: string[] = []
   const { ctx, client, grant } = await setup(t, { logLines: lines })
   const { app, clock } = ctx
+  const locks = () => lines.map((line) => JSON.parse(line)).filter((line) => line.event === 'signin_locked')
   await failGrant(t, grant, 'alice', 4)
-  t.same(lines, [], 'nothing before the lockout')
+  t.same(locks(), [], 'nothing before the lockout')
   await failGrant(t, grant, 'alice', 1)
-  t.equal(lines.length, 1)
-  const event = JSON.parse(lines[0] as string)
-  t.equal(event.level, 40, 'warn')
-  t.match(event, { event: 'login_lockout', lock: 'address', failures: 5, lockedUntil: new Date(clock.now() + 60_000).toISOString(), ip: HOME })
+  t.equal(locks().length, 1)
+  const event = locks()[0]
+  t.equal(event.level, 30, 'info: audit events are written at any LOG_LEVEL')
+  t.match(event, { audit: true, event: 'signin_locked', lock: 'address', failures: 5, lockedUntil: new Date(clock.now() + 60_000).toISOString(), ip: HOME })
+  const before = lines.length
   for (let i = 0; i < 3; i++) await grant('alice', PASSWORD)
-  t.equal(lines.length, 1, 'refused attempts log nothing more')
+  t.equal(lines.length, before, 'refused attempts record nothing more')
   clock.advance(60)
   const browser = new Browser(app)
   const page = await browser.get(codeRequest(client).url)
   t.equal((await signIn(browser, page, 'alice', 'wrong password')).statusCode, 401)
-  t.equal(lines.length, 2, 'the login page logs the next lockout')
-  t.match(JSON.parse(lines[1] as string), {
-    level: 40,
-    event: 'login_lockout',
+  t.equal(locks().length, 2, 'the login page records the next lockout')
+  t.match(locks()[1], {
+    level: 30,
+    event: 'signin_locked',
     lock: 'address',
     failures: 6,
     lockedUntil: new Date(clock.now() + 120_000).toISOString(),

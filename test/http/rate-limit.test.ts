@@ -105,14 +105,14 @@ t.test('every kind of failed client authentication counts; other errors do not',
   t.equal((await post('/token', { authorization: basic(client.client_id, 'guess') }, { grant_type: 'client_credentials' }, ELSEWHERE)).statusCode, 401, 'neither counted')
 })
 
-t.test('the first client-auth refusal of a window is logged once, with ids only', async (t) => {
+t.test('failed client authentications are recorded up to the first refusal of a window, with ids only', async (t) => {
   const lines: string[] = []
   const { client, clientToken } = await setup(t, { LIMIT_CLIENT_AUTH_FAILURES: '2' }, lines)
   const guess = 'a-guessed-secret-9f1c'
   for (let i = 0; i < 5; i++) await clientToken(ATTACKER, basic(client.client_id, guess))
-  const events = lines.map((line) => JSON.parse(line)).filter((line) => line.event === 'throttled')
-  t.equal(events.length, 1)
-  t.match(events[0], { level: 40, event: 'throttled', limit: 'client_auth', clientId: client.client_id, ip: ATTACKER, failures: 2 })
+  const events = lines.map((line) => JSON.parse(line)).filter((line) => line.event === 'client_auth_failed')
+  t.same(events.map((e) => e.throttled), [false, false, true], 'each failure up to the limit, then the first refusal; nothing more')
+  t.match(events[2], { level: 30, audit: true, event: 'client_auth_failed', clientId: client.client_id, ip: ATTACKER, throttled: true })
   t.notMatch(lines.join('\n'), new RegExp(guess), 'the presented secret is not logged')
   await clientToken(ATTACKER, basic('not-a-client-id-but-a-secret', guess))
   await clientToken(ATTACKER, basic('not-a-client-id-but-a-secret', guess))
@@ -185,14 +185,14 @@ t.test('successes and per-username refusals do not count against the address', a
   t.equal((await passwordGrant('bob', PASSWORD, ATTACKER)).statusCode, 429, 'and the next sign-in is refused')
 })
 
-t.test('the first sign-in refusal of a window is logged once', async (t) => {
+t.test('the first sign-in refusal of a window is recorded once', async (t) => {
   const lines: string[] = []
   const { passwordGrant } = await setup(t, { LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '2' }, lines)
   await passwordGrant('alice', 'wrong password one', ATTACKER)
   await passwordGrant('bob', 'wrong password two', ATTACKER)
   for (let i = 0; i < 3; i++) t.equal((await passwordGrant('bob', PASSWORD, ATTACKER)).statusCode, 429)
-  const events = lines.map((line) => JSON.parse(line)).filter((line) => line.event === 'throttled')
+  const events = lines.map((line) => JSON.parse(line)).filter((line) => line.event === 'signin_throttled')
   t.equal(events.length, 1)
-  t.match(events[0], { level: 40, event: 'throttled', limit: 'signin_address', ip: ATTACKER, failures: 2 })
+  t.match(events[0], { level: 30, audit: true, event: 'signin_throttled', limit: 'address', via: 'password_grant', ip: ATTACKER, retryAfterSeconds: 900 })
   t.notMatch(lines.join('\n'), /alice|bob|wrong password|correct horse/, 'no username or password')
 })

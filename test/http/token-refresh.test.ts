@@ -98,7 +98,7 @@ t.test('reuse of a rotated token revokes the whole family, its newest token and 
 
   const events = logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.event === 'refresh_token_reuse')
   t.equal(events.length, 1, 'one security event')
-  t.match(events[0], { level: 40, familyId: family?.id, clientId: s.client.client_id, userId: s.user.id, familyRevoked: true })
+  t.match(events[0], { level: 30, audit: true, familyId: family?.id, clientId: s.client.client_id, userId: s.user.id, familyRevoked: true })
   const all = logs.join('\n')
   for (const secret of [s.tokens.refresh_token, newest.refresh_token, newest.access_token, s.client.client_secret as string]) {
     t.notOk(all.includes(secret), 'no token or secret in the log')

@@ -7,6 +7,7 @@ import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { fixtureKeyStore } from '../helpers/keys.js'
 import { basic, createClient, createUser, exchange, obtainCode, PASSWORD, verifyAccessToken } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
+import { NO_AUDIT } from '../../src/audit.js'
 
 type Response = Awaited<ReturnType<TestApp['app']['inject']>>
 type Headers = Record<string, string>
@@ -36,7 +37,7 @@ async function setup(
     stream: logLines(options.logs),
   }
   const ctx = await buildTestApp(t, logger ? { logger } : {})
-  const user = await addUser({ users: ctx.repos.users, passwords: testPasswords, clock: ctx.clock }, { username: 'alice', password: PASSWORD, email: options.email, name: options.name })
+  const user = await addUser({ users: ctx.repos.users, passwords: testPasswords, clock: ctx.clock, audit: NO_AUDIT }, { username: 'alice', password: PASSWORD, email: options.email, name: options.name })
   const client = await createClient(ctx, { scope: 'openid profile email', ...(options.resource ? { resources: [options.resource] } : {}) })
   const auth = { authorization: basic(client.client_id, client.client_secret as string) }
   const tokens = await codeTokens(ctx, client, auth, { scope: options.scope ?? 'openid profile email', resource: options.resource })

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 
 // docs/architecture.md "The arrows": which part of src/ may import which. Change both together.
-const COMMON = ['errors', 'clock', 'config', 'security-log', 'network']
+const COMMON = ['errors', 'clock', 'config', 'audit', 'network']
 const ALLOWED: Record<string, string[]> = {
   main: ['app', 'keys', 'storage', 'shutdown'],
   app: ['http-server', 'routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'error-handler'],
@@ -23,7 +23,7 @@ const ALLOWED: Record<string, string[]> = {
   errors: [],
   clock: [],
   config: ['oauth'],
-  'security-log': [],
+  audit: [],
   'http-server': [],
   shutdown: [],
   network: [],

@@ -5,6 +5,7 @@ import type { ScopeRepository } from '../../src/storage/scopes.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { isResourceUri } from '../../src/oauth/resource-uri.js'
 import { FakeClock } from '../helpers/clock.js'
+import { NO_AUDIT } from '../../src/audit.js'
 
 const GOOD = ['https://api.example.com/v1', 'urn:example:api', 'http://localhost:4000', 'https://api.example.com/a%20b?x=1']
 const BAD: Array<[string, string]> = [
@@ -40,13 +41,13 @@ t.test('DEFAULT_AUDIENCE follows the same rule, in one line naming the variable'
 
 t.test('client add --audience follows the same rule', async (t) => {
   // The audience is checked before any repository is used.
-  const deps = { clients: {} as ClientRepository, scopes: {} as ScopeRepository, clock: new FakeClock() }
+  const deps = { clients: {} as ClientRepository, scopes: {} as ScopeRepository, clock: new FakeClock(), audit: NO_AUDIT }
   for (const [uri, name] of BAD) {
     await t.rejects(addClient(deps, { name: 'API', audience: uri }), { name: 'AdminError', message: /^--audience .* must be an absolute URI without a fragment/ }, name)
   }
   const created: unknown[] = []
   const clients = { create: async (client: unknown) => void created.push(client) } as unknown as ClientRepository
   const scopes = { findByNames: async (names: string[]) => names.map((name) => ({ name, description: '' })) } as unknown as ScopeRepository
-  await addClient({ clients, scopes, clock: new FakeClock() }, { name: 'API', audience: 'urn:example:api' })
+  await addClient({ clients, scopes, clock: new FakeClock(), audit: NO_AUDIT }, { name: 'API', audience: 'urn:example:api' })
   t.match(created, [{ audience: 'urn:example:api' }])
 })

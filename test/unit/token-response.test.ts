@@ -14,6 +14,7 @@ import { tokenResponses } from '../../src/tokens/token-response.js'
 import { testPasswords } from '../helpers/passwords.js'
 import { FakeClock } from '../helpers/clock.js'
 import { sqliteCase } from '../helpers/db.js'
+import { NO_AUDIT, type AuditEvent } from '../../src/audit.js'
 
 const ISSUER = 'http://localhost:3000'
 const AUDIENCE = 'http://localhost:4000'
@@ -32,16 +33,18 @@ async function setup(t: Test) {
     refreshTokenTtlSeconds: 3600,
     refreshTokenMaxTtlSeconds: 7200,
   })
-  const user = await addUser({ users: repos.users, passwords: testPasswords, clock }, { username: 'alice', password: 'correct horse battery' })
+  const user = await addUser({ users: repos.users, passwords: testPasswords, clock, audit: NO_AUDIT }, { username: 'alice', password: 'correct horse battery' })
   const clientOf = async (grants: string[]): Promise<Client> => {
-    const added = await addClient({ clients: repos.clients, scopes: repos.scopes, clock }, { name: 'App', grants, redirectUris: ['https://app.example/cb'] })
+    const added = await addClient({ clients: repos.clients, scopes: repos.scopes, clock, audit: NO_AUDIT }, { name: 'App', grants, redirectUris: ['https://app.example/cb'] })
     return (await repos.clients.findById(added.client_id)) as Client
   }
   const verify = async (token: string, typ = 'at+jwt') =>
     (await jwtVerify(token, createLocalJWKSet(keys.jwks()), { issuer: ISSUER, typ, currentDate: new Date(clock.now()) })).payload
   const count = async (table: 'access_tokens' | 'refresh_token_families' | 'refresh_tokens') =>
     (await store.db.selectFrom(table).selectAll().execute()).length
-  return { store, repos, clock, tokens, user, clientOf, verify, count }
+  const recorded: AuditEvent[] = []
+  const request = { audit: { record: (event: AuditEvent) => void recorded.push(event) }, grantType: 'test_grant' }
+  return { store, repos, clock, tokens, user, clientOf, verify, count, request, recorded }
 }
 
 async function storedCode(ctx: Awaited<ReturnType<typeof setup>>, client: Client, scopes: string[]): Promise<AuthorizationCode> {
@@ -70,7 +73,7 @@ async function storedCode(ctx: Awaited<ReturnType<typeof setup>>, client: Client
 t.test('a client token is a bearer token without cnf, and nothing is stored', async (t) => {
   const ctx = await setup(t)
   const client = await ctx.clientOf(['client_credentials', 'refresh_token'])
-  const res = await ctx.tokens.forClient({ client, scopes: ['read'], audience: AUDIENCE })
+  const res = await ctx.tokens.forClient({ request: ctx.request, client, scopes: ['read'], audience: AUDIENCE })
   t.same(Object.keys(res).sort(), ['access_token', 'expires_in', 'scope', 'token_type'], 'never a refresh token')
   t.equal(res.token_type, 'Bearer')
   t.equal(res.expires_in, 600)
@@ -80,13 +83,14 @@ t.test('a client token is a bearer token without cnf, and nothing is stored', as
   t.notOk('cnf' in claims, 'no confirmation claim by default')
   t.notOk('auth_time' in claims)
   t.equal(await ctx.count('access_tokens'), 0)
+  t.same(ctx.recorded, [{ event: 'tokens_issued', grant: 'test_grant', clientId: client.id, subject: client.id, jti: claims.jti, familyId: undefined, idToken: false }], 'the issue is recorded, with ids only')
 })
 
 t.test('a binding sets token_type and puts its confirmation in the access token as cnf', async (t) => {
   const ctx = await setup(t)
   const client = await ctx.clientOf(['client_credentials'])
   const confirmation = { jkt: '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I' }
-  const res = await ctx.tokens.forClient({ client, scopes: [], audience: AUDIENCE, binding: { tokenType: 'Bearer', confirmation } })
+  const res = await ctx.tokens.forClient({ request: ctx.request, client, scopes: [], audience: AUDIENCE, binding: { tokenType: 'Bearer', confirmation } })
   t.equal(res.token_type, 'Bearer')
   t.same((await ctx.verify(res.access_token)).cnf, confirmation)
 })
@@ -95,7 +99,7 @@ t.test('a user token starts a family (never an OpenID one) only for a client reg
   const ctx = await setup(t)
   const withRefresh = await ctx.clientOf(['password', 'refresh_token'])
   const authTime = ctx.clock.now()
-  const res = await ctx.tokens.forUser({ client: withRefresh, userId: ctx.user.id, scopes: ['openid', 'read'], audience: AUDIENCE, authTime })
+  const res = await ctx.tokens.forUser({ request: ctx.request, client: withRefresh, userId: ctx.user.id, scopes: ['openid', 'read'], audience: AUDIENCE, authTime })
   t.type(res.refresh_token, 'string')
   t.notOk(res.id_token, 'no ID token outside OpenID Connect flows')
   const found = await ctx.repos.refreshTokens.findWithFamily(sha256Hex(res.refresh_token as string))
@@ -108,7 +112,7 @@ t.test('a user token starts a family (never an OpenID one) only for a client reg
   t.equal(record?.familyId, found?.family.id, 'the jti is recorded with its family')
 
   const without = await ctx.clientOf(['password'])
-  const plain = await ctx.tokens.forUser({ client: without, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime })
+  const plain = await ctx.tokens.forUser({ request: ctx.request, client: without, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime })
   t.notOk(plain.refresh_token)
   t.equal(await ctx.count('refresh_token_families'), 1)
   t.equal(await ctx.count('access_tokens'), 1, 'a token from no family is not recorded')
@@ -118,7 +122,7 @@ t.test('a code exchange: ID token with the nonce for openid, family and jti in t
   const ctx = await setup(t)
   const client = await ctx.clientOf(['authorization_code', 'refresh_token'])
   const code = await storedCode(ctx, client, ['openid', 'read'])
-  const res = await ctx.tokens.exchangeCode({ client, code })
+  const res = await ctx.tokens.exchangeCode({ request: ctx.request, client, code })
   t.ok(res)
   t.equal(res?.scope, 'openid read')
   const idClaims = await ctx.verify(res?.id_token as string, 'JWT')
@@ -129,8 +133,10 @@ t.test('a code exchange: ID token with the nonce for openid, family and jti in t
   t.equal(found?.family.beganWithOpenid, true)
   const record = await ctx.repos.accessTokens.findByJti(decodeJwt(res?.access_token as string).jti as string)
   t.same({ codeId: record?.codeId, familyId: record?.familyId }, { codeId: code.id, familyId: found?.family.id })
+  t.same(ctx.recorded, [{ event: 'tokens_issued', grant: 'test_grant', clientId: client.id, subject: ctx.user.id, jti: record?.jti, familyId: found?.family.id, idToken: true }])
 
-  t.equal(await ctx.tokens.exchangeCode({ client, code }), undefined, 'a second redemption loses')
+  t.equal(await ctx.tokens.exchangeCode({ request: ctx.request, client, code }), undefined, 'a second redemption loses')
+  t.equal(ctx.recorded.length, 1, 'nothing issued, nothing recorded')
   t.equal(await ctx.count('access_tokens'), 1, 'and writes nothing')
   t.equal(await ctx.count('refresh_token_families'), 1)
 })
@@ -138,7 +144,7 @@ t.test('a code exchange: ID token with the nonce for openid, family and jti in t
 t.test('a code exchange without openid has no ID token; a client without refresh tokens gets no family', async (t) => {
   const ctx = await setup(t)
   const client = await ctx.clientOf(['authorization_code'])
-  const res = await ctx.tokens.exchangeCode({ client, code: await storedCode(ctx, client, ['read']) })
+  const res = await ctx.tokens.exchangeCode({ request: ctx.request, client, code: await storedCode(ctx, client, ['read']) })
   t.same(Object.keys(res ?? {}).sort(), ['access_token', 'expires_in', 'scope', 'token_type'])
   t.equal(await ctx.count('refresh_token_families'), 0)
   t.equal(await ctx.count('access_tokens'), 1, 'the jti is recorded against the code')
@@ -148,14 +154,14 @@ t.test('a refresh rotates within the family: narrowed access token, ID token wit
   const ctx = await setup(t)
   const client = await ctx.clientOf(['authorization_code', 'refresh_token'])
   const code = await storedCode(ctx, client, ['openid', 'read', 'write'])
-  const first = await ctx.tokens.exchangeCode({ client, code })
+  const first = await ctx.tokens.exchangeCode({ request: ctx.request, client, code })
   const presentedHash = sha256Hex(first?.refresh_token as string)
   const found = await ctx.repos.refreshTokens.findWithFamily(presentedHash)
   const family = found?.family
   if (!family) throw new Error('no family')
   ctx.clock.advance(60)
 
-  const res = await ctx.tokens.refresh({ client, family, presentedHash, scopes: ['openid', 'read'] })
+  const res = await ctx.tokens.refresh({ request: ctx.request, client, family, presentedHash, scopes: ['openid', 'read'] })
   if (typeof res === 'string') throw new Error(res)
   t.equal(res.scope, 'openid read')
   t.not(res.refresh_token, first?.refresh_token)
@@ -168,8 +174,8 @@ t.test('a refresh rotates within the family: narrowed access token, ID token wit
   t.equal(record?.familyId, family.id)
 
   const before = await ctx.count('access_tokens')
-  t.equal(await ctx.tokens.refresh({ client, family, presentedHash, scopes: ['read'] }), 'reused')
+  t.equal(await ctx.tokens.refresh({ request: ctx.request, client, family, presentedHash, scopes: ['read'] }), 'reused')
   t.equal(await ctx.count('access_tokens'), before, 'nothing written for a reused token')
   await ctx.repos.refreshTokens.revokeFamily(family.id, ctx.clock.now())
-  t.equal(await ctx.tokens.refresh({ client, family, presentedHash: sha256Hex(res.refresh_token as string), scopes: ['read'] }), 'revoked')
+  t.equal(await ctx.tokens.refresh({ request: ctx.request, client, family, presentedHash: sha256Hex(res.refresh_token as string), scopes: ['read'] }), 'revoked')
 })

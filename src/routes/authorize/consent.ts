@@ -32,12 +32,14 @@ export function consentRoute(app: FastifyInstance, ctx: FormRouteContext): void 
     const client = await findClient(repos.clients, tx.clientId)
     await auth.transactions.complete(tx.id)
     if (decision === 'deny') {
+      request.audit.record({ event: 'consent_denied', userId, clientId: client.id })
       throw new AuthorizationRedirectError('access_denied', 'the user denied the request', {
         redirectUri: tx.redirectUri,
         state: tx.state ?? undefined,
       })
     }
     await auth.consent.remember(client.id, userId, tx)
+    request.audit.record({ event: 'consent_given', userId, clientId: client.id, scopes: tx.scopes, resource: tx.resource })
     return steps.redirectWithCode(request, reply, { ...grantOf(tx), userId, authTime })
   })
 }

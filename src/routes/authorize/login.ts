@@ -25,8 +25,8 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { passw
     const username = params.get('username') ?? ''
     const password = params.get('password') ?? ''
     const checked = await checkCredentials(
-      { users: repos.users, throttle, addressLimit, passwords: ctx.passwords, log: request.log },
-      { username, password, ip: request.ip },
+      { users: repos.users, throttle, addressLimit, passwords: ctx.passwords, audit: request.audit },
+      { username, password, ip: request.ip, via: 'login_page' },
     )
     // The transaction stays usable for another try.
     if (checked.outcome === 'throttled') {
