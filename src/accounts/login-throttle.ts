@@ -1,5 +1,5 @@
-import { isIPv6 } from 'node:net'
 import type { Clock } from '../clock.js'
+import { clientNetwork } from '../network.js'
 import { sha256Hex } from '../oauth/secrets.js'
 import type { AttemptClaim, LoginAttemptRepository } from '../storage/login-attempts.js'
 
@@ -55,23 +55,6 @@ export function usernameKey(username: string): string {
 /** The key of the count for the username from one address (the address cannot hold "\n"). */
 export function addressKey(username: string, ip: string): string {
   return sha256Hex(`login-ip:${normaliseUsername(username)}\n${clientNetwork(ip)}`)
-}
-
-/** What an address is counted as: an IPv4 address as it is, an IPv6 address as its /64. */
-export function clientNetwork(ip: string): string {
-  if (!isIPv6(ip)) return ip
-  // WHATWG URL parsing canonicalises IPv6 to hex groups, embedded IPv4 included; drop any zone.
-  const canonical = new URL(`http://[${ip.split('%')[0] ?? ''}]`).hostname.slice(1, -1)
-  const [head = '', tail] = canonical.split('::')
-  const left = head === '' ? [] : head.split(':')
-  const right = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right].map((g) => parseInt(g, 16))
-  // A dual-stack listener sees IPv4 callers as ::ffff:a.b.c.d; count them as IPv4.
-  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-    const [hi = 0, lo = 0] = groups.slice(6)
-    return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.')
-  }
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`
 }
 
 /** How long a key is locked once `failures` attempts have failed; 0 below `maxFailures`. */

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 
 // docs/architecture.md "The arrows": which part of src/ may import which. Change both together.
-const COMMON = ['errors', 'clock', 'config', 'security-log']
+const COMMON = ['errors', 'clock', 'config', 'security-log', 'network']
 const ALLOWED: Record<string, string[]> = {
   main: ['app', 'keys', 'storage'],
   app: ['routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'error-handler'],
@@ -24,6 +24,7 @@ const ALLOWED: Record<string, string[]> = {
   clock: [],
   config: ['oauth'],
   'security-log': [],
+  network: [],
 }
 // Packages a part must not use: protocol and domain rules stay free of HTTP.
 const NO_FASTIFY = ['authorization', 'grants', 'tokens', 'oauth', 'accounts', 'admin', 'storage', 'keys']
