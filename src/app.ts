@@ -25,6 +25,7 @@ import { revokeRoute } from './routes/revoke.js'
 import { tokenRoute } from './routes/token.js'
 import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
+import { purgeExpired, purgePolicy, schedulePurges } from './storage/purge.js'
 import { repositories, type Repositories } from './storage/repositories.js'
 import { accessTokenSigner } from './tokens/access-token.js'
 import { idTokenHintVerifier } from './tokens/id-token-hint.js'
@@ -131,5 +132,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, passwords, loginPerMinute: limits?.loginPerMinute })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
+  if (config.purgeIntervalSeconds > 0) {
+    // Expired rows go every PURGE_INTERVAL; `latchkey purge` runs the same rules on demand.
+    const purges = schedulePurges({
+      intervalMs: config.purgeIntervalSeconds * 1000,
+      purge: () => purgeExpired(deps.store.db, purgePolicy(config, clock.now())),
+      log: app.log,
+    })
+    app.addHook('onReady', async () => purges.start())
+    app.addHook('onClose', async () => purges.stop())
+  }
   return app
 }

@@ -18,6 +18,8 @@ export interface Config {
   refreshTokenMaxTtlSeconds: number
   codeTtlSeconds: number
   pkceRequired: PkceRequired
+  /** Seconds between the server's purges of expired rows; 0: only `latchkey purge`. */
+  purgeIntervalSeconds: number
 }
 
 /** A bad configuration value; the message is one line naming the variable. */
@@ -119,6 +121,7 @@ export function loadConfig(env: Env): Config {
     // OAuth 2.1 §4.1.2: a code lives briefly, ten minutes at most.
     codeTtlSeconds: integer(env, 'CODE_TTL', 60, 1, 600),
     pkceRequired: pkce,
+    purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL', 600, 0, DAY),
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')

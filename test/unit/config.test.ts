@@ -15,6 +15,7 @@ t.test('defaults match the contract', async (t) => {
     refreshTokenMaxTtlSeconds: 31536000,
     codeTtlSeconds: 60,
     pkceRequired: 'all',
+    purgeIntervalSeconds: 600,
   })
 })
 
@@ -31,6 +32,7 @@ t.test('reads every variable', async (t) => {
     REFRESH_TOKEN_MAX_TTL: '864000',
     CODE_TTL: '30',
     PKCE_REQUIRED: 'public',
+    PURGE_INTERVAL: '60',
   })
   t.equal(c.port, 8080)
   t.equal(c.host, '0.0.0.0')
@@ -43,6 +45,7 @@ t.test('reads every variable', async (t) => {
   t.equal(c.refreshTokenMaxTtlSeconds, 864000)
   t.equal(c.codeTtlSeconds, 30)
   t.equal(c.pkceRequired, 'public')
+  t.equal(c.purgeIntervalSeconds, 60)
 })
 
 t.test('accepts loopback http issuers and https anywhere', async (t) => {
@@ -75,6 +78,9 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ PKCE_REQUIRED: 'none' }, 'PKCE_REQUIRED', /"all" or "public"/],
   [{ DEFAULT_AUDIENCE: 'api' }, 'DEFAULT_AUDIENCE', /absolute URI/],
   [{ DEFAULT_AUDIENCE: 'https://api.example.com/#x' }, 'DEFAULT_AUDIENCE', /fragment/],
+  [{ PURGE_INTERVAL: '-1' }, 'PURGE_INTERVAL', /integer/],
+  [{ PURGE_INTERVAL: '86401' }, 'PURGE_INTERVAL', /0 to 86400/],
+  [{ PURGE_INTERVAL: 'hourly' }, 'PURGE_INTERVAL', /integer/],
 ]
 
 for (const [env, variable, expected] of bad) {
@@ -86,6 +92,10 @@ for (const [env, variable, expected] of bad) {
     t.notMatch(error.message, /\n/, 'one line')
   })
 }
+
+t.test('PURGE_INTERVAL=0 leaves purging to the command', async (t) => {
+  t.equal(loadConfig({ PURGE_INTERVAL: '0' }).purgeIntervalSeconds, 0)
+})
 
 t.test('parses DATABASE_URL forms', async (t) => {
   t.same(parseDatabaseUrl('db/x.sqlite'), { kind: 'sqlite', path: 'db/x.sqlite' })

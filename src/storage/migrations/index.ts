@@ -3,6 +3,8 @@ import * as initial from './2026-11-23-01-initial.js'
 import * as authorization from './2026-11-23-02-authorization.js'
 import * as loginAttempts from './2026-11-23-03-login-attempts.js'
 import * as openidConnect from './2026-11-23-04-openid-connect.js'
+import * as failureCounters from './2026-11-30-01-failure-counters.js'
+import * as boundedStorage from './2026-11-30-02-bounded-storage.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +12,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-23-02-authorization': authorization,
   '2026-11-23-03-login-attempts': loginAttempts,
   '2026-11-23-04-openid-connect': openidConnect,
+  '2026-11-30-01-failure-counters': failureCounters,
+  '2026-11-30-02-bounded-storage': boundedStorage,
 }
