@@ -43,6 +43,8 @@ export interface AppDeps {
   rateLimit?: RateLimits | false
   /** The grants /token serves and discovery advertises; default: the built-in ones. */
   grants?: readonly GrantDefinition[]
+  /** Open authorization transactions per client network; MAX_OPEN_TRANSACTIONS_PER_ADDRESS unless a test lowers it. */
+  maxOpenTransactionsPerAddress?: number
 }
 
 export interface RateLimits {
@@ -128,7 +130,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, perMinute: limits?.tokenPerMinute })
     await api.register(userinfoRoute, { repos, verifier })
   })
-  const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds })
+  const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds, maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress })
   await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, passwords, loginPerMinute: limits?.loginPerMinute })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })

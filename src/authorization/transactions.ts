@@ -80,7 +80,7 @@ export function authorizationTransactions(deps: {
   transactions: AuthorizationTransactionRepository
   clock: Clock
   /** The cap; MAX_OPEN_TRANSACTIONS_PER_ADDRESS unless a test lowers it. */
-  maxOpenPerAddress?: number
+  maxOpenPerAddress?: number | undefined
 }): AuthorizationTransactions {
   const maxOpen = deps.maxOpenPerAddress ?? MAX_OPEN_TRANSACTIONS_PER_ADDRESS
   return {
