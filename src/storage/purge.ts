@@ -102,9 +102,12 @@ export async function purgeExpired(db: Kysely<Database>, policy: PurgePolicy, ba
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const anyDb = db as unknown as Kysely<any>
   const counts: PurgeCounts = {}
+  const add = (table: string, deleted: number | bigint) => {
+    counts[table] = (counts[table] ?? 0) + Number(deleted)
+  }
   for (const rule of PURGE_RULES) {
-    for (const child of rule.children ?? []) counts[child.table] = 0
-    counts[rule.table] = 0
+    for (const child of rule.children ?? []) add(child.table, 0)
+    add(rule.table, 0)
   }
   for (const rule of PURGE_RULES) {
     for (;;) {
@@ -117,15 +120,14 @@ export async function purgeExpired(db: Kysely<Database>, policy: PurgePolicy, ba
       const keys = rows.map((row) => (row as Record<string, unknown>)[rule.key])
       if (keys.length === 0) break
       for (const child of rule.children ?? []) {
-        const result = await anyDb.deleteFrom(child.table).where(child.column, 'in', keys).executeTakeFirst()
-        counts[child.table] = (counts[child.table] ?? 0) + Number(result.numDeletedRows)
+        add(child.table, (await anyDb.deleteFrom(child.table).where(child.column, 'in', keys).executeTakeFirst()).numDeletedRows)
       }
       const result = await anyDb
         .deleteFrom(rule.table)
         .where(rule.key, 'in', keys)
         .where((eb) => rule.purgeable(eb, policy))
         .executeTakeFirst()
-      counts[rule.table] = (counts[rule.table] ?? 0) + Number(result.numDeletedRows)
+      add(rule.table, result.numDeletedRows)
       if (keys.length < batchSize) break
     }
   }

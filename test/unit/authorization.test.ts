@@ -191,6 +191,10 @@ t.test('the open transactions of one address are capped', async (t) => {
   t.equal(store.rows.size, 9, 'expired ones free their places')
   const again = await start('2001:db8:1:2::9').catch((error: unknown) => error)
   t.match(again, { retryAfterSeconds: TRANSACTION_TTL_MS / 1000 - 30 }, 'Retry-After: until the first open one expires')
+
+  const closed = authorizationTransactions({ transactions: transactionStore(), clock, maxOpenPerAddress: 0 })
+  const none = await closed.start({ grant: GRANT, browserId: 'b'.repeat(43), forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: '192.0.2.1' }).catch((error: unknown) => error)
+  t.match(none, { retryAfterSeconds: TRANSACTION_TTL_MS / 1000 }, 'with no place at all, a transaction lifetime')
 })
 
 t.test('consent', async (t) => {
