@@ -29,6 +29,7 @@ import { auditRequests } from './routes/request-audit.js'
 import { tokenRoute } from './routes/token.js'
 import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
+import { purgeExpired, purgePolicy, schedulePurges } from './storage/purge.js'
 import { repositories, type Repositories } from './storage/repositories.js'
 import { accessTokenSigner } from './tokens/access-token.js'
 import { idTokenHintVerifier } from './tokens/id-token-hint.js'
@@ -48,6 +49,8 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger']
   /** The grants /token serves and discovery advertises; default: the built-in ones. */
   grants?: readonly GrantDefinition[]
+  /** Open authorization transactions per client network; MAX_OPEN_TRANSACTIONS_PER_ADDRESS unless a test lowers it. */
+  maxOpenTransactionsPerAddress?: number
 }
 
 const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/jwks.json'])
@@ -138,9 +141,19 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, authenticate })
     await api.register(userinfoRoute, { repos, verifier })
   })
-  const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds })
+  const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds, maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress })
   await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, passwords })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
+  if (config.purgeIntervalSeconds > 0) {
+    // Expired rows go every PURGE_INTERVAL; `latchkey purge` runs the same rules on demand.
+    const purges = schedulePurges({
+      intervalMs: config.purgeIntervalSeconds * 1000,
+      purge: () => purgeExpired(deps.store.db, purgePolicy(config, clock.now())),
+      log: app.log,
+    })
+    app.addHook('onReady', async () => purges.start())
+    app.addHook('onClose', async () => purges.stop())
+  }
   return app
 }

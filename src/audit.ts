@@ -9,6 +9,8 @@ export type AuditEvent =
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
   /** An address over its sign-in failure limit: from now on refused unchecked (once per window). */
   | { event: 'signin_throttled'; limit: 'address'; via: SignInChannel; retryAfterSeconds: number }
+  /** GET /authorize refused: the address holds too many open authorization requests. */
+  | { event: 'authorize_throttled'; limit: 'open_transactions'; retryAfterSeconds: number }
   /**
    * A failure that started a lock on a username (from one address, or from everywhere): sign-ins
    * to it are refused unchecked until `lockedUntil`.
@@ -44,6 +46,7 @@ export const AUDIT_EVENTS = [
   'signin_failed',
   'signin_throttled',
   'signin_locked',
+  'authorize_throttled',
   'client_auth_failed',
   'consent_given',
   'consent_denied',

@@ -30,6 +30,8 @@ export interface Config {
   limitSignInFailuresPerAddress: number
   /** Failed client authentications per client_id and address per 15 minutes before 429. */
   limitClientAuthFailures: number
+  /** Seconds between the server's purges of expired rows; 0: only `latchkey purge`. */
+  purgeIntervalSeconds: number
 }
 
 /** A bad configuration value; the message is one line naming the variable. */
@@ -163,6 +165,7 @@ export function loadConfig(env: Env): Config {
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     limitSignInFailuresPerAddress: integer(env, 'LIMIT_SIGNIN_FAILURES_PER_ADDRESS', 100, 1, 1_000_000),
     limitClientAuthFailures: integer(env, 'LIMIT_CLIENT_AUTH_FAILURES', 20, 1, 1_000_000),
+    purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL', 600, 0, DAY),
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')

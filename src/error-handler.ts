@@ -37,7 +37,6 @@ export function sendJsonError(reply: FastifyReply, error: AnyOAuthError): Fastif
   if (error.code === 'invalid_client' && error.status === 401) {
     reply.header('www-authenticate', `Basic realm="${REALM}"`)
   }
-  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
   const body = error.code === undefined
     ? { error_description: error.description }
     : { error: error.code, error_description: error.description }
@@ -94,6 +93,8 @@ export function createErrorHandler(deps: ErrorHandlerDeps) {
       // Any non-protocol error is a bug: log it with the request id, answer without detail.
       request.log.error({ err: error }, 'unhandled error')
     }
+    // RFC 6585 §4: a 429 says when to come back, in every format.
+    if (oauthError.retryAfterSeconds !== undefined) reply.header('retry-after', String(oauthError.retryAfterSeconds))
     const format = request.routeOptions.config?.errorFormat
     if (format === 'authorize' && hasCode(oauthError)) {
       return sendAuthorizeError(request, reply, oauthError, deps)

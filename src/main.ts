@@ -1,12 +1,14 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { KeyFileError, loadKeyStore } from './keys/key-store.js'
-import { connect } from './storage/connect.js'
+import { connect, databaseFileWarnings } from './storage/connect.js'
 import { migrate } from './storage/migrate.js'
 import { SHUTDOWN_GRACE_MS, shutDown } from './shutdown.js'
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env)
+  // Read before connect() creates anything: only what existed before can be too open.
+  const fileWarnings = databaseFileWarnings(config.database)
   const store = connect(config.database)
   await migrate(store)
   const keys = await loadKeyStore(config.keysDir)
@@ -16,6 +18,7 @@ async function main(): Promise<void> {
     // buildApp keeps query strings and headers out of the request lines.
     logger: { level: 'info' },
   })
+  for (const warning of fileWarnings) app.log.warn({ event: 'insecure_file' }, warning)
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {
     // A second signal while stopping means: now.

@@ -22,10 +22,11 @@ export function authorization(deps: {
   clock: Clock
   issuer: string
   codeTtlSeconds: number
+  maxOpenTransactionsPerAddress?: number | undefined
 }): Authorization {
   const { repos, clock } = deps
   return {
-    transactions: authorizationTransactions({ transactions: repos.transactions, clock }),
+    transactions: authorizationTransactions({ transactions: repos.transactions, clock, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress }),
     consent: consentPolicy({ consents: repos.consents, clock }),
     sessions: loginSessions({ sessions: repos.sessions, clock }),
     codes: codeIssuance({ codes: repos.codes, clock, codeTtlSeconds: deps.codeTtlSeconds, issuer: deps.issuer }),

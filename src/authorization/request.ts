@@ -38,11 +38,31 @@ const UNSUPPORTED: [string, 'request_not_supported' | 'request_uri_not_supported
   ['request_uri', 'request_uri_not_supported'],
   ['registration', 'registration_not_supported'],
 ]
-const MAX_HINT_LENGTH = 255
-const MAX_NONCE_LENGTH = 512
+/**
+ * The longest value (in characters) of each parameter a transaction stores. Longer is an error,
+ * and nothing is stored: an anonymous caller must not be able to store kilobytes per request.
+ * Generous for real clients: state and nonce carry a random value or a small signed blob, a
+ * username or email address fits in 255, and a registered redirect URI in 2 KiB.
+ */
+export const MAX_PARAMETER_LENGTHS = {
+  redirect_uri: 2048,
+  state: 1024,
+  nonce: 1024,
+  login_hint: 255,
+  scope: 4096,
+  resource: 4096,
+} as const
+
+/** Checked once the redirect URI is verified, so these errors go back by redirect. */
+const CHECKED_AFTER_REDIRECT_URI = ['nonce', 'login_hint', 'scope', 'resource'] as const
+
+function tooLong(name: keyof typeof MAX_PARAMETER_LENGTHS, value: string | undefined): boolean {
+  return value !== undefined && value.length > MAX_PARAMETER_LENGTHS[name]
+}
 
 function parseMaxAge(value: string | undefined): number | undefined | null {
   if (value === undefined) return undefined
+  // At most ten digits (about 317 years): bounded, and exact as a number.
   if (!/^\d{1,10}$/.test(value)) return null
   return Number(value)
 }
@@ -80,16 +100,29 @@ export async function parseAuthorizationRequest(
   if (params.isRepeated('redirect_uri')) throw new OAuthError('invalid_request', 'redirect_uri was sent more than once')
   const redirectUri = params.get('redirect_uri')
   if (redirectUri === undefined) throw new OAuthError('invalid_request', 'redirect_uri is required')
+  if (tooLong('redirect_uri', redirectUri)) {
+    throw new OAuthError('invalid_request', `redirect_uri is longer than ${MAX_PARAMETER_LENGTHS.redirect_uri} characters`)
+  }
   if (!redirectUriMatches(client.redirectUris, redirectUri, client.isPublic)) {
     throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client')
   }
 
   const state = params.get('state')
+  if (tooLong('state', state)) {
+    // Not echoed: the error redirect must not carry an over-long value back to the client.
+    const description = `state is longer than ${MAX_PARAMETER_LENGTHS.state} characters`
+    throw new AuthorizationRedirectError('invalid_request', description, { redirectUri, state: undefined })
+  }
   const fail = (error: OAuthError) => new AuthorizationRedirectError(error.code, error.description, { redirectUri, state })
   try {
     params.rejectRepeated()
   } catch (error) {
     throw error instanceof OAuthError ? fail(error) : error
+  }
+  for (const name of CHECKED_AFTER_REDIRECT_URI) {
+    if (tooLong(name, params.get(name))) {
+      throw fail(new OAuthError('invalid_request', `${name} is longer than ${MAX_PARAMETER_LENGTHS[name]} characters`))
+    }
   }
   const responseType = params.get('response_type')
   if (responseType === undefined) throw fail(new OAuthError('invalid_request', 'response_type is required'))
@@ -132,9 +165,6 @@ export async function parseAuthorizationRequest(
   const maxAgeSeconds = parseMaxAge(params.get('max_age'))
   if (maxAgeSeconds === null) throw fail(new OAuthError('invalid_request', 'max_age must be a number of seconds'))
   const nonce = params.get('nonce')
-  if (nonce !== undefined && nonce.length > MAX_NONCE_LENGTH) throw fail(new OAuthError('invalid_request', 'nonce is too long'))
-  // A hint only fills a form field; an unusable one is dropped rather than refused.
-  const hint = params.get('login_hint')
-  const loginHint = hint !== undefined && hint.length <= MAX_HINT_LENGTH ? hint : undefined
+  const loginHint = params.get('login_hint')
   return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAgeSeconds, loginHint, idTokenHint: params.get('id_token_hint') }
 }

@@ -1,10 +1,30 @@
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
+import { clientNetwork } from '../network.js'
 import { randomToken, secretMatchesHash, sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationTransaction, AuthorizationTransactionRepository } from '../storage/authorization-transactions.js'
 import type { AuthorizationGrant } from './code-issuance.js'
 
 export const TRANSACTION_TTL_MS = 10 * 60 * 1000
+
+/**
+ * The open transactions (neither completed nor expired) one client network may hold. Anyone who
+ * knows a public client_id and redirect URI can open one, so without a cap one address could
+ * grow the table without bound. 1000 per transaction lifetime (10 minutes) is 100 new sign-ins a
+ * minute, sustained, from one address: an office of several hundred people behind one NAT
+ * address, each opening a few sign-in pages, stays far below it; a finished sign-in stops
+ * counting at once. The bound it gives: about 1000 rows of at most ~7 KiB per address, gone a
+ * purge after they expire.
+ */
+export const MAX_OPEN_TRANSACTIONS_PER_ADDRESS = 1000
+
+/** Too many open transactions from one address: 429 with Retry-After, nothing stored. */
+export class TooManyTransactionsError extends OAuthError {
+  constructor(retryAfterSeconds: number) {
+    super('temporarily_unavailable', 'too many sign-in requests from this network; try again later', { status: 429, retryAfterSeconds })
+    this.name = 'TooManyTransactionsError'
+  }
+}
 
 /** A transaction and the CSRF token its forms carry (only its hash is stored). */
 export interface OpenTransaction {
@@ -24,6 +44,8 @@ export interface NewTransaction {
   signedIn: { userId: string; authTime: number } | undefined
   loginHint: string | undefined
   maxAgeSeconds: number | undefined
+  /** The client's IP address, counted as its network (IPv6: the /64) against the cap. */
+  clientAddress: string
 }
 
 /** What a login or consent form presents. */
@@ -35,7 +57,10 @@ export interface PresentedForm {
 }
 
 export interface AuthorizationTransactions {
-  /** Stores a new transaction (the first GET of /authorize). */
+  /**
+   * Stores a new transaction (the first GET of /authorize); TooManyTransactionsError, and
+   * nothing stored, when the address already holds MAX_OPEN_TRANSACTIONS_PER_ADDRESS.
+   */
   start(input: NewTransaction): Promise<OpenTransaction>
   /**
    * The transaction a form names, if this browser started it and the CSRF token matches:
@@ -48,11 +73,24 @@ export interface AuthorizationTransactions {
   complete(id: string): Promise<void>
 }
 
-export function authorizationTransactions(deps: { transactions: AuthorizationTransactionRepository; clock: Clock }): AuthorizationTransactions {
+export function authorizationTransactions(deps: {
+  transactions: AuthorizationTransactionRepository
+  clock: Clock
+  /** The cap; MAX_OPEN_TRANSACTIONS_PER_ADDRESS unless a test lowers it. */
+  maxOpenPerAddress?: number | undefined
+}): AuthorizationTransactions {
+  const maxOpen = deps.maxOpenPerAddress ?? MAX_OPEN_TRANSACTIONS_PER_ADDRESS
   return {
     async start(input) {
-      const csrfToken = randomToken(32)
       const now = deps.clock.now()
+      const address = clientNetwork(input.clientAddress)
+      // Counted, then inserted: concurrent requests may overshoot by as many as run at once.
+      const open = await deps.transactions.countOpen(address, now, maxOpen)
+      if (open.count >= maxOpen) {
+        const waitMs = (open.firstExpiresAt ?? now + TRANSACTION_TTL_MS) - now
+        throw new TooManyTransactionsError(Math.max(1, Math.ceil(waitMs / 1000)))
+      }
+      const csrfToken = randomToken(32)
       const tx: AuthorizationTransaction = {
         ...input.grant,
         id: randomToken(16),
@@ -66,6 +104,7 @@ export function authorizationTransactions(deps: { transactions: AuthorizationTra
         completedAt: null,
         loginHint: input.loginHint ?? null,
         maxAgeSeconds: input.maxAgeSeconds ?? null,
+        address,
       }
       await deps.transactions.create(tx)
       return { tx, csrfToken }

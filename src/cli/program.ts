@@ -11,6 +11,7 @@ import { BUILT_IN_GRANTS } from '../grants/index.js'
 import { KeyFileError, listKeys } from '../keys/key-store.js'
 import { connect, type Store } from '../storage/connect.js'
 import { migrate } from '../storage/migrate.js'
+import { purgeExpired, purgePolicy } from '../storage/purge.js'
 import { repositories } from '../storage/repositories.js'
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value]
@@ -146,6 +147,18 @@ export function buildCli(io: CliIo): Command {
       const keys = await listKeys(loadConfig(io.env).keysDir)
       const human = keys.length === 0 ? 'no keys' : keys.map((k) => `${k.kid}  ${k.alg}  ${k.status}  ${k.created_at}`).join('\n')
       print(opts.json === true, keys, human)
+    })
+
+  program
+    .command('purge')
+    .description('delete expired and spent rows now (the server also does every PURGE_INTERVAL seconds)')
+    .option('--json', 'print {"deleted":{TABLE:N,…}}')
+    .action(async (opts: { json?: boolean }) => {
+      const config = loadConfig(io.env)
+      const deleted = await withStore(io, (store) => purgeExpired(store.db, purgePolicy(config, systemClock.now())))
+      const width = Math.max(...Object.keys(deleted).map((table) => table.length))
+      const human = Object.entries(deleted).map(([table, count]) => `${table.padEnd(width)}  ${count}`).join('\n')
+      print(opts.json === true, { deleted }, human)
     })
 
   program

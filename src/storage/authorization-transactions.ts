@@ -33,6 +33,16 @@ export interface AuthorizationTransaction extends AuthorizationGrant {
   loginHint: string | null
   /** OIDC Core §3.1.2.1: the sign-in must be this recent when the code is issued. */
   maxAgeSeconds: number | null
+  /** The client network (clientNetwork of the address) that opened it; null for older rows. */
+  address: string | null
+}
+
+/** The open transactions of one address, counted up to a limit. */
+export interface OpenCount {
+  /** How many are open (neither completed nor expired), at most the limit asked for. */
+  count: number
+  /** When the first of them expires; null when none is open. */
+  firstExpiresAt: number | null
 }
 
 export interface AuthorizationTransactionRepository {
@@ -41,6 +51,8 @@ export interface AuthorizationTransactionRepository {
   setUser(id: string, user: { userId: string; authTime: number } | null): Promise<void>
   /** Marks the transaction finished; false when it already was (a second submit). */
   complete(id: string, now: number): Promise<boolean>
+  /** Counts, from the (address, expires_at) index, the open transactions of an address. */
+  countOpen(address: string, now: number, limit: number): Promise<OpenCount>
 }
 
 function toTransaction(row: AuthorizationTransactionRow): AuthorizationTransaction {
@@ -64,6 +76,7 @@ function toTransaction(row: AuthorizationTransactionRow): AuthorizationTransacti
     nonce: row.nonce,
     loginHint: row.login_hint,
     maxAgeSeconds: row.max_age === null ? null : Number(row.max_age),
+    address: row.address,
   }
 }
 
@@ -92,6 +105,7 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
           nonce: tx.nonce,
           login_hint: tx.loginHint,
           max_age: tx.maxAgeSeconds,
+          address: tx.address,
         })
         .execute()
     },
@@ -114,6 +128,24 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
         .where('completed_at', 'is', null)
         .executeTakeFirst()
       return Number(result.numUpdatedRows) === 1
+    },
+    async countOpen(address, now, limit) {
+      // Reads at most `limit` entries of the index, in expiry order, however many there are.
+      const row = await db
+        .selectFrom((eb) =>
+          eb
+            .selectFrom('authorization_transactions')
+            .select('expires_at')
+            .where('address', '=', address)
+            .where('expires_at', '>', now)
+            .where('completed_at', 'is', null)
+            .orderBy('expires_at')
+            .limit(limit)
+            .as('open'),
+        )
+        .select((eb) => [eb.fn.countAll().as('count'), eb.fn.min('expires_at').as('first')])
+        .executeTakeFirstOrThrow()
+      return { count: Number(row.count), firstExpiresAt: row.first === null ? null : fromDbTime(row.first) }
     },
   }
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
@@ -43,7 +43,7 @@ export function connect(target: DatabaseTarget, options: ConnectOptions = {}): S
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     return storeFor(db, 'postgres')
   }
-  if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true })
+  if (target.path !== ':memory:') createPrivately(target.path)
   const sqlite = new SqliteDatabase(target.path)
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('foreign_keys = ON')
@@ -51,6 +51,49 @@ export function connect(target: DatabaseTarget, options: ConnectOptions = {}): S
   sqlite.pragma('synchronous = NORMAL')
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
   return storeFor(db, 'sqlite')
+}
+
+/**
+ * The database holds password and secret hashes: its directory is created 0700 and the file
+ * 0600, as KEYS_DIR and the key files are. SQLite gives the -wal and -shm files it creates the
+ * database file's mode, so creating that file first, before SQLite opens it, keeps all three
+ * private. An existing file or directory is left as it is (see databaseFileWarnings).
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  closeSync(openSync(path, 'a', 0o600))
+}
+
+/**
+ * What of an existing SQLite database (its directory, file, -wal and -shm) others than its owner
+ * may read or write: one message each, for the server to log at start. Nothing for PostgreSQL,
+ * an in-memory database, or files not created yet (connect creates them private).
+ */
+export function databaseFileWarnings(target: DatabaseTarget): string[] {
+  if (target.kind !== 'sqlite' || target.path === ':memory:') return []
+  const paths: Array<[string, string, number]> = [
+    ['directory', dirname(target.path), 0o700],
+    ['file', target.path, 0o600],
+    ['WAL file', `${target.path}-wal`, 0o600],
+    ['shared-memory file', `${target.path}-shm`, 0o600],
+  ]
+  const warnings: string[] = []
+  for (const [what, path, expected] of paths) {
+    let mode: number
+    try {
+      mode = statSync(path).mode & 0o777
+    } catch {
+      continue
+    }
+    if ((mode & 0o077) !== 0) {
+      warnings.push(`the database ${what} ${path} has mode ${octal(mode)}: group or others have access; expected ${octal(expected)} (chmod ${octal(expected)} ${path})`)
+    }
+  }
+  return warnings
+}
+
+function octal(mode: number): string {
+  return `0${mode.toString(8).padStart(3, '0')}`
 }
 
 function storeFor(db: Kysely<Database>, dialect: Dialect): Store {

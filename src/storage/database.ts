@@ -57,6 +57,8 @@ export interface AuthorizationTransactionsTable {
   nonce: string | null
   login_hint: string | null
   max_age: number | null
+  /** clientNetwork() of the address that opened it, for the cap on open transactions. */
+  address: string | null
 }
 
 export interface LoginSessionsTable {

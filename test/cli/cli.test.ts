@@ -34,7 +34,7 @@ async function counts(env: { DATABASE_URL: string }) {
 type Runner = (args: string[], options?: { env?: Record<string, string>; input?: string }) => Promise<CliRun>
 type CliCase = [string, (t: Test, runCli: Runner) => Promise<void>]
 
-const HELP_COMMANDS = [[], ['user', 'add'], ['client', 'add'], ['scope', 'add'], ['keys', 'list'], ['migrate']]
+const HELP_COMMANDS = [[], ['user', 'add'], ['client', 'add'], ['scope', 'add'], ['keys', 'list'], ['migrate'], ['purge']]
 
 async function printsHelp(t: Test, runCli: Runner, commands: string[][]) {
   for (const args of commands) {
@@ -204,6 +204,46 @@ const cases: CliCase[] = [
     t.ok(JSON.parse(first.stdout).applied.length >= 1)
     const human = await runCli(['migrate'], { env })
     t.equal(human.stdout, 'nothing to apply\n')
+  }],
+
+  ['purge deletes expired rows, names every purged table and keeps live rows', async (t, runCli) => {
+    const env = envFor(t)
+    const added = await runCli(['client', 'add', '--name', 'App', '--redirect-uri', 'https://app.example.com/cb', '--json'], { env })
+    const clientId = JSON.parse(added.stdout).client_id as string
+    const transaction = (id: string, expiresAt: number) => ({
+      id, browser_hash: 'b', csrf_hash: 'c', client_id: clientId, redirect_uri: 'https://app.example.com/cb', state: null,
+      scopes: '[]', resource: 'https://api.example.com', code_challenge: null, code_challenge_method: null, force_consent: 0,
+      user_id: null, auth_time: null, created_at: 0, expires_at: expiresAt, completed_at: null, nonce: null, login_hint: null,
+      max_age: null, address: '192.0.2.1',
+    })
+    const store = connect({ kind: 'sqlite', path: env.DATABASE_URL })
+    await store.db.insertInto('authorization_transactions').values([transaction('old', 1000), transaction('live', Date.now() + 600_000)]).execute()
+    await store.close()
+
+    const run = await runCli(['purge', '--json'], { env })
+    t.equal(run.code, 0, run.stderr)
+    const { deleted } = JSON.parse(run.stdout)
+    t.same(Object.keys(deleted), [
+      'authorization_transactions', 'login_sessions', 'access_tokens', 'revoked_jtis', 'authorization_codes',
+      'refresh_tokens', 'refresh_token_families', 'login_attempts', 'failure_counters',
+    ], 'every purged table, 0 included')
+    t.equal(deleted.authorization_transactions, 1)
+    t.equal(Object.values(deleted).reduce((a: number, b) => a + (b as number), 0), 1)
+    const left = connect({ kind: 'sqlite', path: env.DATABASE_URL })
+    t.same((await left.db.selectFrom('authorization_transactions').select('id').execute()).map((r) => r.id), ['live'])
+    await left.close()
+
+    const human = await runCli(['purge'], { env })
+    t.equal(human.code, 0, human.stderr)
+    t.match(human.stdout, /^authorization_transactions +0\n/)
+    t.match(human.stdout, /\nfailure_counters +0\n$/)
+  }],
+
+  ['purge refuses a bad configuration with one line', async (t, runCli) => {
+    const run = await runCli(['purge', '--json'], { env: { DATABASE_URL: 'mysql://x/y' } })
+    t.equal(run.code, 1)
+    t.equal(run.stdout, '')
+    t.match(run.stderr, /^latchkey: DATABASE_URL .*\n$/)
   }],
 
   ['every command has --help', (t, runCli) => printsHelp(t, runCli, HELP_COMMANDS)],

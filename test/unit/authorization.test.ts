@@ -2,7 +2,7 @@ import t from 'tap'
 import { codeIssuance, type ApprovedGrant } from '../../src/authorization/code-issuance.js'
 import { consentCanBeRemembered, consentPolicy } from '../../src/authorization/consent.js'
 import { loginSessions, sessionSatisfies, signInIsRecent, SESSION_TTL_MS } from '../../src/authorization/login-session.js'
-import { authorizationTransactions, grantOf, TRANSACTION_TTL_MS } from '../../src/authorization/transactions.js'
+import { authorizationTransactions, grantOf, MAX_OPEN_TRANSACTIONS_PER_ADDRESS, TooManyTransactionsError, TRANSACTION_TTL_MS } from '../../src/authorization/transactions.js'
 import { OAuthError } from '../../src/errors.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import type { AuthorizationCode } from '../../src/storage/authorization-codes.js'
@@ -34,6 +34,14 @@ function transactionStore(): AuthorizationTransactionRepository & { rows: Map<st
       if (!tx || tx.completedAt !== null) return false
       tx.completedAt = now
       return true
+    },
+    async countOpen(address, now, limit) {
+      const open = [...rows.values()]
+        .filter((tx) => tx.address === address && tx.expiresAt > now && tx.completedAt === null)
+        .map((tx) => tx.expiresAt)
+        .sort((a, b) => a - b)
+        .slice(0, limit)
+      return { count: open.length, firstExpiresAt: open[0] ?? null }
     },
   }
 }
@@ -85,9 +93,10 @@ t.test('transactions', async (t) => {
   const store = transactionStore()
   const transactions = authorizationTransactions({ transactions: store, clock })
   const browserId = 'b'.repeat(43)
+  const ADDRESS = '192.0.2.1'
 
   t.test('start stores hashes of the browser id and CSRF token, never the values', async (t) => {
-    const { tx, csrfToken } = await transactions.start({ grant: GRANT, browserId, forceConsent: true, signedIn: undefined, loginHint: 'alice', maxAgeSeconds: 30 })
+    const { tx, csrfToken } = await transactions.start({ grant: GRANT, browserId, forceConsent: true, signedIn: undefined, loginHint: 'alice', maxAgeSeconds: 30, clientAddress: ADDRESS })
     const row = store.rows.get(tx.id) as AuthorizationTransaction
     t.equal(row.browserHash, sha256Hex(browserId))
     t.equal(row.csrfHash, sha256Hex(csrfToken))
@@ -98,12 +107,12 @@ t.test('transactions', async (t) => {
   })
 
   t.test('start records a session that already satisfies the request', async (t) => {
-    const { tx } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: { userId: 'u1', authTime: 5 }, loginHint: undefined, maxAgeSeconds: undefined })
+    const { tx } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: { userId: 'u1', authTime: 5 }, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
     t.same([tx.userId, tx.authTime, tx.loginHint, tx.maxAgeSeconds], ['u1', 5, null, null])
   })
 
   t.test('load needs the browser that started it and its CSRF token', async (t) => {
-    const { tx, csrfToken } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined })
+    const { tx, csrfToken } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
     t.equal((await transactions.load({ transactionId: tx.id, csrfToken, browserId })).id, tx.id)
     const forged = [
       { transactionId: tx.id, csrfToken, browserId: 'c'.repeat(43) },
@@ -119,23 +128,74 @@ t.test('transactions', async (t) => {
   })
 
   t.test('load refuses an expired or completed transaction; complete works once', async (t) => {
-    const open = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined })
+    const open = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
     const form = { transactionId: open.tx.id, csrfToken: open.csrfToken, browserId }
     await transactions.complete(open.tx.id)
     await t.rejects(transactions.complete(open.tx.id), new OAuthError('invalid_request', 'this sign-in request has already been completed'))
     await t.rejects(transactions.load(form), { message: 'this sign-in request has already been completed' })
-    const later = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined })
+    const later = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
     clock.advance(TRANSACTION_TTL_MS / 1000)
     await t.rejects(transactions.load({ transactionId: later.tx.id, csrfToken: later.csrfToken, browserId }), { message: 'this sign-in request has expired' })
   })
 
+  t.test('start records the client network: an IPv4 address as it is, an IPv6 one as its /64', async (t) => {
+    const v4 = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: '::ffff:192.0.2.7' })
+    t.equal(store.rows.get(v4.tx.id)?.address, '192.0.2.7')
+    const v6 = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: '2001:db8:1:2::5' })
+    t.equal(store.rows.get(v6.tx.id)?.address, '2001:db8:1:2::/64')
+  })
+
   t.test('setUser records and forgets the user', async (t) => {
-    const { tx } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined })
+    const { tx } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
     await transactions.setUser(tx.id, { userId: 'u2', authTime: 9 })
     t.same([store.rows.get(tx.id)?.userId, store.rows.get(tx.id)?.authTime], ['u2', 9])
     await transactions.setUser(tx.id, null)
     t.same([store.rows.get(tx.id)?.userId, store.rows.get(tx.id)?.authTime], [null, null])
   })
+})
+
+t.test('the open transactions of one address are capped', async (t) => {
+  const clock = new FakeClock()
+  const store = transactionStore()
+  const transactions = authorizationTransactions({ transactions: store, clock, maxOpenPerAddress: 3 })
+  const start = (clientAddress: string) =>
+    transactions.start({ grant: GRANT, browserId: 'b'.repeat(43), forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress })
+
+  t.equal(MAX_OPEN_TRANSACTIONS_PER_ADDRESS, 1000, 'the production cap')
+  const first = await start('2001:db8:1:2::1')
+  clock.advance(60)
+  await start('2001:db8:1:2::2')
+  await start('2001:db8:1:2::3')
+  t.equal(store.rows.size, 3)
+  const refused = await start('2001:db8:1:2::4').then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+  t.type(refused, TooManyTransactionsError, 'one /64 is one address')
+  t.match(refused, { code: 'temporarily_unavailable', status: 429, retryAfterSeconds: TRANSACTION_TTL_MS / 1000 - 60 })
+  t.equal(store.rows.size, 3, 'nothing stored')
+
+  await start('2001:db8:1:3::1')
+  await start('192.0.2.1')
+  t.equal(store.rows.size, 5, 'other addresses are counted apart')
+
+  await transactions.complete(first.tx.id)
+  await start('2001:db8:1:2::5')
+  t.equal(store.rows.size, 6, 'a completed transaction frees its place at once')
+  await t.rejects(start('2001:db8:1:2::6'), TooManyTransactionsError)
+
+  clock.advance(TRANSACTION_TTL_MS / 1000)
+  await start('2001:db8:1:2::6')
+  clock.advance(30)
+  await start('2001:db8:1:2::7')
+  await start('2001:db8:1:2::8')
+  t.equal(store.rows.size, 9, 'expired ones free their places')
+  const again = await start('2001:db8:1:2::9').catch((error: unknown) => error)
+  t.match(again, { retryAfterSeconds: TRANSACTION_TTL_MS / 1000 - 30 }, 'Retry-After: until the first open one expires')
+
+  const closed = authorizationTransactions({ transactions: transactionStore(), clock, maxOpenPerAddress: 0 })
+  const none = await closed.start({ grant: GRANT, browserId: 'b'.repeat(43), forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: '192.0.2.1' }).catch((error: unknown) => error)
+  t.match(none, { retryAfterSeconds: TRANSACTION_TTL_MS / 1000 }, 'with no place at all, a transaction lifetime')
 })
 
 t.test('consent', async (t) => {

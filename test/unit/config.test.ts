@@ -18,6 +18,7 @@ t.test('defaults match the contract', async (t) => {
     trustProxy: false,
     limitSignInFailuresPerAddress: 100,
     limitClientAuthFailures: 20,
+    purgeIntervalSeconds: 600,
   })
 })
 
@@ -37,6 +38,7 @@ t.test('reads every variable', async (t) => {
     TRUST_PROXY: '10.0.0.0/8, 192.0.2.7',
     LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '500',
     LIMIT_CLIENT_AUTH_FAILURES: '5',
+    PURGE_INTERVAL: '60',
   })
   t.equal(c.port, 8080)
   t.equal(c.host, '0.0.0.0')
@@ -52,6 +54,7 @@ t.test('reads every variable', async (t) => {
   t.same(c.trustProxy, ['10.0.0.0/8', '192.0.2.7'])
   t.equal(c.limitSignInFailuresPerAddress, 500)
   t.equal(c.limitClientAuthFailures, 5)
+  t.equal(c.purgeIntervalSeconds, 60)
 })
 
 t.test('accepts loopback http issuers and https anywhere', async (t) => {
@@ -106,6 +109,9 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ TRUST_PROXY: '10.0.0.0/8/1' }, 'TRUST_PROXY', /CIDRs/],
   [{ TRUST_PROXY: '10.0.0.0/x' }, 'TRUST_PROXY', /CIDRs/],
   [{ TRUST_PROXY: 'fd00::/129' }, 'TRUST_PROXY', /CIDRs/],
+  [{ PURGE_INTERVAL: '-1' }, 'PURGE_INTERVAL', /integer/],
+  [{ PURGE_INTERVAL: '86401' }, 'PURGE_INTERVAL', /0 to 86400/],
+  [{ PURGE_INTERVAL: 'hourly' }, 'PURGE_INTERVAL', /integer/],
 ]
 
 for (const [env, variable, expected] of bad) {
@@ -117,6 +123,10 @@ for (const [env, variable, expected] of bad) {
     t.notMatch(error.message, /\n/, 'one line')
   })
 }
+
+t.test('PURGE_INTERVAL=0 leaves purging to the command', async (t) => {
+  t.equal(loadConfig({ PURGE_INTERVAL: '0' }).purgeIntervalSeconds, 0)
+})
 
 t.test('parses DATABASE_URL forms', async (t) => {
   t.same(parseDatabaseUrl('db/x.sqlite'), { kind: 'sqlite', path: 'db/x.sqlite' })

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
 import { sessionSatisfies } from '../../authorization/login-session.js'
 import { parseAuthorizationRequest } from '../../authorization/request.js'
+import { TooManyTransactionsError } from '../../authorization/transactions.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { PasswordHasher } from '../../accounts/passwords.js'
 import type { Clock } from '../../clock.js'
@@ -66,14 +67,23 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       return steps.redirectWithCode(request, reply, { ...grant, userId: session.userId, authTime: session.authTime })
     }
 
-    const open = await auth.transactions.start({
-      grant,
-      browserId: cookies.browserId(request, reply),
-      forceConsent: req.prompt.consent,
-      signedIn: session && { userId: session.userId, authTime: session.authTime },
-      loginHint: req.loginHint,
-      maxAgeSeconds: req.maxAgeSeconds,
-    })
+    const open = await auth.transactions
+      .start({
+        grant,
+        browserId: cookies.browserId(request, reply),
+        forceConsent: req.prompt.consent,
+        signedIn: session && { userId: session.userId, authTime: session.authTime },
+        loginHint: req.loginHint,
+        maxAgeSeconds: req.maxAgeSeconds,
+        clientAddress: request.ip,
+      })
+      .catch((error: unknown) => {
+        // The error page and its Retry-After come from the error handler.
+        if (error instanceof TooManyTransactionsError) {
+          request.audit.record({ event: 'authorize_throttled', limit: 'open_transactions', retryAfterSeconds: error.retryAfterSeconds ?? 0 })
+        }
+        throw error
+      })
     const { tx } = open
     if (tx.userId === null || tx.authTime === null) return steps.renderLogin(reply, { ...open, client: req.client })
     return steps.continueSignedIn(request, reply, { ...open, tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, client: req.client })

@@ -4,6 +4,7 @@ import * as authorization from './2026-11-23-02-authorization.js'
 import * as loginAttempts from './2026-11-23-03-login-attempts.js'
 import * as openidConnect from './2026-11-23-04-openid-connect.js'
 import * as failureCounters from './2026-11-30-01-failure-counters.js'
+import * as boundedStorage from './2026-11-30-02-bounded-storage.js'
 import * as clientAudiences from './2026-11-30-03-client-audiences.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
@@ -13,5 +14,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-23-03-login-attempts': loginAttempts,
   '2026-11-23-04-openid-connect': openidConnect,
   '2026-11-30-01-failure-counters': failureCounters,
+  '2026-11-30-02-bounded-storage': boundedStorage,
   '2026-11-30-03-client-audiences': clientAudiences,
 }
