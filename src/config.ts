@@ -3,6 +3,9 @@ import { isResourceUri, RESOURCE_URI_RULE } from './oauth/resource-uri.js'
 
 export type PkceRequired = 'all' | 'public'
 
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
 /**
  * Which reverse proxies' X-Forwarded-For and X-Forwarded-Proto to believe (fastify's
  * `trustProxy`): none (false), the nearest N hops, or the proxies at these addresses/CIDRs.
@@ -32,6 +35,8 @@ export interface Config {
   limitClientAuthFailures: number
   /** Seconds between the server's purges of expired rows; 0: only `latchkey purge`. */
   purgeIntervalSeconds: number
+  /** Request logs; audit events are written whatever it says. */
+  logLevel: LogLevel
 }
 
 /** A bad configuration value; the message is one line naming the variable. */
@@ -143,6 +148,13 @@ export function parseTrustProxy(raw: string | undefined): TrustProxy {
 const DAY = 86_400
 const YEAR = 365 * DAY
 
+function logLevel(env: Env): LogLevel {
+  const raw = env.LOG_LEVEL || 'info'
+  const level = LOG_LEVELS.find((l) => l === raw)
+  if (level === undefined) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')} (got "${raw}")`)
+  return level
+}
+
 export function loadConfig(env: Env): Config {
   const pkce = env.PKCE_REQUIRED || 'all'
   if (pkce !== 'all' && pkce !== 'public') {
@@ -166,6 +178,7 @@ export function loadConfig(env: Env): Config {
     limitSignInFailuresPerAddress: integer(env, 'LIMIT_SIGNIN_FAILURES_PER_ADDRESS', 100, 1, 1_000_000),
     limitClientAuthFailures: integer(env, 'LIMIT_CLIENT_AUTH_FAILURES', 20, 1, 1_000_000),
     purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL', 600, 0, DAY),
+    logLevel: logLevel(env),
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')

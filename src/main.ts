@@ -15,8 +15,9 @@ async function main(): Promise<void> {
   const app = await buildApp(config, {
     store,
     keys,
-    // buildApp keeps query strings and headers out of the request lines.
-    logger: { level: 'info' },
+    // buildApp keeps query strings and headers out of the request lines; audit events are
+    // written at any level.
+    logger: { level: config.logLevel },
   })
   for (const warning of fileWarnings) app.log.warn({ event: 'insecure_file' }, warning)
   let stopping = false

@@ -19,6 +19,7 @@ t.test('defaults match the contract', async (t) => {
     limitSignInFailuresPerAddress: 100,
     limitClientAuthFailures: 20,
     purgeIntervalSeconds: 600,
+    logLevel: 'info',
   })
 })
 
@@ -39,6 +40,7 @@ t.test('reads every variable', async (t) => {
     LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '500',
     LIMIT_CLIENT_AUTH_FAILURES: '5',
     PURGE_INTERVAL: '60',
+    LOG_LEVEL: 'warn',
   })
   t.equal(c.port, 8080)
   t.equal(c.host, '0.0.0.0')
@@ -55,6 +57,7 @@ t.test('reads every variable', async (t) => {
   t.equal(c.limitSignInFailuresPerAddress, 500)
   t.equal(c.limitClientAuthFailures, 5)
   t.equal(c.purgeIntervalSeconds, 60)
+  t.equal(c.logLevel, 'warn')
 })
 
 t.test('accepts loopback http issuers and https anywhere', async (t) => {
@@ -110,6 +113,8 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ TRUST_PROXY: '10.0.0.0/x' }, 'TRUST_PROXY', /CIDRs/],
   [{ TRUST_PROXY: 'fd00::/129' }, 'TRUST_PROXY', /CIDRs/],
   [{ PURGE_INTERVAL: '-1' }, 'PURGE_INTERVAL', /integer/],
+  [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /one of trace, debug, info, warn, error, fatal, silent/],
+  [{ LOG_LEVEL: 'INFO' }, 'LOG_LEVEL', /got "INFO"/],
   [{ PURGE_INTERVAL: '86401' }, 'PURGE_INTERVAL', /0 to 86400/],
   [{ PURGE_INTERVAL: 'hourly' }, 'PURGE_INTERVAL', /integer/],
 ]
