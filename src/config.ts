@@ -140,7 +140,14 @@ export function parseTrustProxy(raw: string | undefined): TrustProxy {
     if (family === 0 || rest.length > 0 || Number.isNaN(bits) || (bits ?? 0) > (family === 4 ? 32 : 128)) {
       throw new ConfigError('TRUST_PROXY', `${TRUST_PROXY_EXPECTED} (got "${entry}")`)
     }
-    if (bits === 0) throw new ConfigError('TRUST_PROXY', trustsAll)
+    // A proxy is a host or a private range, never a tenth of the Internet: an IPv4 range wider
+    // than /8 (10.0.0.0/8) or an IPv6 one wider than /7 (fc00::/7) is refused (two halves can cover everything), and so
+    // is an IPv4-mapped IPv6 range (::ffff:0:0/96 is every IPv4 address) and a zone id.
+    const widest = family === 4 ? 8 : 7
+    if (bits !== undefined && bits < widest) throw new ConfigError('TRUST_PROXY', trustsAll)
+    if (family === 6 && (/^::ffff:/i.test(address) || address.includes('%'))) {
+      throw new ConfigError('TRUST_PROXY', `${TRUST_PROXY_EXPECTED}; write an IPv4 proxy as IPv4 and leave out zone ids (got "${entry}")`)
+    }
   }
   return entries
 }

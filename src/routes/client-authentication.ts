@@ -16,14 +16,16 @@ export type ClientAuthenticator = (request: FastifyRequest, params: Params) => P
  */
 export function clientAuthenticator(deps: { clients: ClientRepository; failures: ClientAuthFailureLimit }): ClientAuthenticator {
   return async (request, params) => {
-    let credentials: ClientCredentials | undefined
+    let known: Client | undefined
     try {
-      credentials = clientCredentials({ authorization: request.headers.authorization, params })
-      return authenticateClient(credentials, await deps.clients.findById(credentials.clientId))
+      const credentials: ClientCredentials = clientCredentials({ authorization: request.headers.authorization, params })
+      known = await deps.clients.findById(credentials.clientId)
+      return authenticateClient(credentials, known)
     } catch (error) {
       if (!(error instanceof OAuthError) || error.code !== 'invalid_client') throw error
-      // Credentials that could not be read are counted under no client_id, for this address.
-      const clientId = credentials?.clientId ?? ''
+      // Failures for a registered client are counted under its client_id and this address; an
+      // unknown or unreadable client_id under none, so inventing client_ids adds no rows.
+      const clientId = known?.id ?? ''
       const refusal = await deps.failures.failed({ clientId, ip: request.ip })
       // Every failure up to the limit, then the first refusal of the window: a flood of guesses
       // costs the log no more than the limit allows.

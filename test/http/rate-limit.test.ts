@@ -4,7 +4,7 @@ import { clientAuthKey, signInAddressKey } from '../../src/accounts/failure-limi
 import { usernameKey } from '../../src/accounts/login-throttle.js'
 import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
-import { basic, codeRequest, createClient, createUser, PASSWORD } from '../helpers/oauth.js'
+import { basic, codeRequest, createClient, createUser, exchange, PASSWORD } from '../helpers/oauth.js'
 
 // Limits on failures (README "Limits"): successes are never counted, failures are, per client_id
 // and address for client authentication and per address for sign-ins.
@@ -195,4 +195,11 @@ t.test('the first sign-in refusal of a window is recorded once', async (t) => {
   t.equal(events.length, 1)
   t.match(events[0], { level: 30, audit: true, event: 'signin_throttled', limit: 'address', via: 'password_grant', ip: ATTACKER, retryAfterSeconds: 900 })
   t.notMatch(lines.join('\n'), /alice|bob|wrong password|correct horse/, 'no username or password')
+})
+
+t.test('invented client_ids share one count per address: no row per guess', async (t) => {
+  const ctx = await buildTestApp(t)
+  for (let i = 0; i < 5; i++) t.equal((await exchange(ctx.app, { grant_type: 'client_credentials' }, { authorization: basic(`lk_invented${i}`, 'x') })).statusCode, 401)
+  const rows = await ctx.store.db.selectFrom('failure_counters').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
+  t.equal(Number(rows.n), 1, 'one counter for the address, however many client_ids were tried')
 })

@@ -103,6 +103,13 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ TRUST_PROXY: '*' }, 'TRUST_PROXY', /must not trust every hop/],
   [{ TRUST_PROXY: '0.0.0.0/0' }, 'TRUST_PROXY', /must not trust every hop/],
   [{ TRUST_PROXY: '10.0.0.1, ::/0' }, 'TRUST_PROXY', /must not trust every hop/],
+  // Ranges that trust (nearly) everyone in other words.
+  [{ TRUST_PROXY: '0.0.0.0/1,128.0.0.0/1' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: '10.0.0.0/7' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: '2000::/3' }, 'TRUST_PROXY', /must not trust every hop/],
+  [{ TRUST_PROXY: '::ffff:0:0/96' }, 'TRUST_PROXY', /write an IPv4 proxy as IPv4/],
+  [{ TRUST_PROXY: '::ffff:0.0.0.0/96' }, 'TRUST_PROXY', /write an IPv4 proxy as IPv4/],
+  [{ TRUST_PROXY: 'fe80::1%eth0' }, 'TRUST_PROXY', /zone ids|CIDRs/],
   [{ TRUST_PROXY: '0' }, 'TRUST_PROXY', /hop count from 1 to 10/],
   [{ TRUST_PROXY: '11' }, 'TRUST_PROXY', /hop count from 1 to 10/],
   [{ TRUST_PROXY: 'false' }, 'TRUST_PROXY', /"off", a hop count/],
