@@ -2,7 +2,9 @@ import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import { clientAuthFailureLimit } from './accounts/failure-limits.js'
+import { signInChecker } from './accounts/credentials.js'
+import { clientAuthFailureLimit, signInAddressLimit } from './accounts/failure-limits.js'
+import { loginThrottle } from './accounts/login-throttle.js'
 import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
 import { loggerAudit, type AppAudit } from './audit.js'
 import { authorization } from './authorization/index.js'
@@ -122,7 +124,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const accessTokens = accessTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const grantDefinitions = deps.grants ?? BUILT_IN_GRANTS
-  const grants = grantRegistry({ config, repos, accessTokens, idTokens, passwords, clock }, grantDefinitions)
+  // One sign-in check for the login page and the password grant: one throttle, one address limit.
+  const signIns = signInChecker({
+    users: repos.users,
+    throttle: loginThrottle({ attempts: repos.loginAttempts, clock }),
+    addressLimit: signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitSignInFailuresPerAddress }),
+    passwords,
+  })
+  const grants = grantRegistry({ config, repos, accessTokens, idTokens, signIns, clock }, grantDefinitions)
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
   const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer })
@@ -142,7 +151,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(userinfoRoute, { repos, verifier })
   })
   const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds, maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, passwords })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   if (config.purgeIntervalSeconds > 0) {

@@ -57,3 +57,12 @@ export async function checkCredentials(
   }
   return { outcome: 'wrong' }
 }
+
+/** The one sign-in check, assembled once (app.ts) for the login page and the password grant. */
+export interface SignInChecker {
+  check(credentials: { username: string; password: string; ip: string; via: SignInChannel }, audit: AuditLog): Promise<CredentialCheck>
+}
+
+export function signInChecker(deps: { users: UserRepository; throttle: LoginThrottle; addressLimit: SignInAddressLimit; passwords: PasswordHasher }): SignInChecker {
+  return { check: (credentials, audit) => checkCredentials({ ...deps, audit }, credentials) }
+}

@@ -1,4 +1,4 @@
-import type { PasswordHasher } from '../accounts/passwords.js'
+import type { SignInChecker } from '../accounts/credentials.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Params } from '../oauth/params.js'
@@ -32,7 +32,8 @@ export interface GrantDeps {
   config: Config
   repos: Repositories
   tokens: TokenResponses
-  passwords: PasswordHasher
+  /** The sign-in check shared with the login page (throttle and limits included). */
+  signIns: SignInChecker
   clock: Clock
 }
 

@@ -1,4 +1,4 @@
-import type { PasswordHasher } from '../accounts/passwords.js'
+import type { SignInChecker } from '../accounts/credentials.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Repositories } from '../storage/repositories.js'
@@ -24,7 +24,7 @@ export const BUILT_IN_GRANTS: readonly GrantDefinition[] = [
 
 /** The grants /token serves, by grant_type, sharing one way of issuing tokens. */
 export function grantRegistry(
-  deps: { config: Config; repos: Repositories; accessTokens: AccessTokenSigner; idTokens: IdTokenSigner; passwords: PasswordHasher; clock: Clock },
+  deps: { config: Config; repos: Repositories; accessTokens: AccessTokenSigner; idTokens: IdTokenSigner; signIns: SignInChecker; clock: Clock },
   definitions: readonly GrantDefinition[] = BUILT_IN_GRANTS,
 ): Map<string, Grant> {
   const { config, repos, clock } = deps
@@ -37,7 +37,7 @@ export function grantRegistry(
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     refreshTokenMaxTtlSeconds: config.refreshTokenMaxTtlSeconds,
   })
-  const grantDeps: GrantDeps = { config, repos, tokens, passwords: deps.passwords, clock }
+  const grantDeps: GrantDeps = { config, repos, tokens, signIns: deps.signIns, clock }
   const grants = new Map<string, Grant>()
   for (const definition of definitions) {
     if (grants.has(definition.type)) throw new Error(`grant_type "${definition.type}" is defined twice`)

@@ -1,20 +1,13 @@
-import { checkCredentials } from '../accounts/credentials.js'
-import { signInAddressLimit, type SignInAddressLimit } from '../accounts/failure-limits.js'
-import { loginThrottle, type LoginThrottle } from '../accounts/login-throttle.js'
-import type { PasswordHasher } from '../accounts/passwords.js'
+import type { SignInChecker } from '../accounts/credentials.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { resolveAudience } from '../oauth/audience.js'
 import { resolveScope } from '../oauth/scope.js'
-import type { UserRepository } from '../storage/users.js'
 import type { TokenResponses } from '../tokens/token-response.js'
 import type { GrantDefinition, GrantHandler } from './grant.js'
 
 export interface PasswordGrantDeps {
-  users: UserRepository
-  throttle: LoginThrottle
-  addressLimit: SignInAddressLimit
-  passwords: PasswordHasher
+  signIns: SignInChecker
   tokens: TokenResponses
   clock: Clock
   defaultAudience: string
@@ -38,8 +31,7 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const scopes = resolveScope(params.get('scope'), client.scopes)
       const audience = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
 
-      const { users, throttle, addressLimit, passwords } = deps
-      const checked = await checkCredentials({ users, throttle, addressLimit, passwords, audit: req.audit }, { username, password, ip, via: 'password_grant' })
+      const checked = await deps.signIns.check({ username, password, ip, via: 'password_grant' }, req.audit)
       if (checked.outcome === 'addressLimited') {
         throw OAuthError.tooManyFailures('too many failed sign-ins from this address; try again later', checked.retryAfterSeconds)
       }
@@ -61,10 +53,7 @@ export const passwordDefinition: GrantDefinition = {
   parameters: ['username', 'password', 'scope', 'resource'],
   create: (deps) =>
     passwordGrant({
-      users: deps.repos.users,
-      throttle: loginThrottle({ attempts: deps.repos.loginAttempts, clock: deps.clock }),
-      addressLimit: signInAddressLimit({ counters: deps.repos.failureCounters, clock: deps.clock, maxFailures: deps.config.limitSignInFailuresPerAddress }),
-      passwords: deps.passwords,
+      signIns: deps.signIns,
       tokens: deps.tokens,
       clock: deps.clock,
       defaultAudience: deps.config.defaultAudience,

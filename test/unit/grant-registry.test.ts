@@ -6,7 +6,7 @@ import type { Repositories } from '../../src/storage/repositories.js'
 import type { AccessTokenSigner } from '../../src/tokens/access-token.js'
 import type { IdTokenSigner } from '../../src/tokens/id-token.js'
 import { runCliInProcess } from '../helpers/cli.js'
-import { testPasswords } from '../helpers/passwords.js'
+import type { SignInChecker } from '../../src/accounts/credentials.js'
 import { FakeClock } from '../helpers/clock.js'
 
 // Building grants touches no repository or signer; stand-ins are enough here.
@@ -15,7 +15,7 @@ const deps = {
   repos: {} as Repositories,
   accessTokens: {} as AccessTokenSigner,
   idTokens: {} as IdTokenSigner,
-  passwords: testPasswords,
+  signIns: {} as SignInChecker,
   clock: new FakeClock(),
 }
 

@@ -4,7 +4,7 @@ import { sessionSatisfies } from '../../authorization/login-session.js'
 import { parseAuthorizationRequest } from '../../authorization/request.js'
 import { TooManyTransactionsError } from '../../authorization/transactions.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
-import type { PasswordHasher } from '../../accounts/passwords.js'
+import type { SignInChecker } from '../../accounts/credentials.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
 import { AuthorizationRedirectError } from '../../errors.js'
@@ -26,7 +26,8 @@ export interface AuthorizeRouteOptions {
   auth: Authorization
   /** Reads id_token_hint (built once in app.ts). */
   hints: IdTokenHintVerifier
-  passwords: PasswordHasher
+  /** The sign-in check (built once in app.ts, shared with the password grant). */
+  signIns: SignInChecker
 }
 
 /** The authorization endpoint (RFC 6749 §3.1) and the login and consent forms it shows. */
@@ -92,6 +93,6 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
   const context = { auth, cookies, steps, repos, clock }
-  loginRoute(app, { ...context, routeConfig, passwords: options.passwords, signInFailuresPerAddress: config.limitSignInFailuresPerAddress })
+  loginRoute(app, { ...context, routeConfig, signIns: options.signIns })
   consentRoute(app, { ...context, routeConfig })
 }

@@ -1,17 +1,12 @@
 import type { FastifyInstance } from 'fastify'
-import { checkCredentials } from '../../accounts/credentials.js'
-import { signInAddressLimit } from '../../accounts/failure-limits.js'
-import { loginThrottle } from '../../accounts/login-throttle.js'
-import type { PasswordHasher } from '../../accounts/passwords.js'
+import type { SignInChecker } from '../../accounts/credentials.js'
 import { findClient } from '../../authorization/request.js'
 import { Params } from '../../oauth/params.js'
 import { formTransaction, type FormRouteContext } from './form.js'
 
 /** POST /authorize/login: the login form, or "use another account". */
-export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { passwords: PasswordHasher; signInFailuresPerAddress: number }): void {
-  const { auth, cookies, steps, repos, clock } = ctx
-  const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
-  const addressLimit = signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: ctx.signInFailuresPerAddress })
+export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signIns: SignInChecker }): void {
+  const { auth, cookies, steps, repos } = ctx
 
   app.post('/authorize/login', { config: ctx.routeConfig }, async (request, reply) => {
     const params = new Params(request.body)
@@ -24,10 +19,7 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { passw
     }
     const username = params.get('username') ?? ''
     const password = params.get('password') ?? ''
-    const checked = await checkCredentials(
-      { users: repos.users, throttle, addressLimit, passwords: ctx.passwords, audit: request.audit },
-      { username, password, ip: request.ip, via: 'login_page' },
-    )
+    const checked = await ctx.signIns.check({ username, password, ip: request.ip, via: 'login_page' }, request.audit)
     // The transaction stays usable for another try.
     if (checked.outcome === 'throttled') {
       reply.header('retry-after', String(checked.retryAfterSeconds))
