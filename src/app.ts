@@ -139,6 +139,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // Brute-force protection for client secrets (OAuth 2.1 §2.4.1): failures only, in the database.
   const authenticate = clientAuthenticator({
     clients: repos.clients,
+    clock,
     failures: clientAuthFailureLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitClientAuthFailures }),
   })
   await app.register(async (api) => {

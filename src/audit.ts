@@ -35,8 +35,24 @@ export type AuditEvent =
   | { event: 'token_revoked'; clientId: string; kind: 'access_token'; jti: string }
   /** A login session ended at /logout. */
   | { event: 'logout'; userId?: string | undefined; clientId?: string | undefined }
-  | { event: 'user_created'; userId: string }
-  | { event: 'client_created'; clientId: string; public: boolean; grants: string[] }
+  /**
+   * Administration (CLI or admin API): `actor` is the acting admin client's client_id, or `cli`.
+   * Ids and field names only, never a value that could be a secret.
+   */
+  | { event: 'user_created'; userId: string; actor?: string | undefined }
+  | { event: 'user_updated'; userId: string; fields: string[]; actor: string }
+  | { event: 'user_password_set'; userId: string; actor: string }
+  | { event: 'user_disabled'; userId: string; actor: string }
+  | { event: 'user_enabled'; userId: string; actor: string }
+  | { event: 'user_removed'; userId: string; actor: string }
+  | { event: 'client_created'; clientId: string; public: boolean; grants: string[]; admin?: boolean; actor?: string | undefined }
+  | { event: 'client_updated'; clientId: string; fields: string[]; actor: string }
+  | { event: 'client_secret_rotated'; clientId: string; graceSeconds: number; actor: string }
+  | { event: 'client_removed'; clientId: string; actor: string }
+  | { event: 'scope_added'; scope: string; actor: string }
+  | { event: 'scope_removed'; scope: string; actor: string }
+  | { event: 'grants_revoked'; userId: string; clientId?: string | undefined; consents: number; families: number; actor: string }
+  | { event: 'sessions_revoked'; userId: string; sessions: number; actor: string }
 
 export type SignInChannel = 'login_page' | 'password_grant'
 
@@ -56,7 +72,19 @@ export const AUDIT_EVENTS = [
   'token_revoked',
   'logout',
   'user_created',
+  'user_updated',
+  'user_password_set',
+  'user_disabled',
+  'user_enabled',
+  'user_removed',
   'client_created',
+  'client_updated',
+  'client_secret_rotated',
+  'client_removed',
+  'scope_added',
+  'scope_removed',
+  'grants_revoked',
+  'sessions_revoked',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

@@ -43,7 +43,9 @@ export async function checkCredentials(
   const user = credentials.username === '' ? undefined : await deps.users.findByUsername(credentials.username)
   // Same argon2 work whether or not the username exists, so usernames cannot be enumerated.
   const ok = await deps.passwords.verify(user?.passwordHash, credentials.password)
-  if (user && ok) {
+  // A disabled user fails as a wrong password does, after the same work: whether an account
+  // exists, or is disabled, is not for the caller to learn.
+  if (user && ok && user.disabledAt === null) {
     // A success takes back only its own count: signing in to one account now and then must
     // not wipe out an address's failures on others.
     await deps.addressLimit.notFailed(ip)

@@ -1,14 +1,13 @@
-import type { AuditLog } from '../audit.js'
-import type { Clock } from '../clock.js'
 import type { GrantDescriptor } from '../grants/grant.js'
 import { BUILT_IN_GRANTS } from '../grants/index.js'
-import { redirectUriProblem } from '../oauth/redirect-uri.js'
-import { isResourceUri, RESOURCE_URI_RULE } from '../oauth/resource-uri.js'
-import { parseScope, USER_SCOPES } from '../oauth/scope.js'
+import { USER_SCOPES } from '../oauth/scope.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
-import type { Client, ClientRepository } from '../storage/clients.js'
+import type { Client, ClientChanges, ClientRepository } from '../storage/clients.js'
 import type { ScopeRepository } from '../storage/scopes.js'
 import { AdminError } from './admin-error.js'
+import { ADMIN_SCOPE, adminAudience, checkName, checkRegistration, knownGrants, scopeList, type Registration } from './client-rules.js'
+import { iso, pageQuery, toPage, type ListInput, type Page } from './paging.js'
+import type { Acting } from './users.js'
 
 export interface AddClientInput {
   name: string
@@ -20,6 +19,8 @@ export interface AddClientInput {
   audience?: string | undefined
   /** The audiences it may request with `resource` (RFC 8707); none: DEFAULT_AUDIENCE only. */
   resources?: string[] | undefined
+  /** An admin API client: client_credentials with the reserved scope, for ISSUER/admin/v1. */
+  admin?: boolean | undefined
 }
 
 export interface AddedClient {
@@ -27,88 +28,216 @@ export interface AddedClient {
   client_secret?: string
 }
 
-/** The grants a client gets, each a `grant_type` the server serves. */
-function grantsOf(input: AddClientInput, known: readonly GrantDescriptor[]): GrantDescriptor[] {
+export interface ClientView {
+  client_id: string
+  name: string
+  public: boolean
+  admin: boolean
+  redirect_uris: string[]
+  post_logout_redirect_uris: string[]
+  grants: string[]
+  scopes: string[]
+  resources: string[]
+  audience: string | null
+  created_at: string
+  /** Until when the secret replaced by the last rotation still works; null when it does not. */
+  previous_secret_expires_at: string | null
+}
+
+export interface ClientDeps extends Acting {
+  clients: ClientRepository
+  scopes: ScopeRepository
+  /** The grants the server serves; default: the built-in ones. */
+  grants?: readonly GrantDescriptor[]
+  /** The issuer, for the admin API's audience (needed by --admin). */
+  issuer?: string | undefined
+}
+
+export function isAdminClient(client: Pick<Client, 'scopes' | 'isPublic'>): boolean {
+  return !client.isPublic && client.scopes.includes(ADMIN_SCOPE)
+}
+
+export function clientView(client: Client, now: number): ClientView {
+  const previous = client.previousSecretExpiresAt ?? null
+  return {
+    client_id: client.id,
+    name: client.name,
+    public: client.isPublic,
+    admin: isAdminClient(client),
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    grants: client.grantTypes,
+    scopes: client.scopes,
+    resources: client.resources,
+    audience: client.audience,
+    created_at: iso(client.createdAt),
+    previous_secret_expires_at: previous !== null && previous > now ? iso(previous) : null,
+  }
+}
+
+function adminAudienceOf(deps: ClientDeps): string {
+  if (deps.issuer === undefined) throw new Error('the issuer is needed to register an admin client')
+  return adminAudience(deps.issuer)
+}
+
+/** What is stored: the registration's scopes and resources, plus the admin scope and audience for an admin. */
+function stored(registration: Registration, deps: ClientDeps): Pick<Client, 'scopes' | 'resources'> {
+  if (!registration.isAdmin) return { scopes: registration.scopes, resources: registration.resources }
+  const audience = adminAudienceOf(deps)
+  return {
+    scopes: [...registration.scopes, ADMIN_SCOPE],
+    resources: registration.resources.includes(audience) ? registration.resources : [...registration.resources, audience],
+  }
+}
+
+export async function addClient(deps: ClientDeps, input: AddClientInput): Promise<AddedClient> {
+  const known = deps.grants ?? BUILT_IN_GRANTS
+  const isAdmin = input.admin === true
+  const audience = input.audience ?? null
+  let grants: string[]
   if (input.grants === undefined || input.grants.length === 0) {
-    // A resource server registered with --audience only introspects: no grant unless asked.
-    const defaults = input.audience === undefined ? ['authorization_code', 'refresh_token'] : []
-    return known.filter((grant) => defaults.includes(grant.type))
+    // A resource server registered with --audience only introspects: no grant unless asked;
+    // an admin client acts for itself.
+    grants = isAdmin ? ['client_credentials'] : audience === null ? ['authorization_code', 'refresh_token'] : []
+  } else {
+    grants = knownGrants(input.grants, known)
   }
-  const grants: GrantDescriptor[] = []
-  for (const type of new Set(input.grants)) {
-    const grant = known.find((g) => g.type === type)
-    if (!grant) throw new AdminError(`unknown grant "${type}" (expected one of: ${known.map((g) => g.type).join(', ')})`)
-    grants.push(grant)
+  // client_credentials never grants the user scopes, so an admin client needs none by default.
+  const defaultScopes = isAdmin ? [] : [...USER_SCOPES]
+  const registration: Registration = {
+    name: checkName(input.name),
+    isPublic: input.isPublic === true,
+    isAdmin,
+    redirectUris: [...new Set(input.redirectUris ?? [])],
+    postLogoutRedirectUris: [...new Set(input.postLogoutRedirectUris ?? [])],
+    grants,
+    scopes: input.scope === undefined ? defaultScopes : scopeList(input.scope),
+    resources: [...new Set(input.resources ?? [])],
+    audience,
   }
-  return grants
-}
-
-function checkUris(option: string, uris: readonly string[]): void {
-  for (const uri of uris) {
-    const problem = redirectUriProblem(uri)
-    if (problem) throw new AdminError(`${option} "${uri}" ${problem}`)
-  }
-}
-
-export async function addClient(
-  deps: {
-    clients: ClientRepository
-    scopes: ScopeRepository
-    clock: Clock
-    audit: AuditLog
-    /** The grants the server serves; default: the built-in ones. */
-    grants?: readonly GrantDescriptor[]
-  },
-  input: AddClientInput,
-): Promise<AddedClient> {
-  const name = input.name.trim()
-  if (name === '' || name.length > 255) throw new AdminError('--name must be 1 to 255 characters')
-  const isPublic = input.isPublic === true
-  const grantDescriptors = grantsOf(input, deps.grants ?? BUILT_IN_GRANTS)
-  // e.g. OAuth 2.1 §4.2: client credentials only for confidential clients.
-  for (const grant of grantDescriptors) {
-    if (isPublic && grant.confidentialOnly) throw new AdminError(`--public cannot be used with the ${grant.type} grant`)
-  }
-  const grants = grantDescriptors.map((grant) => grant.type)
-  if (input.audience !== undefined) {
-    if (isPublic) throw new AdminError('--public cannot be used with --audience (a resource server must authenticate)')
-    if (!isResourceUri(input.audience)) throw new AdminError(`--audience ${JSON.stringify(input.audience)} must be ${RESOURCE_URI_RULE}`)
-  }
-  const redirectUris = [...new Set(input.redirectUris ?? [])]
-  if (grants.includes('authorization_code') && redirectUris.length === 0) {
-    throw new AdminError('--redirect-uri is required for the authorization_code grant')
-  }
-  checkUris('--redirect-uri', redirectUris)
-  const resources = [...new Set(input.resources ?? [])]
-  for (const resource of resources) {
-    if (!isResourceUri(resource)) throw new AdminError(`--resource ${JSON.stringify(resource)} must be ${RESOURCE_URI_RULE}`)
-  }
-  const postLogoutRedirectUris = [...new Set(input.postLogoutRedirectUris ?? [])]
-  checkUris('--post-logout-redirect-uri', postLogoutRedirectUris)
-
-  // `--scope ""` registers a client that may request no scope at all.
-  const scopes = input.scope === undefined ? [...USER_SCOPES] : input.scope.trim() === '' ? [] : parseScope(input.scope)
-  if (scopes === undefined) throw new AdminError(`--scope "${input.scope}" is not a space-separated list of scope names`)
-  const known = new Set((await deps.scopes.findByNames(scopes)).map((s) => s.name))
-  const unknown = scopes.filter((s) => !known.has(s))
-  if (unknown.length > 0) throw new AdminError(`unknown scope(s): ${unknown.join(', ')} (add them with "latchkey scope add")`)
+  await checkRegistration({ scopes: deps.scopes, grants: known }, registration)
 
   const clientId = `lk_${randomToken(16)}`
-  const secret = isPublic ? undefined : randomToken(32)
+  const secret = registration.isPublic ? undefined : randomToken(32)
   const client: Client = {
     id: clientId,
-    name,
+    name: registration.name,
     secretHash: secret === undefined ? null : sha256Hex(secret),
-    isPublic,
-    redirectUris,
-    postLogoutRedirectUris,
+    isPublic: registration.isPublic,
+    redirectUris: registration.redirectUris,
+    postLogoutRedirectUris: registration.postLogoutRedirectUris,
     grantTypes: grants,
-    scopes,
-    audience: input.audience ?? null,
-    resources,
+    audience,
+    ...stored(registration, deps),
     createdAt: deps.clock.now(),
   }
   await deps.clients.create(client)
-  deps.audit.record({ event: 'client_created', clientId, public: isPublic, grants })
+  deps.audit.record({
+    event: 'client_created',
+    clientId,
+    public: registration.isPublic,
+    grants,
+    ...(isAdmin ? { admin: true } : {}),
+    ...(deps.actor === undefined ? {} : { actor: deps.actor }),
+  })
   return secret === undefined ? { client_id: clientId } : { client_id: clientId, client_secret: secret }
+}
+
+/** The client with this client_id, or not_found. */
+export async function findClient(clients: ClientRepository, clientId: string): Promise<Client> {
+  const client = await clients.findById(clientId)
+  if (!client) throw new AdminError(`no client "${clientId}"`, 'not_found')
+  return client
+}
+
+export async function listClients(deps: Pick<ClientDeps, 'clients' | 'clock'>, input: ListInput): Promise<Page<ClientView>> {
+  const query = pageQuery(input)
+  const now = deps.clock.now()
+  return toPage(await deps.clients.list(query), query.pageSize, (client) => client.id, (client) => clientView(client, now))
+}
+
+export async function showClient(deps: Pick<ClientDeps, 'clients' | 'clock'>, clientId: string): Promise<ClientView> {
+  return clientView(await findClient(deps.clients, clientId), deps.clock.now())
+}
+
+/** `client update`: each given field replaces the registered one; the rules of `client add` apply to the result. */
+export interface UpdateClientInput {
+  name?: string | undefined
+  redirectUris?: string[] | undefined
+  postLogoutRedirectUris?: string[] | undefined
+  grants?: string[] | undefined
+  scope?: string | undefined
+  resources?: string[] | undefined
+  /** true makes it an admin client, false takes the admin scope away. */
+  admin?: boolean | undefined
+}
+
+export async function updateClient(deps: ClientDeps, clientId: string, input: UpdateClientInput): Promise<ClientView> {
+  const known = deps.grants ?? BUILT_IN_GRANTS
+  const fields = Object.entries(input).filter(([, value]) => value !== undefined).map(([key]) => key)
+  if (fields.length === 0) throw new AdminError('nothing to update: give at least one field to change')
+  const client = await findClient(deps.clients, clientId)
+  const wasAdmin = isAdminClient(client)
+  const isAdmin = input.admin ?? wasAdmin
+  const ownAudience = wasAdmin && deps.issuer !== undefined ? adminAudience(deps.issuer) : undefined
+  const registration: Registration = {
+    name: input.name === undefined ? client.name : checkName(input.name),
+    isPublic: client.isPublic,
+    isAdmin,
+    redirectUris: input.redirectUris === undefined ? client.redirectUris : [...new Set(input.redirectUris)],
+    postLogoutRedirectUris: input.postLogoutRedirectUris === undefined ? client.postLogoutRedirectUris : [...new Set(input.postLogoutRedirectUris)],
+    grants: input.grants === undefined ? client.grantTypes : knownGrants(input.grants, known),
+    scopes: input.scope === undefined ? client.scopes.filter((s) => s !== ADMIN_SCOPE) : scopeList(input.scope),
+    // An admin client that stops being one loses the admin audience it was given with --admin.
+    resources: (input.resources === undefined ? client.resources : [...new Set(input.resources)]).filter((r) => isAdmin || r !== ownAudience),
+    audience: client.audience,
+  }
+  await checkRegistration({ scopes: deps.scopes, grants: known }, registration)
+  const changes: ClientChanges = {
+    name: registration.name,
+    redirectUris: registration.redirectUris,
+    postLogoutRedirectUris: registration.postLogoutRedirectUris,
+    grantTypes: registration.grants,
+    ...stored(registration, deps),
+  }
+  await deps.clients.update(client.id, changes)
+  deps.audit.record({ event: 'client_updated', clientId: client.id, fields, actor: deps.actor ?? 'cli' })
+  return clientView({ ...client, ...changes }, deps.clock.now())
+}
+
+/** The longest grace period: long enough for any rolling deployment, short enough to end. */
+export const MAX_GRACE_SECONDS = 30 * 86_400
+
+export interface RotatedSecret {
+  client_id: string
+  client_secret: string
+  /** Until when the old secret still works; null when it stopped at once. */
+  previous_secret_expires_at: string | null
+}
+
+/**
+ * A new secret, shown once and stored as its SHA-256 hash. The old one stops at once, or with
+ * `graceSeconds` keeps working until then, so instances can be redeployed one by one.
+ */
+export async function rotateSecret(deps: ClientDeps, clientId: string, input: { graceSeconds?: number | string | undefined }): Promise<RotatedSecret> {
+  const raw = input.graceSeconds
+  const grace = raw === undefined ? 0 : typeof raw === 'number' ? raw : /^\d{1,8}$/.test(raw) ? Number(raw) : NaN
+  if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
+    throw new AdminError(`--grace must be an integer number of seconds from 0 to ${MAX_GRACE_SECONDS}`)
+  }
+  const client = await findClient(deps.clients, clientId)
+  if (client.isPublic) throw new AdminError(`client "${clientId}" is public: it has no secret`)
+  const secret = randomToken(32)
+  const expiresAt = grace === 0 ? undefined : deps.clock.now() + grace * 1000
+  await deps.clients.rotateSecret(client.id, sha256Hex(secret), expiresAt)
+  deps.audit.record({ event: 'client_secret_rotated', clientId: client.id, graceSeconds: grace, actor: deps.actor ?? 'cli' })
+  return { client_id: client.id, client_secret: secret, previous_secret_expires_at: expiresAt === undefined ? null : iso(expiresAt) }
+}
+
+/** Revokes every token the client holds and deletes it with its consents, codes and families. */
+export async function removeClient(deps: Pick<ClientDeps, 'clients' | 'clock' | 'audit' | 'actor'>, clientId: string): Promise<{ client_id: string }> {
+  const client = await findClient(deps.clients, clientId)
+  await deps.clients.remove(client.id, deps.clock.now())
+  deps.audit.record({ event: 'client_removed', clientId: client.id, actor: deps.actor ?? 'cli' })
+  return { client_id: client.id }
 }

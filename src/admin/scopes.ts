@@ -1,15 +1,43 @@
-import { isScopeToken } from '../oauth/scope.js'
-import type { ScopeRepository } from '../storage/scopes.js'
+import { isScopeToken, USER_SCOPES } from '../oauth/scope.js'
+import type { ClientRepository } from '../storage/clients.js'
+import type { Scope, ScopeRepository } from '../storage/scopes.js'
 import { AdminError } from './admin-error.js'
+import { ADMIN_SCOPE } from './client-rules.js'
+import { pageQuery, toPage, type ListInput, type Page } from './paging.js'
+import type { Acting } from './users.js'
 
 export async function addScope(
-  deps: { scopes: ScopeRepository },
+  deps: Partial<Acting> & { scopes: ScopeRepository },
   input: { name: string; description: string },
 ): Promise<{ name: string; description: string }> {
   if (!isScopeToken(input.name)) {
     throw new AdminError(`scope name "${input.name}" must be printable ASCII without spaces, quotes or backslashes`)
   }
-  if (input.description.trim() === '') throw new AdminError('--description must not be empty')
+  if (input.name === ADMIN_SCOPE) throw new AdminError(`the scope ${ADMIN_SCOPE} is reserved: use client add --admin`)
+  const description = input.description.trim()
+  if (description === '' || description.length > 1000) throw new AdminError('--description must be 1 to 1000 characters')
   await deps.scopes.upsert({ name: input.name, description: input.description })
+  deps.audit?.record({ event: 'scope_added', scope: input.name, actor: deps.actor ?? 'cli' })
   return { name: input.name, description: input.description }
+}
+
+export async function listScopes(deps: { scopes: ScopeRepository }, input: ListInput): Promise<Page<Scope>> {
+  const query = pageQuery(input)
+  return toPage(await deps.scopes.page(query), query.pageSize, (scope) => scope.name, (scope) => scope)
+}
+
+/**
+ * Removes a scope no client may request. Refused while a client is registered with it (its
+ * tokens would name a scope that no longer exists), and for the built-in OpenID Connect scopes.
+ */
+export async function removeScope(deps: Acting & { scopes: ScopeRepository; clients: ClientRepository }, name: string): Promise<{ name: string }> {
+  if ((USER_SCOPES as readonly string[]).includes(name)) throw new AdminError(`the scope ${name} is built in and cannot be removed`)
+  const users = await deps.clients.usingScope(name, 6)
+  if (users.length > 0) {
+    const named = users.slice(0, 5).map((client) => client.id).join(', ')
+    throw new AdminError(`scope ${name} is used by client(s) ${named}${users.length > 5 ? ', …' : ''}: remove it from them first (client update --scope)`, 'conflict')
+  }
+  if (!(await deps.scopes.remove(name))) throw new AdminError(`no scope "${name}"`, 'not_found')
+  deps.audit.record({ event: 'scope_removed', scope: name, actor: deps.actor ?? 'cli' })
+  return { name }
 }

@@ -1,61 +1,19 @@
 import { Command, CommanderError } from 'commander'
-import { productionPasswords, type PasswordHasher } from '../accounts/passwords.js'
 import { AdminError } from '../admin/admin-error.js'
-import type { AuditEvent, AuditLog } from '../audit.js'
-import { addClient } from '../admin/clients.js'
-import { addScope } from '../admin/scopes.js'
-import { addUser } from '../admin/users.js'
 import { systemClock } from '../clock.js'
 import { ConfigError, loadConfig } from '../config.js'
-import { BUILT_IN_GRANTS } from '../grants/index.js'
 import { KeyFileError, listKeys } from '../keys/key-store.js'
-import { connect, type Store } from '../storage/connect.js'
+import { connect } from '../storage/connect.js'
 import { migrate } from '../storage/migrate.js'
 import { purgeExpired, purgePolicy } from '../storage/purge.js'
-import { repositories } from '../storage/repositories.js'
+import { clientCommands } from './client-commands.js'
+import { printer, withStore, type CliIo } from './io.js'
+import { userCommands } from './user-commands.js'
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value]
-
-/** Where the CLI reads and writes: the process's own streams, or a test's buffers. */
-export interface CliIo {
-  env: Record<string, string | undefined>
-  stdout(text: string): void
-  stderr(text: string): void
-  readStdin(): string
-  /** The production argon2id costs unless a test swaps in cheap ones. */
-  passwords?: PasswordHasher
-}
-
-/**
- * The CLI's audit log: one JSON line per security event on stderr, so `--json` output on stdout
- * stays exactly one value and a log collector reading stderr sees the same events as the
- * server's (`"audit":true`).
- */
-function stderrAudit(io: CliIo): AuditLog {
-  return {
-    record(event: AuditEvent) {
-      io.stderr(`${JSON.stringify({ time: new Date().toISOString(), audit: true, ...event, via: 'cli' })}\n`)
-    },
-  }
-}
-
-/** Opens the database (migrated, as the server would have it), runs `work`, closes it. */
-async function withStore<T>(io: CliIo, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = connect(loadConfig(io.env).database)
-  try {
-    await migrate(store)
-    return await work(store)
-  } finally {
-    await store.close()
-  }
-}
+export type { CliIo } from './io.js'
 
 export function buildCli(io: CliIo): Command {
-  const print = (json: boolean, value: unknown, human: string): void => {
-    io.stdout(json ? `${JSON.stringify(value)}\n` : `${human}\n`)
-  }
-  // One line: a trailing newline (from echo or a here-string) is not part of the password.
-  const readPasswordFromStdin = (): string => io.readStdin().replace(/\r?\n$/, '')
+  const print = printer(io)
 
   const program = new Command('latchkey')
     .description('latchkey, an OAuth 2.0 authorization server: administration')
@@ -67,75 +25,8 @@ export function buildCli(io: CliIo): Command {
       outputError: (text, write) => write(text.split('\n')[0] + '\n'),
     })
 
-  const user = program.command('user').description('manage users')
-  user
-    .command('add')
-    .description('add a user (password hashed with argon2id)')
-    .requiredOption('--username <username>', 'the login name')
-    .option('--password <password>', 'the password (visible in the process list: prefer --password-stdin)')
-    .option('--password-stdin', 'read the password from standard input')
-    .option('--email <email>', 'email address')
-    .option('--name <name>', 'display name')
-    .option('--json', 'print {"id","username"} as JSON')
-    .action(async (opts: { username: string; password?: string; passwordStdin?: boolean; email?: string; name?: string; json?: boolean }) => {
-      if ((opts.password === undefined) === (opts.passwordStdin !== true)) {
-        throw new AdminError('give exactly one of --password or --password-stdin')
-      }
-      const password = opts.password ?? readPasswordFromStdin()
-      const added = await withStore(io, (store) =>
-        addUser({ users: repositories(store).users, passwords: io.passwords ?? productionPasswords, clock: systemClock, audit: stderrAudit(io) }, { username: opts.username, password, email: opts.email, name: opts.name }),
-      )
-      print(opts.json === true, added, `added user ${added.username} (id ${added.id})`)
-    })
-
-  const client = program.command('client').description('manage clients')
-  client
-    .command('add')
-    .description('register a client; a confidential client\'s secret is shown once')
-    .requiredOption('--name <name>', 'the name shown on the consent page')
-    .option('--redirect-uri <uri>', 'a redirect URI (repeatable; required for authorization_code)', collect, [])
-    .option('--public', 'a public client (native or single-page app): no secret, PKCE required')
-    .option('--grant <grant_type>', `a grant_type: ${BUILT_IN_GRANTS.map((g) => g.type).join(', ')} (repeatable)`, collect, [])
-    .option('--scope <scopes>', 'space-separated scopes the client may request (default: openid profile email offline_access)')
-    .option('--resource <uri>', 'an audience the client may request with resource (repeatable; default: DEFAULT_AUDIENCE only)', collect, [])
-    .option('--audience <uri>', 'register a resource server for this audience (may introspect its tokens)')
-    .option('--post-logout-redirect-uri <uri>', 'a post-logout redirect URI (repeatable)', collect, [])
-    .option('--json', 'print {"client_id","client_secret"} as JSON')
-    .action(async (opts: { name: string; redirectUri: string[]; public?: boolean; grant: string[]; scope?: string; resource: string[]; audience?: string; postLogoutRedirectUri: string[]; json?: boolean }) => {
-      const added = await withStore(io, (store) => {
-        const repos = repositories(store)
-        return addClient(
-          { clients: repos.clients, scopes: repos.scopes, clock: systemClock, audit: stderrAudit(io) },
-          {
-            name: opts.name,
-            redirectUris: opts.redirectUri,
-            postLogoutRedirectUris: opts.postLogoutRedirectUri,
-            isPublic: opts.public,
-            grants: opts.grant,
-            scope: opts.scope,
-            audience: opts.audience,
-            resources: opts.resource,
-          },
-        )
-      })
-      const human = added.client_secret === undefined
-        ? `client_id: ${added.client_id}`
-        : `client_id: ${added.client_id}\nclient_secret: ${added.client_secret}\n(the secret is shown only this once)`
-      print(opts.json === true, added, human)
-    })
-
-  program
-    .command('scope')
-    .description('manage scopes')
-    .command('add')
-    .description('add a scope, or update the description of an existing one')
-    .argument('<name>', 'the scope name')
-    .requiredOption('--description <text>', 'shown on the consent page')
-    .option('--json', 'print {"name","description"} as JSON')
-    .action(async (name: string, opts: { description: string; json?: boolean }) => {
-      const added = await withStore(io, (store) => addScope({ scopes: repositories(store).scopes }, { name, description: opts.description }))
-      print(opts.json === true, added, `scope ${added.name}: ${added.description}`)
-    })
+  userCommands(program, io)
+  clientCommands(program, io)
 
   program
     .command('keys')
@@ -146,7 +37,7 @@ export function buildCli(io: CliIo): Command {
     .action(async (opts: { json?: boolean }) => {
       const keys = await listKeys(loadConfig(io.env).keysDir)
       const human = keys.length === 0 ? 'no keys' : keys.map((k) => `${k.kid}  ${k.alg}  ${k.status}  ${k.created_at}`).join('\n')
-      print(opts.json === true, keys, human)
+      print(opts.json, keys, human)
     })
 
   program
@@ -158,7 +49,7 @@ export function buildCli(io: CliIo): Command {
       const deleted = await withStore(io, (store) => purgeExpired(store.db, purgePolicy(config, systemClock.now())))
       const width = Math.max(...Object.keys(deleted).map((table) => table.length))
       const human = Object.entries(deleted).map(([table, count]) => `${table.padEnd(width)}  ${count}`).join('\n')
-      print(opts.json === true, { deleted }, human)
+      print(opts.json, { deleted }, human)
     })
 
   program
@@ -169,7 +60,7 @@ export function buildCli(io: CliIo): Command {
       const store = connect(loadConfig(io.env).database)
       try {
         const names = await migrate(store)
-        print(opts.json === true, { applied: names }, names.length === 0 ? 'nothing to apply' : `applied ${names.join(', ')}`)
+        print(opts.json, { applied: names }, names.length === 0 ? 'nothing to apply' : `applied ${names.join(', ')}`)
       } finally {
         await store.close()
       }

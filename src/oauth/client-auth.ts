@@ -17,6 +17,9 @@ export interface AuthenticatableClient {
   isPublic: boolean
   /** SHA-256 (hex) of the secret; null for a public client. */
   secretHash: string | null
+  /** After a rotation with a grace period: the old secret's hash, accepted until the time below. */
+  previousSecretHash?: string | null
+  previousSecretExpiresAt?: number | null
 }
 
 /** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
@@ -64,10 +67,23 @@ export function clientCredentials(request: { authorization: string | undefined; 
 }
 
 /**
- * Checks the credentials against the client registered under their `clientId` (undefined when
- * there is none) and returns that client; every failure is the same `invalid_client`.
+ * Whether the secret is the client's, or its previous one within the grace period. Both hashes
+ * are always compared, each in constant time, so the timing says nothing about which matched.
  */
-export function authenticateClient<C extends AuthenticatableClient>(credentials: ClientCredentials, client: C | undefined): C {
+function secretMatches(secret: string, client: AuthenticatableClient & { secretHash: string }, now: number): boolean {
+  const current = secretMatchesHash(secret, client.secretHash)
+  const previousHash = client.previousSecretHash ?? DUMMY_HASH
+  const previousValid = client.previousSecretHash != null && (client.previousSecretExpiresAt ?? 0) > now
+  const previous = secretMatchesHash(secret, previousHash)
+  return current || (previous && previousValid)
+}
+
+/**
+ * Checks the credentials against the client registered under their `clientId` (undefined when
+ * there is none) and returns that client; every failure is the same `invalid_client`. `now`
+ * decides whether a previous secret is still in its grace period.
+ */
+export function authenticateClient<C extends AuthenticatableClient>(credentials: ClientCredentials, client: C | undefined, now: number): C {
   if (!client) {
     if (credentials.secret !== undefined) secretMatchesHash(credentials.secret, DUMMY_HASH)
     throw OAuthError.invalidClient('client authentication failed')
@@ -81,7 +97,7 @@ export function authenticateClient<C extends AuthenticatableClient>(credentials:
   if (credentials.secret === undefined || client.secretHash === null) {
     throw OAuthError.invalidClient('client authentication failed')
   }
-  if (!secretMatchesHash(credentials.secret, client.secretHash)) {
+  if (!secretMatches(credentials.secret, { ...client, secretHash: client.secretHash }, now)) {
     throw OAuthError.invalidClient('client authentication failed')
   }
   return client

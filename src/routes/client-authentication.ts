@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { loggableClientId, type ClientAuthFailureLimit } from '../accounts/failure-limits.js'
+import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { authenticateClient, clientCredentials, type ClientCredentials } from '../oauth/client-auth.js'
 import type { Params } from '../oauth/params.js'
@@ -14,13 +15,13 @@ export type ClientAuthenticator = (request: FastifyRequest, params: Params) => P
  * secret, malformed Basic) is counted, per client_id and address, and past the limit it is
  * answered 429 instead of 401.
  */
-export function clientAuthenticator(deps: { clients: ClientRepository; failures: ClientAuthFailureLimit }): ClientAuthenticator {
+export function clientAuthenticator(deps: { clients: ClientRepository; failures: ClientAuthFailureLimit; clock: Clock }): ClientAuthenticator {
   return async (request, params) => {
     let known: Client | undefined
     try {
       const credentials: ClientCredentials = clientCredentials({ authorization: request.headers.authorization, params })
       known = await deps.clients.findById(credentials.clientId)
-      return authenticateClient(credentials, known)
+      return authenticateClient(credentials, known, deps.clock.now())
     } catch (error) {
       if (!(error instanceof OAuthError) || error.code !== 'invalid_client') throw error
       // Failures for a registered client are counted under its client_id and this address; an

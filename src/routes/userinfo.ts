@@ -63,6 +63,7 @@ export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (ap
     }
     const user = await repos.users.findById(claims.subject)
     if (!user) throw invalidToken("the access token's user no longer exists")
+    if (user.disabledAt !== null) throw invalidToken("the access token's user is disabled")
     const scopes = claims.scope.split(' ')
     // OIDC Core §5.3: the token must come from an OpenID Connect request.
     if (!scopes.includes('openid')) throw OAuthError.insufficientScope('openid')

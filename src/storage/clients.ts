@@ -1,5 +1,7 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Database, ClientRow } from './database.js'
+import { containsIgnoringCase, type PageQuery } from './paging.js'
+import { revokeAccessTokensOfClient } from './revocation.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 
 export interface Client {
@@ -18,7 +20,13 @@ export interface Client {
   /** The audiences it may request with `resource` (RFC 8707); empty: DEFAULT_AUDIENCE only. */
   resources: string[]
   createdAt: number
+  /** After a rotation with a grace period: the old secret's hash and until when it works. */
+  previousSecretHash?: string | null
+  previousSecretExpiresAt?: number | null
 }
+
+/** What `client update` may change; an absent field stays as it is. */
+export type ClientChanges = Partial<Pick<Client, 'name' | 'redirectUris' | 'postLogoutRedirectUris' | 'grantTypes' | 'scopes' | 'resources'>>
 
 export interface ClientRepository {
   create(client: Client): Promise<void>
@@ -27,6 +35,21 @@ export interface ClientRepository {
   findByAudience(audience: string): Promise<Client | undefined>
   /** Whether some client has a redirect URI with this origin (for CORS preflight at /token). */
   isRegisteredOrigin(origin: string): Promise<boolean>
+  /** Clients ordered by client_id (the primary key), after `after`, matching `search` in id or name. */
+  list(query: PageQuery): Promise<Client[]>
+  /** The clients whose registered scopes include `scope`, at most `limit`. */
+  usingScope(scope: string, limit: number): Promise<Client[]>
+  update(id: string, changes: ClientChanges): Promise<void>
+  /**
+   * Stores a new secret hash. With `previousExpiresAt` the current secret keeps working until
+   * then; without it, it stops at once (and so does any previous one).
+   */
+  rotateSecret(id: string, secretHash: string, previousExpiresAt: number | undefined): Promise<void>
+  /**
+   * Records every access token the client was issued as revoked, then deletes the client with
+   * its families, refresh tokens, codes, consents and transactions, in one transaction.
+   */
+  remove(id: string, now: number): Promise<void>
 }
 
 /** The web origins of a client's redirect URIs (private-use schemes have none). */
@@ -56,6 +79,8 @@ function toClient(row: ClientRow): Client {
     audience: row.audience,
     resources: fromDbList(row.resources),
     createdAt: fromDbTime(row.created_at),
+    previousSecretHash: row.previous_secret_hash,
+    previousSecretExpiresAt: row.previous_secret_expires_at === null ? null : fromDbTime(row.previous_secret_expires_at),
   }
 }
 
@@ -97,6 +122,49 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
     async isRegisteredOrigin(origin) {
       const rows = await db.selectFrom('clients').select('redirect_uris').execute()
       return rows.some((row) => redirectOrigins({ redirectUris: fromDbList(row.redirect_uris) }).includes(origin))
+    },
+    async list({ after, limit, search }) {
+      let query = db.selectFrom('clients').selectAll().orderBy('id').limit(limit)
+      if (after !== undefined) query = query.where('id', '>', after)
+      if (search !== undefined) {
+        query = query.where((eb) => eb.or([containsIgnoringCase(eb.ref('id'), search), containsIgnoringCase(eb.ref('name'), search)]))
+      }
+      return (await query.execute()).map(toClient)
+    },
+    async usingScope(scope, limit) {
+      // Lists are JSON text: the quoted name narrows the rows, parsing decides.
+      const rows = await db.selectFrom('clients').selectAll().where(containsIgnoringCase(sql.ref('scopes'), JSON.stringify(scope))).orderBy('id').execute()
+      return rows.map(toClient).filter((client) => client.scopes.includes(scope)).slice(0, limit)
+    },
+    async update(id, changes) {
+      const set: Partial<Record<'name' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'scopes' | 'resources', string>> = {}
+      if (changes.name !== undefined) set.name = changes.name
+      if (changes.redirectUris !== undefined) set.redirect_uris = toDbList(changes.redirectUris)
+      if (changes.postLogoutRedirectUris !== undefined) set.post_logout_redirect_uris = toDbList(changes.postLogoutRedirectUris)
+      if (changes.grantTypes !== undefined) set.grant_types = toDbList(changes.grantTypes)
+      if (changes.scopes !== undefined) set.scopes = toDbList(changes.scopes)
+      if (changes.resources !== undefined) set.resources = toDbList(changes.resources)
+      if (Object.keys(set).length === 0) return
+      await db.updateTable('clients').set(set).where('id', '=', id).execute()
+    },
+    async rotateSecret(id, secretHash, previousExpiresAt) {
+      await db
+        .updateTable('clients')
+        .set((eb) => ({
+          secret_hash: secretHash,
+          previous_secret_hash: previousExpiresAt === undefined ? null : eb.ref('secret_hash'),
+          previous_secret_expires_at: previousExpiresAt ?? null,
+        }))
+        .where('id', '=', id)
+        .execute()
+    },
+    async remove(id, now) {
+      await db.transaction().execute(async (trx) => {
+        await revokeAccessTokensOfClient(trx, id, now)
+        // Families, refresh tokens, codes, consents, transactions and access-token records go
+        // with it (ON DELETE CASCADE); the revoked jtis stay until the tokens expire.
+        await trx.deleteFrom('clients').where('id', '=', id).execute()
+      })
     },
   }
 }

@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely'
+import type { Generated, Insertable, Selectable } from 'kysely'
 
 /*
  * Storage convention (one place, both dialects):
@@ -15,6 +15,8 @@ export interface UsersTable {
   email: string | null
   name: string | null
   created_at: number
+  /** Set while the user is disabled: no sign-in, refresh or /userinfo. */
+  disabled_at: Generated<number | null>
 }
 
 export interface ClientsTable {
@@ -30,6 +32,9 @@ export interface ClientsTable {
   /** The audiences (RFC 8707 resources) the client may request; empty: DEFAULT_AUDIENCE only. */
   resources: string
   created_at: number
+  /** After a rotation with a grace period: the old secret's hash, valid until the time below. */
+  previous_secret_hash: Generated<string | null>
+  previous_secret_expires_at: Generated<number | null>
 }
 
 export interface ScopesTable {

@@ -1,6 +1,19 @@
 import type { Kysely } from 'kysely'
 import type { Database } from './database.js'
 import { fromDbTime } from './convert.js'
+import type { LoginSessionRow } from './database.js'
+import type { PageQuery } from './paging.js'
+import { endSessionsOf } from './revocation.js'
+
+function toSession(row: LoginSessionRow): LoginSession {
+  return {
+    idHash: row.id_hash,
+    userId: row.user_id,
+    authTime: fromDbTime(row.auth_time),
+    createdAt: fromDbTime(row.created_at),
+    expiresAt: fromDbTime(row.expires_at),
+  }
+}
 
 /** A signed-in browser. The browser holds a random cookie; only its SHA-256 is stored. */
 export interface LoginSession {
@@ -16,6 +29,10 @@ export interface LoginSessionRepository {
   /** The session with this hash, if it has not expired at `now`. */
   findActive(idHash: string, now: number): Promise<LoginSession | undefined>
   delete(idHash: string): Promise<void>
+  /** The user's unexpired sessions ordered by id hash (the primary key), after `after`. */
+  listForUser(userId: string, now: number, query: PageQuery): Promise<LoginSession[]>
+  /** Ends every session of the user and the authorization requests they were signed in to. */
+  endAllFor(userId: string): Promise<number>
 }
 
 export function loginSessionRepository(db: Kysely<Database>): LoginSessionRepository {
@@ -39,14 +56,15 @@ export function loginSessionRepository(db: Kysely<Database>): LoginSessionReposi
         .where('id_hash', '=', idHash)
         .where('expires_at', '>', now)
         .executeTakeFirst()
-      if (!row) return undefined
-      return {
-        idHash: row.id_hash,
-        userId: row.user_id,
-        authTime: fromDbTime(row.auth_time),
-        createdAt: fromDbTime(row.created_at),
-        expiresAt: fromDbTime(row.expires_at),
-      }
+      return row && toSession(row)
+    },
+    async listForUser(userId, now, { after, limit }) {
+      let query = db.selectFrom('login_sessions').selectAll().where('user_id', '=', userId).where('expires_at', '>', now).orderBy('id_hash').limit(limit)
+      if (after !== undefined) query = query.where('id_hash', '>', after)
+      return (await query.execute()).map(toSession)
+    },
+    async endAllFor(userId) {
+      return db.transaction().execute((trx) => endSessionsOf(trx, userId))
     },
     async delete(idHash) {
       await db.deleteFrom('login_sessions').where('id_hash', '=', idHash).execute()

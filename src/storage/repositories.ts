@@ -7,6 +7,7 @@ import {
 } from './authorization-transactions.js'
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
+import { grantRepository, type GrantRepository } from './grants.js'
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
 import { loginAttemptRepository, type LoginAttemptRepository } from './login-attempts.js'
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
@@ -26,6 +27,7 @@ export interface Repositories {
   accessTokens: AccessTokenRepository
   loginAttempts: LoginAttemptRepository
   failureCounters: FailureCounterRepository
+  grants: GrantRepository
 }
 
 export function repositories(store: Store): Repositories {
@@ -41,5 +43,6 @@ export function repositories(store: Store): Repositories {
     accessTokens: accessTokenRepository(store.db),
     loginAttempts: loginAttemptRepository(store.db),
     failureCounters: failureCounterRepository(store.db),
+    grants: grantRepository(store.db),
   }
 }

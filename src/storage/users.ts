@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely'
 import type { Database, UserRow } from './database.js'
 import { fromDbTime } from './convert.js'
+import { containsIgnoringCase, type PageQuery } from './paging.js'
+import { endUserAccess } from './revocation.js'
 
 export interface User {
   id: string
@@ -9,12 +11,36 @@ export interface User {
   email: string | null
   name: string | null
   createdAt: number
+  /** When the user was disabled; null while the user may sign in. */
+  disabledAt: number | null
+}
+
+/** What `user update` may change; an absent field stays as it is, null clears email or name. */
+export interface UserChanges {
+  username?: string
+  email?: string | null
+  name?: string | null
 }
 
 export interface UserRepository {
-  create(user: User): Promise<void>
+  create(user: Omit<User, 'disabledAt'> & { disabledAt?: number | null }): Promise<void>
   findById(id: string): Promise<User | undefined>
   findByUsername(username: string): Promise<User | undefined>
+  /** Users ordered by username (its unique index), after `after`, matching `search` in username, email or name. */
+  list(query: PageQuery): Promise<User[]>
+  update(id: string, changes: UserChanges): Promise<void>
+  /** Stores a new password hash and ends the user's sessions and grants, in one transaction. */
+  setPasswordHash(id: string, passwordHash: string, now: number): Promise<void>
+  /**
+   * Disables the user and, in the same transaction, revokes every refresh-token family (and
+   * the access tokens issued from them), ends every login session and drops the unused codes
+   * and the authorization requests the user was signed in to. False when already disabled.
+   */
+  disable(id: string, now: number): Promise<boolean>
+  /** False when the user was not disabled. */
+  enable(id: string): Promise<boolean>
+  /** Ends everything as `disable` does, then deletes the user and every row that names them. */
+  remove(id: string, now: number): Promise<void>
 }
 
 function toUser(row: UserRow): User {
@@ -25,6 +51,7 @@ function toUser(row: UserRow): User {
     email: row.email,
     name: row.name,
     createdAt: fromDbTime(row.created_at),
+    disabledAt: row.disabled_at === null ? null : fromDbTime(row.disabled_at),
   }
 }
 
@@ -40,6 +67,7 @@ export function userRepository(db: Kysely<Database>): UserRepository {
           email: user.email,
           name: user.name,
           created_at: user.createdAt,
+          disabled_at: user.disabledAt ?? null,
         })
         .execute()
     },
@@ -50,6 +78,49 @@ export function userRepository(db: Kysely<Database>): UserRepository {
     async findByUsername(username) {
       const row = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
       return row && toUser(row)
+    },
+    async list({ after, limit, search }) {
+      let query = db.selectFrom('users').selectAll().orderBy('username').limit(limit)
+      if (after !== undefined) query = query.where('username', '>', after)
+      if (search !== undefined) {
+        query = query.where((eb) =>
+          eb.or([containsIgnoringCase(eb.ref('username'), search), containsIgnoringCase(eb.ref('email'), search), containsIgnoringCase(eb.ref('name'), search)]),
+        )
+      }
+      return (await query.execute()).map(toUser)
+    },
+    async update(id, changes) {
+      const set: { username?: string; email?: string | null; name?: string | null } = {}
+      if (changes.username !== undefined) set.username = changes.username
+      if (changes.email !== undefined) set.email = changes.email
+      if (changes.name !== undefined) set.name = changes.name
+      if (Object.keys(set).length === 0) return
+      await db.updateTable('users').set(set).where('id', '=', id).execute()
+    },
+    async setPasswordHash(id, passwordHash, now) {
+      await db.transaction().execute(async (trx) => {
+        await trx.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
+        await endUserAccess(trx, id, now)
+      })
+    },
+    async disable(id, now) {
+      return db.transaction().execute(async (trx) => {
+        const changed = await trx.updateTable('users').set({ disabled_at: now }).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst()
+        if (Number(changed.numUpdatedRows) !== 1) return false
+        await endUserAccess(trx, id, now)
+        return true
+      })
+    },
+    async enable(id) {
+      const changed = await db.updateTable('users').set({ disabled_at: null }).where('id', '=', id).where('disabled_at', 'is not', null).executeTakeFirst()
+      return Number(changed.numUpdatedRows) === 1
+    },
+    async remove(id, now) {
+      await db.transaction().execute(async (trx) => {
+        await endUserAccess(trx, id, now)
+        // Consents, codes, families, sessions and transactions go with it (ON DELETE CASCADE).
+        await trx.deleteFrom('users').where('id', '=', id).execute()
+      })
     },
   }
 }

@@ -60,6 +60,14 @@ function sessionStore(): LoginSessionRepository & { rows: Map<string, LoginSessi
     async delete(idHash) {
       rows.delete(idHash)
     },
+    async listForUser(userId, now) {
+      return [...rows.values()].filter((s) => s.userId === userId && s.expiresAt > now)
+    },
+    async endAllFor(userId) {
+      const ended = [...rows.values()].filter((s) => s.userId === userId)
+      for (const s of ended) rows.delete(s.idHash)
+      return ended.length
+    },
   }
 }
 

@@ -31,20 +31,20 @@ t.test('clientCredentials refuses what it cannot read, as today', async (t) => {
 })
 
 t.test('authenticateClient checks the secret against the client looked up by the caller', async (t) => {
-  t.equal(authenticateClient({ clientId: 'lk_conf', secret: 's3cret' }, confidential), confidential)
-  t.equal(authenticateClient({ clientId: 'lk_pub', secret: undefined }, publicClient), publicClient)
+  t.equal(authenticateClient({ clientId: 'lk_conf', secret: 's3cret' }, confidential, 0), confidential)
+  t.equal(authenticateClient({ clientId: 'lk_pub', secret: undefined }, publicClient, 0), publicClient)
   const failed = { code: 'invalid_client', status: 401, message: 'client authentication failed' }
-  t.throws(() => authenticateClient({ clientId: 'lk_conf', secret: 'wrong' }, confidential), failed, 'a wrong secret')
-  t.throws(() => authenticateClient({ clientId: 'lk_conf', secret: undefined }, confidential), failed, 'a confidential client without its secret')
-  t.throws(() => authenticateClient({ clientId: 'lk_pub', secret: 'anything' }, publicClient), failed, 'a public client sending a secret')
-  t.throws(() => authenticateClient({ clientId: 'lk_conf', secret: 's3cret' }, { ...confidential, secretHash: null }), failed, 'a confidential client with no stored hash')
+  t.throws(() => authenticateClient({ clientId: 'lk_conf', secret: 'wrong' }, confidential, 0), failed, 'a wrong secret')
+  t.throws(() => authenticateClient({ clientId: 'lk_conf', secret: undefined }, confidential, 0), failed, 'a confidential client without its secret')
+  t.throws(() => authenticateClient({ clientId: 'lk_pub', secret: 'anything' }, publicClient, 0), failed, 'a public client sending a secret')
+  t.throws(() => authenticateClient({ clientId: 'lk_conf', secret: 's3cret' }, { ...confidential, secretHash: null }, 0), failed, 'a confidential client with no stored hash')
   // Unknown clients fail the same way, after the same (dummy) comparison.
-  t.throws(() => authenticateClient({ clientId: 'lk_none', secret: 's3cret' }, undefined), failed, 'an unknown client with a secret')
-  t.throws(() => authenticateClient({ clientId: 'lk_none', secret: undefined }, undefined), failed, 'an unknown client without one')
+  t.throws(() => authenticateClient({ clientId: 'lk_none', secret: 's3cret' }, undefined, 0), failed, 'an unknown client with a secret')
+  t.throws(() => authenticateClient({ clientId: 'lk_none', secret: undefined }, undefined, 0), failed, 'an unknown client without one')
 })
 
 t.test("authenticateClient returns the caller's own client type", async (t) => {
   const stored = { ...confidential, name: 'Example', grantTypes: ['client_credentials'] }
-  const client = authenticateClient({ clientId: 'lk_conf', secret: 's3cret' }, stored)
+  const client = authenticateClient({ clientId: 'lk_conf', secret: 's3cret' }, stored, 0)
   t.equal(client.name, 'Example')
 })

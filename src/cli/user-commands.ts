@@ -1,0 +1,153 @@
+import type { Command } from 'commander'
+import { productionPasswords } from '../accounts/passwords.js'
+import { AdminError } from '../admin/admin-error.js'
+import { listGrants, revokeGrants } from '../admin/grants.js'
+import { listSessions, revokeSessions } from '../admin/sessions.js'
+import { addUser, disableUser, enableUser, listUsers, removeUser, setPassword, showUser, updateUser, type UserView } from '../admin/users.js'
+import { systemClock } from '../clock.js'
+import { repositories } from '../storage/repositories.js'
+import { CLI_ACTOR, fieldLines, listOptions, pageLines, printer, readPasswordFromStdin, stderrAudit, withStore, type CliIo, type ListOpts } from './io.js'
+
+const userLine = (user: UserView) => `${user.username}  ${user.id}${user.disabled ? '  (disabled)' : ''}`
+
+/** `user …`, `grants …` and `sessions …`: a user is named by --username. */
+export function userCommands(program: Command, io: CliIo): void {
+  const print = printer(io)
+  const acting = () => ({ clock: systemClock, audit: stderrAudit(io), actor: CLI_ACTOR })
+  const passwords = () => io.passwords ?? productionPasswords
+  const user = program.command('user').description('manage users')
+
+  user
+    .command('add')
+    .description('add a user (password hashed with argon2id)')
+    .requiredOption('--username <username>', 'the login name')
+    .option('--password <password>', 'the password (visible in the process list: prefer --password-stdin)')
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--email <email>', 'email address')
+    .option('--name <name>', 'display name')
+    .option('--json', 'print {"id","username"} as JSON')
+    .action(async (opts: { username: string; password?: string; passwordStdin?: boolean; email?: string; name?: string; json?: boolean }) => {
+      if ((opts.password === undefined) === (opts.passwordStdin !== true)) {
+        throw new AdminError('give exactly one of --password or --password-stdin')
+      }
+      const password = opts.password ?? readPasswordFromStdin(io)
+      const added = await withStore(io, (store) =>
+        addUser({ users: repositories(store).users, passwords: passwords(), ...acting() }, { username: opts.username, password, email: opts.email, name: opts.name }),
+      )
+      print(opts.json, added, `added user ${added.username} (id ${added.id})`)
+    })
+
+  listOptions(user.command('list').description('list users by username')).action(async (opts: ListOpts) => {
+    const page = await withStore(io, (store) => listUsers({ users: repositories(store).users }, opts))
+    print(opts.json, page, pageLines(page, userLine))
+  })
+
+  user
+    .command('show')
+    .description('show one user')
+    .requiredOption('--username <username>', 'the user')
+    .option('--json', 'print the user as JSON')
+    .action(async (opts: { username: string; json?: boolean }) => {
+      const shown = await withStore(io, (store) => showUser({ users: repositories(store).users }, opts.username))
+      print(opts.json, shown, fieldLines(shown))
+    })
+
+  user
+    .command('update')
+    .description('change a user\'s username, email or name ("" clears email or name)')
+    .requiredOption('--username <username>', 'the user')
+    .option('--new-username <username>', 'the new login name')
+    .option('--email <email>', 'the new email address')
+    .option('--name <name>', 'the new display name')
+    .option('--json', 'print the user as JSON')
+    .action(async (opts: { username: string; newUsername?: string; email?: string; name?: string; json?: boolean }) => {
+      const updated = await withStore(io, (store) =>
+        updateUser({ users: repositories(store).users, ...acting() }, opts.username, { username: opts.newUsername, email: opts.email, name: opts.name }),
+      )
+      print(opts.json, updated, fieldLines(updated))
+    })
+
+  user
+    .command('set-password')
+    .description('set a new password, read from standard input; ends the user\'s sessions and refresh tokens')
+    .requiredOption('--username <username>', 'the user')
+    .requiredOption('--password-stdin', 'read the password from standard input (required: never on the command line)')
+    .option('--json', 'print the user as JSON')
+    .action(async (opts: { username: string; json?: boolean }) => {
+      const password = readPasswordFromStdin(io)
+      const updated = await withStore(io, (store) => setPassword({ users: repositories(store).users, passwords: passwords(), ...acting() }, opts.username, password))
+      print(opts.json, updated, `password set for ${updated.username}`)
+    })
+
+  for (const [name, description, run] of [
+    ['disable', 'stop a user from signing in; revokes their refresh tokens and ends their sessions', disableUser],
+    ['enable', 'let a disabled user sign in again', enableUser],
+  ] as const) {
+    user
+      .command(name)
+      .description(description)
+      .requiredOption('--username <username>', 'the user')
+      .option('--json', 'print the user as JSON')
+      .action(async (opts: { username: string; json?: boolean }) => {
+        const changed = await withStore(io, (store) => run({ users: repositories(store).users, ...acting() }, opts.username))
+        print(opts.json, changed, `${changed.username}: ${changed.disabled ? 'disabled' : 'enabled'}`)
+      })
+  }
+
+  user
+    .command('remove')
+    .description('delete a user, with their consents, sessions and tokens (revoked first)')
+    .requiredOption('--username <username>', 'the user')
+    .option('--json', 'print {"id","username"} as JSON')
+    .action(async (opts: { username: string; json?: boolean }) => {
+      const removed = await withStore(io, (store) => removeUser({ users: repositories(store).users, ...acting() }, opts.username))
+      print(opts.json, removed, `removed user ${removed.username} (id ${removed.id})`)
+    })
+
+  const grants = program.command('grants').description("a user's consents and refresh-token families")
+  listOptions(grants.command('list').description('what a user has granted, by client').requiredOption('--username <username>', 'the user')).action(
+    async (opts: ListOpts & { username: string }) => {
+      const page = await withStore(io, (store) => {
+        const repos = repositories(store)
+        return listGrants({ users: repos.users, grants: repos.grants }, opts.username, opts)
+      })
+      print(opts.json, page, pageLines(page, (g) => `${g.client_id}  ${g.client_name}  consents: ${g.consents.length}  refresh-token families: ${g.refresh_token_families.length}`))
+    },
+  )
+  grants
+    .command('revoke')
+    .description("forget a user's consents and revoke their refresh tokens, for one client or all")
+    .requiredOption('--username <username>', 'the user')
+    .option('--client <client_id>', 'only this client')
+    .option('--json', 'print {"revoked":{"consents","refresh_token_families"}}')
+    .action(async (opts: { username: string; client?: string; json?: boolean }) => {
+      const result = await withStore(io, (store) => {
+        const repos = repositories(store)
+        return revokeGrants({ users: repos.users, clients: repos.clients, grants: repos.grants, ...acting() }, opts.username, { clientId: opts.client })
+      })
+      print(opts.json, result, `revoked ${result.revoked.consents} consent(s) and ${result.revoked.refresh_token_families} refresh-token family(ies)`)
+    })
+
+  const sessions = program.command('sessions').description("a user's sign-in sessions")
+  listOptions(sessions.command('list').description("a user's unexpired sign-in sessions").requiredOption('--username <username>', 'the user')).action(
+    async (opts: ListOpts & { username: string }) => {
+      const page = await withStore(io, (store) => {
+        const repos = repositories(store)
+        return listSessions({ users: repos.users, sessions: repos.sessions, clock: systemClock }, opts.username, opts)
+      })
+      print(opts.json, page, pageLines(page, (s) => `signed in ${s.auth_time}  expires ${s.expires_at}`))
+    },
+  )
+  sessions
+    .command('revoke')
+    .description('sign a user out of every browser')
+    .requiredOption('--username <username>', 'the user')
+    .option('--json', 'print {"ended":N}')
+    .action(async (opts: { username: string; json?: boolean }) => {
+      const result = await withStore(io, (store) => {
+        const repos = repositories(store)
+        return revokeSessions({ users: repos.users, sessions: repos.sessions, ...acting() }, opts.username)
+      })
+      print(opts.json, result, `ended ${result.ended} session(s)`)
+    })
+}

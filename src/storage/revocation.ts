@@ -1,0 +1,72 @@
+import type { Kysely } from 'kysely'
+import type { Database } from './database.js'
+
+/**
+ * Revocations that span tables, for the administrative commands. Each takes a transaction (or
+ * the database) so the caller's change lands with it or not at all (ADR 0004).
+ */
+
+/** Which families and codes: a user's, optionally only those with one client. */
+export interface GrantScope {
+  userId: string
+  clientId?: string | undefined
+}
+
+/**
+ * Records as revoked every access token issued from the user's families and codes, then revokes
+ * the families (so their refresh tokens) and drops the codes not yet redeemed. The number of
+ * families revoked.
+ */
+export async function revokeGrantsOf(db: Kysely<Database>, scope: GrantScope, now: number): Promise<number> {
+  const families = db.selectFrom('refresh_token_families').select('id').where('user_id', '=', scope.userId)
+  const codes = db.selectFrom('authorization_codes').select('id').where('user_id', '=', scope.userId)
+  const byClient = scope.clientId
+  await db
+    .insertInto('revoked_jtis')
+    .columns(['jti', 'revoked_at', 'expires_at'])
+    .expression((eb) =>
+      eb
+        .selectFrom('access_tokens')
+        .select((s) => ['jti', s.val(now).as('revoked_at'), 'expires_at'])
+        .where((w) =>
+          w.or([
+            w('family_id', 'in', byClient === undefined ? families : families.where('client_id', '=', byClient)),
+            w('code_id', 'in', byClient === undefined ? codes : codes.where('client_id', '=', byClient)),
+          ]),
+        ),
+    )
+    .onConflict((oc) => oc.column('jti').doNothing())
+    .execute()
+  let revoke = db.updateTable('refresh_token_families').set({ revoked_at: now }).where('user_id', '=', scope.userId).where('revoked_at', 'is', null)
+  if (byClient !== undefined) revoke = revoke.where('client_id', '=', byClient)
+  const revoked = await revoke.executeTakeFirst()
+  let unused = db.deleteFrom('authorization_codes').where('user_id', '=', scope.userId).where('used_at', 'is', null)
+  if (byClient !== undefined) unused = unused.where('client_id', '=', byClient)
+  await unused.execute()
+  return Number(revoked.numUpdatedRows)
+}
+
+/** Ends the user's login sessions and the authorization requests they were signed in to. */
+export async function endSessionsOf(db: Kysely<Database>, userId: string): Promise<number> {
+  const ended = await db.deleteFrom('login_sessions').where('user_id', '=', userId).executeTakeFirst()
+  await db.deleteFrom('authorization_transactions').where('user_id', '=', userId).execute()
+  return Number(ended.numDeletedRows)
+}
+
+/** Everything a user holds: families, access tokens, codes, sessions (disable and remove). */
+export async function endUserAccess(db: Kysely<Database>, userId: string, now: number): Promise<void> {
+  await revokeGrantsOf(db, { userId }, now)
+  await endSessionsOf(db, userId)
+}
+
+/** Records every access token the client was issued as revoked (before the client is deleted). */
+export async function revokeAccessTokensOfClient(db: Kysely<Database>, clientId: string, now: number): Promise<void> {
+  await db
+    .insertInto('revoked_jtis')
+    .columns(['jti', 'revoked_at', 'expires_at'])
+    .expression((eb) =>
+      eb.selectFrom('access_tokens').select((s) => ['jti', s.val(now).as('revoked_at'), 'expires_at']).where('client_id', '=', clientId),
+    )
+    .onConflict((oc) => oc.column('jti').doNothing())
+    .execute()
+}
