@@ -16,6 +16,7 @@ import { OAuthError } from './errors.js'
 import type { GrantDefinition } from './grants/grant.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
+import { adminApi } from './routes/admin/index.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
@@ -155,6 +156,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
+  if (config.adminApi) {
+    await app.register(adminApi, { prefix: '/admin/v1', repos, passwords, clock, issuer: config.issuer, verifier, keys: deps.keys })
+  }
   if (config.purgeIntervalSeconds > 0) {
     // Expired rows go every PURGE_INTERVAL; `latchkey purge` runs the same rules on demand.
     const purges = schedulePurges({

@@ -37,6 +37,8 @@ export interface Config {
   purgeIntervalSeconds: number
   /** Request logs; audit events are written whatever it says. */
   logLevel: LogLevel
+  /** ADMIN_API=on serves the admin API under /admin/v1. */
+  adminApi: boolean
 }
 
 /** A bad configuration value; the message is one line naming the variable. */
@@ -162,6 +164,12 @@ function logLevel(env: Env): LogLevel {
   return level
 }
 
+function onOff(env: Env, name: string): boolean {
+  const raw = env[name] || 'off'
+  if (raw !== 'on' && raw !== 'off') throw new ConfigError(name, `must be "on" or "off" (got "${raw}")`)
+  return raw === 'on'
+}
+
 export function loadConfig(env: Env): Config {
   const pkce = env.PKCE_REQUIRED || 'all'
   if (pkce !== 'all' && pkce !== 'public') {
@@ -186,6 +194,7 @@ export function loadConfig(env: Env): Config {
     limitClientAuthFailures: integer(env, 'LIMIT_CLIENT_AUTH_FAILURES', 20, 1, 1_000_000),
     purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL', 600, 0, DAY),
     logLevel: logLevel(env),
+    adminApi: onOff(env, 'ADMIN_API'),
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')
