@@ -111,6 +111,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     logger: safeLogger(deps.logger),
     trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 64 * 1024,
+    // Route schemas (the admin API's) refuse unknown fields rather than drop them: a misspelt
+    // field must not pass as a request that changes nothing.
+    ajv: { customOptions: { removeAdditional: false } },
   })
   const repos = repositories(deps.store)
   const pages = createPages()
