@@ -66,16 +66,16 @@ export async function checkRegistration(
   registration: Registration,
 ): Promise<void> {
   const { isPublic, grants } = registration
-  // e.g. OAuth 2.1 §4.2: client credentials only for confidential clients.
-  for (const type of grants) {
-    const grant = deps.grants.find((g) => g.type === type)
-    if (isPublic && grant?.confidentialOnly === true) throw new AdminError(`--public cannot be used with the ${type} grant`)
-  }
   if (registration.isAdmin) {
     if (isPublic) throw new AdminError('--admin cannot be used with --public (an admin client must authenticate)')
     // An admin client acts for itself alone: no user token ever carries the admin scope.
     const others = grants.filter((grant) => grant !== 'client_credentials')
     if (others.length > 0) throw new AdminError(`an admin client may only use the client_credentials grant (not ${others.join(', ')})`)
+  }
+  // e.g. OAuth 2.1 §4.2: client credentials only for confidential clients.
+  for (const type of grants) {
+    const grant = deps.grants.find((g) => g.type === type)
+    if (isPublic && grant?.confidentialOnly === true) throw new AdminError(`--public cannot be used with the ${type} grant`)
   }
   if (registration.audience !== null) {
     if (isPublic) throw new AdminError('--public cannot be used with --audience (a resource server must authenticate)')

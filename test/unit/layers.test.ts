@@ -9,7 +9,7 @@ const ALLOWED: Record<string, string[]> = {
   main: ['app', 'keys', 'storage', 'shutdown'],
   app: ['http-server', 'routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'error-handler'],
   cli: ['admin', 'keys', 'storage', 'grants', 'accounts'],
-  routes: ['authorization', 'grants', 'tokens', 'oauth', 'accounts', 'pages', 'keys', 'storage', 'error-handler'],
+  routes: ['admin', 'authorization', 'grants', 'tokens', 'oauth', 'accounts', 'pages', 'keys', 'storage', 'error-handler'],
   'error-handler': ['pages', 'oauth'],
   authorization: ['oauth', 'storage'],
   grants: ['tokens', 'oauth', 'accounts', 'storage'],
