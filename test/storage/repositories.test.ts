@@ -14,8 +14,8 @@ for (const dialect of dialects(t)) {
       const repos = repositories(await dialect.open(t))
       const user = { id: '7f1f8d52-2f7b-4c55-9b54-0b7f8a3c2c11', username: 'alice', passwordHash: 'h', email: null, name: 'Alice', createdAt: 1_795_000_000_123 }
       await repos.users.create(user)
-      t.same(await repos.users.findById(user.id), user)
-      t.same(await repos.users.findByUsername('alice'), user)
+      t.same(await repos.users.findById(user.id), { ...user, disabledAt: null })
+      t.same(await repos.users.findByUsername('alice'), { ...user, disabledAt: null })
       t.equal(await repos.users.findByUsername('bob'), undefined)
       await t.rejects(repos.users.create({ ...user, id: 'other' }), 'usernames are unique')
     })
@@ -36,7 +36,7 @@ for (const dialect of dialects(t)) {
         createdAt: 1_795_000_000_000,
       }
       await repos.clients.create(client)
-      t.same(await repos.clients.findById('lk_abc'), client)
+      t.same(await repos.clients.findById('lk_abc'), { ...client, previousSecretHash: null, previousSecretExpiresAt: null })
       t.equal(await repos.clients.findById('lk_none'), undefined)
     })
 
