@@ -1,6 +1,9 @@
 import t, { type Test } from 'tap'
-import { addClient } from '../../src/admin/clients.js'
-import { addUser } from '../../src/admin/users.js'
+import { addClient, removeClient, rotateSecret, updateClient } from '../../src/admin/clients.js'
+import { revokeGrants } from '../../src/admin/grants.js'
+import { addScope, removeScope } from '../../src/admin/scopes.js'
+import { revokeSessions } from '../../src/admin/sessions.js'
+import { addUser, disableUser, enableUser, removeUser, setPassword, updateUser } from '../../src/admin/users.js'
 import { buildApp } from '../../src/app.js'
 import { AUDIT_EVENTS, loggerAudit } from '../../src/audit.js'
 import { loadConfig } from '../../src/config.js'
@@ -102,6 +105,24 @@ t.test('a whole flow records every audit event, and the log holds no secret', as
   for (let i = 0; i < 10 && status !== 429; i++) status = (await new Browser(app).get(codeRequest(client).url)).statusCode
   t.equal(status, 429)
 
+  // Administration, as the admin API runs it: the acting client recorded as `actor`.
+  const acting = { ...admin, actor: client.client_id, issuer: ctx.config.issuer }
+  await addScope(acting, { name: 'reports', description: 'Reports' })
+  await updateUser(acting, 'bob', { name: 'Bob' })
+  await setPassword(acting, 'bob', 'another long password')
+  secrets.push('another long password')
+  await disableUser(acting, 'bob')
+  await enableUser(acting, 'bob')
+  await revokeGrants({ ...acting, grants: ctx.repos.grants }, 'alice', {})
+  await revokeSessions({ ...acting, sessions: ctx.repos.sessions }, 'alice')
+  const spare = await addClient(acting, { name: 'Spare', grants: ['client_credentials'], scope: 'reports' })
+  await updateClient(acting, spare.client_id, { scope: '' })
+  const rotated = await rotateSecret(acting, spare.client_id, { graceSeconds: 60 })
+  secrets.push(spare.client_secret as string, rotated.client_secret)
+  await removeScope(acting, 'reports')
+  await removeClient(acting, spare.client_id)
+  await removeUser(acting, 'bob')
+
   const events = parsed().filter((line) => line.audit === true)
   const names = new Set(events.map((e) => e.event))
   t.same(AUDIT_EVENTS.filter((name) => !names.has(name)), [], 'every documented event was recorded')
@@ -111,6 +132,8 @@ t.test('a whole flow records every audit event, and the log holds no secret', as
   t.match(events.find((e) => e.event === 'tokens_issued' && e.grant === 'authorization_code'), { clientId: client.client_id, subject: user.id, jti: String, familyId: String, idToken: true })
   t.match(events.find((e) => e.event === 'client_auth_failed'), { clientId: client.client_id, throttled: false })
   t.match(events.find((e) => e.event === 'logout'), { userId: user.id })
+  t.match(events.find((e) => e.event === 'client_secret_rotated'), { clientId: spare.client_id, graceSeconds: 60, actor: client.client_id })
+  t.match(events.find((e) => e.event === 'grants_revoked'), { userId: user.id, actor: client.client_id })
 
   const log = lines.join('\n')
   for (const value of secrets) t.notOk(log.includes(value), `no secret in the log (${value.slice(0, 6)}…)`)
