@@ -1,37 +1,7 @@
-import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { connect } from '../../src/storage/connect.js'
-import { runCli as runCliProcess, runCliInProcess, type CliRun } from '../helpers/cli.js'
-
-type Runner = (args: string[], options?: { env?: Record<string, string>; input?: string }) => Promise<CliRun>
-type CliCase = [string, (t: Test, runCli: Runner) => Promise<void>]
-
-function envFor(t: Test) {
-  const dir = t.testdir()
-  return { DATABASE_URL: join(dir, 'db', 'latchkey.sqlite'), KEYS_DIR: join(dir, 'keys') }
-}
-
-/** Runs a command that must succeed with --json and returns its one JSON value. */
-async function json(t: Test, runCli: Runner, args: string[], options: { env: Record<string, string>; input?: string }): Promise<Record<string, unknown>> {
-  const run = await runCli([...args, '--json'], options)
-  t.equal(run.code, 0, `${args.join(' ')}: ${run.stderr}`)
-  return JSON.parse(run.stdout) as Record<string, unknown>
-}
-
-/** A command that must fail: exit 1, one stderr line matching `message`, nothing on stdout. */
-async function fails(t: Test, runCli: Runner, args: string[], message: RegExp, options: { env: Record<string, string>; input?: string }) {
-  const run = await runCli(args, options)
-  t.equal(run.code, 1, args.join(' '))
-  t.equal(run.stdout, '')
-  // Ours say `latchkey: …`; commander's own (a missing required option) say `error: …`.
-  t.match(run.stderr, /^(latchkey|error): [^\n]*\n$/, 'one line on stderr')
-  t.match(run.stderr, message)
-}
-
-/** The audit lines the CLI wrote on stderr. */
-function auditOf(run: CliRun): Array<Record<string, unknown>> {
-  return run.stderr.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>)
-}
+import { runCliInProcess } from '../helpers/cli.js'
+import { auditOf, envFor, fails, json, type Runner } from '../helpers/admin-cli.js'
 
 async function tableCounts(env: { DATABASE_URL: string }) {
   const store = connect({ kind: 'sqlite', path: env.DATABASE_URL })
@@ -45,6 +15,8 @@ async function tableCounts(env: { DATABASE_URL: string }) {
     await store.close()
   }
 }
+
+type CliCase = [string, (t: Test, runCli: Runner) => Promise<void>]
 
 const HELP = [
   ['user', 'list'], ['user', 'show'], ['user', 'update'], ['user', 'set-password'], ['user', 'disable'], ['user', 'enable'], ['user', 'remove'],
@@ -219,12 +191,4 @@ const cases: CliCase[] = [
 
 t.test('in-process', async (t) => {
   for (const [name, run] of cases) t.test(name, (t) => run(t, runCliInProcess))
-})
-
-// Spawned as an operator runs it: real argv, stdin, stdout, stderr and exit codes.
-const SPAWNED = new Set(['user show, update, set-password, disable, enable and remove', 'client add --admin registers an admin API client; the reserved scope is refused elsewhere'])
-const spawnedCases = cases.filter(([name]) => SPAWNED.has(name))
-if (spawnedCases.length !== SPAWNED.size) throw new Error('a name in SPAWNED matches no case')
-t.test('spawned', async (t) => {
-  for (const [name, run] of spawnedCases) t.test(name, (t) => run(t, runCliProcess))
 })
