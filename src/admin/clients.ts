@@ -7,7 +7,7 @@ import type { ScopeRepository } from '../storage/scopes.js'
 import { AdminError } from './admin-error.js'
 import { ADMIN_SCOPE, adminAudience, checkName, checkRegistration, knownGrants, scopeList, type Registration } from './client-rules.js'
 import { iso, pageQuery, toPage, type ListInput, type Page } from './paging.js'
-import type { Acting } from './users.js'
+import type { Acting, MaybeActing } from './users.js'
 
 export interface AddClientInput {
   name: string
@@ -44,7 +44,7 @@ export interface ClientView {
   previous_secret_expires_at: string | null
 }
 
-export interface ClientDeps extends Acting {
+export interface ClientDeps extends MaybeActing {
   clients: ClientRepository
   scopes: ScopeRepository
   /** The grants the server serves; default: the built-in ones. */
@@ -172,7 +172,7 @@ export interface UpdateClientInput {
   admin?: boolean | undefined
 }
 
-export async function updateClient(deps: ClientDeps, clientId: string, input: UpdateClientInput): Promise<ClientView> {
+export async function updateClient(deps: ClientDeps & Acting, clientId: string, input: UpdateClientInput): Promise<ClientView> {
   const known = deps.grants ?? BUILT_IN_GRANTS
   const fields = Object.entries(input).filter(([, value]) => value !== undefined).map(([key]) => key)
   if (fields.length === 0) throw new AdminError('nothing to update: give at least one field to change')
@@ -201,7 +201,7 @@ export async function updateClient(deps: ClientDeps, clientId: string, input: Up
     ...stored(registration, deps),
   }
   await deps.clients.update(client.id, changes)
-  deps.audit.record({ event: 'client_updated', clientId: client.id, fields, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'client_updated', clientId: client.id, fields, actor: deps.actor })
   return clientView({ ...client, ...changes }, deps.clock.now())
 }
 
@@ -219,7 +219,7 @@ export interface RotatedSecret {
  * A new secret, shown once and stored as its SHA-256 hash. The old one stops at once, or with
  * `graceSeconds` keeps working until then, so instances can be redeployed one by one.
  */
-export async function rotateSecret(deps: ClientDeps, clientId: string, input: { graceSeconds?: number | string | undefined }): Promise<RotatedSecret> {
+export async function rotateSecret(deps: ClientDeps & Acting, clientId: string, input: { graceSeconds?: number | string | undefined }): Promise<RotatedSecret> {
   const raw = input.graceSeconds
   const grace = raw === undefined ? 0 : typeof raw === 'number' ? raw : /^\d{1,8}$/.test(raw) ? Number(raw) : NaN
   if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) {
@@ -230,14 +230,14 @@ export async function rotateSecret(deps: ClientDeps, clientId: string, input: { 
   const secret = randomToken(32)
   const expiresAt = grace === 0 ? undefined : deps.clock.now() + grace * 1000
   await deps.clients.rotateSecret(client.id, sha256Hex(secret), expiresAt)
-  deps.audit.record({ event: 'client_secret_rotated', clientId: client.id, graceSeconds: grace, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'client_secret_rotated', clientId: client.id, graceSeconds: grace, actor: deps.actor })
   return { client_id: client.id, client_secret: secret, previous_secret_expires_at: expiresAt === undefined ? null : iso(expiresAt) }
 }
 
 /** Revokes every token the client holds and deletes it with its consents, codes and families. */
-export async function removeClient(deps: Pick<ClientDeps, 'clients' | 'clock' | 'audit' | 'actor'>, clientId: string): Promise<{ client_id: string }> {
+export async function removeClient(deps: Acting & Pick<ClientDeps, 'clients'>, clientId: string): Promise<{ client_id: string }> {
   const client = await findClient(deps.clients, clientId)
   await deps.clients.remove(client.id, deps.clock.now())
-  deps.audit.record({ event: 'client_removed', clientId: client.id, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'client_removed', clientId: client.id, actor: deps.actor })
   return { client_id: client.id }
 }

@@ -37,6 +37,6 @@ export async function revokeGrants(
   const user = await findUser(deps.users, username)
   const clientId = input.clientId === undefined ? undefined : (await findClient(deps.clients, input.clientId)).id
   const { consents, families } = await deps.grants.revoke({ userId: user.id, clientId }, deps.clock.now())
-  deps.audit.record({ event: 'grants_revoked', userId: user.id, ...(clientId === undefined ? {} : { clientId }), consents, families, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'grants_revoked', userId: user.id, ...(clientId === undefined ? {} : { clientId }), consents, families, actor: deps.actor })
   return { revoked: { consents, refresh_token_families: families } }
 }

@@ -38,6 +38,6 @@ export async function removeScope(deps: Acting & { scopes: ScopeRepository; clie
     throw new AdminError(`scope ${name} is used by client(s) ${named}${users.length > 5 ? ', …' : ''}: remove it from them first (client update --scope)`, 'conflict')
   }
   if (!(await deps.scopes.remove(name))) throw new AdminError(`no scope "${name}"`, 'not_found')
-  deps.audit.record({ event: 'scope_removed', scope: name, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'scope_removed', scope: name, actor: deps.actor })
   return { name }
 }

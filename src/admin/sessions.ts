@@ -26,6 +26,6 @@ export async function listSessions(deps: { users: UserRepository; sessions: Logi
 export async function revokeSessions(deps: Acting & { users: UserRepository; sessions: LoginSessionRepository }, username: string): Promise<{ ended: number }> {
   const user = await findUser(deps.users, username)
   const ended = await deps.sessions.endAllFor(user.id)
-  deps.audit.record({ event: 'sessions_revoked', userId: user.id, sessions: ended, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'sessions_revoked', userId: user.id, sessions: ended, actor: deps.actor })
   return { ended }
 }

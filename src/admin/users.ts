@@ -17,8 +17,11 @@ export interface AddUserInput {
 export interface Acting {
   clock: Clock
   audit: AuditLog
-  actor?: string | undefined
+  actor: string
 }
+
+/** Adding a user or a client predates `actor`: code that seeds them (tests, the demo) may leave it out. */
+export type MaybeActing = Omit<Acting, 'actor'> & { actor?: string | undefined }
 
 export interface UserView {
   id: string
@@ -76,7 +79,7 @@ export async function findUser(users: UserRepository, username: string): Promise
 }
 
 export async function addUser(
-  deps: Acting & { users: UserRepository; passwords: PasswordHasher },
+  deps: MaybeActing & { users: UserRepository; passwords: PasswordHasher },
   input: AddUserInput,
 ): Promise<{ id: string; username: string }> {
   const username = input.username
@@ -143,10 +146,12 @@ export async function updateUser(deps: Acting & { users: UserRepository }, usern
   try {
     await deps.users.update(user.id, changes)
   } catch (error) {
-    if (changes.username !== undefined && (await deps.users.findByUsername(changes.username))?.id !== user.id) throw taken(changes.username)
+    // A concurrent rename or add took the name: the unique index decided.
+    const holder = changes.username === undefined ? undefined : await deps.users.findByUsername(changes.username)
+    if (holder !== undefined && holder.id !== user.id) throw taken(holder.username)
     throw error
   }
-  deps.audit.record({ event: 'user_updated', userId: user.id, fields, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'user_updated', userId: user.id, fields, actor: deps.actor })
   return userView({ ...user, ...changes })
 }
 
@@ -159,7 +164,7 @@ export async function setPassword(deps: Acting & { users: UserRepository; passwo
   checkPassword(password)
   const user = await findUser(deps.users, username)
   await deps.users.setPasswordHash(user.id, await deps.passwords.hash(password), deps.clock.now())
-  deps.audit.record({ event: 'user_password_set', userId: user.id, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'user_password_set', userId: user.id, actor: deps.actor })
   return userView(user)
 }
 
@@ -168,19 +173,19 @@ export async function disableUser(deps: Acting & { users: UserRepository }, user
   const user = await findUser(deps.users, username)
   const now = deps.clock.now()
   if (!(await deps.users.disable(user.id, now))) return userView(user)
-  deps.audit.record({ event: 'user_disabled', userId: user.id, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'user_disabled', userId: user.id, actor: deps.actor })
   return userView({ ...user, disabledAt: now })
 }
 
 export async function enableUser(deps: Acting & { users: UserRepository }, username: string): Promise<UserView> {
   const user = await findUser(deps.users, username)
-  if (await deps.users.enable(user.id)) deps.audit.record({ event: 'user_enabled', userId: user.id, actor: deps.actor ?? 'cli' })
+  if (await deps.users.enable(user.id)) deps.audit.record({ event: 'user_enabled', userId: user.id, actor: deps.actor })
   return userView({ ...user, disabledAt: null })
 }
 
 export async function removeUser(deps: Acting & { users: UserRepository }, username: string): Promise<{ id: string; username: string }> {
   const user = await findUser(deps.users, username)
   await deps.users.remove(user.id, deps.clock.now())
-  deps.audit.record({ event: 'user_removed', userId: user.id, actor: deps.actor ?? 'cli' })
+  deps.audit.record({ event: 'user_removed', userId: user.id, actor: deps.actor })
   return { id: user.id, username: user.username }
 }

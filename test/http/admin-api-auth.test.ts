@@ -37,7 +37,7 @@ t.test('bad, foreign-audience, expired and revoked tokens: 401 invalid_token', a
   t.match(garbage.headers['www-authenticate'], /error="invalid_token"/)
 
   // An admin client that may also ask for another API's tokens: those are not admin tokens.
-  await updateClient({ clients: ctx.repos.clients, scopes: ctx.repos.scopes, clock: ctx.clock, audit: NO_AUDIT, issuer: ctx.config.issuer }, client.client_id, {
+  await updateClient({ clients: ctx.repos.clients, scopes: ctx.repos.scopes, clock: ctx.clock, audit: NO_AUDIT, issuer: ctx.config.issuer, actor: 'test' }, client.client_id, {
     resources: ['https://api.example.com', adminAudienceOf(ctx)],
   })
   const foreign = await clientToken(ctx, client, { resource: 'https://api.example.com' })
@@ -82,7 +82,7 @@ t.test("a removed admin client's token, or one no longer admin: 401", async (t) 
   const ctx = await buildAdminApp(t)
   const first = await adminToken(ctx)
   const second = await adminToken(ctx)
-  const acting = { clients: ctx.repos.clients, scopes: ctx.repos.scopes, clock: ctx.clock, audit: NO_AUDIT, issuer: ctx.config.issuer }
+  const acting = { clients: ctx.repos.clients, scopes: ctx.repos.scopes, clock: ctx.clock, audit: NO_AUDIT, issuer: ctx.config.issuer, actor: 'test' }
   // The second admin removes the first: its unexpired token stops at once.
   t.equal((await adminCall(ctx, second.token, 'DELETE', `/clients/${first.client.client_id}`)).statusCode, 200)
   const removed = await adminCall(ctx, first.token, 'GET', '/users')

@@ -85,6 +85,8 @@ t.test('validation: bad bodies, queries and cursors are 400 invalid_request, not
     ['POST', '/clients', { name: 'x', scope: 'latchkey:admin', grants: ['client_credentials'] }, /reserved/],
     ['PUT', '/scopes/latchkey:admin', { description: 'mine' }, /reserved/],
     ['POST', '/clients', { name: 'x', redirect_uris: ['http://evil.example.com/cb'] }, /redirect-uri/],
+    ['PUT', '/scopes/reports', { description: ' ' }, /--description must be 1 to 1000/],
+    ['GET', `/users?search=${'x'.repeat(256)}`, undefined, /--search must be at most 255/],
   ]
   for (const [method, url, body, description] of cases) {
     const res = await adminCall(ctx, token, method as 'GET', url, body)
@@ -134,6 +136,7 @@ t.test('clients: add, list, show, update, rotate the secret with a grace period,
   t.equal((await exchange(ctx.app, { grant_type: 'client_credentials' }, fresh)).statusCode, 200, 'the new one')
   ctx.clock.advance(300)
   t.equal((await exchange(ctx.app, { grant_type: 'client_credentials' }, old)).statusCode, 401, 'the old one after it')
+  t.equal((await call('GET', `/clients/${id}`)).json().previous_secret_expires_at, null, 'an ended grace period is not shown')
   t.equal((await exchange(ctx.app, { grant_type: 'client_credentials' }, fresh)).statusCode, 200)
   const { token: token2 } = await adminToken(ctx)
   const now = await adminCall(ctx, token2, 'POST', `/clients/${id}/rotate-secret`)
@@ -171,10 +174,14 @@ t.test('scopes: list, add, remove; refused while a client uses it', async (t) =>
   t.same((await adminCall(ctx, token, 'PUT', '/scopes/orders:read', { description: 'Read orders' })).json(), { name: 'orders:read', description: 'Read orders' })
   t.same((await adminCall(ctx, token, 'GET', '/scopes?search=order')).json(), { items: [{ name: 'orders:read', description: 'Read orders' }], next: null })
   t.equal((await adminCall(ctx, token, 'GET', '/scopes')).json().items.length, 5, 'the four built-in scopes and the new one')
-  const user = await createClient(ctx, { grants: ['client_credentials'], redirectUris: [], scope: 'orders:read' })
+  const users = []
+  for (let i = 0; i < 6; i++) users.push(await createClient(ctx, { grants: ['client_credentials'], redirectUris: [], scope: 'orders:read' }))
+  const user = users[0] as { client_id: string }
   const inUse = await adminCall(ctx, token, 'DELETE', '/scopes/orders:read')
   t.equal(inUse.statusCode, 409)
-  t.match(inUse.json(), { error: 'conflict', error_description: new RegExp(user.client_id) })
+  t.match(inUse.json(), { error: 'conflict', error_description: /used by client\(s\) (lk_\S+, ){5}…: remove it/ })
+  for (const other of users.slice(1)) await adminCall(ctx, token, 'PATCH', `/clients/${other.client_id}`, { scope: '' })
+  t.match((await adminCall(ctx, token, 'DELETE', '/scopes/orders:read')).json().error_description, new RegExp(`used by client\\(s\\) ${user.client_id}: remove`))
   t.equal((await adminCall(ctx, token, 'DELETE', '/scopes/openid')).statusCode, 400, 'built in')
   await adminCall(ctx, token, 'PATCH', `/clients/${user.client_id}`, { scope: '' })
   t.equal((await adminCall(ctx, token, 'DELETE', '/scopes/orders:read')).statusCode, 200)

@@ -52,6 +52,8 @@ for (const dialect of dialects(t)) {
       await repos.users.update(user(1).id, { username: 'renamed', email: 'r@example.com', name: null })
       t.match(await repos.users.findById(user(1).id), { username: 'renamed', email: 'r@example.com', name: null })
       await t.rejects(repos.users.update(user(1).id, { username: 'user2' }), 'usernames stay unique')
+      await repos.users.update(user(1).id, {})
+      t.match(await repos.users.findById(user(1).id), { username: 'renamed' }, 'no change, no error')
 
       t.equal(await repos.users.disable(user(1).id, NOW + 5), true)
       t.equal(await repos.users.disable(user(1).id, NOW + 6), false, 'already disabled')

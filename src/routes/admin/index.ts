@@ -30,11 +30,8 @@ const CODE: Record<AdminErrorKind, string> = { not_found: 'not_found', invalid: 
  */
 function adminErrors(error: FastifyError | Error, _request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof AdminError) return reply.code(STATUS[error.kind]).send({ error: CODE[error.kind], error_description: error.message })
-  const validation = (error as FastifyError).validation
-  if (validation !== undefined) {
-    const where = (error as FastifyError).validationContext ?? 'request'
-    return reply.code(400).send({ error: 'invalid_request', error_description: `${where} ${validation[0]?.instancePath ?? ''} ${validation[0]?.message ?? 'is invalid'}`.replace(/\s+/g, ' ').trim() })
-  }
+  // fastify's message names the part and the field: "body must have required property 'password'".
+  if ((error as FastifyError).validation !== undefined) return reply.code(400).send({ error: 'invalid_request', error_description: error.message })
   throw error
 }
 
@@ -58,7 +55,7 @@ export const adminApi: FastifyPluginAsync<AdminApiOptions> = async (app, options
       security: [{ adminToken: [] }],
     },
     // Paths as the server sees them relative to `servers` (the /admin/v1 prefix is in the URL).
-    transform: ({ schema, url }) => ({ schema, url: url.replace(/^\/admin\/v1/, '') || '/' }),
+    transform: ({ schema, url }) => ({ schema, url: url.replace(/^\/admin\/v1/, '') }),
   })
 
   // JSON only: no form body reaches an admin route (the app's form parser is not inherited).
