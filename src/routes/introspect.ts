@@ -9,7 +9,7 @@ import type { ClientAuthenticator } from './client-authentication.js'
 import { clientEndpoint, lookupOrder, requiredToken } from './client-endpoint.js'
 
 export interface IntrospectRouteOptions {
-  repos: Pick<Repositories, 'refreshTokens' | 'accessTokens'>
+  repos: Pick<Repositories, 'refreshTokens' | 'accessTokens' | 'users'>
   /** Checks latchkey's own access tokens (built once in app.ts). */
   verifier: AccessTokenVerifier
   clock: Clock
@@ -43,6 +43,12 @@ export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async
     // RFC 7662 §4: the caller must be entitled to the token before anything is said about it.
     if (!ownClient && !audience) return 'inactive'
     if (await repos.accessTokens.isRevoked(claims.jti)) return 'inactive'
+    // A user's token stops with the user: disabled or removed (some, from the password grant
+    // without a refresh token, are not recorded, so revocation alone would not catch them).
+    if (claims.authTimeSeconds !== undefined) {
+      const user = await repos.users.findById(claims.subject)
+      if (user === undefined || user.disabledAt !== null) return 'inactive'
+    }
     const answer: Introspection = {
       active: true,
       scope: claims.scope,

@@ -50,6 +50,14 @@ t.test('users: add, list, show, update, set the password, disable, enable, remov
   t.same(refused.json().error, 'invalid_grant', 'a disabled user fails as a wrong password does')
   const wrong = await exchange(ctx.app, { grant_type: 'password', username: 'bob', password: 'not the password' }, auth)
   t.same(refused.json(), wrong.json(), 'the same answer: nothing tells the account is disabled')
+  // A password-grant token without a refresh token is not recorded: /introspect asks the user.
+  const issued = (await exchange(ctx.app, { grant_type: 'password', username: 'bob', password: PASSWORD }, auth)).json() as { access_token: string }
+  const introspect = () => ctx.app.inject({ method: 'POST', url: '/introspect', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${issued.access_token}` })
+  t.equal((await introspect()).json().active, true)
+  await call('POST', '/users/bob/disable')
+  t.same((await introspect()).json(), { active: false }, "a disabled user's token is inactive")
+  await call('POST', '/users/bob/enable')
+  t.equal((await introspect()).json().active, true)
   t.equal((await call('POST', '/users/alice2/disable')).statusCode, 200, 'disabling again changes nothing')
   t.match((await call('POST', '/users/alice2/enable')).json(), { disabled: false, disabled_at: null })
   t.equal((await exchange(ctx.app, { grant_type: 'password', username: 'alice2', password: 'a new password' }, auth)).statusCode, 200, 'enabled again')
@@ -63,7 +71,7 @@ t.test('users: add, list, show, update, set the password, disable, enable, remov
   const events = audit.map((line) => line.event)
   for (const event of ['user_created', 'user_updated', 'user_password_set', 'user_disabled', 'user_enabled', 'user_removed']) t.ok(events.includes(event), event)
   t.ok(audit.every((line) => line.actor === admin.client_id), 'every change names the acting client')
-  t.equal(events.filter((e) => e === 'user_disabled').length, 1, 'a repeated disable is no event')
+  t.equal(events.filter((e) => e === 'user_disabled').length, 2, 'alice and bob once each: a repeated disable is no event')
   t.match(audit.find((line) => line.event === 'user_updated'), { fields: ['username', 'name'], requestId: String })
   t.notMatch(lines.join('\n'), /a new password|correct horse/, 'no password in the log')
 })
