@@ -20,6 +20,7 @@ t.test('defaults match the contract', async (t) => {
     limitClientAuthFailures: 20,
     purgeIntervalSeconds: 600,
     logLevel: 'info',
+    adminApi: false,
   })
 })
 
@@ -41,6 +42,7 @@ t.test('reads every variable', async (t) => {
     LIMIT_CLIENT_AUTH_FAILURES: '5',
     PURGE_INTERVAL: '60',
     LOG_LEVEL: 'warn',
+    ADMIN_API: 'on',
   })
   t.equal(c.port, 8080)
   t.equal(c.host, '0.0.0.0')
@@ -58,6 +60,7 @@ t.test('reads every variable', async (t) => {
   t.equal(c.limitClientAuthFailures, 5)
   t.equal(c.purgeIntervalSeconds, 60)
   t.equal(c.logLevel, 'warn')
+  t.equal(c.adminApi, true)
 })
 
 t.test('accepts loopback http issuers and https anywhere', async (t) => {
@@ -67,6 +70,7 @@ t.test('accepts loopback http issuers and https anywhere', async (t) => {
 })
 
 const bad: Array<[Record<string, string>, string, RegExp]> = [
+  [{ ADMIN_API: 'true' }, 'ADMIN_API', /"on" or "off"/],
   [{ PORT: 'abc' }, 'PORT', /integer/],
   [{ PORT: '70000' }, 'PORT', /0 to 65535/],
   [{ PORT: '-1' }, 'PORT', /integer/],
