@@ -16,6 +16,7 @@ import { OAuthError } from './errors.js'
 import type { GrantDefinition } from './grants/grant.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
+import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
@@ -144,7 +145,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
     await api.register(discoveryRoute, { config, grants: grantDefinitions })
-    await api.register(jwksRoute, { keys: deps.keys })
+    await api.register(jwksRoute, { keys: deps.keys, clock, maxAgeSeconds: jwksMaxAgeSeconds(config.keyPublishDelaySeconds) })
     await api.register(tokenRoute, { authenticate, grants })
     await api.register(revokeRoute, { repos, verifier, clock, authenticate })
     await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, authenticate })

@@ -37,6 +37,10 @@ export type AuditEvent =
   | { event: 'logout'; userId?: string | undefined; clientId?: string | undefined }
   | { event: 'user_created'; userId: string }
   | { event: 'client_created'; clientId: string; public: boolean; grants: string[] }
+  /** A signing key was added: by `keys rotate` (`--now`: `immediate`) or by KEY_ROTATION_DAYS. */
+  | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' }
+  /** `keys retire`: the key is no longer published or trusted. */
+  | { event: 'key_retired'; kid: string; alg: string }
 
 export type SignInChannel = 'login_page' | 'password_grant'
 
@@ -57,6 +61,8 @@ export const AUDIT_EVENTS = [
   'logout',
   'user_created',
   'client_created',
+  'key_rotated',
+  'key_retired',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

@@ -35,6 +35,10 @@ export interface Config {
   limitClientAuthFailures: number
   /** Seconds between the server's purges of expired rows; 0: only `latchkey purge`. */
   purgeIntervalSeconds: number
+  /** Seconds a new signing key is published before it signs. */
+  keyPublishDelaySeconds: number
+  /** Days between scheduled key rotations; 0: only `latchkey keys rotate`. */
+  keyRotationDays: number
   /** Request logs; audit events are written whatever it says. */
   logLevel: LogLevel
 }
@@ -185,6 +189,8 @@ export function loadConfig(env: Env): Config {
     limitSignInFailuresPerAddress: integer(env, 'LIMIT_SIGNIN_FAILURES_PER_ADDRESS', 100, 1, 1_000_000),
     limitClientAuthFailures: integer(env, 'LIMIT_CLIENT_AUTH_FAILURES', 20, 1, 1_000_000),
     purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL', 600, 0, DAY),
+    keyPublishDelaySeconds: integer(env, 'KEY_PUBLISH_DELAY', 600, 0, 30 * DAY),
+    keyRotationDays: integer(env, 'KEY_ROTATION_DAYS', 90, 0, 3650),
     logLevel: logLevel(env),
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {

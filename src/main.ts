@@ -1,6 +1,8 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
-import { KeyFileError, loadKeyStore } from './keys/key-store.js'
+import { loggerAudit } from './audit.js'
+import { KEYS_RELOAD_INTERVAL_MS, KeyFileError, loadKeyStore } from './keys/key-store.js'
+import { rotationPolicy } from './keys/key-timeline.js'
 import { connect, databaseFileWarnings } from './storage/connect.js'
 import { migrate } from './storage/migrate.js'
 import { SHUTDOWN_GRACE_MS, shutDown } from './shutdown.js'
@@ -20,11 +22,20 @@ async function main(): Promise<void> {
     logger: { level: config.logLevel },
   })
   for (const warning of fileWarnings) app.log.warn({ event: 'insecure_file' }, warning)
+  // Every change in KEYS_DIR (a rotation by the CLI or another instance) is seen within seconds;
+  // scheduled rotation runs here, under the KEYS_DIR lock.
+  const stopWatchingKeys = keys.watch({
+    intervalMs: KEYS_RELOAD_INTERVAL_MS,
+    log: app.log,
+    audit: loggerAudit(app.log),
+    rotation: config.keyRotationDays > 0 ? { days: config.keyRotationDays, policy: rotationPolicy(config) } : undefined,
+  })
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {
     // A second signal while stopping means: now.
     if (stopping) process.exit(1)
     stopping = true
+    stopWatchingKeys()
     app.log.info({ event: 'shutdown', signal }, 'stopping: no new connections, finishing requests in flight')
     shutDown({ app, store, graceMs: SHUTDOWN_GRACE_MS }).then(
       (outcome) => {

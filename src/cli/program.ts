@@ -5,10 +5,11 @@ import type { AuditEvent, AuditLog } from '../audit.js'
 import { addClient } from '../admin/clients.js'
 import { addScope } from '../admin/scopes.js'
 import { addUser } from '../admin/users.js'
-import { systemClock } from '../clock.js'
+import { systemClock, type Clock } from '../clock.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { BUILT_IN_GRANTS } from '../grants/index.js'
-import { KeyFileError, listKeys } from '../keys/key-store.js'
+import { addKeyCommands } from './keys-commands.js'
+import { KeyFileError } from '../keys/key-store.js'
 import { connect, type Store } from '../storage/connect.js'
 import { migrate } from '../storage/migrate.js'
 import { purgeExpired, purgePolicy } from '../storage/purge.js'
@@ -24,6 +25,8 @@ export interface CliIo {
   readStdin(): string
   /** The production argon2id costs unless a test swaps in cheap ones. */
   passwords?: PasswordHasher
+  /** The system clock unless a test moves time. */
+  clock?: Clock
 }
 
 /**
@@ -137,17 +140,7 @@ export function buildCli(io: CliIo): Command {
       print(opts.json === true, added, `scope ${added.name}: ${added.description}`)
     })
 
-  program
-    .command('keys')
-    .description('inspect signing keys')
-    .command('list')
-    .description('list the keys in KEYS_DIR')
-    .option('--json', 'print an array of {"kid","alg","status","created_at"}')
-    .action(async (opts: { json?: boolean }) => {
-      const keys = await listKeys(loadConfig(io.env).keysDir)
-      const human = keys.length === 0 ? 'no keys' : keys.map((k) => `${k.kid}  ${k.alg}  ${k.status}  ${k.created_at}`).join('\n')
-      print(opts.json === true, keys, human)
-    })
+  addKeyCommands(program, { env: io.env, clock: io.clock ?? systemClock, audit: stderrAudit(io), print })
 
   program
     .command('purge')

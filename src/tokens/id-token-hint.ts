@@ -28,7 +28,7 @@ export interface IdTokenHintVerifier {
 }
 
 export function idTokenHintVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): IdTokenHintVerifier {
-  const currentKeySet = publishedKeySet(deps.keys)
+  const currentKeySet = publishedKeySet(deps.keys, deps.clock)
 
   async function payloadAt(token: string, date: Date): Promise<JWTPayload> {
     const { payload } = await jwtVerify(token, currentKeySet(), {

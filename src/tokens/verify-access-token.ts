@@ -30,7 +30,7 @@ export interface AccessTokenVerifier {
 }
 
 export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): AccessTokenVerifier {
-  const keySet = publishedKeySet(deps.keys)
+  const keySet = publishedKeySet(deps.keys, deps.clock)
 
   async function verifiedPayload(token: string): Promise<Record<string, unknown> | undefined> {
     try {
