@@ -123,7 +123,8 @@ t.test('reads files written before rotation existed (a status, no times)', async
   const keys = await loadKeyStore(dir, { clock })
   const kid = keys.signingKey().kid
   const path = join(dir, `${kid}.json`)
-  const { signs_from: _s, superseded_at: _u, retires_at: _r, ...rest } = JSON.parse(await readFile(path, 'utf8'))
+  const rest = JSON.parse(await readFile(path, 'utf8'))
+  for (const time of ['signs_from', 'superseded_at', 'retires_at']) delete rest[time]
   await writeFile(path, JSON.stringify({ ...rest, status: 'current' }))
   const reread = await loadKeyStore(dir, { clock })
   t.same(reread.list().map((k) => [k.status, k.signs_from, k.retires_at]), [['current', rest.created_at, null]])
