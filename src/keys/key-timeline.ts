@@ -87,7 +87,9 @@ export function planRotation(
     )
   }
   const current = own.find((k) => statuses.get(k.kid) === 'current')
-  const signsFrom = immediate || current === undefined ? now : now + policy.publishDelaySeconds * 1000
+  let signsFrom = immediate || current === undefined ? now : now + policy.publishDelaySeconds * 1000
+  // Within the millisecond the current key began signing, the new one must still come after it.
+  if (current !== undefined && signsFrom <= current.signsFrom) signsFrom = current.signsFrom + 1
   const updates: KeyUpdate[] = []
   for (const key of own) {
     const status = statuses.get(key.kid)

@@ -140,7 +140,8 @@ export async function rotateKeys(
     const plan = planRotation(files.map(toTimes), now, options)
     const created = await generateKeyFile(dir, { alg: options.alg, now, signsFrom: plan.signsFrom })
     await applyUpdates(dir, files, plan.updates)
-    return describe(created, [...(await readAll(dir))], now)
+    // --now in the very millisecond the current key began: the new key signs from the next one.
+    return describe(created, await readAll(dir), options.immediate ? plan.signsFrom : now)
   })
 }
 

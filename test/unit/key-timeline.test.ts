@@ -50,6 +50,7 @@ t.test('rotation: published now, signing after the delay; the old key published 
   const immediate = planRotation([a], 1000 * S, { alg: 'RS256', immediate: true, policy })
   t.equal(immediate.signsFrom, 1000 * S, '--now signs at once')
   t.same(immediate.updates, [{ kid: 'a', signsFrom: 0, supersededAt: 1000 * S, retiresAt: 4660 * S }], 'what the old key signed still verifies')
+  t.equal(planRotation([a], 0, { alg: 'RS256', immediate: true, policy }).signsFrom, 1, 'in the millisecond the old key began, the new one still comes after it')
 })
 
 t.test('rotation refuses while a key waits to sign; --now replaces the waiting key', async (t) => {
