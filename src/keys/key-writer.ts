@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import { KeyFileError, keyThumbprint, parseKeyFile, type KeyFile, type SigningAlg } from './key-file.js'
@@ -79,6 +79,7 @@ export async function generateKeyFile(dir: string, options: { alg: SigningAlg; n
 
 /** Runs `work` holding KEYS_DIR's lock file; a lock older than 30 s is a crashed holder's and is broken. */
 export async function withLock<T>(dir: string, work: () => Promise<T>): Promise<T> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
   const path = join(dir, KEYS_LOCK)
   const deadline = Date.now() + LOCK_WAIT_MS
   for (;;) {
