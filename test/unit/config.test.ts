@@ -19,6 +19,8 @@ t.test('defaults match the contract', async (t) => {
     limitSignInFailuresPerAddress: 100,
     limitClientAuthFailures: 20,
     purgeIntervalSeconds: 600,
+    keyPublishDelaySeconds: 600,
+    keyRotationDays: 90,
     logLevel: 'info',
   })
 })
@@ -40,8 +42,12 @@ t.test('reads every variable', async (t) => {
     LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '500',
     LIMIT_CLIENT_AUTH_FAILURES: '5',
     PURGE_INTERVAL: '60',
+    KEY_PUBLISH_DELAY: '1200',
+    KEY_ROTATION_DAYS: '0',
     LOG_LEVEL: 'warn',
   })
+  t.equal(c.keyPublishDelaySeconds, 1200)
+  t.equal(c.keyRotationDays, 0, '0 = off')
   t.equal(c.port, 8080)
   t.equal(c.host, '0.0.0.0')
   t.equal(c.issuer, 'https://auth.example.com')
@@ -124,6 +130,10 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ LOG_LEVEL: 'INFO' }, 'LOG_LEVEL', /got "INFO"/],
   [{ PURGE_INTERVAL: '86401' }, 'PURGE_INTERVAL', /0 to 86400/],
   [{ PURGE_INTERVAL: 'hourly' }, 'PURGE_INTERVAL', /integer/],
+  [{ KEY_PUBLISH_DELAY: '-5' }, 'KEY_PUBLISH_DELAY', /integer/],
+  [{ KEY_PUBLISH_DELAY: '2592001' }, 'KEY_PUBLISH_DELAY', /0 to 2592000/],
+  [{ KEY_ROTATION_DAYS: '3651' }, 'KEY_ROTATION_DAYS', /0 to 3650/],
+  [{ KEY_ROTATION_DAYS: 'quarterly' }, 'KEY_ROTATION_DAYS', /integer/],
 ]
 
 for (const [env, variable, expected] of bad) {
