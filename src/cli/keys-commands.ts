@@ -35,8 +35,7 @@ export function addKeyCommands(program: Command, deps: { env: Record<string, str
     .action(async (opts: { now?: boolean; json?: boolean }) => {
       const config = loadConfig(env)
       const immediate = opts.now === true
-      const created = (await rotateKeys(config.keysDir, { now: () => clock.now(), alg: 'RS256', immediate, policy: rotationPolicy(config) }))!
-      audit.record({ event: 'key_rotated', kid: created.kid, alg: created.alg, signsFrom: created.signs_from, by: immediate ? 'immediate' : 'command' })
+      const created = (await rotateKeys(config.keysDir, { now: () => clock.now(), alg: 'RS256', immediate, policy: rotationPolicy(config), audit }))!
       const { kid, alg, status, created_at, signs_from } = created
       const human = `${kid}  ${alg}  ${status}: published now, signs from ${signs_from}\nrunning servers pick it up within seconds`
       print(opts.json === true, { kid, alg, status, created_at, signs_from }, human)
@@ -48,8 +47,7 @@ export function addKeyCommands(program: Command, deps: { env: Record<string, str
     .argument('<kid>', 'the key id, as `keys list` shows it')
     .option('--json', 'print the retired key as {"kid","alg","status","created_at","signs_from","retires_at"}')
     .action(async (kid: string, opts: { json?: boolean }) => {
-      const retired = await retireKey(loadConfig(env).keysDir, kid, { now: () => clock.now() })
-      audit.record({ event: 'key_retired', kid: retired.kid, alg: retired.alg })
+      const retired = await retireKey(loadConfig(env).keysDir, kid, { now: () => clock.now(), audit })
       print(opts.json === true, retired, `${line(retired)}\nno longer published or trusted; running servers drop it within seconds`)
     })
 }

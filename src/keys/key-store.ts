@@ -245,11 +245,9 @@ class DirectoryKeyStore implements KeyStore {
       immediate: false,
       policy: rotation.policy,
       onlyIfDue: rotation.days,
+      audit: options.audit,
     })
-    if (created !== undefined) {
-      options.audit.record({ event: 'key_rotated', kid: created.kid, alg: created.alg, signsFrom: created.signs_from, by: 'schedule' })
-      await this.reload()
-    }
+    if (created !== undefined) await this.reload()
   }
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { AuditLog } from '../audit.js'
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { exportJWK, generateKeyPair, type JWK } from 'jose'
@@ -132,9 +133,10 @@ function describe(file: KeyFile, files: readonly KeyFile[], now: number): Writte
  */
 export async function rotateKeys(
   dir: string,
-  options: { now: () => number; alg: SigningAlg; immediate: boolean; policy: RotationPolicy; onlyIfDue?: number },
+  options: { now: () => number; alg: SigningAlg; immediate: boolean; policy: RotationPolicy; onlyIfDue?: number; audit: AuditLog },
 ): Promise<WrittenKey | undefined> {
-  return withLock(dir, async () => {
+  const by = options.onlyIfDue !== undefined ? 'schedule' : options.immediate ? 'immediate' : 'command'
+  const created = await withLock(dir, async () => {
     const files = await readAll(dir)
     const now = options.now()
     if (options.onlyIfDue !== undefined && !rotationDue(files.map(toTimes), now, options.alg, options.onlyIfDue)) return undefined
@@ -144,23 +146,29 @@ export async function rotateKeys(
     // --now in the very millisecond the current key began: the new key signs from the next one.
     return describe(created, await readAll(dir), options.immediate ? plan.signsFrom : now)
   })
+  if (created !== undefined) options.audit.record({ event: 'key_rotated', kid: created.kid, alg: created.alg, signsFrom: created.signs_from, by })
+  return created
 }
 
 /**
  * Retires `kid` at once (see planRetire). Its successor is written first, so at every moment
  * some key signs; the retired key stops being published with the last write.
  */
-export async function retireKey(dir: string, kid: string, options: { now: () => number }): Promise<WrittenKey> {
-  return withLock(dir, async () => {
+export async function retireKey(dir: string, kid: string, options: { now: () => number; audit: AuditLog }): Promise<WrittenKey> {
+  let changed = false
+  const retired = await withLock(dir, async () => {
     const files = await readAll(dir)
     const now = options.now()
     const plan = planRetire(files.map(toTimes), kid, now)
     const target = files.find((f) => f.kid === kid)!
     if (plan.createKey) await generateKeyFile(dir, { alg: target.alg, now, signsFrom: now })
+    changed = plan.updates.length > 0
     const [own, ...successor] = plan.updates
     await applyUpdates(dir, files, successor)
     if (own !== undefined) await applyUpdates(dir, files, [own])
     const after = await readAll(dir)
     return describe(after.find((f) => f.kid === kid)!, after, now)
   })
+  if (changed) options.audit.record({ event: 'key_retired', kid: retired.kid, alg: retired.alg })
+  return retired
 }

@@ -10,6 +10,9 @@ import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { FakeClock } from '../helpers/clock.js'
 import { sqliteCase } from '../helpers/db.js'
 import { fixtureKeyStore } from '../helpers/keys.js'
+import { loadKeyStore } from '../../src/keys/key-store.js'
+import { rotationPolicy } from '../../src/keys/key-timeline.js'
+import { retireKey, rotateKeys } from '../../src/keys/key-writer.js'
 import { basic, codeRequest, decide, exchange, PASSWORD, redirectParams, signIn } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
 
@@ -101,6 +104,12 @@ t.test('a whole flow records every audit event, and the log holds no secret', as
   let status = 0
   for (let i = 0; i < 10 && status !== 429; i++) status = (await new Browser(app).get(codeRequest(client).url)).statusCode
   t.equal(status, 429)
+
+  // Key rotation and retirement (the CLI's and the schedule's events), on a directory of their own.
+  const keysDir = t.testdir()
+  await loadKeyStore(keysDir, { clock: ctx.clock })
+  const rotated = await rotateKeys(keysDir, { now: () => ctx.clock.now(), alg: 'RS256', immediate: false, policy: rotationPolicy(ctx.config), audit: admin.audit })
+  await retireKey(keysDir, rotated!.kid, { now: () => ctx.clock.now(), audit: admin.audit })
 
   const events = parsed().filter((line) => line.audit === true)
   const names = new Set(events.map((e) => e.event))

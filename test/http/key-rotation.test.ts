@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { NO_AUDIT } from '../../src/audit.js'
 import { decodeProtectedHeader } from 'jose'
 import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
@@ -69,7 +70,7 @@ t.test('a rotation timeline: next → current → previous → retired, and what
 
   // keys rotate: B is published at once, and does not sign yet.
   s.clock.advance(60)
-  const b = (await rotateKeys(s.dir, { now: () => s.clock.now(), alg: 'RS256', immediate: false, policy: s.policy }))!.kid
+  const b = (await rotateKeys(s.dir, { now: () => s.clock.now(), alg: 'RS256', immediate: false, policy: s.policy, audit: NO_AUDIT }))!.kid
   await s.keys.reload()
   t.same((await published(s)).kids, [a, b].sort(), 'next: published at once')
   const duringDelay = await s.issue()
@@ -106,7 +107,7 @@ t.test('retiring a leaked key: its unexpired tokens stop verifying at once, its 
   t.same(await accepted(s, issued), { userinfo: true, introspect: true })
 
   s.clock.advance(10)
-  const retired = await retireKey(s.dir, leaked, { now: () => s.clock.now() })
+  const retired = await retireKey(s.dir, leaked, { now: () => s.clock.now(), audit: NO_AUDIT })
   t.equal(retired.status, 'retired')
   await s.keys.reload()
   const replacement = s.keys.signingKey().kid
@@ -125,7 +126,7 @@ t.test('rotate --now: the new key signs at once, tokens of the old one keep veri
   const a = s.keys.signingKey().kid
   const old = await s.issue()
   s.clock.advance(5)
-  const created = (await rotateKeys(s.dir, { now: () => s.clock.now(), alg: 'RS256', immediate: true, policy: s.policy }))!
+  const created = (await rotateKeys(s.dir, { now: () => s.clock.now(), alg: 'RS256', immediate: true, policy: s.policy, audit: NO_AUDIT }))!
   t.equal(created.status, 'current')
   await s.keys.reload()
   const fresh = await s.issue()

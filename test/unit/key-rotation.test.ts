@@ -1,4 +1,5 @@
 import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
+import { NO_AUDIT } from '../../src/audit.js'
 import { join } from 'node:path'
 import t from 'tap'
 import type { AuditEvent } from '../../src/audit.js'
@@ -35,7 +36,7 @@ t.test('rotate: a next key published now, signing after the delay; the old key h
   const store = await loadKeyStore(dir, { clock })
   const a = store.signingKey().kid
   clock.advance(60)
-  const created = (await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: false, policy }))!
+  const created = (await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: false, policy, audit: NO_AUDIT }))!
   t.same(created, { kid: created.kid, alg: 'RS256', status: 'next', created_at: iso(clock.now()), signs_from: iso(clock.now() + 600_000), retires_at: null })
   t.equal((await stat(join(dir, `${created.kid}.json`))).mode & 0o777, 0o600)
   const old = JSON.parse(await readFile(join(dir, `${a}.json`), 'utf8'))
@@ -44,11 +45,11 @@ t.test('rotate: a next key published now, signing after the delay; the old key h
   t.same(await jsonFiles(dir), [`${a}.json`, `${created.kid}.json`].sort())
 
   const before = await jsonFiles(dir)
-  await t.rejects(rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: false, policy }), KeyRotationError)
+  await t.rejects(rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: false, policy, audit: NO_AUDIT }), KeyRotationError)
   t.same(await jsonFiles(dir), before, 'a refused rotation writes nothing')
   t.same(await readdir(dir).then((n) => n.filter((f) => f === KEYS_LOCK)), [], 'and leaves no lock behind')
 
-  const urgent = (await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: true, policy }))!
+  const urgent = (await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: true, policy, audit: NO_AUDIT }))!
   t.equal(urgent.status, 'current', '--now signs at once')
   await store.reload()
   t.same(
@@ -65,20 +66,20 @@ t.test('retire: the current key is replaced by the waiting one, or by a new key'
   const store = await loadKeyStore(dir, { clock })
   const a = store.signingKey().kid
   clock.advance(1)
-  const b = (await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: false, policy }))!.kid
-  const retired = await retireKey(dir, a, { now: () => clock.now() })
+  const b = (await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: false, policy, audit: NO_AUDIT }))!.kid
+  const retired = await retireKey(dir, a, { now: () => clock.now(), audit: NO_AUDIT })
   t.same([retired.kid, retired.status, retired.retires_at], [a, 'retired', iso(clock.now())])
   await store.reload()
   t.equal(store.signingKey().kid, b, 'the next key signs at once')
   t.same(store.jwks().keys.map((k) => k.kid), [b], 'the retired key is no longer published')
 
-  t.same(await retireKey(dir, a, { now: () => clock.now() }), retired, 'retiring again changes nothing')
+  t.same(await retireKey(dir, a, { now: () => clock.now(), audit: NO_AUDIT }), retired, 'retiring again changes nothing')
   const before = await jsonFiles(dir)
-  await t.rejects(retireKey(dir, 'no-such-kid', { now: () => clock.now() }), /no key no-such-kid in KEYS_DIR/)
+  await t.rejects(retireKey(dir, 'no-such-kid', { now: () => clock.now(), audit: NO_AUDIT }), /no key no-such-kid in KEYS_DIR/)
   t.same(await jsonFiles(dir), before, 'an unknown kid writes nothing')
 
   clock.advance(1)
-  await retireKey(dir, b, { now: () => clock.now() })
+  await retireKey(dir, b, { now: () => clock.now(), audit: NO_AUDIT })
   await store.reload()
   const replacement = store.signingKey().kid
   t.not(replacement, b, 'no key left to sign: a new one signs at once')
@@ -96,7 +97,7 @@ t.test('a running store picks up changes, ignores what does not read, and never 
   const a = store.signingKey().kid
   const jwksBefore = store.jwks()
 
-  const b = (await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: false, policy }))!.kid
+  const b = (await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: false, policy, audit: NO_AUDIT }))!.kid
   await waitFor(() => store.jwks().keys.length === 2, 'the new key to be published')
   t.not(store.jwks(), jwksBefore, 'a new published set is a new object')
   t.equal(store.signingKey().kid, a, 'the new key does not sign before its time')
@@ -143,7 +144,10 @@ t.test('scheduled rotation: due after KEY_ROTATION_DAYS, done once by one of sev
   t.equal((await jsonFiles(dir)).length, 2, 'exactly one new key')
   t.equal(audit.length, 1)
   t.match(audit[0], { event: 'key_rotated', alg: 'RS256', by: 'schedule', signsFrom: iso(clock.now() + 600_000) })
-  t.same(first.list().map((k) => k.status), ['current', 'next'])
+  for (const store of [first, second]) {
+    await waitFor(() => store.list().length === 2, 'each instance to see the new key')
+    t.same(store.list().map((k) => k.status), ['current', 'next'])
+  }
 })
 
 t.test('a lock left by a crashed process is broken after 30 s', async (t) => {
@@ -153,6 +157,6 @@ t.test('a lock left by a crashed process is broken after 30 s', async (t) => {
   await writeFile(join(dir, KEYS_LOCK), '')
   const old = new Date(Date.now() - 60_000)
   await utimes(join(dir, KEYS_LOCK), old, old)
-  const created = await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: true, policy })
+  const created = await rotateKeys(dir, { now: () => clock.now(), alg: 'RS256', immediate: true, policy, audit: NO_AUDIT })
   t.equal(created?.status, 'current')
 })
