@@ -1,7 +1,7 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { loggerAudit } from './audit.js'
-import { KEYS_RELOAD_INTERVAL_MS, KeyFileError, loadKeyStore } from './keys/key-store.js'
+import { KEYS_RELOAD_INTERVAL_MS, KeyFileError, keysDirWarnings, loadKeyStore } from './keys/key-store.js'
 import { rotationPolicy } from './keys/key-timeline.js'
 import { connect, databaseFileWarnings } from './storage/connect.js'
 import { migrate } from './storage/migrate.js'
@@ -13,7 +13,8 @@ async function main(): Promise<void> {
   const fileWarnings = databaseFileWarnings(config.database)
   const store = connect(config.database)
   await migrate(store)
-  const keys = await loadKeyStore(config.keysDir)
+  const keys = await loadKeyStore(config.keysDir, { policy: rotationPolicy(config) })
+  const keyWarnings = await keysDirWarnings(config.keysDir)
   const app = await buildApp(config, {
     store,
     keys,
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
     // written at any level.
     logger: { level: config.logLevel },
   })
-  for (const warning of fileWarnings) app.log.warn({ event: 'insecure_file' }, warning)
+  for (const warning of [...fileWarnings, ...keyWarnings]) app.log.warn({ event: 'insecure_file' }, warning)
   // Every change in KEYS_DIR (a rotation by the CLI or another instance) is seen within seconds;
   // scheduled rotation runs here, under the KEYS_DIR lock.
   const stopWatchingKeys = keys.watch({

@@ -14,8 +14,9 @@ function line(key: KeyInfo): string {
 }
 
 /** `keys list`, `keys rotate`, `keys retire`: KEYS_DIR, under its lock, with the server's settings. */
-export function addKeyCommands(program: Command, deps: { env: Record<string, string | undefined>; clock: Clock; audit: AuditLog; print: Print }): void {
+export function addKeyCommands(program: Command, deps: { env: Record<string, string | undefined>; clock: Clock; audit: AuditLog; print: Print; warn: (line: string) => void }): void {
   const { env, clock, audit, print } = deps
+  const warn = (message: string) => deps.warn(`latchkey: warning: ${message}\n`)
   const keys = program.command('keys').description('manage signing keys (KEYS_DIR)')
 
   keys
@@ -30,12 +31,12 @@ export function addKeyCommands(program: Command, deps: { env: Record<string, str
   keys
     .command('rotate')
     .description('add a key: published now, signing after KEY_PUBLISH_DELAY; the current key stays published until its tokens have expired')
-    .option('--now', 'sign with the new key at once (a leaked key; resource servers refetch on the unknown kid)')
+    .option('--now', 'sign with the new key at once (resource servers refetch on the unknown kid); the old key still verifies until it retires: for a leaked key, run `keys retire KID` instead')
     .option('--json', 'print the new key as {"kid","alg","status","created_at","signs_from"}')
     .action(async (opts: { now?: boolean; json?: boolean }) => {
       const config = loadConfig(env)
       const immediate = opts.now === true
-      const created = (await rotateKeys(config.keysDir, { now: () => clock.now(), alg: 'RS256', immediate, policy: rotationPolicy(config), audit }))!
+      const created = (await rotateKeys(config.keysDir, { now: () => clock.now(), alg: 'RS256', immediate, policy: rotationPolicy(config), audit, warn }))!
       const { kid, alg, status, created_at, signs_from } = created
       const human = `${kid}  ${alg}  ${status}: published now, signs from ${signs_from}\nrunning servers pick it up within seconds`
       print(opts.json === true, { kid, alg, status, created_at, signs_from }, human)
@@ -47,7 +48,7 @@ export function addKeyCommands(program: Command, deps: { env: Record<string, str
     .argument('<kid>', 'the key id, as `keys list` shows it')
     .option('--json', 'print the retired key as {"kid","alg","status","created_at","signs_from","retires_at"}')
     .action(async (kid: string, opts: { json?: boolean }) => {
-      const retired = await retireKey(loadConfig(env).keysDir, kid, { now: () => clock.now(), audit })
+      const retired = await retireKey(loadConfig(env).keysDir, kid, { now: () => clock.now(), audit, warn })
       print(opts.json === true, retired, `${line(retired)}\nno longer published or trusted; running servers drop it within seconds`)
     })
 }

@@ -140,7 +140,7 @@ export function buildCli(io: CliIo): Command {
       print(opts.json === true, added, `scope ${added.name}: ${added.description}`)
     })
 
-  addKeyCommands(program, { env: io.env, clock: io.clock ?? systemClock, audit: stderrAudit(io), print })
+  addKeyCommands(program, { env: io.env, clock: io.clock ?? systemClock, audit: stderrAudit(io), print, warn: (line) => io.stderr(line) })
 
   program
     .command('purge')

@@ -77,6 +77,8 @@ export async function parseKeyFile(path: string, text: string): Promise<KeyFile>
   if (!SIGNING_ALGS.includes(alg)) return fail(`alg is not one of ${SIGNING_ALGS.join(', ')}`)
   if (!isTime(file.created_at)) return fail('bad created_at')
   const legacy = file.signs_from === undefined && typeof file.status === 'string'
+  // An old `next` key has no time it starts signing: reading it as signing since created_at would be wrong.
+  if (legacy && file.status !== 'current' && file.status !== 'previous' && file.status !== 'retired') return fail(`status "${String(file.status)}" without signs_from; add signs_from`)
   const signsFrom = legacy ? file.created_at : file.signs_from
   if (!isTime(signsFrom)) return fail('bad signs_from')
   const retiresAt = legacy ? (file.status === 'retired' ? file.created_at : null) : (file.retires_at ?? null)

@@ -1,25 +1,13 @@
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises'
-import { join } from 'node:path'
-import { importJWK, type CryptoKey } from 'jose'
+import { mkdir, stat } from 'node:fs/promises'
+import type { CryptoKey } from 'jose'
 import type { AuditLog } from '../audit.js'
 import { systemClock, type Clock } from '../clock.js'
-import { KeyFileError, parseKeyFile, publicMembers, type KeyFile, type KeyStatus, type SigningAlg } from './key-file.js'
-import { generateKeyFile, KEYS_LOCK, rotateKeys, toTimes, withLock } from './key-writer.js'
-import { rotationDue, statusesAt, type KeyTimes, type RotationPolicy } from './key-timeline.js'
+import { readKeyDir, type LoadedKey, type PublicJwk } from './key-dir.js'
+import { KeyFileError, type KeyFile, type KeyStatus, type SigningAlg } from './key-file.js'
+import { rotationDue, signsThroughout, statusesAt, toTimes, type RotationPolicy } from './key-timeline.js'
+import { generateKeyFile, KEYS_LOCK, recordPolicy, rotateKeys, withLock } from './key-writer.js'
 
-export { KeyFileError }
-
-export interface PublicJwk {
-  kty: string
-  kid: string
-  alg: SigningAlg
-  use: 'sig'
-  n?: string
-  e?: string
-  crv?: string
-  x?: string
-  y?: string
-}
+export { KeyFileError, KEYS_LOCK, type PublicJwk }
 
 /** A key as `latchkey keys list` shows it. */
 export interface KeyInfo {
@@ -46,6 +34,11 @@ export interface KeyStore {
   /** Reads KEYS_DIR again; a file that does not read or validate is ignored with a log line. */
   reload(): Promise<void>
   /**
+   * For a verifier that met an unknown kid: reads KEYS_DIR again unless that was done within the
+   * last 250 ms, so a token signed by a key another instance just created verifies here too.
+   */
+  refresh(): Promise<void>
+  /**
    * Reloads every `intervalMs` and, when `rotation` is given, rotates when the newest key is
    * `days` old (under the KEYS_DIR lock, so one instance of several does it). Returns the stop.
    */
@@ -68,25 +61,20 @@ export interface WatchOptions {
 
 /** Within this, every running server sees a change in KEYS_DIR (the contract says 5 s). */
 export const KEYS_RELOAD_INTERVAL_MS = 1_000
+const REFRESH_MIN_INTERVAL_MS = 250
+/** After a scheduled rotation attempt that did nothing or failed, the next waits this long. */
+const ROTATION_RETRY_MS = 60_000
 
 /** The algorithm of ID tokens and of the key generated on first start. */
 const DEFAULT_ALG: SigningAlg = 'RS256'
 
-interface LoadedKey {
-  file: KeyFile
-  times: KeyTimes
-  privateKey: CryptoKey
-  publicJwk: PublicJwk
-  /** mtime, size and inode of the file it was read from: unchanged means not read again. */
-  signature: string
-}
-
 /**
  * Reads KEYS_DIR, generating a first RS256 key there when it holds none. At start a file that
  * does not validate is an error naming it (it is never replaced: that would silently invalidate
- * what it signed); once running, such a file is ignored with a log line.
+ * what it signed); once running, such a file is ignored with a log line. With `policy`, records
+ * this server's retention and publish delay in KEYS_DIR for `keys rotate` to honour.
  */
-export async function loadKeyStore(dir: string, options: { clock?: Clock } = {}): Promise<KeyStore> {
+export async function loadKeyStore(dir: string, options: { clock?: Clock; policy?: RotationPolicy } = {}): Promise<KeyStore> {
   const clock = options.clock ?? systemClock
   await mkdir(dir, { recursive: true, mode: 0o700 })
   let loaded = await readStrict(dir)
@@ -101,50 +89,41 @@ export async function loadKeyStore(dir: string, options: { clock?: Clock } = {})
   if (currentOf(loaded, DEFAULT_ALG, clock.now()) === undefined) {
     throw new KeyFileError(`KEYS_DIR: no ${DEFAULT_ALG} key signs now (every key is next or retired); run \`latchkey keys rotate --now\``)
   }
+  if (options.policy !== undefined) await recordPolicy(dir, options.policy)
   return new DirectoryKeyStore(dir, clock, loaded)
 }
 
 async function readStrict(dir: string): Promise<Map<string, LoadedKey>> {
-  const loaded = new Map<string, LoadedKey>()
-  for (const name of await keyFileNames(dir)) {
-    const path = join(dir, name)
-    const info = await stat(path)
-    loaded.set(name, await loadKey(path, await readFile(path, 'utf8'), signatureOf(info)))
-  }
-  return loaded
+  const { keys, problems } = await readKeyDir(dir)
+  if (problems.length > 0) throw new KeyFileError(problems[0]!.message)
+  return keys
 }
 
-async function keyFileNames(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
-}
-
-function signatureOf(info: { mtimeMs: number; size: number; ino: number }): string {
-  return `${info.mtimeMs}:${info.size}:${info.ino}`
-}
-
-async function loadKey(path: string, text: string, signature: string): Promise<LoadedKey> {
-  const file = await parseKeyFile(path, text)
-  let privateKey: CryptoKey
-  try {
-    privateKey = (await importJWK(file.private_jwk, file.alg)) as CryptoKey
-  } catch {
-    throw new KeyFileError(`KEYS_DIR: ${path} is not a valid key file (private_jwk does not import as ${file.alg}); fix or remove it`)
-  }
-  const publicJwk = { ...publicMembers(file.private_jwk), kid: file.kid, alg: file.alg, use: 'sig' } as PublicJwk
-  return { file, times: toTimes(file), privateKey, publicJwk, signature }
-}
-
-function currentOf(loaded: Map<string, LoadedKey>, alg: SigningAlg, now: number): LoadedKey | undefined {
+function currentOf(loaded: ReadonlyMap<string, LoadedKey>, alg: SigningAlg, now: number): LoadedKey | undefined {
   const keys = [...loaded.values()]
   const statuses = statusesAt(keys.map((k) => k.times), now)
   return keys.find((k) => k.file.alg === alg && statuses.get(k.file.kid) === 'current')
+}
+
+/** Warnings for a KEYS_DIR (or key file in it) that others can read or write: the server logs them at start. */
+export async function keysDirWarnings(dir: string): Promise<string[]> {
+  const warnings: string[] = []
+  const { keys } = await readKeyDir(dir)
+  for (const path of [dir, ...[...keys.keys()].map((name) => `${dir}/${name}`)]) {
+    const mode = (await stat(path).catch(() => undefined))?.mode
+    if (mode !== undefined && (mode & 0o077) !== 0) {
+      warnings.push(`${path} has mode 0${(mode & 0o777).toString(8)}: others can read or plant signing keys; chmod ${path === dir ? 700 : 600} ${path}`)
+    }
+  }
+  return warnings
 }
 
 class DirectoryKeyStore implements KeyStore {
   /** Rebuilt only when the published set changes, so callers can cache by identity. */
   private published: { at: string; jwks: { keys: PublicJwk[] } } | undefined
   private reloading: Promise<void> | undefined
-  /** Signatures of files already reported as unreadable, so one bad file logs once. */
+  private lastRefresh = -Infinity
+  /** Problems already reported, so one bad file logs once. */
   private readonly reported = new Set<string>()
   private log: KeyLog | undefined
 
@@ -180,50 +159,58 @@ class DirectoryKeyStore implements KeyStore {
     return this.reloading
   }
 
+  refresh(): Promise<void> {
+    const now = Date.now()
+    if (this.reloading === undefined && now - this.lastRefresh < REFRESH_MIN_INTERVAL_MS) return Promise.resolve()
+    this.lastRefresh = now
+    return this.reload()
+  }
+
+  private report(level: 'warn' | 'error', event: string, message: string, details: Record<string, unknown> = {}): void {
+    if (this.reported.has(message)) return
+    this.reported.add(message)
+    this.log?.[level]({ event, ...details }, message)
+  }
+
   private async readChanges(): Promise<void> {
-    const byName = new Map<string, LoadedKey>()
-    let names: string[]
+    let read: Awaited<ReturnType<typeof readKeyDir>>
     try {
-      names = await keyFileNames(this.dir)
+      read = await readKeyDir(this.dir, this.loaded)
     } catch (error) {
-      this.log?.error({ event: 'keys_reload_failed', err: error }, `KEYS_DIR ${this.dir} could not be read; the loaded keys stay in use`)
+      this.report('error', 'keys_reload_failed', `KEYS_DIR ${this.dir} could not be read (${(error as NodeJS.ErrnoException).code ?? 'error'}); the loaded keys stay in use`)
       return
     }
-    for (const name of names) {
-      const path = join(this.dir, name)
+    const next = read.keys
+    for (const { name, message } of read.problems) {
+      // Half-written by something other than latchkey, or corrupt: the key this name held stays.
+      this.report('warn', 'key_file_ignored', message, { file: name })
       const old = this.loaded.get(name)
-      try {
-        const signature = signatureOf(await stat(path))
-        byName.set(name, old?.signature === signature ? old : await loadKey(path, await readFile(path, 'utf8'), signature))
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue
-        // Half-written (by something other than latchkey) or corrupt: keep what this name held.
-        const report = `${name}:${error instanceof Error ? error.message : String(error)}`
-        if (!this.reported.has(report)) {
-          this.reported.add(report)
-          this.log?.warn({ event: 'key_file_ignored', file: name }, error instanceof KeyFileError ? error.message : `KEYS_DIR: ${name} could not be read`)
-        }
-        if (old !== undefined) byName.set(name, old)
-      }
+      if (old !== undefined) next.set(name, old)
     }
-    if (currentOf(byName, DEFAULT_ALG, this.clock.now()) === undefined) {
-      this.log?.error({ event: 'keys_reload_refused' }, `KEYS_DIR: no ${DEFAULT_ALG} key would sign now; the loaded keys stay in use`)
+    if (!signsThroughout([...next.values()].map((k) => k.times), this.clock.now(), DEFAULT_ALG)) {
+      // E.g. the current key was told it is superseded, but its successor does not read: applying
+      // that would stop signing when the old key retires.
+      this.report('error', 'keys_reload_refused', `KEYS_DIR: with these files no ${DEFAULT_ALG} key would sign at some point; the loaded keys stay in use`)
       return
     }
-    this.loaded = byName
+    this.loaded = next
   }
 
   watch(options: WatchOptions): () => void {
     this.log = options.log
     let busy = false
+    let nextRotationCheck = 0
     const tick = async () => {
       if (busy) return
       busy = true
       try {
         await this.reload()
-        if (options.rotation !== undefined) await this.rotateIfDue(options.rotation, options)
+        if (options.rotation !== undefined && Date.now() >= nextRotationCheck) {
+          if (!(await this.rotateIfDue(options.rotation, options))) nextRotationCheck = Date.now() + ROTATION_RETRY_MS
+        }
       } catch (error) {
-        options.log.error({ event: 'keys_watch_failed', err: error }, 'key reload or scheduled rotation failed; will retry')
+        nextRotationCheck = Date.now() + ROTATION_RETRY_MS
+        options.log.error({ event: 'keys_watch_failed', err: error }, 'scheduled key rotation failed; will retry in a minute')
       } finally {
         busy = false
       }
@@ -234,9 +221,10 @@ class DirectoryKeyStore implements KeyStore {
     return () => clearInterval(timer)
   }
 
-  private async rotateIfDue(rotation: { days: number; policy: RotationPolicy }, options: WatchOptions): Promise<void> {
+  /** True when rotation was not due or was done; false when due but nothing was written (retry later). */
+  private async rotateIfDue(rotation: { days: number; policy: RotationPolicy }, options: WatchOptions): Promise<boolean> {
     const times = [...this.loaded.values()].map((k) => k.times)
-    if (!rotationDue(times, this.clock.now(), DEFAULT_ALG, rotation.days)) return
+    if (!rotationDue(times, this.clock.now(), DEFAULT_ALG, rotation.days)) return true
     // rotateKeys reads the directory again under the lock: of several instances, the first
     // rotates and the others find the new key and do nothing.
     const created = await rotateKeys(this.dir, {
@@ -246,8 +234,10 @@ class DirectoryKeyStore implements KeyStore {
       policy: rotation.policy,
       onlyIfDue: rotation.days,
       audit: options.audit,
+      warn: (message) => this.report('warn', 'key_file_ignored', message),
     })
-    if (created !== undefined) await this.reload()
+    await this.reload()
+    return created !== undefined || !rotationDue([...this.loaded.values()].map((k) => k.times), this.clock.now(), DEFAULT_ALG, rotation.days)
   }
 }
 
@@ -277,5 +267,3 @@ export async function listKeys(dir: string, now: number): Promise<KeyInfo[]> {
   }
   return keyInfos([...loaded.values()].map((k) => k.file), now)
 }
-
-export { KEYS_LOCK }

@@ -1,4 +1,4 @@
-import { KeyFileError, type KeyStatus, type SigningAlg } from './key-file.js'
+import { KeyFileError, type KeyFile, type KeyStatus, type SigningAlg } from './key-file.js'
 
 /**
  * The times that decide a key's status, in epoch milliseconds. Pure functions of these and the
@@ -12,6 +12,32 @@ export interface KeyTimes {
   signsFrom: number
   supersededAt: number | null
   retiresAt: number | null
+}
+
+const msOrNull = (time: string | null) => (time === null ? null : Date.parse(time))
+
+export function toTimes(file: KeyFile): KeyTimes {
+  return {
+    kid: file.kid,
+    alg: file.alg,
+    createdAt: Date.parse(file.created_at),
+    signsFrom: Date.parse(file.signs_from),
+    supersededAt: msOrNull(file.superseded_at),
+    retiresAt: msOrNull(file.retires_at),
+  }
+}
+
+/**
+ * Whether a key of `alg` signs at `now` and at every later moment the set changes (each
+ * signs_from and retires_at to come): a set in which signing would lapse later, because a
+ * successor is missing, is refused when it is read, not discovered when /token fails.
+ */
+export function signsThroughout(keys: readonly KeyTimes[], now: number, alg: SigningAlg): boolean {
+  const moments = [now, ...keys.flatMap((k) => [k.signsFrom, k.retiresAt ?? now]).filter((t) => t > now)]
+  return moments.every((moment) => {
+    const statuses = statusesAt(keys, moment)
+    return keys.some((k) => k.alg === alg && statuses.get(k.kid) === 'current')
+  })
 }
 
 /** What rotation needs to know besides the keys. */

@@ -1,4 +1,4 @@
-import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, errors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions, type JWTVerifyResult } from 'jose'
 import type { Clock } from '../clock.js'
 import type { KeyStore } from './key-store.js'
 
@@ -18,5 +18,23 @@ export function publishedKeySet(keys: KeyStore, clock: Clock): () => JWTVerifyGe
       jwks = now
     }
     return keySet
+  }
+}
+
+/**
+ * jwtVerify against the published keys. A token whose kid is unknown makes the store read
+ * KEYS_DIR once more (rate-limited) before it is refused: after `keys rotate --now` on another
+ * instance, a token that instance signed verifies here at once, not after the next poll.
+ */
+export function publishedKeyVerifier(keys: KeyStore, clock: Clock): (token: string, options: JWTVerifyOptions) => Promise<JWTVerifyResult> {
+  const keySet = publishedKeySet(keys, clock)
+  return async (token, options) => {
+    try {
+      return await jwtVerify(token, keySet(), options)
+    } catch (error) {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
+      await keys.refresh()
+      return jwtVerify(token, keySet(), options)
+    }
   }
 }

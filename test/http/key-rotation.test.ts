@@ -5,6 +5,7 @@ import { buildApp } from '../../src/app.js'
 import { loadConfig } from '../../src/config.js'
 import { loadKeyStore } from '../../src/keys/key-store.js'
 import { retireKey, rotateKeys } from '../../src/keys/key-writer.js'
+import { accessTokenSigner } from '../../src/tokens/access-token.js'
 import { rotationPolicy } from '../../src/keys/key-timeline.js'
 import { repositories } from '../../src/storage/repositories.js'
 import type { TestApp } from '../helpers/app.js'
@@ -27,7 +28,7 @@ async function setup(t: Test) {
   const app = await buildApp(config, { store, keys, clock, passwords: testPasswords })
   t.teardown(() => app.close())
   const ctx: TestApp = { app, config, store, keys, clock, repos: repositories(store) }
-  await createUser(ctx)
+  const user = await createUser(ctx)
   const client = await createClient(ctx, { scope: 'openid profile', postLogoutRedirectUris: [BYE] })
   const auth = { authorization: basic(client.client_id, client.client_secret as string) }
   const policy = rotationPolicy(config)
@@ -37,7 +38,7 @@ async function setup(t: Test) {
     const body = res.json() as { access_token: string; id_token: string }
     return { ...body, browser, kid: decodeProtectedHeader(body.access_token).kid, idKid: decodeProtectedHeader(body.id_token).kid }
   }
-  return { dir, clock, keys, app, auth, policy, issue, clientId: client.client_id }
+  return { dir, clock, keys, app, auth, policy, issue, clientId: client.client_id, userId: user.id, config }
 }
 
 type Setup = Awaited<ReturnType<typeof setup>>
@@ -133,6 +134,23 @@ t.test('rotate --now: the new key signs at once, tokens of the old one keep veri
   t.same([fresh.kid, old.kid], [created.kid, a])
   t.same(await accepted(s, old), { userinfo: true, introspect: true })
   t.same(await accepted(s, fresh), { userinfo: true, introspect: true })
+})
+
+t.test("a token signed by another instance's brand-new key verifies here at once, before the next poll", async (t) => {
+  const s = await setup(t)
+  // Another instance on the same KEYS_DIR: it rotates with --now and signs with the new key.
+  const other = await loadKeyStore(s.dir, { clock: s.clock })
+  s.clock.advance(5)
+  const created = (await rotateKeys(s.dir, { now: () => s.clock.now(), alg: 'RS256', immediate: true, policy: s.policy, audit: NO_AUDIT }))!
+  await other.reload()
+  const signer = accessTokenSigner({ keys: other, clock: s.clock, issuer: s.config.issuer, ttlSeconds: 600 })
+  const { token } = await signer.issue({ subject: s.userId, clientId: s.clientId, audience: 'http://localhost:4000', scopes: ['openid'], authTime: s.clock.now() })
+  t.equal(decodeProtectedHeader(token).kid, created.kid)
+  t.notOk(s.keys.jwks().keys.some((k) => k.kid === created.kid), 'this instance has not polled yet')
+  const res = await s.app.inject({ method: 'GET', url: '/userinfo', headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.statusCode, 200, 'the unknown kid made it read KEYS_DIR once more')
+  const forged = await s.app.inject({ method: 'GET', url: '/userinfo', headers: { authorization: `Bearer ${token.slice(0, -4)}AAAA` } })
+  t.equal(forged.statusCode, 401)
 })
 
 t.test('KEY_PUBLISH_DELAY sets the JWKS max-age; none at all means no-cache', async (t) => {

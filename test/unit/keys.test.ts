@@ -1,8 +1,10 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
+import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose'
-import { KeyFileError, listKeys, loadKeyStore } from '../../src/keys/key-store.js'
+import { KeyFileError, keysDirWarnings, listKeys, loadKeyStore } from '../../src/keys/key-store.js'
 import { FakeClock } from '../helpers/clock.js'
 
 const jsonFiles = async (dir: string) => (await readdir(dir)).filter((f) => f.endsWith('.json'))
@@ -178,4 +180,66 @@ t.test('a key whose JWK does not import is refused with its name', async (t) => 
   const broken = JSON.stringify({ ...JSON.parse(es.text), private_jwk: { ...es.jwk, d: 'AA' } })
   const dir = t.testdir({ [`${es.kid}.json`]: broken })
   await t.rejects(loadKeyStore(dir, { clock }), /does not import as ES256/)
+})
+
+t.test('hostile or stray files: misnamed, not regular, oversized, mismatched halves, padded modulus, old next status', async (t) => {
+  const clock = new FakeClock()
+  const source = t.testdir()
+  const keys = await loadKeyStore(source, { clock })
+  const kid = keys.signingKey().kid
+  const good = JSON.parse(await readFile(join(source, `${kid}.json`), 'utf8'))
+  const otherDir = t.testdir()
+  const second = await loadKeyStore(otherDir, { clock })
+  const other = JSON.parse(await readFile(join(otherDir, `${second.signingKey().kid}.json`), 'utf8'))
+  const cases: Array<[string, (dir: string) => Promise<void>, RegExp]> = [
+    ['a copy under another name', (dir) => writeFile(join(dir, 'backup.json'), JSON.stringify(good)), /must be named/],
+    ['a FIFO', async (dir) => void execFileSync('mkfifo', [join(dir, `${kid}.json`)]), /not a regular file/],
+    ['a symlink', (dir) => symlink(join(source, `${kid}.json`), join(dir, `${kid}.json`)), /not a regular file/],
+    ['an oversized file', (dir) => writeFile(join(dir, `${kid}.json`), ' '.repeat(70_000)), /larger than a key file/],
+    [
+      'halves of two keys',
+      (dir) => writeFile(join(dir, `${kid}.json`), JSON.stringify({ ...good, private_jwk: { ...other.private_jwk, n: good.private_jwk.n, e: good.private_jwk.e } })),
+      /does not (match|import)/,
+    ],
+    ['an old next key without signs_from', (dir) => writeFile(join(dir, `${kid}.json`), JSON.stringify({ kid, alg: 'RS256', status: 'next', created_at: good.created_at, private_jwk: good.private_jwk })), /status "next" without signs_from/],
+  ]
+  for (const [name, make, message] of cases) {
+    const dir = t.testdir()
+    await make(dir)
+    await t.rejects(loadKeyStore(dir, { clock }), message, name)
+  }
+})
+
+t.test('a 1024-bit modulus padded with zero bytes to look like 2048 bits is refused', async (t) => {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 })
+  const jwk = privateKey.export({ format: 'jwk' }) as Record<string, string>
+  const n = Buffer.concat([Buffer.alloc(128), Buffer.from(jwk.n!, 'base64url')]).toString('base64url')
+  const padded = { ...jwk, n }
+  const kid = await calculateJwkThumbprint({ kty: 'RSA', n, e: jwk.e! })
+  const now = new Date().toISOString()
+  const dir = t.testdir({ [`${kid}.json`]: JSON.stringify({ kid, alg: 'RS256', created_at: now, signs_from: now, superseded_at: null, retires_at: null, private_jwk: padded }) })
+  await t.rejects(loadKeyStore(dir), /shorter than 2048 bits|does not import/)
+})
+
+t.test('a running store ignores a misnamed copy of a key, so retiring the key cannot be undone by a backup', async (t) => {
+  const dir = t.testdir()
+  const clock = new FakeClock()
+  const keys = await loadKeyStore(dir, { clock })
+  const kid = keys.signingKey().kid
+  const text = await readFile(join(dir, `${kid}.json`), 'utf8')
+  await writeFile(join(dir, 'zz-copy.json'), text)
+  await keys.reload()
+  t.equal(keys.jwks().keys.length, 1, 'the copy is not a second key')
+})
+
+t.test('KEYS_DIR open to others is reported', async (t) => {
+  const dir = t.testdir()
+  await loadKeyStore(dir)
+  const { chmod } = await import('node:fs/promises')
+  await chmod(dir, 0o700)
+  t.same(await keysDirWarnings(dir), [], 'a 0700 directory of 0600 files: nothing to say')
+  await chmod(dir, 0o755)
+  const warnings = await keysDirWarnings(dir)
+  t.equal(warnings.length, 1)
+  t.match(warnings[0], /has mode 0755: others can read or plant signing keys; chmod 700/)
 })
