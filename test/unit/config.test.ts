@@ -20,6 +20,7 @@ t.test('defaults match the contract', async (t) => {
     limitClientAuthFailures: 20,
     purgeIntervalSeconds: 600,
     logLevel: 'info',
+    brand: { name: 'latchkey', color: '#3451b2', logo: undefined },
   })
 })
 
