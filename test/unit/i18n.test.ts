@@ -40,7 +40,7 @@ t.test('durations in the largest whole unit, in the language', async (t) => {
 })
 
 t.test('a translator fills placeholders, falls back to English, and refuses unknown keys', async (t) => {
-  const catalogues = new Map([
+  const catalogues = new Map<string, Record<string, string>>([
     ['en', { hello: 'Hello {name}, wait {wait}', only: 'English only {x}' }],
     ['de', { hello: 'Hallo {name}, warte {wait}' }],
   ])
