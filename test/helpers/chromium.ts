@@ -40,6 +40,8 @@ export interface Chromium {
   browser: Browser
   /** A new context (own cookies, viewport, colour scheme, language) and a page in it. */
   newPage(options?: BrowserContextOptions): Promise<Page>
+  /** Closes every context and the browser; also done at the end of the test. */
+  close(): Promise<void>
 }
 
 /**
@@ -49,12 +51,17 @@ export interface Chromium {
 export async function launchChromium(t: Test): Promise<Chromium> {
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_FLAGS })
   const contexts: BrowserContext[] = []
-  t.teardown(async () => {
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
     for (const context of contexts) await context.close().catch(() => undefined)
     await browser.close()
-  })
+  }
+  t.teardown(close)
   return {
     browser,
+    close,
     async newPage(options = {}) {
       const context = await browser.newContext({ locale: 'en-US', ...options })
       contexts.push(context)
