@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { chromiumAvailable, launchChromium, type Chromium } from '../helpers/chromium.js'
@@ -205,5 +208,24 @@ if (chromiumAvailable(t)) {
       t.ok(box && box.x >= 0 && box.x + box.width <= 320, `${name} is on screen`)
       t.ok(box && box.height >= 44, `${name} is at least 44 px tall (WCAG 2.5.5)`)
     }
+  })
+
+  t.test('the brand under the CSP: the stylesheet applies, BRAND_COLOR colours the button, the logo loads', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'latchkey-brand-'))
+    const logo = join(dir, 'logo.svg')
+    writeFileSync(logo, '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32" viewBox="0 0 64 32"><rect width="64" height="32" rx="6" fill="#0a7e3b"/></svg>')
+    const branded = await startPagesServer(t, { BRAND_NAME: 'Acme Accounts', BRAND_COLOR: '#0a7e3b', BRAND_LOGO: logo })
+    const page = await chromium.newPage()
+    await routeClient(page.context(), branded.ctx.issuer)
+    const refused: string[] = []
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) refused.push(message.text())
+    })
+    await page.goto(branded.authorizeUrl())
+    t.equal(await page.title(), 'Sign in · Acme Accounts')
+    t.equal(await page.locator('.brand-name').textContent(), 'Acme Accounts')
+    t.equal(await page.evaluate<string>("getComputedStyle(document.querySelector('button[type=submit]')).backgroundColor"), 'rgb(10, 126, 59)')
+    t.equal(await page.evaluate<number>("document.querySelector('img.brand-logo').naturalWidth"), 64, 'the logo, served by latchkey, loaded')
+    t.same(refused, [], 'nothing refused by the CSP')
   })
 }
