@@ -21,6 +21,7 @@ import { authorizeRoute } from './routes/authorize/index.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
+import { assetsRoute } from './routes/assets.js'
 import { discoveryRoute } from './routes/discovery.js'
 import { healthRoute } from './routes/health.js'
 import { introspectRoute } from './routes/introspect.js'
@@ -113,7 +114,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     bodyLimit: 64 * 1024,
   })
   const repos = repositories(deps.store)
-  const pages = createPages()
+  const pages = createPages({ brand: config.brand })
   app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
   // Added before any plugin or route, so every response passes through it: 404s, errors.
   app.addHook('onSend', noStoreByDefault)
@@ -144,7 +145,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   })
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
-    await api.register(discoveryRoute, { config, grants: grantDefinitions })
+    await api.register(discoveryRoute, { config, grants: grantDefinitions, uiLocales: pages.locales })
     await api.register(jwksRoute, { keys: deps.keys, clock, maxAgeSeconds: jwksMaxAgeSeconds(config.keyPublishDelaySeconds) })
     await api.register(tokenRoute, { authenticate, grants })
     await api.register(revokeRoute, { repos, verifier, clock, authenticate })
@@ -155,6 +156,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
+  await app.register(assetsRoute, { assets: pages.assets })
   if (config.purgeIntervalSeconds > 0) {
     // Expired rows go every PURGE_INTERVAL; `latchkey purge` runs the same rules on demand.
     const purges = schedulePurges({

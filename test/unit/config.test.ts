@@ -22,6 +22,7 @@ t.test('defaults match the contract', async (t) => {
     keyPublishDelaySeconds: 600,
     keyRotationDays: 90,
     logLevel: 'info',
+    brand: { name: 'latchkey', color: '#3451b2', logo: undefined },
   })
 })
 

@@ -6,6 +6,7 @@ import * as openidConnect from './2026-11-23-04-openid-connect.js'
 import * as failureCounters from './2026-11-30-01-failure-counters.js'
 import * as boundedStorage from './2026-11-30-02-bounded-storage.js'
 import * as clientAudiences from './2026-11-30-03-client-audiences.js'
+import * as uiLocales from './2026-11-30-04-ui-locales.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-30-01-failure-counters': failureCounters,
   '2026-11-30-02-bounded-storage': boundedStorage,
   '2026-11-30-03-client-audiences': clientAudiences,
+  '2026-11-30-04-ui-locales': uiLocales,
 }
