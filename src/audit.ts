@@ -37,6 +37,10 @@ export type AuditEvent =
   | { event: 'logout'; userId?: string | undefined; clientId?: string | undefined }
   | { event: 'user_created'; userId: string }
   | { event: 'client_created'; clientId: string; public: boolean; grants: string[] }
+  /** An existing user's password was replaced (`latchkey demo` on a rerun). */
+  | { event: 'user_password_reset'; userId: string }
+  /** A confidential client got a new secret; the old one stops working (`latchkey demo` on a rerun). */
+  | { event: 'client_secret_rotated'; clientId: string }
 
 export type SignInChannel = 'login_page' | 'password_grant'
 
@@ -57,6 +61,8 @@ export const AUDIT_EVENTS = [
   'logout',
   'user_created',
   'client_created',
+  'user_password_reset',
+  'client_secret_rotated',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

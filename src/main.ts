@@ -1,7 +1,10 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { firstRunHint } from './first-run.js'
+import { prettyLogStream } from './log-format.js'
 import { KeyFileError, loadKeyStore } from './keys/key-store.js'
 import { connect, databaseFileWarnings } from './storage/connect.js'
+import { isUnconfigured } from './storage/first-run.js'
 import { migrate } from './storage/migrate.js'
 import { SHUTDOWN_GRACE_MS, shutDown } from './shutdown.js'
 
@@ -17,7 +20,11 @@ async function main(): Promise<void> {
     keys,
     // buildApp keeps query strings and headers out of the request lines; audit events are
     // written at any level.
-    logger: { level: config.logLevel },
+    // A person at a terminal reads one line per request; anything else gets pino's JSON lines.
+    logger: {
+      level: config.logLevel,
+      ...(process.stdout.isTTY ? { stream: prettyLogStream(process.stdout, { color: !process.env.NO_COLOR }) } : {}),
+    },
   })
   for (const warning of fileWarnings) app.log.warn({ event: 'insecure_file' }, warning)
   let stopping = false
@@ -40,6 +47,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   await app.listen({ port: config.port, host: config.host })
+  if (await isUnconfigured(store.db)) process.stderr.write(firstRunHint(config))
 }
 
 main().catch((error: unknown) => {
