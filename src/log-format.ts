@@ -29,7 +29,7 @@ interface LogRecord {
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' }
 const COLORS: Record<string, string> = { TRACE: '90', DEBUG: '90', INFO: '32', WARN: '33', ERROR: '31', FATAL: '31', AUDIT: '36' }
 /** Fields every line has, or that the line's own shape already shows. */
-const HIDDEN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'reqId', 'req', 'res', 'responseTime', 'audit', 'event', 'err'])
+const HIDDEN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'reqId', 'req', 'res', 'responseTime', 'audit', 'err'])
 /** Requests whose completion has not been logged yet; bounded, in case one never completes. */
 const MAX_OPEN_REQUESTS = 1000
 
@@ -63,7 +63,7 @@ export function prettyLogStream(out: LineSink, options: { color?: boolean } = {}
   }
   const line = (record: LogRecord, label: string, text: string): void => {
     const extra = fields(record)
-    let output = `${clock(record.time)} ${paint(label)} ${text}${extra === '' ? '' : `  ${extra}`}\n`
+    let output = `${`${clock(record.time)} ${paint(label)} ${text}`.trimEnd()}${extra === '' ? '' : `  ${extra}`}\n`
     if (record.err) {
       output += `  ${record.err.type ?? 'Error'}: ${record.err.message ?? ''}\n`
       if (record.err.stack) output += `${record.err.stack.split('\n').slice(1).map((l) => `  ${l.trim()}`).join('\n')}\n`
@@ -92,7 +92,8 @@ export function prettyLogStream(out: LineSink, options: { color?: boolean } = {}
       return
     }
     if (record.audit === true && typeof record.event === 'string') {
-      line(record, 'AUDIT', record.event)
+      const { event, ...rest } = record
+      line(rest, 'AUDIT', event)
       return
     }
     line(record, label, record.msg ?? '')
