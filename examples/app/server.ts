@@ -15,7 +15,7 @@
  * (examples/.demo-client.json).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import * as oidc from 'openid-client'
 import { newSession, readSession, sessionCookie, type Session, checkCsrf } from './session.js'
@@ -44,7 +44,8 @@ function loadClient(): ClientFile {
   }
 }
 
-const client = loadClient()
+let client = loadClient()
+let clientFileVersion = statSync(clientFile).mtimeMs
 const issuer = new URL(env.ISSUER ?? client.issuer)
 const appUrl = new URL(client.redirect_uri).origin
 const registeredPort = new URL(client.redirect_uri).port || (appUrl.startsWith('https:') ? '443' : '80')
@@ -60,6 +61,13 @@ if (String(port) !== registeredPort) {
 // latchkey does; a failure is retried on the next request.
 let configuration: Promise<oidc.Configuration> | undefined
 function provider(): Promise<oidc.Configuration> {
+  // A rerun of `npx latchkey demo` gives the client a new secret: pick it up without a restart.
+  const version = statSync(clientFile, { throwIfNoEntry: false })?.mtimeMs
+  if (version !== undefined && version !== clientFileVersion) {
+    client = loadClient()
+    clientFileVersion = version
+    configuration = undefined
+  }
   configuration ??= oidc
     .discovery(issuer, client.client_id, { redirect_uris: [client.redirect_uri] }, oidc.ClientSecretBasic(client.client_secret), {
       // openid-client refuses plain http; latchkey allows it only on a loopback issuer, for development.
@@ -105,7 +113,7 @@ async function home(session: Session, url: URL, res: ServerResponse): Promise<vo
   const { tokens } = session
   page(res, 'Example app', `
     ${session.notice ? `<p id="notice" class="note">${escapeHtml(session.notice)}</p>` : ''}
-    <p>Signed in as <strong id="user">${escapeHtml(String(session.claims?.preferred_username ?? session.claims?.sub ?? ''))}</strong>.</p>
+    <p>Signed in as <strong id="user">${escapeHtml(String(session.userinfo?.preferred_username ?? session.claims?.sub ?? ''))}</strong>.</p>
     <h2>ID token claims</h2>
     <pre id="id-token-claims">${json(session.claims)}</pre>
     <h2>/userinfo</h2>
