@@ -17,7 +17,7 @@ interface LogRecord {
   time?: number
   msg?: string
   reqId?: string
-  req?: { method?: string; path?: string }
+  req?: { method?: string; path?: string; url?: string }
   res?: { statusCode?: number }
   responseTime?: number
   audit?: boolean
@@ -27,7 +27,7 @@ interface LogRecord {
 }
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' }
-const COLORS: Record<string, string> = { TRACE: '90', DEBUG: '90', INFO: '32', WARN: '33', ERROR: '31', FATAL: '31', AUDIT: '36' }
+const COLORS: Record<string, string | undefined> = { TRACE: '90', DEBUG: '90', INFO: '32', WARN: '33', ERROR: '31', FATAL: '31', AUDIT: '36' }
 /** Fields every line has, or that the line's own shape already shows. */
 const HIDDEN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'reqId', 'req', 'res', 'responseTime', 'audit', 'err'])
 /** Requests whose completion has not been logged yet; bounded, in case one never completes. */
@@ -59,7 +59,8 @@ export function prettyLogStream(out: LineSink, options: { color?: boolean } = {}
   const open = new Map<string, string>()
   const paint = (label: string): string => {
     const padded = label.padEnd(5)
-    return options.color ? `\x1b[${COLORS[label] ?? '0'}m${padded}\x1b[0m` : padded
+    const color = options.color ? COLORS[label] : undefined
+    return color === undefined ? padded : `\x1b[${color}m${padded}\x1b[0m`
   }
   const line = (record: LogRecord, label: string, text: string): void => {
     const extra = fields(record)
@@ -75,13 +76,15 @@ export function prettyLogStream(out: LineSink, options: { color?: boolean } = {}
     try {
       record = JSON.parse(text) as LogRecord
     } catch {
-      out.write(text.endsWith('\n') ? text : `${text}\n`)
+      out.write(`${text}\n`)
       return
     }
     const label = LEVELS[record.level ?? 30] ?? 'INFO'
     if (record.msg === 'incoming request' && record.reqId !== undefined && record.req) {
       if (open.size >= MAX_OPEN_REQUESTS) open.delete(open.keys().next().value as string)
-      open.set(record.reqId, `${record.req.method ?? '?'} ${record.req.path ?? '?'}`)
+      // `path` from app.ts's serializer; `url` (already without its query) from a route's own.
+      const path = record.req.path ?? record.req.url?.split('?')[0] ?? '?'
+      open.set(record.reqId, `${record.req.method ?? '?'} ${path}`)
       return
     }
     if (record.msg === 'request completed' && record.reqId !== undefined) {

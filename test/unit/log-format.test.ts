@@ -18,6 +18,13 @@ t.test('a request becomes one line: method, path, status, time', async (t) => {
   t.same(lines, ['09:08:07 INFO  GET /authorize → 302 3.5 ms'])
   stream.write(`${JSON.stringify({ level: 30, time: TIME, reqId: 'req-2', res: { statusCode: 200 }, msg: 'request completed' })}\n`)
   t.same(lines[1], '09:08:07 INFO  (request) → 200', 'a completion without its start still prints')
+  // /logout serializes its request itself, as `url` (without the query, where id_token_hint is).
+  stream.write(`${JSON.stringify({ level: 30, time: TIME, reqId: 'req-4', req: { method: 'GET', url: '/logout' }, msg: 'incoming request' })}\n`)
+  stream.write(`${JSON.stringify({ level: 30, time: TIME, reqId: 'req-4', res: { statusCode: 303 }, responseTime: 1, msg: 'request completed' })}\n`)
+  t.same(lines[2], '09:08:07 INFO  GET /logout → 303 1.0 ms')
+  stream.write(`${JSON.stringify({ level: 30, time: TIME, reqId: 'req-5', req: {}, msg: 'incoming request' })}\n`)
+  stream.write(`${JSON.stringify({ level: 30, time: TIME, reqId: 'req-5', msg: 'request completed' })}\n`)
+  t.same(lines[3], '09:08:07 INFO  ? ? → ?')
 })
 
 t.test('events print their message and fields; audit events their name', async (t) => {
@@ -30,6 +37,7 @@ t.test('events print their message and fields; audit events their name', async (
       JSON.stringify({ level: 40, time: TIME, event: 'insecure_file', msg: 'the database file has mode 0644' }),
       JSON.stringify({ level: 50, time: TIME, msg: 'request failed', detail: 'two words', n: 3, err: { type: 'TypeError', message: 'boom', stack: 'TypeError: boom\n    at f (a.ts:1:1)' } }),
       JSON.stringify({ level: 50, time: TIME, msg: 'no stack', err: { message: 'short' } }),
+      JSON.stringify({ time: TIME, msg: 'no level', err: {} }),
       JSON.stringify({ level: 99, time: TIME }),
       'not json',
     ].join('\n'),
@@ -43,6 +51,8 @@ t.test('events print their message and fields; audit events their name', async (
     '  at f (a.ts:1:1)',
     '09:08:07 ERROR no stack',
     '  Error: short',
+    '09:08:07 INFO  no level',
+    '  Error: ',
     '09:08:07 INFO',
     'not json',
   ])
