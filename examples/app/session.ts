@@ -20,12 +20,15 @@ export interface Session {
 
 const COOKIE = 'example_session'
 const IDLE_MS = 8 * 60 * 60 * 1000
+const MAX_SESSIONS = 10_000
 // In memory: a restart signs everyone out. A real app keeps sessions in its store (Redis, SQL).
 const sessions = new Map<string, Session>()
 
 const random = (): string => randomBytes(32).toString('base64url')
 
 export function newSession(): Session {
+  // Bounded: every cookie-less request starts one. A Map iterates oldest first.
+  if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string)
   const session: Session = { id: random(), csrf: random(), lastSeen: Date.now() }
   sessions.set(session.id, session)
   return session

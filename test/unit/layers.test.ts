@@ -88,3 +88,14 @@ t.test('the check sees imports at all', async (t) => {
   t.ok(importsOf("import type { A } from '../storage/x.js'\nexport { b } from './b.js'").length === 2)
   t.ok(files.length > 50)
 })
+
+t.test('the example app stands alone: it imports nothing from src/', async (t) => {
+  const examples = resolve(SRC, '../examples')
+  const broken = sourceFiles(examples).flatMap((file) =>
+    importsOf(readFileSync(file, 'utf8'))
+      .filter((specifier) => specifier.startsWith('.') && !resolve(dirname(file), specifier).startsWith(examples))
+      .map((specifier) => `${relative(examples, file)} → ${specifier}`),
+  )
+  t.ok(sourceFiles(examples).length > 0, 'examples/ has sources')
+  t.same(broken, [], 'imports outside examples/')
+})
