@@ -41,6 +41,10 @@ export type AuditEvent =
   | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' }
   /** `keys retire`: the key is no longer published or trusted. */
   | { event: 'key_retired'; kid: string; alg: string }
+  /** An existing user's password was replaced (`latchkey demo` on a rerun). */
+  | { event: 'user_password_reset'; userId: string }
+  /** A confidential client got a new secret; the old one stops working (`latchkey demo` on a rerun). */
+  | { event: 'client_secret_rotated'; clientId: string }
 
 export type SignInChannel = 'login_page' | 'password_grant'
 
@@ -63,6 +67,8 @@ export const AUDIT_EVENTS = [
   'client_created',
   'key_rotated',
   'key_retired',
+  'user_password_reset',
+  'client_secret_rotated',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

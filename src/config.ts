@@ -101,8 +101,21 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value
 }
 
-function issuer(env: Env): string {
-  const raw = env.ISSUER || 'http://localhost:3000'
+/** HOST values that accept connections from this machine only. */
+export function isLoopbackListenAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host)
+}
+
+/**
+ * ISSUER. Unset, it follows PORT on `localhost` (a host name, not an address: WebAuthn and the
+ * demo resource server need one). A server listening beyond loopback is reached under a name
+ * only the operator knows, so there it must be set.
+ */
+function issuer(env: Env, host: string, port: number): string {
+  if (!env.ISSUER && !isLoopbackListenAddress(host)) {
+    throw new ConfigError('ISSUER', `must be set when HOST is not a loopback address (HOST=${host}): the URL clients reach this server at, such as https://auth.example.com`)
+  }
+  const raw = env.ISSUER || `http://localhost:${port}`
   const expected = 'must be an origin such as https://auth.example.com (no path, query, fragment or trailing slash)'
   let url: URL
   try {
@@ -264,10 +277,11 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('PKCE_REQUIRED', `must be "all" or "public", got "${pkce}"`)
   }
   const host = env.HOST || '127.0.0.1'
+  const port = integer(env, 'PORT', 3000, 0, 65535)
   const config: Config = {
-    port: integer(env, 'PORT', 3000, 0, 65535),
+    port,
     host,
-    issuer: issuer(env),
+    issuer: issuer(env, host, port),
     database: parseDatabaseUrl(env.DATABASE_URL || 'db/latchkey.sqlite'),
     keysDir: env.KEYS_DIR || 'keys',
     defaultAudience: absoluteUri(env, 'DEFAULT_AUDIENCE', 'http://localhost:4000'),

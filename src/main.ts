@@ -1,9 +1,12 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { loggerAudit } from './audit.js'
+import { firstRunHint } from './first-run.js'
+import { prettyLogStream } from './log-format.js'
 import { KEYS_RELOAD_INTERVAL_MS, KeyFileError, keysDirWarnings, loadKeyStore } from './keys/key-store.js'
 import { rotationPolicy } from './keys/key-timeline.js'
 import { connect, databaseFileWarnings } from './storage/connect.js'
+import { isUnconfigured } from './storage/first-run.js'
 import { migrate } from './storage/migrate.js'
 import { SHUTDOWN_GRACE_MS, shutDown } from './shutdown.js'
 
@@ -20,7 +23,11 @@ async function main(): Promise<void> {
     keys,
     // buildApp keeps query strings and headers out of the request lines; audit events are
     // written at any level.
-    logger: { level: config.logLevel },
+    // A person at a terminal reads one line per request; anything else gets pino's JSON lines.
+    logger: {
+      level: config.logLevel,
+      ...(process.stdout.isTTY ? { stream: prettyLogStream(process.stdout, { color: !process.env.NO_COLOR }) } : {}),
+    },
   })
   for (const warning of [...fileWarnings, ...keyWarnings]) app.log.warn({ event: 'insecure_file' }, warning)
   // Every change in KEYS_DIR (a rotation by the CLI or another instance) is seen within seconds;
@@ -52,6 +59,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   await app.listen({ port: config.port, host: config.host })
+  if (await isUnconfigured(store.db)) process.stderr.write(firstRunHint(config))
 }
 
 main().catch((error: unknown) => {

@@ -15,6 +15,7 @@ export interface UserRepository {
   create(user: User): Promise<void>
   findById(id: string): Promise<User | undefined>
   findByUsername(username: string): Promise<User | undefined>
+  setPasswordHash(id: string, passwordHash: string): Promise<void>
 }
 
 function toUser(row: UserRow): User {
@@ -50,6 +51,9 @@ export function userRepository(db: Kysely<Database>): UserRepository {
     async findByUsername(username) {
       const row = await db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst()
       return row && toUser(row)
+    },
+    async setPasswordHash(id, passwordHash) {
+      await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
     },
   }
 }

@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap'
 import { addClient } from '../../src/admin/clients.js'
+import { setUpDemo } from '../../src/admin/demo.js'
 import { addUser } from '../../src/admin/users.js'
 import { buildApp } from '../../src/app.js'
 import { AUDIT_EVENTS, loggerAudit } from '../../src/audit.js'
 import { loadConfig } from '../../src/config.js'
-import { repositories } from '../../src/storage/repositories.js'
+import { inTransaction, repositories } from '../../src/storage/repositories.js'
 import { logLines, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { FakeClock } from '../helpers/clock.js'
@@ -37,6 +38,14 @@ t.test('a whole flow records every audit event, and the log holds no secret', as
   const secrets: string[] = [PASSWORD, 'wrong password one']
   const user = await addUser(admin, { username: 'alice', password: PASSWORD })
   await addUser(admin, { username: 'bob', password: PASSWORD })
+  // `latchkey demo`, twice: the rerun resets the demo password and the example app's secret.
+  for (let run = 0; run < 2; run++) {
+    const demo = await setUpDemo(
+      { transaction: inTransaction(ctx.store), passwords: testPasswords, clock: ctx.clock, audit: admin.audit },
+      { issuer: ctx.config.issuer, audience: ctx.config.defaultAudience, appOrigin: 'http://localhost:5000' },
+    )
+    secrets.push(demo.user.password, demo.clients.example_app.client_secret, demo.code_verifier)
+  }
   const added = await addClient(admin, {
     name: 'Web',
     redirectUris: ['https://app.example.com/cb'],

@@ -73,6 +73,21 @@ t.test('accepts loopback http issuers and https anywhere', async (t) => {
   }
 })
 
+t.test('the default ISSUER follows PORT, on localhost', async (t) => {
+  t.equal(loadConfig({ PORT: '8080' }).issuer, 'http://localhost:8080')
+  t.equal(loadConfig({ PORT: '3001', ISSUER: 'http://127.0.0.1:3001' }).issuer, 'http://127.0.0.1:3001', 'ISSUER, when set, wins')
+})
+
+t.test('a loopback HOST needs no ISSUER; any other HOST does', async (t) => {
+  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) {
+    t.equal(loadConfig({ HOST: host, PORT: '4100' }).issuer, 'http://localhost:4100', host)
+  }
+  for (const host of ['0.0.0.0', '::', '192.0.2.10', 'auth.internal']) {
+    t.throws(() => loadConfig({ HOST: host }), { name: 'ConfigError', message: new RegExp(`^ISSUER must be set when HOST is not a loopback address \\(HOST=${host.replace(/\./g, '\\.')}\\)`) }, host)
+    t.equal(loadConfig({ HOST: host, ISSUER: 'https://auth.example.com' }).issuer, 'https://auth.example.com', `${host} with ISSUER`)
+  }
+})
+
 const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ PORT: 'abc' }, 'PORT', /integer/],
   [{ PORT: '70000' }, 'PORT', /0 to 65535/],
