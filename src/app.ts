@@ -17,10 +17,12 @@ import type { GrantDefinition } from './grants/grant.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
 import { adminApi } from './routes/admin/index.js'
+import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
+import { assetsRoute } from './routes/assets.js'
 import { discoveryRoute } from './routes/discovery.js'
 import { healthRoute } from './routes/health.js'
 import { introspectRoute } from './routes/introspect.js'
@@ -116,7 +118,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     ajv: { customOptions: { removeAdditional: false } },
   })
   const repos = repositories(deps.store)
-  const pages = createPages()
+  const pages = createPages({ brand: config.brand })
   app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
   // Added before any plugin or route, so every response passes through it: 404s, errors.
   app.addHook('onSend', noStoreByDefault)
@@ -148,8 +150,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   })
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
-    await api.register(discoveryRoute, { config, grants: grantDefinitions })
-    await api.register(jwksRoute, { keys: deps.keys })
+    await api.register(discoveryRoute, { config, grants: grantDefinitions, uiLocales: pages.locales })
+    await api.register(jwksRoute, { keys: deps.keys, clock, maxAgeSeconds: jwksMaxAgeSeconds(config.keyPublishDelaySeconds) })
     await api.register(tokenRoute, { authenticate, grants })
     await api.register(revokeRoute, { repos, verifier, clock, authenticate })
     await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, authenticate })
@@ -159,6 +161,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
+  await app.register(assetsRoute, { assets: pages.assets })
   if (config.adminApi) {
     await app.register(adminApi, { prefix: '/admin/v1', repos, passwords, clock, issuer: config.issuer, verifier, keys: deps.keys })
   }

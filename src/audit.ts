@@ -53,6 +53,10 @@ export type AuditEvent =
   | { event: 'scope_removed'; scope: string; actor: string }
   | { event: 'grants_revoked'; userId: string; clientId?: string | undefined; consents: number; families: number; actor: string }
   | { event: 'sessions_revoked'; userId: string; sessions: number; actor: string }
+  /** A signing key was added: by `keys rotate` (`--now`: `immediate`) or by KEY_ROTATION_DAYS. */
+  | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' }
+  /** `keys retire`: the key is no longer published or trusted. */
+  | { event: 'key_retired'; kid: string; alg: string }
 
 export type SignInChannel = 'login_page' | 'password_grant'
 
@@ -85,6 +89,8 @@ export const AUDIT_EVENTS = [
   'scope_removed',
   'grants_revoked',
   'sessions_revoked',
+  'key_rotated',
+  'key_retired',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

@@ -1,4 +1,6 @@
+import { readFileSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { extname } from 'node:path'
 import { isResourceUri, RESOURCE_URI_RULE } from './oauth/resource-uri.js'
 
 export type PkceRequired = 'all' | 'public'
@@ -15,6 +17,35 @@ export type TrustProxy = false | number | readonly string[]
 export type DatabaseTarget =
   | { kind: 'sqlite'; path: string }
   | { kind: 'postgres'; url: string }
+
+/** The image types BRAND_LOGO may be, by file extension. */
+export const LOGO_TYPES = {
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+} as const
+
+export type LogoContentType = (typeof LOGO_TYPES)[keyof typeof LOGO_TYPES]
+
+/** The largest BRAND_LOGO accepted: a logo, not a photograph. */
+export const MAX_LOGO_BYTES = 256 * 1024
+
+/** BRAND_LOGO, read once at start: latchkey serves it itself, so no page loads a third party. */
+export interface BrandLogo {
+  contentType: LogoContentType
+  data: Buffer
+}
+
+/** What every page shows: BRAND_NAME, BRAND_COLOR (`#rrggbb`), BRAND_LOGO. */
+export interface Brand {
+  name: string
+  color: string
+  logo: BrandLogo | undefined
+}
+
+export const DEFAULT_BRAND_COLOR = '#3451b2'
 
 export interface Config {
   port: number
@@ -35,10 +66,15 @@ export interface Config {
   limitClientAuthFailures: number
   /** Seconds between the server's purges of expired rows; 0: only `latchkey purge`. */
   purgeIntervalSeconds: number
+  /** Seconds a new signing key is published before it signs. */
+  keyPublishDelaySeconds: number
+  /** Days between scheduled key rotations; 0: only `latchkey keys rotate`. */
+  keyRotationDays: number
   /** Request logs; audit events are written whatever it says. */
   logLevel: LogLevel
   /** ADMIN_API=on serves the admin API under /admin/v1. */
   adminApi: boolean
+  brand: Brand
 }
 
 /** A bad configuration value; the message is one line naming the variable. */
@@ -67,8 +103,21 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value
 }
 
-function issuer(env: Env): string {
-  const raw = env.ISSUER || 'http://localhost:3000'
+/** HOST values that accept connections from this machine only. */
+export function isLoopbackListenAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host)
+}
+
+/**
+ * ISSUER. Unset, it follows PORT on `localhost` (a host name, not an address: WebAuthn and the
+ * demo resource server need one). A server listening beyond loopback is reached under a name
+ * only the operator knows, so there it must be set.
+ */
+function issuer(env: Env, host: string, port: number): string {
+  if (!env.ISSUER && !isLoopbackListenAddress(host)) {
+    throw new ConfigError('ISSUER', `must be set when HOST is not a loopback address (HOST=${host}): the URL clients reach this server at, such as https://auth.example.com`)
+  }
+  const raw = env.ISSUER || `http://localhost:${port}`
   const expected = 'must be an origin such as https://auth.example.com (no path, query, fragment or trailing slash)'
   let url: URL
   try {
@@ -170,16 +219,77 @@ function onOff(env: Env, name: string): boolean {
   return raw === 'on'
 }
 
+function brandName(env: Env): string {
+  const raw = env.BRAND_NAME ?? ''
+  if (raw === '') return 'latchkey'
+  const name = raw.trim()
+  // Shown in every page's header and title: one line of text.
+  if (name === '' || name.length > 60 || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new ConfigError('BRAND_NAME', `must be one line of 1 to 60 characters (got ${JSON.stringify(raw)})`)
+  }
+  return name
+}
+
+function brandColor(env: Env): string {
+  const raw = env.BRAND_COLOR ?? ''
+  if (raw === '') return DEFAULT_BRAND_COLOR
+  const short = /^#([0-9a-f])([0-9a-f])([0-9a-f])$/i.exec(raw)
+  if (short) return `#${short.slice(1).map((c) => c + c).join('')}`.toLowerCase()
+  if (!/^#[0-9a-f]{6}$/i.test(raw)) throw new ConfigError('BRAND_COLOR', `must be a CSS hex colour such as #3451b2 or #35b (got ${JSON.stringify(raw)})`)
+  return raw.toLowerCase()
+}
+
+/** Whether the bytes are what the extension says: a renamed file of another kind is refused. */
+function looksLike(contentType: LogoContentType, data: Buffer): boolean {
+  switch (contentType) {
+    case 'image/png':
+      return data.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
+    case 'image/jpeg':
+      return data.subarray(0, 3).equals(Buffer.from([0xff, 0xd8, 0xff]))
+    case 'image/webp':
+      return data.subarray(0, 4).toString('latin1') === 'RIFF' && data.subarray(8, 12).toString('latin1') === 'WEBP'
+    case 'image/svg+xml':
+      return /^(\ufeff)?\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*(<!doctype svg[^>]*>\s*)?<svg[\s>]/i.test(data.toString('utf8'))
+  }
+}
+
+/** BRAND_LOGO: a png, svg, jpeg or webp file of at most MAX_LOGO_BYTES, read now. */
+function brandLogo(env: Env): BrandLogo | undefined {
+  const path = env.BRAND_LOGO ?? ''
+  if (path === '') return undefined
+  const contentType = LOGO_TYPES[extname(path).toLowerCase() as keyof typeof LOGO_TYPES]
+  if (contentType === undefined) {
+    throw new ConfigError('BRAND_LOGO', `must be a .png, .svg, .jpg, .jpeg or .webp file (got ${JSON.stringify(path)})`)
+  }
+  let size: number
+  try {
+    const stat = statSync(path)
+    if (!stat.isFile()) throw new Error('not a file')
+    size = stat.size
+  } catch {
+    throw new ConfigError('BRAND_LOGO', `must name a readable file (got ${JSON.stringify(path)})`)
+  }
+  if (size === 0 || size > MAX_LOGO_BYTES) {
+    throw new ConfigError('BRAND_LOGO', `must be a file of 1 to ${MAX_LOGO_BYTES} bytes (${JSON.stringify(path)} has ${size})`)
+  }
+  const data = readFileSync(path)
+  if (!looksLike(contentType, data)) {
+    throw new ConfigError('BRAND_LOGO', `${JSON.stringify(path)} is not a ${extname(path).slice(1).toLowerCase()} image`)
+  }
+  return { contentType, data }
+}
+
 export function loadConfig(env: Env): Config {
   const pkce = env.PKCE_REQUIRED || 'all'
   if (pkce !== 'all' && pkce !== 'public') {
     throw new ConfigError('PKCE_REQUIRED', `must be "all" or "public", got "${pkce}"`)
   }
   const host = env.HOST || '127.0.0.1'
+  const port = integer(env, 'PORT', 3000, 0, 65535)
   const config: Config = {
-    port: integer(env, 'PORT', 3000, 0, 65535),
+    port,
     host,
-    issuer: issuer(env),
+    issuer: issuer(env, host, port),
     database: parseDatabaseUrl(env.DATABASE_URL || 'db/latchkey.sqlite'),
     keysDir: env.KEYS_DIR || 'keys',
     defaultAudience: absoluteUri(env, 'DEFAULT_AUDIENCE', 'http://localhost:4000'),
@@ -193,8 +303,11 @@ export function loadConfig(env: Env): Config {
     limitSignInFailuresPerAddress: integer(env, 'LIMIT_SIGNIN_FAILURES_PER_ADDRESS', 100, 1, 1_000_000),
     limitClientAuthFailures: integer(env, 'LIMIT_CLIENT_AUTH_FAILURES', 20, 1, 1_000_000),
     purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL', 600, 0, DAY),
+    keyPublishDelaySeconds: integer(env, 'KEY_PUBLISH_DELAY', 600, 0, 30 * DAY),
+    keyRotationDays: integer(env, 'KEY_ROTATION_DAYS', 90, 0, 3650),
     logLevel: logLevel(env),
     adminApi: onOff(env, 'ADMIN_API'),
+    brand: { name: brandName(env), color: brandColor(env), logo: brandLogo(env) },
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')

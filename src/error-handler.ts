@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AuthorizationRedirectError, OAuthError, REALM, type AnyOAuthError } from './errors.js'
+import { AuthorizationRedirectError, OAuthError, REALM, type AnyOAuthError, type ErrorReason } from './errors.js'
 import { bearerChallenge, isBearerRefusal } from './oauth/bearer.js'
 import type { Pages } from './pages/pages.js'
 
@@ -63,7 +63,17 @@ function sendAuthorizeError(request: FastifyRequest, reply: FastifyReply, error:
     return reply.redirect(errorRedirectUrl(error, deps.issuer), redirectStatus(request))
   }
   // Client or redirect URI not verified: never redirect (RFC 9700 §4.11.2), show the error.
-  return deps.pages.render(reply, 'error', { error: error.code, description: error.description }, error.status)
+  const data = { error: error.code, description: error.description, status: error.status, reason: errorReason(error) }
+  return deps.pages.render(reply, 'error', data, { status: error.status })
+}
+
+/** What the error page tells a person: the error's own reason, else one by its status. */
+export function errorReason(error: OAuthError): ErrorReason {
+  if (error.reason !== undefined) return error.reason
+  if (error.status === 403) return 'wrong_browser'
+  if (error.status === 429) return 'too_many'
+  if (error.status >= 500) return 'server'
+  return 'bad_request'
 }
 
 /**

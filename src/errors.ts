@@ -42,6 +42,21 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
 }
 
 /**
+ * What an error page tells a person, above the code and description a developer reads. Without
+ * one the page goes by the status: 403 wrong_browser, 429 too_many, 5xx server, else bad_request.
+ */
+export type ErrorReason =
+  | 'unknown_client'
+  | 'redirect_uri'
+  | 'wrong_browser'
+  | 'expired'
+  | 'completed'
+  | 'signed_out'
+  | 'too_many'
+  | 'server'
+  | 'bad_request'
+
+/**
  * RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. Descriptions may
  * quote request input, so double quotes become single ones and anything else outside the set
  * is dropped; long echoes are cut.
@@ -68,14 +83,21 @@ export class OAuthError<Code extends OAuthErrorCode | undefined = OAuthErrorCode
   readonly scope: string | undefined
   /** Sent as Retry-After (RFC 9110 §10.2.3) with a 429. */
   readonly retryAfterSeconds: number | undefined
+  /** What an error page says to a person (see ErrorReason). */
+  readonly reason: ErrorReason | undefined
 
-  constructor(code: Code, description: string, options: { status?: number; cause?: unknown; scope?: string; retryAfterSeconds?: number } = {}) {
+  constructor(
+    code: Code,
+    description: string,
+    options: { status?: number; cause?: unknown; scope?: string; retryAfterSeconds?: number; reason?: ErrorReason } = {},
+  ) {
     super(safeDescription(description), options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'OAuthError'
     this.code = code
     this.status = options.status ?? (code === undefined ? 401 : defaultStatus[code as OAuthErrorCode])
     this.scope = options.scope
     this.retryAfterSeconds = options.retryAfterSeconds
+    this.reason = options.reason
   }
 
   get description(): string {

@@ -1,7 +1,12 @@
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
-import { KeyFileError, loadKeyStore } from './keys/key-store.js'
+import { loggerAudit } from './audit.js'
+import { firstRunHint } from './first-run.js'
+import { prettyLogStream } from './log-format.js'
+import { KEYS_RELOAD_INTERVAL_MS, KeyFileError, keysDirWarnings, loadKeyStore } from './keys/key-store.js'
+import { rotationPolicy } from './keys/key-timeline.js'
 import { connect, databaseFileWarnings } from './storage/connect.js'
+import { isUnconfigured } from './storage/first-run.js'
 import { migrate } from './storage/migrate.js'
 import { SHUTDOWN_GRACE_MS, shutDown } from './shutdown.js'
 
@@ -11,20 +16,34 @@ async function main(): Promise<void> {
   const fileWarnings = databaseFileWarnings(config.database)
   const store = connect(config.database)
   await migrate(store)
-  const keys = await loadKeyStore(config.keysDir)
+  const keys = await loadKeyStore(config.keysDir, { policy: rotationPolicy(config) })
+  const keyWarnings = await keysDirWarnings(config.keysDir)
   const app = await buildApp(config, {
     store,
     keys,
     // buildApp keeps query strings and headers out of the request lines; audit events are
     // written at any level.
-    logger: { level: config.logLevel },
+    // A person at a terminal reads one line per request; anything else gets pino's JSON lines.
+    logger: {
+      level: config.logLevel,
+      ...(process.stdout.isTTY ? { stream: prettyLogStream(process.stdout, { color: !process.env.NO_COLOR }) } : {}),
+    },
   })
-  for (const warning of fileWarnings) app.log.warn({ event: 'insecure_file' }, warning)
+  for (const warning of [...fileWarnings, ...keyWarnings]) app.log.warn({ event: 'insecure_file' }, warning)
+  // Every change in KEYS_DIR (a rotation by the CLI or another instance) is seen within seconds;
+  // scheduled rotation runs here, under the KEYS_DIR lock.
+  const stopWatchingKeys = keys.watch({
+    intervalMs: KEYS_RELOAD_INTERVAL_MS,
+    log: app.log,
+    audit: loggerAudit(app.log),
+    rotation: config.keyRotationDays > 0 ? { days: config.keyRotationDays, policy: rotationPolicy(config) } : undefined,
+  })
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {
     // A second signal while stopping means: now.
     if (stopping) process.exit(1)
     stopping = true
+    stopWatchingKeys()
     app.log.info({ event: 'shutdown', signal }, 'stopping: no new connections, finishing requests in flight')
     shutDown({ app, store, graceMs: SHUTDOWN_GRACE_MS }).then(
       (outcome) => {
@@ -40,6 +59,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   await app.listen({ port: config.port, host: config.host })
+  if (await isUnconfigured(store.db)) process.stderr.write(firstRunHint(config))
 }
 
 main().catch((error: unknown) => {

@@ -30,6 +30,8 @@ export interface AuthorizationRequest {
   loginHint: string | undefined
   /** An ID token naming the user the client expects (verified by the route). */
   idTokenHint: string | undefined
+  /** OIDC Core §3.1.2.1: the languages the pages should be in, by preference (unknown ones are ignored). */
+  uiLocales: string | undefined
 }
 
 // OIDC Core §6: request objects are not supported, and each has its own error code.
@@ -83,7 +85,7 @@ function parsePrompt(value: string | undefined): Prompt | undefined {
  */
 export async function findClient(clients: Pick<ClientRepository, 'findById'>, clientId: string): Promise<Client> {
   const client = await clients.findById(clientId)
-  if (!client) throw new OAuthError('invalid_request', 'unknown client')
+  if (!client) throw new OAuthError('invalid_request', 'unknown client', { reason: 'unknown_client' })
   return client
 }
 
@@ -97,14 +99,14 @@ export async function parseAuthorizationRequest(
   const clientId = params.get('client_id')
   if (clientId === undefined) throw new OAuthError('invalid_request', 'client_id is required')
   const client = await findClient(deps.clients, clientId)
-  if (params.isRepeated('redirect_uri')) throw new OAuthError('invalid_request', 'redirect_uri was sent more than once')
+  if (params.isRepeated('redirect_uri')) throw new OAuthError('invalid_request', 'redirect_uri was sent more than once', { reason: 'redirect_uri' })
   const redirectUri = params.get('redirect_uri')
-  if (redirectUri === undefined) throw new OAuthError('invalid_request', 'redirect_uri is required')
+  if (redirectUri === undefined) throw new OAuthError('invalid_request', 'redirect_uri is required', { reason: 'redirect_uri' })
   if (tooLong('redirect_uri', redirectUri)) {
-    throw new OAuthError('invalid_request', `redirect_uri is longer than ${MAX_PARAMETER_LENGTHS.redirect_uri} characters`)
+    throw new OAuthError('invalid_request', `redirect_uri is longer than ${MAX_PARAMETER_LENGTHS.redirect_uri} characters`, { reason: 'redirect_uri' })
   }
   if (!redirectUriMatches(client.redirectUris, redirectUri, client.isPublic)) {
-    throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client')
+    throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client', { reason: 'redirect_uri' })
   }
 
   const state = params.get('state')
@@ -166,5 +168,5 @@ export async function parseAuthorizationRequest(
   if (maxAgeSeconds === null) throw fail(new OAuthError('invalid_request', 'max_age must be a number of seconds'))
   const nonce = params.get('nonce')
   const loginHint = params.get('login_hint')
-  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAgeSeconds, loginHint, idTokenHint: params.get('id_token_hint') }
+  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAgeSeconds, loginHint, idTokenHint: params.get('id_token_hint'), uiLocales: params.get('ui_locales') }
 }

@@ -44,6 +44,8 @@ export interface NewTransaction {
   signedIn: { userId: string; authTime: number } | undefined
   loginHint: string | undefined
   maxAgeSeconds: number | undefined
+  /** The pages' language, chosen from ui_locales; undefined: each request's Accept-Language. */
+  uiLocale?: string | undefined
   /** The client's IP address, counted as its network (IPv6: the /64) against the cap. */
   clientAddress: string
 }
@@ -104,6 +106,7 @@ export function authorizationTransactions(deps: {
         completedAt: null,
         loginHint: input.loginHint ?? null,
         maxAgeSeconds: input.maxAgeSeconds ?? null,
+        uiLocale: input.uiLocale ?? null,
         address,
       }
       await deps.transactions.create(tx)
@@ -119,9 +122,9 @@ export function authorizationTransactions(deps: {
         secretMatchesHash(browserId, tx.browserHash) &&
         secretMatchesHash(csrfToken, tx.csrfHash)
       if (!bound) {
-        throw new OAuthError('invalid_request', 'this form was not sent from the browser that started the request', { status: 403 })
+        throw new OAuthError('invalid_request', 'this form was not sent from the browser that started the request', { status: 403, reason: 'wrong_browser' })
       }
-      if (tx.expiresAt <= deps.clock.now()) throw new OAuthError('invalid_request', 'this sign-in request has expired')
+      if (tx.expiresAt <= deps.clock.now()) throw new OAuthError('invalid_request', 'this sign-in request has expired', { reason: 'expired' })
       if (tx.completedAt !== null) throw alreadyCompleted()
       return tx
     },
@@ -135,7 +138,7 @@ export function authorizationTransactions(deps: {
 }
 
 function alreadyCompleted(): OAuthError {
-  return new OAuthError('invalid_request', 'this sign-in request has already been completed')
+  return new OAuthError('invalid_request', 'this sign-in request has already been completed', { reason: 'completed' })
 }
 
 /** The part of a transaction that becomes the code. */

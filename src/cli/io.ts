@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { PasswordHasher } from '../accounts/passwords.js'
 import type { Page } from '../admin/paging.js'
 import type { AuditEvent, AuditLog } from '../audit.js'
+import type { Clock } from '../clock.js'
 import { loadConfig } from '../config.js'
 import { connect, type Store } from '../storage/connect.js'
 import { migrate } from '../storage/migrate.js'
@@ -14,6 +15,8 @@ export interface CliIo {
   readStdin(): string
   /** The production argon2id costs unless a test swaps in cheap ones. */
   passwords?: PasswordHasher
+  /** The system clock unless a test moves time. */
+  clock?: Clock
 }
 
 /** The acting party the CLI records in audit events. */

@@ -1,135 +1,269 @@
-import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose'
-import { KeyFileError, parseKeyFile, type KeyFile, type KeyStatus } from './key-file.js'
+import { mkdir, stat } from 'node:fs/promises'
+import type { CryptoKey } from 'jose'
+import type { AuditLog } from '../audit.js'
+import { systemClock, type Clock } from '../clock.js'
+import { readKeyDir, type LoadedKey, type PublicJwk } from './key-dir.js'
+import { KeyFileError, type KeyFile, type KeyStatus, type SigningAlg } from './key-file.js'
+import { rotationDue, signsThroughout, statusesAt, toTimes, type RotationPolicy } from './key-timeline.js'
+import { generateKeyFile, KEYS_LOCK, recordPolicy, rotateKeys, withLock } from './key-writer.js'
 
-export { KeyFileError }
+export { KeyFileError, KEYS_LOCK, type PublicJwk }
 
-export interface PublicJwk {
-  kty: 'RSA'
-  n: string
-  e: string
-  kid: string
-  alg: 'RS256'
-  use: 'sig'
-}
-
+/** A key as `latchkey keys list` shows it. */
 export interface KeyInfo {
   kid: string
-  alg: 'RS256'
+  alg: SigningAlg
   status: KeyStatus
   created_at: string
+  signs_from: string
+  retires_at: string | null
 }
 
 export interface SigningKey {
   kid: string
-  alg: 'RS256'
+  alg: SigningAlg
   privateKey: CryptoKey
 }
 
 export interface KeyStore {
-  /** The key that signs now. */
-  signingKey(): SigningKey
-  /** Public parts of every key that is not retired (RFC 7517 JWK Set). */
-  jwks(): { keys: PublicJwk[] }
-  list(): KeyInfo[]
+  /** The key of `alg` that signs at `at` (default: now). */
+  signingKey(alg?: SigningAlg, at?: number): SigningKey
+  /** Public parts of every key published at `at`: next, current and previous (RFC 7517 JWK Set). */
+  jwks(at?: number): { keys: PublicJwk[] }
+  list(at?: number): KeyInfo[]
+  /** Reads KEYS_DIR again; a file that does not read or validate is ignored with a log line. */
+  reload(): Promise<void>
+  /**
+   * For a verifier that met an unknown kid: reads KEYS_DIR again unless that was done within the
+   * last 250 ms, so a token signed by a key another instance just created verifies here too.
+   */
+  refresh(): Promise<void>
+  /**
+   * Reloads every `intervalMs` and, when `rotation` is given, rotates when the newest key is
+   * `days` old (under the KEYS_DIR lock, so one instance of several does it). Returns the stop.
+   */
+  watch(options: WatchOptions): () => void
 }
 
-const LOCK_STALE_MS = 30_000
-const LOCK_WAIT_MS = 10_000
+/** pino's shape, as much as the key store uses. */
+export interface KeyLog {
+  info(details: Record<string, unknown>, message: string): void
+  warn(details: Record<string, unknown>, message: string): void
+  error(details: Record<string, unknown>, message: string): void
+}
 
-/** Reads KEYS_DIR, generating a first RS256 key there when it holds none. */
-export async function loadKeyStore(dir: string): Promise<KeyStore> {
+export interface WatchOptions {
+  intervalMs: number
+  log: KeyLog
+  audit: AuditLog
+  rotation?: { days: number; policy: RotationPolicy } | undefined
+}
+
+/** Within this, every running server sees a change in KEYS_DIR (the contract says 5 s). */
+export const KEYS_RELOAD_INTERVAL_MS = 1_000
+const REFRESH_MIN_INTERVAL_MS = 250
+/** After a scheduled rotation attempt that did nothing or failed, the next waits this long. */
+const ROTATION_RETRY_MS = 60_000
+
+/** The algorithm of ID tokens and of the key generated on first start. */
+const DEFAULT_ALG: SigningAlg = 'RS256'
+
+/**
+ * Reads KEYS_DIR, generating a first RS256 key there when it holds none. At start a file that
+ * does not validate is an error naming it (it is never replaced: that would silently invalidate
+ * what it signed); once running, such a file is ignored with a log line. With `policy`, records
+ * this server's retention and publish delay in KEYS_DIR for `keys rotate` to honour.
+ */
+export async function loadKeyStore(dir: string, options: { clock?: Clock; policy?: RotationPolicy } = {}): Promise<KeyStore> {
+  const clock = options.clock ?? systemClock
   await mkdir(dir, { recursive: true, mode: 0o700 })
-  let files = await readKeyFiles(dir)
-  if (files.length === 0) {
+  let loaded = await readStrict(dir)
+  if (loaded.size === 0) {
     // Instances starting together on an empty KEYS_DIR must agree on one key.
-    await withLock(join(dir, '.lock'), async () => {
-      files = await readKeyFiles(dir)
-      if (files.length === 0) files = [await generateKeyFile(dir)]
+    await withLock(dir, async () => {
+      loaded = await readStrict(dir)
+      if (loaded.size === 0) await generateKeyFile(dir, { alg: DEFAULT_ALG, now: clock.now(), signsFrom: clock.now() })
     })
+    loaded = await readStrict(dir)
   }
-  return buildKeyStore(files)
-}
-
-async function readKeyFiles(dir: string): Promise<KeyFile[]> {
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()
-  return Promise.all(names.map(async (name) => parseKeyFile(join(dir, name), await readFile(join(dir, name), 'utf8'))))
-}
-
-async function buildKeyStore(files: KeyFile[]): Promise<KeyStore> {
-  const current = files
-    .filter((f) => f.status === 'current')
-    .sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at))[0]
-  if (!current) throw new KeyFileError('KEYS_DIR: no key has status "current"; set one key file\'s status to current')
-  const privateKey = (await importJWK(current.private_jwk, 'RS256')) as CryptoKey
-  const signing: SigningKey = { kid: current.kid, alg: 'RS256', privateKey }
-  const published = { keys: files.filter((f) => f.status !== 'retired').map(publicJwk) }
-  const infos = files.map(({ kid, alg, status, created_at }) => ({ kid, alg, status, created_at }))
-  return {
-    signingKey: () => signing,
-    jwks: () => published,
-    list: () => infos,
+  if (currentOf(loaded, DEFAULT_ALG, clock.now()) === undefined) {
+    throw new KeyFileError(`KEYS_DIR: no ${DEFAULT_ALG} key signs now (every key is next or retired); run \`latchkey keys rotate --now\``)
   }
+  if (options.policy !== undefined) await recordPolicy(dir, options.policy)
+  return new DirectoryKeyStore(dir, clock, loaded)
 }
 
-function publicJwk(file: KeyFile): PublicJwk {
-  return { kty: 'RSA', n: file.private_jwk.n as string, e: file.private_jwk.e as string, kid: file.kid, alg: 'RS256', use: 'sig' }
+async function readStrict(dir: string): Promise<Map<string, LoadedKey>> {
+  const { keys, problems } = await readKeyDir(dir)
+  if (problems.length > 0) throw new KeyFileError(problems[0]!.message)
+  return keys
 }
 
-async function generateKeyFile(dir: string): Promise<KeyFile> {
-  const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true })
-  const jwk: JWK = await exportJWK(privateKey)
-  const kid = await calculateJwkThumbprint({ kty: 'RSA', n: jwk.n, e: jwk.e } as JWK, 'sha256')
-  const file: KeyFile = { kid, alg: 'RS256', status: 'current', created_at: new Date().toISOString(), private_jwk: jwk }
-  await writeFileAtomic(join(dir, `${kid}.json`), JSON.stringify(file, null, 2) + '\n')
-  return file
+function currentOf(loaded: ReadonlyMap<string, LoadedKey>, alg: SigningAlg, now: number): LoadedKey | undefined {
+  const keys = [...loaded.values()]
+  const statuses = statusesAt(keys.map((k) => k.times), now)
+  return keys.find((k) => k.file.alg === alg && statuses.get(k.file.kid) === 'current')
 }
 
-/** Writes a 0600 temporary file, flushes it, then renames it into place. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`
-  const handle = await open(tmp, 'wx', 0o600)
-  try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, path)
-}
-
-async function withLock(path: string, work: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + LOCK_WAIT_MS
-  for (;;) {
-    try {
-      const handle = await open(path, 'wx', 0o600)
-      await handle.close()
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      const age = await stat(path).then((s) => Date.now() - s.mtimeMs, () => 0)
-      if (age > LOCK_STALE_MS) await unlink(path).catch(() => {})
-      if (Date.now() > deadline) throw new KeyFileError(`KEYS_DIR: ${path} is held by another process`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+/** Warnings for a KEYS_DIR (or key file in it) that others can read or write: the server logs them at start. */
+export async function keysDirWarnings(dir: string): Promise<string[]> {
+  const warnings: string[] = []
+  const { keys } = await readKeyDir(dir)
+  for (const path of [dir, ...[...keys.keys()].map((name) => `${dir}/${name}`)]) {
+    const mode = (await stat(path).catch(() => undefined))?.mode
+    if (mode !== undefined && (mode & 0o077) !== 0) {
+      warnings.push(`${path} has mode 0${(mode & 0o777).toString(8)}: others can read or plant signing keys; chmod ${path === dir ? 700 : 600} ${path}`)
     }
   }
-  try {
-    await work()
-  } finally {
-    await unlink(path).catch(() => {})
+  return warnings
+}
+
+class DirectoryKeyStore implements KeyStore {
+  /** Rebuilt only when the published set changes, so callers can cache by identity. */
+  private published: { at: string; jwks: { keys: PublicJwk[] } } | undefined
+  private reloading: Promise<void> | undefined
+  private lastRefresh = -Infinity
+  /** Problems already reported, so one bad file logs once. */
+  private readonly reported = new Set<string>()
+  private log: KeyLog | undefined
+
+  constructor(
+    private readonly dir: string,
+    private readonly clock: Clock,
+    private loaded: Map<string, LoadedKey>,
+  ) {}
+
+  signingKey(alg: SigningAlg = DEFAULT_ALG, at = this.clock.now()): SigningKey {
+    const key = currentOf(this.loaded, alg, at)
+    if (key === undefined) throw new KeyFileError(`KEYS_DIR: no ${alg} key signs now`)
+    return { kid: key.file.kid, alg: key.file.alg, privateKey: key.privateKey }
   }
+
+  jwks(at = this.clock.now()): { keys: PublicJwk[] } {
+    const keys = [...this.loaded.values()]
+    const statuses = statusesAt(keys.map((k) => k.times), at)
+    const published = keys.filter((k) => statuses.get(k.file.kid) !== 'retired')
+    const id = published.map((k) => k.file.kid).join(' ')
+    if (this.published?.at !== id) this.published = { at: id, jwks: { keys: published.map((k) => k.publicJwk) } }
+    return this.published.jwks
+  }
+
+  list(at = this.clock.now()): KeyInfo[] {
+    return keyInfos([...this.loaded.values()].map((k) => k.file), at)
+  }
+
+  reload(): Promise<void> {
+    this.reloading ??= this.readChanges().finally(() => {
+      this.reloading = undefined
+    })
+    return this.reloading
+  }
+
+  refresh(): Promise<void> {
+    const now = Date.now()
+    if (this.reloading === undefined && now - this.lastRefresh < REFRESH_MIN_INTERVAL_MS) return Promise.resolve()
+    this.lastRefresh = now
+    return this.reload()
+  }
+
+  private report(level: 'warn' | 'error', event: string, message: string, details: Record<string, unknown> = {}): void {
+    if (this.reported.has(message)) return
+    this.reported.add(message)
+    this.log?.[level]({ event, ...details }, message)
+  }
+
+  private async readChanges(): Promise<void> {
+    let read: Awaited<ReturnType<typeof readKeyDir>>
+    try {
+      read = await readKeyDir(this.dir, this.loaded)
+    } catch (error) {
+      this.report('error', 'keys_reload_failed', `KEYS_DIR ${this.dir} could not be read (${(error as NodeJS.ErrnoException).code ?? 'error'}); the loaded keys stay in use`)
+      return
+    }
+    const next = read.keys
+    for (const { name, message } of read.problems) {
+      // Half-written by something other than latchkey, or corrupt: the key this name held stays.
+      this.report('warn', 'key_file_ignored', message, { file: name })
+      const old = this.loaded.get(name)
+      if (old !== undefined) next.set(name, old)
+    }
+    if (!signsThroughout([...next.values()].map((k) => k.times), this.clock.now(), DEFAULT_ALG)) {
+      // E.g. the current key was told it is superseded, but its successor does not read: applying
+      // that would stop signing when the old key retires.
+      this.report('error', 'keys_reload_refused', `KEYS_DIR: with these files no ${DEFAULT_ALG} key would sign at some point; the loaded keys stay in use`)
+      return
+    }
+    this.loaded = next
+  }
+
+  watch(options: WatchOptions): () => void {
+    this.log = options.log
+    let busy = false
+    let nextRotationCheck = 0
+    const tick = async () => {
+      if (busy) return
+      busy = true
+      try {
+        await this.reload()
+        if (options.rotation !== undefined && Date.now() >= nextRotationCheck) {
+          if (!(await this.rotateIfDue(options.rotation, options))) nextRotationCheck = Date.now() + ROTATION_RETRY_MS
+        }
+      } catch (error) {
+        nextRotationCheck = Date.now() + ROTATION_RETRY_MS
+        options.log.error({ event: 'keys_watch_failed', err: error }, 'scheduled key rotation failed; will retry in a minute')
+      } finally {
+        busy = false
+      }
+    }
+    const timer = setInterval(() => void tick(), options.intervalMs)
+    timer.unref()
+    void tick()
+    return () => clearInterval(timer)
+  }
+
+  /** True when rotation was not due or was done; false when due but nothing was written (retry later). */
+  private async rotateIfDue(rotation: { days: number; policy: RotationPolicy }, options: WatchOptions): Promise<boolean> {
+    const times = [...this.loaded.values()].map((k) => k.times)
+    if (!rotationDue(times, this.clock.now(), DEFAULT_ALG, rotation.days)) return true
+    // rotateKeys reads the directory again under the lock: of several instances, the first
+    // rotates and the others find the new key and do nothing.
+    const created = await rotateKeys(this.dir, {
+      now: () => this.clock.now(),
+      alg: DEFAULT_ALG,
+      immediate: false,
+      policy: rotation.policy,
+      onlyIfDue: rotation.days,
+      audit: options.audit,
+      warn: (message) => this.report('warn', 'key_file_ignored', message),
+    })
+    await this.reload()
+    return created !== undefined || !rotationDue([...this.loaded.values()].map((k) => k.times), this.clock.now(), DEFAULT_ALG, rotation.days)
+  }
+}
+
+/** Each key as `keys list` shows it, oldest first. */
+export function keyInfos(files: readonly KeyFile[], now: number): KeyInfo[] {
+  const statuses = statusesAt(files.map(toTimes), now)
+  return [...files]
+    .sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.kid.localeCompare(b.kid))
+    .map((f) => ({
+      kid: f.kid,
+      alg: f.alg,
+      status: statuses.get(f.kid) as KeyStatus,
+      created_at: f.created_at,
+      signs_from: f.signs_from,
+      retires_at: f.retires_at,
+    }))
 }
 
 /** The keys in KEYS_DIR, without generating one (for `latchkey keys list`). */
-export async function listKeys(dir: string): Promise<KeyInfo[]> {
-  let files: KeyFile[]
+export async function listKeys(dir: string, now: number): Promise<KeyInfo[]> {
+  let loaded: Map<string, LoadedKey>
   try {
-    files = await readKeyFiles(dir)
+    loaded = await readStrict(dir)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
     throw error
   }
-  return files.map(({ kid, alg, status, created_at }) => ({ kid, alg, status, created_at }))
+  return keyInfos([...loaded.values()].map((k) => k.file), now)
 }

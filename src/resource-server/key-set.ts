@@ -1,7 +1,7 @@
 import type { webcrypto } from 'node:crypto'
 import { importJWK, type CryptoKey, type JWK } from 'jose'
 import { BearerError } from './errors.js'
-import { fetchJson, fetchMetadata, type IssuerMetadata } from './metadata.js'
+import { fetchJsonResponse, fetchMetadata, type IssuerMetadata } from './metadata.js'
 
 export interface KeySetOptions {
   issuer: string
@@ -9,7 +9,10 @@ export interface KeySetOptions {
   jwksUri: string | undefined
   /** Least time between two fetches, whatever triggers them (unknown kids, age, failures). */
   cooldownMs: number
-  /** Keys older than this are refetched in the background, so a withdrawn key stops working. */
+  /**
+   * Keys older than this are refetched in the background, so a withdrawn key stops working; the
+   * JWKS response's own Cache-Control max-age shortens it, never lengthens it.
+   */
   maxAgeMs: number
   timeoutMs: number
   clock: () => number
@@ -24,12 +27,16 @@ export class KeySet {
   /** undefined until a JWKS has been loaded once; afterwards a failed refetch keeps the old keys. */
   private keys: Map<string, CryptoKey> | undefined
   private loadedAt = 0
+  /** maxAgeMs, or less when the last JWKS response said so. */
+  private freshForMs: number
   private lastAttemptAt = -Infinity
   private pending: Promise<void> | undefined
   private lastError: unknown
   private metadata: IssuerMetadata | undefined
 
-  constructor(private readonly options: KeySetOptions) {}
+  constructor(private readonly options: KeySetOptions) {
+    this.freshForMs = options.maxAgeMs
+  }
 
   get introspectionEndpoint(): string | undefined {
     return this.metadata?.introspectionEndpoint
@@ -39,7 +46,7 @@ export class KeySet {
   key(kid: string): CryptoKey | Promise<CryptoKey> {
     const key = this.keys?.get(kid)
     if (key === undefined) return this.keyAfterRefresh(kid)
-    if (this.options.clock() - this.loadedAt > this.options.maxAgeMs) void this.refresh()
+    if (this.options.clock() - this.loadedAt > this.freshForMs) void this.refresh()
     return key
   }
 
@@ -85,16 +92,17 @@ export class KeySet {
   private async load(): Promise<void> {
     const { issuer, timeoutMs } = this.options
     const jwksUri = this.options.jwksUri ?? (this.metadata ??= await fetchMetadata(issuer, timeoutMs)).jwksUri
-    let jwks: unknown
+    let response: Awaited<ReturnType<typeof fetchJsonResponse>>
     try {
-      jwks = await fetchJson(jwksUri, timeoutMs)
+      response = await fetchJsonResponse(jwksUri, timeoutMs)
     } catch (error) {
       // The jwks_uri may have moved: read the metadata again next time.
       this.metadata = undefined
       throw error
     }
-    this.keys = await importKeys(jwks)
+    this.keys = await importKeys(response.body)
     this.loadedAt = this.options.clock()
+    this.freshForMs = Math.min(this.options.maxAgeMs, response.cacheLifetimeMs ?? Infinity)
   }
 }
 

@@ -11,6 +11,30 @@ export async function fetchJson(
   timeoutMs: number,
   init: { method?: string; headers?: Record<string, string>; body?: string } = {},
 ): Promise<unknown> {
+  return (await fetchJsonResponse(url, timeoutMs, init)).body
+}
+
+/**
+ * How long a response may be reused by its `Cache-Control` (RFC 9111 §5.2.2): 0 for no-store,
+ * no-cache or max-age=0; the max-age in milliseconds; undefined when the header says neither.
+ */
+export function cacheLifetimeMs(cacheControl: string | null): number | undefined {
+  if (cacheControl === null) return undefined
+  const directives = cacheControl.toLowerCase().split(',').map((d) => d.trim())
+  if (directives.some((d) => d === 'no-store' || d === 'no-cache')) return 0
+  for (const directive of directives) {
+    const match = /^max-age=("?)(\d+)\1$/.exec(directive)
+    if (match) return Number(match[2]) * 1000
+  }
+  return undefined
+}
+
+/** fetchJson, with the response's cache lifetime. */
+export async function fetchJsonResponse(
+  url: string,
+  timeoutMs: number,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ body: unknown; cacheLifetimeMs: number | undefined }> {
   const response = await fetch(url, {
     ...init,
     headers: { accept: 'application/json', ...init.headers },
@@ -22,7 +46,7 @@ export async function fetchJson(
     await response.body?.cancel()
     throw new Error(`${url} answered HTTP ${response.status}`)
   }
-  return response.json()
+  return { body: await response.json(), cacheLifetimeMs: cacheLifetimeMs(response.headers.get('cache-control')) }
 }
 
 /** RFC 8414 §3.1: the well-known segment goes between the host and any path of the issuer. */

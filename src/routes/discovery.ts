@@ -4,7 +4,7 @@ import type { GrantDescriptor } from '../grants/grant.js'
 import { USER_SCOPES } from '../oauth/scope.js'
 
 /** RFC 8414 and OpenID Connect Discovery metadata: only what latchkey implements. */
-export function discoveryDocument(config: Config, grants: readonly GrantDescriptor[]): Record<string, unknown> {
+export function discoveryDocument(config: Config, grants: readonly GrantDescriptor[], uiLocales: readonly string[]): Record<string, unknown> {
   const url = (path: string) => `${config.issuer}${path}`
   return {
     issuer: config.issuer,
@@ -34,6 +34,8 @@ export function discoveryDocument(config: Config, grants: readonly GrantDescript
     id_token_signing_alg_values_supported: ['RS256'],
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'name', 'preferred_username', 'email', 'email_verified'],
     prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
+    // The languages of the login, consent, error and logout pages (one file each in locales/).
+    ui_locales_supported: [...uiLocales],
     claims_parameter_supported: false,
     request_parameter_supported: false,
     // Its default is true, so say so.
@@ -41,8 +43,11 @@ export function discoveryDocument(config: Config, grants: readonly GrantDescript
   }
 }
 
-export const discoveryRoute: FastifyPluginAsync<{ config: Config; grants: readonly GrantDescriptor[] }> = async (app, { config, grants }) => {
-  const document = discoveryDocument(config, grants)
+export const discoveryRoute: FastifyPluginAsync<{ config: Config; grants: readonly GrantDescriptor[]; uiLocales: readonly string[] }> = async (
+  app,
+  { config, grants, uiLocales },
+) => {
+  const document = discoveryDocument(config, grants, uiLocales)
   const handler = async (_request: unknown, reply: { header(name: string, value: string): unknown }) => {
     reply.header('cache-control', 'public, max-age=300')
     return document

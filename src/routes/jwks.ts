@@ -1,10 +1,18 @@
 import type { FastifyPluginAsync } from 'fastify'
+import type { Clock } from '../clock.js'
 import type { KeyStore } from '../keys/key-store.js'
 
-export const jwksRoute: FastifyPluginAsync<{ keys: KeyStore }> = async (app, { keys }) => {
+export interface JwksRouteOptions {
+  keys: KeyStore
+  clock: Clock
+  /** Below KEY_PUBLISH_DELAY (jwksMaxAgeSeconds), so cached copies hold a new key before it signs. */
+  maxAgeSeconds: number
+}
+
+export const jwksRoute: FastifyPluginAsync<JwksRouteOptions> = async (app, { keys, clock, maxAgeSeconds }) => {
+  const cacheControl = maxAgeSeconds > 0 ? `public, max-age=${maxAgeSeconds}` : 'no-cache'
   app.get('/.well-known/jwks.json', async (_request, reply) => {
-    // Short cache: resource servers refetch on an unknown kid anyway.
-    reply.header('cache-control', 'public, max-age=300')
-    return keys.jwks()
+    reply.header('cache-control', cacheControl)
+    return keys.jwks(clock.now())
   })
 }

@@ -99,8 +99,8 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
     request.audit.record({ event: 'logout', userId: session?.userId, clientId: target.client?.id })
   }
 
-  function finish(reply: FastifyReply, target: LogoutTarget): FastifyReply {
-    if (target.postLogoutRedirectUri === undefined) return pages.render(reply, 'signed-out', {})
+  function finish(reply: FastifyReply, target: LogoutTarget, locale?: string): FastifyReply {
+    if (target.postLogoutRedirectUri === undefined) return pages.render(reply, 'signed-out', {}, { locale })
     const url = new URL(target.postLogoutRedirectUri)
     if (target.state !== undefined) url.searchParams.set('state', target.state)
     // RFC 9700 §4.12: 303, never 307.
@@ -124,6 +124,8 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
     }
     const user = session === undefined ? undefined : await repos.users.findById(session.userId)
     return pages.render(reply, 'logout', {
+      // RP-Initiated Logout 1.0 §2: ui_locales; the form carries it to the signed-out page.
+      uiLocale: pages.pickUiLocale(params.get('ui_locales')),
       username: user?.username,
       clientName: target.client?.name,
       clientId: target.client?.id,
@@ -138,10 +140,10 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
   app.post('/logout/confirm', routeOptions, async (request, reply) => {
     const params = new Params(request.body)
     if (!csrfMatches(request, params.get('csrf_token'))) {
-      throw new OAuthError('invalid_request', 'this form was not sent from the browser that asked to sign out', { status: 403 })
+      throw new OAuthError('invalid_request', 'this form was not sent from the browser that asked to sign out', { status: 403, reason: 'wrong_browser' })
     }
     const target = await resolveTarget(params, undefined)
     await endSession(request, reply, target)
-    return finish(reply, target)
+    return finish(reply, target, pages.pickUiLocale(params.get('ui_locales')))
   })
 }

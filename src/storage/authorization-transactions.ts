@@ -35,6 +35,8 @@ export interface AuthorizationTransaction extends AuthorizationGrant {
   maxAgeSeconds: number | null
   /** The client network (clientNetwork of the address) that opened it; null for older rows. */
   address: string | null
+  /** The pages' language, picked from the request's ui_locales; null: Accept-Language decides. */
+  uiLocale: string | null
 }
 
 /** The open transactions of one address, counted up to a limit. */
@@ -77,6 +79,7 @@ function toTransaction(row: AuthorizationTransactionRow): AuthorizationTransacti
     loginHint: row.login_hint,
     maxAgeSeconds: row.max_age === null ? null : Number(row.max_age),
     address: row.address,
+    uiLocale: row.ui_locale,
   }
 }
 
@@ -106,6 +109,7 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
           login_hint: tx.loginHint,
           max_age: tx.maxAgeSeconds,
           address: tx.address,
+          ui_locale: tx.uiLocale,
         })
         .execute()
     },

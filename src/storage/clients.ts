@@ -31,6 +31,10 @@ export type ClientChanges = Partial<Pick<Client, 'name' | 'redirectUris' | 'post
 export interface ClientRepository {
   create(client: Client): Promise<void>
   findById(id: string): Promise<Client | undefined>
+  /** Clients with exactly this name, oldest first (names are not unique). */
+  findByName(name: string): Promise<Client[]>
+  /** Replaces a confidential client's secret (its SHA-256 hash): the old secret stops working. */
+  setSecretHash(id: string, secretHash: string): Promise<void>
   /** The first registered resource server (`--audience`) for this audience, for the consent page. */
   findByAudience(audience: string): Promise<Client | undefined>
   /** Whether some client has a redirect URI with this origin (for CORS preflight at /token). */
@@ -107,6 +111,14 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
     async findById(id) {
       const row = await db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst()
       return row && toClient(row)
+    },
+    async findByName(name) {
+      const rows = await db.selectFrom('clients').selectAll().where('name', '=', name).orderBy('created_at').orderBy('id').execute()
+      return rows.map(toClient)
+    },
+    async setSecretHash(id, secretHash) {
+      // A new secret with no grace: a secret kept for a rotation's grace period ends too.
+      await db.updateTable('clients').set({ secret_hash: secretHash, previous_secret_hash: null, previous_secret_expires_at: null }).where('id', '=', id).execute()
     },
     async findByAudience(audience) {
       const row = await db

@@ -64,6 +64,8 @@ export interface AuthorizationTransactionsTable {
   max_age: number | null
   /** clientNetwork() of the address that opened it, for the cap on open transactions. */
   address: string | null
+  /** The pages' language from ui_locales (a tag such as `de`), or null. */
+  ui_locale: string | null
 }
 
 export interface LoginSessionsTable {

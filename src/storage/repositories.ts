@@ -1,4 +1,6 @@
+import type { Kysely } from 'kysely'
 import type { Store } from './connect.js'
+import type { Database } from './database.js'
 import { accessTokenRepository, type AccessTokenRepository } from './access-tokens.js'
 import { authorizationCodeRepository, type AuthorizationCodeRepository } from './authorization-codes.js'
 import {
@@ -30,19 +32,30 @@ export interface Repositories {
   grants: GrantRepository
 }
 
-export function repositories(store: Store): Repositories {
+export function repositories(store: Pick<Store, 'db'>): Repositories {
+  return repositoriesOn(store.db)
+}
+
+function repositoriesOn(db: Kysely<Database>): Repositories {
   return {
-    users: userRepository(store.db),
-    clients: clientRepository(store.db),
-    scopes: scopeRepository(store.db),
-    transactions: authorizationTransactionRepository(store.db),
-    sessions: loginSessionRepository(store.db),
-    consents: consentRepository(store.db),
-    codes: authorizationCodeRepository(store.db),
-    refreshTokens: refreshTokenRepository(store.db),
-    accessTokens: accessTokenRepository(store.db),
-    loginAttempts: loginAttemptRepository(store.db),
-    failureCounters: failureCounterRepository(store.db),
-    grants: grantRepository(store.db),
+    users: userRepository(db),
+    clients: clientRepository(db),
+    scopes: scopeRepository(db),
+    transactions: authorizationTransactionRepository(db),
+    sessions: loginSessionRepository(db),
+    consents: consentRepository(db),
+    codes: authorizationCodeRepository(db),
+    refreshTokens: refreshTokenRepository(db),
+    accessTokens: accessTokenRepository(db),
+    loginAttempts: loginAttemptRepository(db),
+    failureCounters: failureCounterRepository(db),
+    grants: grantRepository(db),
   }
+}
+
+/** Runs `work` in one transaction (ADR 0004): all of its writes land, or none. */
+export type InTransaction = <T>(work: (repos: Repositories) => Promise<T>) => Promise<T>
+
+export function inTransaction(store: Pick<Store, 'db'>): InTransaction {
+  return (work) => store.db.transaction().execute((trx) => work(repositoriesOn(trx)))
 }

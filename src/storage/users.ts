@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database, UserRow } from './database.js'
 import { fromDbTime } from './convert.js'
 import { containsIgnoringCase, type PageQuery } from './paging.js'
@@ -98,10 +98,12 @@ export function userRepository(db: Kysely<Database>): UserRepository {
       await db.updateTable('users').set(set).where('id', '=', id).execute()
     },
     async setPasswordHash(id, passwordHash, now) {
-      await db.transaction().execute(async (trx) => {
+      const work = async (trx: Transaction<Database>) => {
         await trx.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
         await endUserAccess(trx, id, now)
-      })
+      }
+      // Inside a caller's transaction (latchkey demo), part of it; otherwise one of its own.
+      await (db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work))
     },
     async disable(id, now) {
       return db.transaction().execute(async (trx) => {

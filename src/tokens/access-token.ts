@@ -32,7 +32,7 @@ export interface AccessTokenSigner {
 export function accessTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: string; ttlSeconds: number }): AccessTokenSigner {
   return {
     async issue(claims) {
-      const key = deps.keys.signingKey()
+      const key = deps.keys.signingKey('RS256', deps.clock.now())
       const now = deps.clock.now()
       const iat = Math.floor(now / 1000)
       const exp = iat + deps.ttlSeconds

@@ -1,7 +1,7 @@
-import { errors, jwtVerify, type JWTPayload } from 'jose'
+import { errors, type JWTPayload } from 'jose'
 import type { Clock } from '../clock.js'
 import type { KeyStore } from '../keys/key-store.js'
-import { publishedKeySet } from '../keys/published-key-set.js'
+import { publishedKeyVerifier } from '../keys/published-key-set.js'
 import { isStringList } from './claims.js'
 
 /** The claims of an ID token latchkey issued, read back from an `id_token_hint`. */
@@ -28,10 +28,10 @@ export interface IdTokenHintVerifier {
 }
 
 export function idTokenHintVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): IdTokenHintVerifier {
-  const currentKeySet = publishedKeySet(deps.keys)
+  const verifyJwt = publishedKeyVerifier(deps.keys, deps.clock)
 
   async function payloadAt(token: string, date: Date): Promise<JWTPayload> {
-    const { payload } = await jwtVerify(token, currentKeySet(), {
+    const { payload } = await verifyJwt(token, {
       // RFC 8725 §3.1: the one algorithm latchkey signs with; never none, never HMAC.
       algorithms: ['RS256'],
       // RFC 8725 §3.11: explicit typing; an access token (at+jwt) is not an ID token.

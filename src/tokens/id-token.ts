@@ -36,7 +36,7 @@ export function accessTokenHash(accessToken: string): string {
 export function idTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: string; ttlSeconds: number }): IdTokenSigner {
   return {
     async issue(claims) {
-      const key = deps.keys.signingKey()
+      const key = deps.keys.signingKey('RS256', deps.clock.now())
       const iat = Math.floor(deps.clock.now() / 1000)
       const payload: Record<string, unknown> = {
         auth_time: Math.floor(claims.authTime / 1000),

@@ -1,7 +1,7 @@
-import { errors, jwtVerify } from 'jose'
+import { errors } from 'jose'
 import type { Clock } from '../clock.js'
 import type { KeyStore } from '../keys/key-store.js'
-import { publishedKeySet } from '../keys/published-key-set.js'
+import { publishedKeyVerifier } from '../keys/published-key-set.js'
 import { isStringList } from './claims.js'
 
 /** The claims of an access token latchkey issued (RFC 9068), as read back from it. */
@@ -30,11 +30,11 @@ export interface AccessTokenVerifier {
 }
 
 export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): AccessTokenVerifier {
-  const keySet = publishedKeySet(deps.keys)
+  const verifyJwt = publishedKeyVerifier(deps.keys, deps.clock)
 
   async function verifiedPayload(token: string): Promise<Record<string, unknown> | undefined> {
     try {
-      const { payload } = await jwtVerify(token, keySet(), {
+      const { payload } = await verifyJwt(token, {
         // RFC 8725 §3.1: the one algorithm latchkey signs with; never none, never HMAC.
         algorithms: ['RS256'],
         // RFC 9068 §4: explicit typing, exact issuer.

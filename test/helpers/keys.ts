@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadKeyStore, type KeyStore } from '../../src/keys/key-store.js'
 
+const FIXTURE_KEY_SINCE = Date.UTC(2000, 0, 1)
 let keysRoot: string | undefined
 const stores = new Map<string, Promise<KeyStore>>()
 
@@ -21,7 +22,8 @@ export function fixtureKeyStore(name = 'latchkey'): Promise<KeyStore> {
       process.once('exit', () => rmSync(root, { recursive: true, force: true }))
       keysRoot = root
     }
-    store = loadKeyStore(join(keysRoot, name))
+    // Signing since 2000, so the fake clocks of tests (set in 2026) find it current.
+    store = loadKeyStore(join(keysRoot, name), { clock: { now: () => FIXTURE_KEY_SINCE } })
     stores.set(name, store)
   }
   return store

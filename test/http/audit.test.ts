@@ -4,15 +4,19 @@ import { revokeGrants } from '../../src/admin/grants.js'
 import { addScope, removeScope } from '../../src/admin/scopes.js'
 import { revokeSessions } from '../../src/admin/sessions.js'
 import { addUser, disableUser, enableUser, removeUser, setPassword, updateUser } from '../../src/admin/users.js'
+import { setUpDemo } from '../../src/admin/demo.js'
 import { buildApp } from '../../src/app.js'
 import { AUDIT_EVENTS, loggerAudit } from '../../src/audit.js'
 import { loadConfig } from '../../src/config.js'
-import { repositories } from '../../src/storage/repositories.js'
+import { inTransaction, repositories } from '../../src/storage/repositories.js'
 import { logLines, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { FakeClock } from '../helpers/clock.js'
 import { sqliteCase } from '../helpers/db.js'
 import { fixtureKeyStore } from '../helpers/keys.js'
+import { loadKeyStore } from '../../src/keys/key-store.js'
+import { rotationPolicy } from '../../src/keys/key-timeline.js'
+import { retireKey, rotateKeys } from '../../src/keys/key-writer.js'
 import { basic, codeRequest, decide, exchange, PASSWORD, redirectParams, signIn } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
 
@@ -37,6 +41,14 @@ t.test('a whole flow records every audit event, and the log holds no secret', as
   const secrets: string[] = [PASSWORD, 'wrong password one']
   const user = await addUser(admin, { username: 'alice', password: PASSWORD })
   await addUser(admin, { username: 'bob', password: PASSWORD })
+  // `latchkey demo`, twice: the rerun resets the demo password and the example app's secret.
+  for (let run = 0; run < 2; run++) {
+    const demo = await setUpDemo(
+      { transaction: inTransaction(ctx.store), passwords: testPasswords, clock: ctx.clock, audit: admin.audit },
+      { issuer: ctx.config.issuer, audience: ctx.config.defaultAudience, appOrigin: 'http://localhost:5000' },
+    )
+    secrets.push(demo.user.password, demo.clients.example_app.client_secret, demo.code_verifier)
+  }
   const added = await addClient(admin, {
     name: 'Web',
     redirectUris: ['https://app.example.com/cb'],
@@ -122,6 +134,12 @@ t.test('a whole flow records every audit event, and the log holds no secret', as
   await removeScope(acting, 'reports')
   await removeClient(acting, spare.client_id)
   await removeUser(acting, 'bob')
+
+  // Key rotation and retirement (the CLI's and the schedule's events), on a directory of their own.
+  const keysDir = t.testdir()
+  await loadKeyStore(keysDir, { clock: ctx.clock })
+  const rotatedKey = await rotateKeys(keysDir, { now: () => ctx.clock.now(), alg: 'RS256', immediate: false, policy: rotationPolicy(ctx.config), audit: admin.audit })
+  await retireKey(keysDir, rotatedKey!.kid, { now: () => ctx.clock.now(), audit: admin.audit })
 
   const events = parsed().filter((line) => line.audit === true)
   const names = new Set(events.map((e) => e.event))

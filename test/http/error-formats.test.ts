@@ -2,13 +2,14 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { createErrorHandler } from '../../src/error-handler.js'
 import { OAuthError } from '../../src/errors.js'
+import { loadConfig } from '../../src/config.js'
 import { createPages } from '../../src/pages/pages.js'
 import { buildTestApp, logLines } from '../helpers/app.js'
 
 /** A bare app with the one error handler and a `bearer` route that throws what it is given. */
 async function bearerApp(t: Test, thrown: () => unknown): Promise<FastifyInstance> {
   const app = Fastify()
-  app.setErrorHandler(createErrorHandler({ issuer: 'http://localhost:3000', pages: createPages() }))
+  app.setErrorHandler(createErrorHandler({ issuer: 'http://localhost:3000', pages: createPages({ brand: loadConfig({}).brand }) }))
   app.get('/protected', { config: { errorFormat: 'bearer' } }, async () => {
     throw thrown()
   })
@@ -47,7 +48,7 @@ t.test('bearer format: a bug or a framework error is plain JSON, without a chall
 
 t.test('json format: no error member only when there is no code; Basic challenge for invalid_client', async (t) => {
   const app = Fastify()
-  app.setErrorHandler(createErrorHandler({ issuer: 'http://localhost:3000', pages: createPages() }))
+  app.setErrorHandler(createErrorHandler({ issuer: 'http://localhost:3000', pages: createPages({ brand: loadConfig({}).brand }) }))
   app.get('/client', { config: { errorFormat: 'json' } }, async () => {
     throw OAuthError.invalidClient('client authentication failed')
   })

@@ -45,6 +45,8 @@ export interface FixtureIssuer extends TokenSource {
   delayMs: number
   /** More JWKs published beside the signing keys. */
   extraJwks: unknown[]
+  /** The JWKS response's Cache-Control header, when set. */
+  jwksCacheControl: string | undefined
   /** The introspection client credentials the fixture accepts. */
   client: { id: string; secret: string }
   /** Stops listening: later requests are refused. Safe to call twice. */
@@ -144,6 +146,7 @@ export async function startFixtureIssuer(options: { audience?: string } = {}): P
     rawMetadata: undefined,
     delayMs: 0,
     extraJwks: [],
+    jwksCacheControl: undefined,
     // Characters that RFC 6749 §2.3.1's form-encoding changes, so a client skipping it fails.
     client: { id: 'api client', secret: 's3cret:+/%ü' },
     async addKey({ makeCurrent = false, kid } = {}) {
@@ -190,7 +193,8 @@ export async function startFixtureIssuer(options: { audience?: string } = {}): P
     }
     return withOverrides(document, fixture.metadataPatch)
   })
-  app.get('/.well-known/jwks.json', async () => {
+  app.get('/.well-known/jwks.json', async (_request, reply) => {
+    if (fixture.jwksCacheControl !== undefined) reply.header('cache-control', fixture.jwksCacheControl)
     return { keys: [...keys.map((key) => key.publicJwk), ...fixture.extraJwks] }
   })
   app.post('/introspect', async (request, reply) => {

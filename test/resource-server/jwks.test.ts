@@ -224,6 +224,34 @@ t.test('refetches keys older than jwksMaxAgeMs in the background, dropping withd
   assertRefused(t, await getWithToken(app, old), unknownKid(issuer))
 })
 
+t.test("honours the JWKS response's Cache-Control: a shorter max-age brings the background refetch forward", async (t) => {
+  const cases: Array<[string | undefined, number]> = [
+    ['public, max-age=300', 300_000],
+    ['max-age="120", must-revalidate', 120_000],
+    ['no-cache', 0],
+    ['no-store', 0],
+    ['public, max-age=3600', 600_000],
+    [undefined, 600_000],
+    ['public', 600_000],
+  ]
+  for (const [cacheControl, freshForMs] of cases) {
+    const issuer = await fixture(t)
+    issuer.jwksCacheControl = cacheControl
+    const clock = manualClock()
+    const { app } = await protectedApp(t, { issuer: issuer.issuer, audience: issuer.audience, clock: clock.now, jwksCooldownMs: 0, jwksMaxAgeMs: 600_000 })
+    const token = await issuer.sign({ exp: Math.floor(clock.now() / 1000) + 7200 })
+    assertAccepted(t, await getWithToken(app, token))
+    t.equal(issuer.counts.jwks, 1)
+    clock.advance(freshForMs)
+    assertAccepted(t, await getWithToken(app, token))
+    t.equal(issuer.counts.jwks, 1, `${cacheControl}: fresh for ${freshForMs} ms`)
+    clock.advance(1)
+    assertAccepted(t, await getWithToken(app, token))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.equal(issuer.counts.jwks, 2, `${cacheControl}: refetched in the background after ${freshForMs} ms, capped by jwksMaxAgeMs`)
+  }
+})
+
 t.test('ready() loads the keys, or rejects with a 503 BearerError', async (t) => {
   const issuer = await fixture(t)
   const rs = createResourceServer({ issuer: issuer.issuer, audience: issuer.audience })

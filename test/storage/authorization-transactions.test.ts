@@ -8,7 +8,7 @@ function transaction(id: string, address: string | null, expiresAt: number, comp
   return {
     id, browserHash: 'b', csrfHash: 'c', clientId: 'c1', redirectUri: 'https://app.example.com/cb', state: null, scopes: [],
     resource: 'https://api.example.com', codeChallenge: null, codeChallengeMethod: null, nonce: null, forceConsent: false,
-    userId: null, authTime: null, createdAt: expiresAt - 600_000, expiresAt, completedAt, loginHint: null, maxAgeSeconds: null, address,
+    userId: null, authTime: null, createdAt: expiresAt - 600_000, expiresAt, completedAt, loginHint: null, maxAgeSeconds: null, address, uiLocale: null,
   }
 }
 
@@ -34,5 +34,8 @@ for (const dialect of dialects(t)) {
     t.same(await transactions.countOpen('192.0.2.1', NOW, 2), { count: 2, firstExpiresAt: NOW + 100 }, 'counted up to the limit, the first to expire included')
     t.same(await transactions.countOpen('192.0.2.2', NOW, 10), { count: 1, firstExpiresAt: NOW + 10 })
     t.equal((await transactions.findById('a'))?.address, '192.0.2.1', 'the address is stored')
+    t.equal((await transactions.findById('a'))?.uiLocale, null, 'no ui_locales: null')
+    await transactions.create({ ...transaction('german', '192.0.2.3', NOW + 10), uiLocale: 'de' })
+    t.equal((await transactions.findById('german'))?.uiLocale, 'de', 'the language ui_locales chose is kept')
   })
 }

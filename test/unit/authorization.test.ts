@@ -139,7 +139,7 @@ t.test('transactions', async (t) => {
     const open = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
     const form = { transactionId: open.tx.id, csrfToken: open.csrfToken, browserId }
     await transactions.complete(open.tx.id)
-    await t.rejects(transactions.complete(open.tx.id), new OAuthError('invalid_request', 'this sign-in request has already been completed'))
+    await t.rejects(transactions.complete(open.tx.id), new OAuthError('invalid_request', 'this sign-in request has already been completed', { reason: 'completed' }))
     await t.rejects(transactions.load(form), { message: 'this sign-in request has already been completed' })
     const later = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
     clock.advance(TRANSACTION_TTL_MS / 1000)

@@ -19,8 +19,11 @@ t.test('defaults match the contract', async (t) => {
     limitSignInFailuresPerAddress: 100,
     limitClientAuthFailures: 20,
     purgeIntervalSeconds: 600,
+    keyPublishDelaySeconds: 600,
+    keyRotationDays: 90,
     logLevel: 'info',
     adminApi: false,
+    brand: { name: 'latchkey', color: '#3451b2', logo: undefined },
   })
 })
 
@@ -41,9 +44,13 @@ t.test('reads every variable', async (t) => {
     LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '500',
     LIMIT_CLIENT_AUTH_FAILURES: '5',
     PURGE_INTERVAL: '60',
+    KEY_PUBLISH_DELAY: '1200',
+    KEY_ROTATION_DAYS: '0',
     LOG_LEVEL: 'warn',
     ADMIN_API: 'on',
   })
+  t.equal(c.keyPublishDelaySeconds, 1200)
+  t.equal(c.keyRotationDays, 0, '0 = off')
   t.equal(c.port, 8080)
   t.equal(c.host, '0.0.0.0')
   t.equal(c.issuer, 'https://auth.example.com')
@@ -66,6 +73,21 @@ t.test('reads every variable', async (t) => {
 t.test('accepts loopback http issuers and https anywhere', async (t) => {
   for (const issuer of ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://[::1]:3000', 'https://auth.example.com', 'https://auth.example.com:8443']) {
     t.equal(loadConfig({ ISSUER: issuer }).issuer, issuer)
+  }
+})
+
+t.test('the default ISSUER follows PORT, on localhost', async (t) => {
+  t.equal(loadConfig({ PORT: '8080' }).issuer, 'http://localhost:8080')
+  t.equal(loadConfig({ PORT: '3001', ISSUER: 'http://127.0.0.1:3001' }).issuer, 'http://127.0.0.1:3001', 'ISSUER, when set, wins')
+})
+
+t.test('a loopback HOST needs no ISSUER; any other HOST does', async (t) => {
+  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) {
+    t.equal(loadConfig({ HOST: host, PORT: '4100' }).issuer, 'http://localhost:4100', host)
+  }
+  for (const host of ['0.0.0.0', '::', '192.0.2.10', 'auth.internal']) {
+    t.throws(() => loadConfig({ HOST: host }), { name: 'ConfigError', message: new RegExp(`^ISSUER must be set when HOST is not a loopback address \\(HOST=${host.replace(/\./g, '\\.')}\\)`) }, host)
+    t.equal(loadConfig({ HOST: host, ISSUER: 'https://auth.example.com' }).issuer, 'https://auth.example.com', `${host} with ISSUER`)
   }
 })
 
@@ -128,6 +150,10 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ LOG_LEVEL: 'INFO' }, 'LOG_LEVEL', /got "INFO"/],
   [{ PURGE_INTERVAL: '86401' }, 'PURGE_INTERVAL', /0 to 86400/],
   [{ PURGE_INTERVAL: 'hourly' }, 'PURGE_INTERVAL', /integer/],
+  [{ KEY_PUBLISH_DELAY: '-5' }, 'KEY_PUBLISH_DELAY', /integer/],
+  [{ KEY_PUBLISH_DELAY: '2592001' }, 'KEY_PUBLISH_DELAY', /0 to 2592000/],
+  [{ KEY_ROTATION_DAYS: '3651' }, 'KEY_ROTATION_DAYS', /0 to 3650/],
+  [{ KEY_ROTATION_DAYS: 'quarterly' }, 'KEY_ROTATION_DAYS', /integer/],
 ]
 
 for (const [env, variable, expected] of bad) {

@@ -6,7 +6,7 @@ import t from 'tap'
 // docs/architecture.md "The arrows": which part of src/ may import which. Change both together.
 const COMMON = ['errors', 'clock', 'config', 'audit', 'network']
 const ALLOWED: Record<string, string[]> = {
-  main: ['app', 'keys', 'storage', 'shutdown'],
+  main: ['app', 'keys', 'storage', 'shutdown', 'first-run', 'log-format'],
   app: ['http-server', 'routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'error-handler'],
   cli: ['admin', 'keys', 'storage', 'grants', 'accounts'],
   routes: ['admin', 'authorization', 'grants', 'tokens', 'oauth', 'accounts', 'pages', 'keys', 'storage', 'error-handler'],
@@ -27,6 +27,8 @@ const ALLOWED: Record<string, string[]> = {
   'http-server': [],
   shutdown: [],
   network: [],
+  'first-run': [],
+  'log-format': [],
 }
 // Packages a part must not use: protocol and domain rules stay free of HTTP.
 const NO_FASTIFY = ['authorization', 'grants', 'tokens', 'oauth', 'accounts', 'admin', 'storage', 'keys']
@@ -85,4 +87,15 @@ t.test('the check sees imports at all', async (t) => {
   t.ok(importsOf(app).includes('./routes/token.js'))
   t.ok(importsOf("import type { A } from '../storage/x.js'\nexport { b } from './b.js'").length === 2)
   t.ok(files.length > 50)
+})
+
+t.test('the example app stands alone: it imports nothing from src/', async (t) => {
+  const examples = resolve(SRC, '../examples')
+  const broken = sourceFiles(examples).flatMap((file) =>
+    importsOf(readFileSync(file, 'utf8'))
+      .filter((specifier) => specifier.startsWith('.') && !resolve(dirname(file), specifier).startsWith(examples))
+      .map((specifier) => `${relative(examples, file)} → ${specifier}`),
+  )
+  t.ok(sourceFiles(examples).length > 0, 'examples/ has sources')
+  t.same(broken, [], 'imports outside examples/')
 })

@@ -19,13 +19,15 @@ export function consentRoute(app: FastifyInstance, ctx: FormRouteContext): void 
     // expired, or replaced by another user's sign-in in another tab.
     const session = await auth.sessions.find(cookies.sessionId(request))
     if (!session || session.userId !== userId) {
-      throw new OAuthError('invalid_request', 'you are no longer signed in as the user of this request; start again from the application')
+      throw new OAuthError('invalid_request', 'you are no longer signed in as the user of this request; start again from the application', {
+        reason: 'signed_out',
+      })
     }
     if (!signInIsRecent(authTime, tx.maxAgeSeconds, clock.now())) {
       // OIDC Core §3.1.2.1: the application asked for a sign-in no older than max_age.
       await auth.transactions.setUser(tx.id, null)
       const client = await findClient(repos.clients, tx.clientId)
-      return steps.renderLogin(reply, { tx, csrfToken, client }, { error: 'Please sign in again.' })
+      return steps.renderLogin(reply, { tx, csrfToken, client }, { error: { key: 'login.error.again' } })
     }
     const decision = params.get('decision')
     if (decision !== 'allow' && decision !== 'deny') throw new OAuthError('invalid_request', 'decision must be allow or deny')

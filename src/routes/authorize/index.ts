@@ -34,7 +34,7 @@ export interface AuthorizeRouteOptions {
 export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (app, options) => {
   const { config, repos, clock, pages, auth, hints } = options
   const cookies = browserCookies({ issuer: config.issuer })
-  const steps = authorizeSteps({ auth, pages, repos })
+  const steps = authorizeSteps({ auth, pages, repos, lifetimes: config })
   const routeConfig = { errorFormat: 'authorize' as const }
   // Every page, error page and redirect of the authorization endpoint.
   app.addHook('onRequest', async (_request, reply) => setPageHeaders(reply))
@@ -76,6 +76,8 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
         signedIn: session && { userId: session.userId, authTime: session.authTime },
         loginHint: req.loginHint,
         maxAgeSeconds: req.maxAgeSeconds,
+        // OIDC Core §3.1.2.1: the pages' language, kept for the forms that follow.
+        uiLocale: pages.pickUiLocale(req.uiLocales),
         clientAddress: request.ip,
       })
       .catch((error: unknown) => {

@@ -23,16 +23,15 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     // The transaction stays usable for another try.
     if (checked.outcome === 'throttled') {
       reply.header('retry-after', String(checked.retryAfterSeconds))
-      return steps.renderLogin(reply, view, { error: 'Too many failed sign-ins; try again in a few minutes.', username }, 429)
+      return steps.renderLogin(reply, view, { error: { key: 'login.error.throttled' }, username }, 429)
     }
     if (checked.outcome === 'addressLimited') {
       reply.header('retry-after', String(checked.retryAfterSeconds))
-      const minutes = Math.ceil(checked.retryAfterSeconds / 60)
-      const error = `Too many failed sign-ins from your network; try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`
-      return steps.renderLogin(reply, view, { error, username }, 429)
+      const wait = { seconds: Math.ceil(checked.retryAfterSeconds / 60) * 60 }
+      return steps.renderLogin(reply, view, { error: { key: 'login.error.addressLimited', values: { wait } }, username }, 429)
     }
     // One message for every failure.
-    if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: 'Wrong username or password.', username }, 401)
+    if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
     const { user } = checked
     const { sessionId, authTime } = await auth.sessions.start(user.id, cookies.sessionId(request))
     cookies.setSession(reply, sessionId)

@@ -1,23 +1,48 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { consentCanBeRemembered } from '../../authorization/consent.js'
 import type { Authorization } from '../../authorization/index.js'
+import { isLoopbackHost } from '../../config.js'
 import { grantOf, type OpenTransaction, type SignedInTransaction } from '../../authorization/transactions.js'
 import type { ApprovedGrant } from '../../authorization/code-issuance.js'
 import { redirectStatus } from '../../error-handler.js'
+import type { PageMessage } from '../../pages/i18n.js'
 import type { Pages } from '../../pages/pages.js'
 import type { Client } from '../../storage/clients.js'
 import type { Repositories } from '../../storage/repositories.js'
 
 /** The steps the /authorize handlers share: the login page, the consent page, the code. */
 export interface AuthorizeSteps {
-  renderLogin(reply: FastifyReply, view: OpenTransaction & { client: Client }, extra?: { error?: string; username?: string }, status?: number): FastifyReply
+  renderLogin(reply: FastifyReply, view: OpenTransaction & { client: Client }, extra?: { error?: PageMessage; username?: string }, status?: number): FastifyReply
   /** After sign-in: the consent page, or the code when a remembered consent covers the request. */
   continueSignedIn(request: FastifyRequest, reply: FastifyReply, view: { tx: SignedInTransaction; csrfToken: string; client: Client }): Promise<FastifyReply>
   /** Issues the code and sends the browser back to the client. */
   redirectWithCode(request: FastifyRequest, reply: FastifyReply, grant: ApprovedGrant): Promise<FastifyReply>
 }
 
-export function authorizeSteps(deps: { auth: Authorization; pages: Pages; repos: Pick<Repositories, 'users' | 'scopes' | 'clients'> }): AuthorizeSteps {
-  const { auth, pages, repos } = deps
+/** How long what the consent page allows lasts: what /token will really issue. */
+export interface GrantLifetimes {
+  accessTokenTtlSeconds: number
+  refreshTokenTtlSeconds: number
+  refreshTokenMaxTtlSeconds: number
+}
+
+/**
+ * Where the browser goes after the consent page, as a person recognises it: the host of a web
+ * app, or, for a native app (loopback or private-use scheme, RFC 8252), an app on this device.
+ */
+export function returnTarget(redirectUri: string): { host: string; onDevice: boolean } {
+  const url = new URL(redirectUri)
+  if (url.protocol === 'http:' || url.protocol === 'https:') return { host: url.host, onDevice: isLoopbackHost(url.hostname) }
+  return { host: url.protocol.slice(0, -1), onDevice: true }
+}
+
+export function authorizeSteps(deps: {
+  auth: Authorization
+  pages: Pages
+  repos: Pick<Repositories, 'users' | 'scopes' | 'clients'>
+  lifetimes: GrantLifetimes
+}): AuthorizeSteps {
+  const { auth, pages, repos, lifetimes } = deps
 
   // The consent page names the API the token is for (RFC 8707): the registered resource server's
   // name, chosen by an administrator, else the audience URI itself.
@@ -33,7 +58,7 @@ export function authorizeSteps(deps: { auth: Authorization; pages: Pages; repos:
         reply,
         'login',
         { clientName: view.client.name, transaction: view.tx.id, csrfToken: view.csrfToken, error: extra.error, username: extra.username ?? view.tx.loginHint ?? '' },
-        status,
+        { status, locale: view.tx.uiLocale },
       )
     },
     async continueSignedIn(request, reply, { tx, csrfToken, client }) {
@@ -43,14 +68,29 @@ export function authorizeSteps(deps: { auth: Authorization; pages: Pages; repos:
       }
       const user = await repos.users.findById(tx.userId)
       const scopes = await repos.scopes.findByNames(tx.scopes)
-      return pages.render(reply, 'consent', {
-        clientName: client.name,
-        apiName: await apiName(tx.resource),
-        username: user?.username ?? '',
-        scopes: tx.scopes.map((name) => scopes.find((s) => s.name === name) ?? { name, description: '' }),
-        transaction: tx.id,
-        csrfToken,
-      })
+      const target = returnTarget(tx.redirectUri)
+      // A refresh token comes with the code exchange whenever the client is registered for it
+      // (offline_access or not), so that is when access outlasts one access token.
+      const refresh = client.grantTypes.includes('refresh_token')
+        ? { idleSeconds: lifetimes.refreshTokenTtlSeconds, maxSeconds: lifetimes.refreshTokenMaxTtlSeconds }
+        : undefined
+      return pages.render(
+        reply,
+        'consent',
+        {
+          clientName: client.name,
+          apiName: await apiName(tx.resource),
+          username: user?.username ?? '',
+          scopes: tx.scopes.map((name) => scopes.find((s) => s.name === name) ?? { name, description: '' }),
+          returnHost: target.host,
+          returnToDevice: target.onDevice,
+          duration: { accessSeconds: lifetimes.accessTokenTtlSeconds, refresh },
+          remembered: consentCanBeRemembered(client, tx.redirectUri),
+          transaction: tx.id,
+          csrfToken,
+        },
+        { locale: tx.uiLocale },
+      )
     },
   }
 }

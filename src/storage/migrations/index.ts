@@ -6,7 +6,8 @@ import * as openidConnect from './2026-11-23-04-openid-connect.js'
 import * as failureCounters from './2026-11-30-01-failure-counters.js'
 import * as boundedStorage from './2026-11-30-02-bounded-storage.js'
 import * as clientAudiences from './2026-11-30-03-client-audiences.js'
-import * as administration from './2026-11-30-04-administration.js'
+import * as uiLocales from './2026-11-30-04-ui-locales.js'
+import * as administration from './2026-11-30-05-administration.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
@@ -17,5 +18,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-30-01-failure-counters': failureCounters,
   '2026-11-30-02-bounded-storage': boundedStorage,
   '2026-11-30-03-client-audiences': clientAudiences,
-  '2026-11-30-04-administration': administration,
+  '2026-11-30-04-ui-locales': uiLocales,
+  '2026-11-30-05-administration': administration,
 }

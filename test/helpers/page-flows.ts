@@ -1,0 +1,92 @@
+import type { BrowserContext, Page } from 'playwright-core'
+import type { Test } from 'tap'
+import type { TestApp } from './app.js'
+import { codeRequest, createClient, createUser, PASSWORD } from './oauth.js'
+import { startLatchkey } from './server.js'
+
+/** The client's redirect URI. Chromium never reaches it: routeClient answers in its place. */
+export const CLIENT_ORIGIN = 'https://photos.example.com'
+
+export interface PagesServer {
+  ctx: TestApp & { issuer: string }
+  client: { client_id: string; redirectUri: string }
+  username: string
+  /** The /authorize URL of a fresh code request, absolute; `extra` adds or overrides parameters. */
+  authorizeUrl(extra?: Record<string, string | undefined>): string
+}
+
+/**
+ * A listening latchkey with one user, a web app registered for code + refresh tokens with every
+ * user scope, and the API it calls registered by name, as a real deployment would have.
+ */
+export async function startPagesServer(t: Test, env: Record<string, string> = {}): Promise<PagesServer> {
+  const ctx = await startLatchkey(t, { env })
+  const { username } = await createUser(ctx, 'alice')
+  await createClient(ctx, { name: 'Photos API', audience: ctx.config.defaultAudience, redirectUris: [] })
+  const client = await createClient(ctx, {
+    name: 'Photo Print Shop',
+    redirectUris: [`${CLIENT_ORIGIN}/callback`],
+    postLogoutRedirectUris: [`${CLIENT_ORIGIN}/signed-out`],
+    scope: 'openid profile email offline_access',
+  })
+  return {
+    ctx,
+    client,
+    username,
+    authorizeUrl: (extra = {}) => `${ctx.issuer}${codeRequest(client, { scope: 'openid profile email offline_access', ...extra }).url}`,
+  }
+}
+
+/**
+ * Answers every request to the client in Chromium's place, and refuses any other host but
+ * latchkey's: nothing leaves the machine. Every request is routed, so that the redirects
+ * latchkey answers with are seen too.
+ */
+export async function routeClient(context: BrowserContext, issuer: string): Promise<void> {
+  await context.route('**/*', (route) => {
+    const origin = new URL(route.request().url()).origin
+    if (origin === issuer) return route.continue()
+    if (origin === CLIENT_ORIGIN) {
+      return route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>Photo Print Shop</title><h1>Back at the app</h1>' })
+    }
+    return route.abort('blockedbyclient')
+  })
+}
+
+/**
+ * The query of the client URL the browser is sent back to. Call it before the step that
+ * redirects: Chromium routes a redirect's target to no handler (only the first URL), so it is
+ * caught as the request the browser makes, answered or not.
+ */
+export function sentBackToClient(page: Page): Promise<URLSearchParams> {
+  return page.waitForRequest((request) => new URL(request.url()).origin === CLIENT_ORIGIN).then((request) => new URL(request.url()).searchParams)
+}
+
+/** The login form filled and sent with the mouse-free path a script takes. */
+export async function signIn(page: Page, username: string, password = PASSWORD): Promise<void> {
+  await page.getByLabel(/Username|Benutzername/).fill(username)
+  await page.getByLabel(/Password|Passwort/).fill(password)
+  await page.locator('form[action="/authorize/login"] button[type="submit"]').click()
+  await page.waitForLoadState()
+}
+
+/** Every page latchkey shows, in the order a person meets them; `visit` runs on each. */
+export const PAGE_NAMES = ['sign-in', 'sign-in-error', 'consent', 'error', 'logout', 'signed-out'] as const
+export type PageName = (typeof PAGE_NAMES)[number]
+
+export async function visitEveryPage(page: Page, server: PagesServer, visit: (name: PageName) => Promise<void>): Promise<void> {
+  await page.goto(server.authorizeUrl())
+  await visit('sign-in')
+  await signIn(page, server.username, 'not the password')
+  await visit('sign-in-error')
+  await signIn(page, server.username)
+  await page.locator('form[action="/authorize/consent"]').waitFor()
+  await visit('consent')
+  await page.goto(server.authorizeUrl({ redirect_uri: 'https://attacker.example.net/callback' }))
+  await visit('error')
+  await page.goto(`${server.ctx.issuer}/logout`)
+  await visit('logout')
+  await page.locator('form[action="/logout/confirm"] button').click()
+  await page.waitForLoadState()
+  await visit('signed-out')
+}
