@@ -119,7 +119,7 @@ t.test('two servers on one KEYS_DIR: exactly one of them performs the scheduled 
   const old = (await loadKeyStore(keysDir, { clock: { now: () => ninetyOneDaysAgo } })).signingKey('RS256', Date.now()).kid
   const env = (name: string) => ({ DATABASE_URL: join(dir, `${name}.sqlite`), KEYS_DIR: keysDir, KEY_ROTATION_DAYS: '90' })
   const [first, second] = await Promise.all([startServerProcess(t, env('first')), startServerProcess(t, env('second'))])
-  const files = async () => (await readdir(keysDir)).filter((f) => f.endsWith('.json'))
+  const files = async () => (await readdir(keysDir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'))
   await eventually('the scheduled rotation', 10_000, async () => ((await files()).length >= 2 ? true : undefined))
   await new Promise((resolve) => setTimeout(resolve, 2500))
   t.equal((await files()).length, 2, 'one new key, not two')
