@@ -150,7 +150,7 @@ t.test('a whole flow records every audit event, and the log holds no secret', as
   t.match(events.find((e) => e.event === 'tokens_issued' && e.grant === 'authorization_code'), { clientId: client.client_id, subject: user.id, jti: String, familyId: String, idToken: true })
   t.match(events.find((e) => e.event === 'client_auth_failed'), { clientId: client.client_id, throttled: false })
   t.match(events.find((e) => e.event === 'logout'), { userId: user.id })
-  t.match(events.find((e) => e.event === 'client_secret_rotated'), { clientId: spare.client_id, graceSeconds: 60, actor: client.client_id })
+  t.match(events.find((e) => e.event === 'client_secret_rotated' && e.actor === client.client_id), { clientId: spare.client_id, graceSeconds: 60, actor: client.client_id })
   t.match(events.find((e) => e.event === 'grants_revoked'), { userId: user.id, actor: client.client_id })
 
   const log = lines.join('\n')
