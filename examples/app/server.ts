@@ -18,7 +18,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { readFileSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import * as oidc from 'openid-client'
-import { newSession, readSession, sessionCookie, type Session, checkCsrf } from './session.js'
+import { newSession, readSession, renewSession, sessionCookie, type Session, checkCsrf } from './session.js'
 import { page, escapeHtml, json } from './html.js'
 
 interface ClientFile {
@@ -169,10 +169,13 @@ async function callback(session: Session, url: URL, res: ServerResponse): Promis
     expectedNonce: pending.nonce,
     idTokenExpected: true,
   })
-  keep(session, tokens)
+  // Signed in: a new session id, so one planted in this browser earlier is worth nothing.
+  const signedIn = renewSession(session)
+  res.setHeader('set-cookie', sessionCookie(signedIn, appUrl))
+  keep(signedIn, tokens)
   // Step 3: /userinfo with the access token; its `sub` must be the ID token's.
-  session.userinfo = await oidc.fetchUserInfo(config, tokens.access_token, session.claims?.sub ?? oidc.skipSubjectCheck)
-  session.notice = 'Signed in.'
+  signedIn.userinfo = await oidc.fetchUserInfo(config, tokens.access_token, signedIn.claims?.sub ?? oidc.skipSubjectCheck)
+  signedIn.notice = 'Signed in.'
   redirect(res, '/')
 }
 
@@ -208,14 +211,20 @@ async function callApi(session: Session, path: '/api/me' | '/api/sources', res: 
  * Step 6: sign out here, then at latchkey (OIDC RP-Initiated Logout): the ID token says which
  * sign-in ends, and latchkey sends the browser back to the registered post-logout URI.
  */
-async function logout(session: Session, res: ServerResponse): Promise<void> {
-  const idToken = session.tokens?.idToken
+async function logout(current: Session, res: ServerResponse): Promise<void> {
+  const idToken = current.tokens?.idToken
+  const refreshToken = current.tokens?.refreshToken
   const state = oidc.randomState()
-  // Forget the tokens now; keep only what recognises the way back.
+  const config = await provider()
+  // RFC 7009: the refresh token would otherwise stay valid after sign-out (its whole family goes).
+  if (refreshToken) await oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' })
+  // Forget the tokens now, under a new session id; keep only what recognises the way back.
+  const session = renewSession(current)
+  res.setHeader('set-cookie', sessionCookie(session, appUrl))
   for (const key of ['tokens', 'claims', 'userinfo', 'apiResult', 'notice'] as const) delete session[key]
   session.logoutState = state
   if (!idToken) return redirect(res, '/')
-  const target = oidc.buildEndSessionUrl(await provider(), {
+  const target = oidc.buildEndSessionUrl(config, {
     id_token_hint: idToken,
     post_logout_redirect_uri: client.post_logout_redirect_uri,
     state,

@@ -34,6 +34,18 @@ export function newSession(): Session {
   return session
 }
 
+/**
+ * A new id and CSRF token for the same session, the old id forgotten: done whenever the user
+ * signs in or out, so an id planted in the browser before sign-in (session fixation) never
+ * becomes a signed-in session.
+ */
+export function renewSession(session: Session): Session {
+  sessions.delete(session.id)
+  const renewed: Session = { ...session, id: random(), csrf: random(), lastSeen: Date.now() }
+  sessions.set(renewed.id, renewed)
+  return renewed
+}
+
 export function readSession(req: IncomingMessage): Session | undefined {
   const now = Date.now()
   for (const [id, session] of sessions) if (now - session.lastSeen > IDLE_MS) sessions.delete(id)

@@ -35,6 +35,9 @@ if (missing !== undefined && process.env.CI) {
     const browser = await launchChromium(t)
     const page = await browser.newPage()
     await page.goto(appUrl)
+    const appSession = async () => (await page.context().cookies(appUrl)).find((c) => c.name === 'example_session')?.value
+    const anonymous = await appSession()
+    t.ok(anonymous, 'the app gave the browser a session before sign-in')
     await page.click('#sign-in')
 
     // At latchkey: sign in as the demo user, then allow.
@@ -47,6 +50,8 @@ if (missing !== undefined && process.env.CI) {
     // Back at the app, signed in: the ID token's claims and /userinfo.
     await page.waitForSelector('#id-token-claims')
     t.equal(new URL(page.url()).origin, appUrl, 'back at the app')
+    const signedIn = await appSession()
+    t.not(signedIn, anonymous, 'signing in renews the session id (no session fixation)')
     const claims = JSON.parse(await page.textContent('#id-token-claims') ?? '') as Record<string, unknown>
     t.match(claims, { iss: latchkey.issuer, sub: demo.user.id, aud: demo.clients.example_app.client_id, nonce: String })
     const userinfo = JSON.parse(await page.textContent('#userinfo') ?? '') as Record<string, unknown>
@@ -72,6 +77,9 @@ if (missing !== undefined && process.env.CI) {
     await page.click('#sign-out')
     await page.waitForSelector('#signed-out')
     t.equal(new URL(page.url()).origin, appUrl)
+    t.not(await appSession(), signedIn, 'signing out renews it again')
+    const families = await latchkey.store.db.selectFrom('refresh_token_families').select(['revoked_at']).where('user_id', '=', demo.user.id).execute()
+    t.ok(families.length > 0 && families.every((f) => f.revoked_at !== null), 'the app revoked its refresh token at sign-out')
     t.match(await page.textContent('#signed-out'), 'signed out')
 
     // latchkey's session ended too: signing in again asks for the password.
