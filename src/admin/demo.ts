@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { PasswordHasher } from '../accounts/passwords.js'
 import type { AuditEvent, AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
+import { isLoopbackHost } from '../config.js'
 import { s256 } from '../oauth/pkce.js'
 import { isResourceUri } from '../oauth/resource-uri.js'
 import { USER_SCOPES } from '../oauth/scope.js'
@@ -84,6 +85,9 @@ function appOrigin(raw: string): string {
   return url.origin
 }
 
+const DEMO_EMAIL = 'demo@example.com'
+const DEMO_NAME = 'Demo User'
+
 function findDemoClient(clients: Client[], isPublic: boolean, redirectUri: string): Client | undefined {
   return clients.find((c) => c.isPublic === isPublic && c.redirectUris.includes(redirectUri))
 }
@@ -98,6 +102,10 @@ export async function setUpDemo(
   input: DemoInput,
 ): Promise<DemoSetup> {
   const origin = appOrigin(input.appOrigin)
+  // A known user with a printed password belongs on a machine of one's own, not on a server.
+  if (!isLoopbackHost(new URL(input.issuer).hostname)) {
+    throw new AdminError(`latchkey demo is for a local trial: ISSUER ${input.issuer} is not on this machine`)
+  }
   if (!isResourceUri(input.audience)) throw new AdminError(`the audience "${input.audience}" is not an absolute URI`)
   const appRedirectUri = `${origin}/callback`
   const appPostLogoutUri = `${origin}/`
@@ -116,11 +124,15 @@ export async function setUpDemo(
     }
 
     let user = await repos.users.findByUsername(DEMO_USERNAME)
+    // Only the demo's own user is reset: a real account that happens to be called `demo` is not.
+    if (user && (user.email !== DEMO_EMAIL || user.name !== DEMO_NAME)) {
+      throw new AdminError(`a user "${DEMO_USERNAME}" exists that latchkey demo did not create; the demo leaves it alone`)
+    }
     if (user) {
       await repos.users.setPasswordHash(user.id, passwordHash, deps.clock.now())
       events.push({ event: 'user_password_set', userId: user.id, actor: 'cli' })
     } else {
-      user = { id: randomUUID(), username: DEMO_USERNAME, passwordHash, email: 'demo@example.com', name: 'Demo User', createdAt: deps.clock.now(), disabledAt: null }
+      user = { id: randomUUID(), username: DEMO_USERNAME, passwordHash, email: DEMO_EMAIL, name: DEMO_NAME, createdAt: deps.clock.now(), disabledAt: null }
       await repos.users.create(user)
       events.push({ event: 'user_created', userId: user.id })
       created = true
@@ -212,8 +224,9 @@ export function demoClientFile(issuer: string, audience: string, demo: DemoSetup
  */
 export function writeDemoClientFile(path: string, contents: DemoClientFile): void {
   mkdirSync(dirname(path), { recursive: true })
-  const temporary = `${path}.${process.pid}.tmp`
-  writeFileSync(temporary, `${JSON.stringify(contents, null, 2)}\n`, { mode: 0o600 })
+  // A random name, created exclusively: a file or symlink planted there is never written through.
+  const temporary = `${path}.${randomBytes(8).toString('hex')}.tmp`
+  writeFileSync(temporary, `${JSON.stringify(contents, null, 2)}\n`, { mode: 0o600, flag: 'wx' })
   // The mode given to writeFileSync is masked by the umask and ignored for an existing file.
   chmodSync(temporary, 0o600)
   renameSync(temporary, path)

@@ -167,3 +167,21 @@ t.test('demo runs as `npx latchkey demo` does (its own process)', async (t) => {
   t.equal(help.code, 0)
   t.match(help.stdout, '--app-url')
 })
+
+t.test('demo refuses a server that is not on this machine, and a real user called demo', async (t) => {
+  const remote = setup(t, { ISSUER: 'https://auth.example.com' })
+  const refused = await runCliInProcess(['demo', '--json', '--client-file', remote.clientFile], { env: remote.env })
+  t.equal(refused.code, 1)
+  t.equal(refused.stderr, 'latchkey: latchkey demo is for a local trial: ISSUER https://auth.example.com is not on this machine\n')
+  t.equal(refused.stdout, '')
+
+  const s = setup(t)
+  const added = await runCliInProcess(['user', 'add', '--username', 'demo', '--password', 'a real person’s password', '--json'], { env: s.env })
+  t.equal(added.code, 0, added.stderr)
+  const clash = await runCliInProcess(['demo', '--json', '--client-file', s.clientFile], { env: s.env })
+  t.equal(clash.code, 1)
+  t.match(clash.stderr, /^latchkey: a user "demo" exists that latchkey demo did not create; the demo leaves it alone\n$/)
+  const user = await withRepos(s.env.DATABASE_URL, (r) => r.users.findByUsername('demo'))
+  t.ok(await testPasswords.verify(user?.passwordHash, 'a real person’s password'), 'its password is unchanged')
+  t.equal((await withRepos(s.env.DATABASE_URL, (r) => r.scopes.findByNames(['source:w']))).length, 0, 'and nothing else was written')
+})
