@@ -117,7 +117,8 @@ function issuer(env: Env, host: string, port: number): string {
   if (!env.ISSUER && !isLoopbackListenAddress(host)) {
     throw new ConfigError('ISSUER', `must be set when HOST is not a loopback address (HOST=${host}): the URL clients reach this server at, such as https://auth.example.com`)
   }
-  const raw = env.ISSUER || `http://localhost:${port}`
+  // URL's origin drops the default port (PORT=80 is http://localhost), as the check below expects.
+  const raw = env.ISSUER || new URL(`http://localhost:${port}`).origin
   const expected = 'must be an origin such as https://auth.example.com (no path, query, fragment or trailing slash)'
   let url: URL
   try {

@@ -40,6 +40,14 @@ export class Params {
   /** Throws for the first repeated parameter; `resource` is invalid_target (RFC 8707 §2). */
   rejectRepeated(): void {
     if (this.repeated.has('resource')) throw new OAuthError('invalid_target', 'only one resource may be requested')
-    for (const name of this.repeated) throw new OAuthError('invalid_request', `parameter "${name}" was sent more than once`)
+    for (const name of this.repeated) throw new OAuthError('invalid_request', `parameter ${quotedName(name)} was sent more than once`)
   }
+}
+
+/**
+ * A parameter name as an error message may quote it: a short protocol-style name, else nothing
+ * (the name is the caller's text, and the message may be shown on latchkey's own pages).
+ */
+function quotedName(name: string): string {
+  return /^[A-Za-z0-9_.-]{1,40}$/.test(name) ? `"${name}"` : '(a name latchkey does not use)'
 }

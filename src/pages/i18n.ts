@@ -20,6 +20,16 @@ export const DEFAULT_LOCALE = 'en'
 // A BCP 47 tag as far as latchkey needs it: a primary language and optional subtags.
 const LANGUAGE_TAG = /^[a-z]{2,8}(-[a-z0-9]{1,8})*$/i
 
+/** A tag Intl accepts as it is (pages format durations and numbers in it), checked once at start. */
+function isUsableLocale(tag: string): boolean {
+  try {
+    new Intl.NumberFormat(Intl.getCanonicalLocales(tag)[0], { style: 'unit', unit: 'hour', unitDisplay: 'long' }).format(1)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /**
  * Every `NAME.json` in the folder is the catalogue of language NAME (a BCP 47 tag): adding a
  * language is adding a file. English must be there: it is the fallback.
@@ -28,7 +38,7 @@ export function loadCatalogues(dir: string): ReadonlyMap<string, Catalogue> {
   const catalogues = new Map<string, Catalogue>()
   for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort()) {
     const tag = file.slice(0, -'.json'.length)
-    if (!LANGUAGE_TAG.test(tag)) throw new Error(`${join(dir, file)}: the file name must be a language tag such as de or pt-BR`)
+    if (!LANGUAGE_TAG.test(tag) || !isUsableLocale(tag)) throw new Error(`${join(dir, file)}: the file name must be a language tag such as de or pt-BR`)
     const parsed: unknown = JSON.parse(readFileSync(join(dir, file), 'utf8'))
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((v) => typeof v === 'string')) {
       throw new Error(`${join(dir, file)}: must be one JSON object of strings`)

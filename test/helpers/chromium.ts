@@ -27,7 +27,7 @@ export const CHROMIUM_FLAGS = [
 export function chromiumAvailable(t: Test): boolean {
   if (existsSync(CHROMIUM_PATH)) return true
   const message = `no Chromium at ${CHROMIUM_PATH}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`
-  if (process.env.CI === 'true') {
+  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
     t.fail(`${message}; CI must run the browser tests`)
   } else {
     // A plan of 0 with a reason: the file reports itself as skipped, and why.
