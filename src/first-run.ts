@@ -37,7 +37,13 @@ export function firstRunHint(config: Config): string {
     '',
     'To sign in to something, create a demo user and clients:',
     `  ${prefix}npx latchkey demo${note === undefined ? '' : `    (${note})`}`,
-    'then follow README "First run" (npm run resource-server, npm run example).',
+    ...(config.issuer === 'http://localhost:3000'
+      ? ['then follow README "First run" (npm run resource-server, npm run example).']
+      : [
+          'then follow README "First run", telling the demo API where latchkey is:',
+          `  ISSUER=${config.issuer} npm run resource-server`,
+          '  npm run example    (it reads the issuer from the file the demo writes)',
+        ]),
     '',
     '',
   ].join('\n')

@@ -29,3 +29,11 @@ t.test('a database is unconfigured until it has a user or a client', async (t) =
   await store.db.insertInto('users').values({ id: 'u', username: 'u', password_hash: 'x', email: null, name: null, created_at: 0 } as never).execute()
   t.equal(await isUnconfigured(store.db), false, 'a user')
 })
+
+t.test('on another port the hint tells the demo API where latchkey is', async (t) => {
+  const hint = firstRunHint(loadConfig({ PORT: '3100' }))
+  t.match(hint, 'PORT=3100 npx latchkey demo')
+  t.match(hint, 'ISSUER=http://localhost:3100 npm run resource-server')
+  t.notMatch(firstRunHint(loadConfig({})), 'ISSUER=', 'the defaults need no variable')
+  t.equal(loadConfig({ PORT: '80' }).issuer, 'http://localhost', 'PORT=80: the origin has no port')
+})
