@@ -138,7 +138,9 @@ t.test('scheduled rotation: due after KEY_ROTATION_DAYS, done once by one of sev
   t.equal((await jsonFiles(dir)).length, 1, 'not due yet')
   clock.advance(90 * 86_400)
   await waitFor(async () => (await jsonFiles(dir)).length === 2, 'the scheduled rotation')
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // The event is recorded once the rotation is complete (after the old key's update and the lock).
+  await waitFor(() => audit.length >= 1, 'the rotation to complete')
+  await new Promise((resolve) => setTimeout(resolve, 300))
   t.equal((await jsonFiles(dir)).length, 2, 'exactly one new key')
   t.equal(audit.length, 1)
   t.match(audit[0], { event: 'key_rotated', alg: 'RS256', by: 'schedule', signsFrom: iso(clock.now() + 600_000) })
