@@ -168,7 +168,10 @@ export async function setPassword(deps: Acting & { users: UserRepository; passwo
   return userView(user)
 }
 
-/** Disabling a disabled user changes nothing and succeeds, so a script can repeat it. */
+/**
+ * Disabling a disabled user succeeds, so a script can repeat it; it records no second event but
+ * revokes again whatever the user holds (a sign-in racing the first disable is cleaned up).
+ */
 export async function disableUser(deps: Acting & { users: UserRepository }, username: string): Promise<UserView> {
   const user = await findUser(deps.users, username)
   const now = deps.clock.now()
