@@ -172,6 +172,9 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
     },
     async remove(id, now) {
       await db.transaction().execute(async (trx) => {
+        // The families first (their row locks, as revokeFamily takes them): a rotation in
+        // progress finishes before and its access token is copied next, or finds them revoked.
+        await trx.updateTable('refresh_token_families').set({ revoked_at: now }).where('client_id', '=', id).where('revoked_at', 'is', null).execute()
         await revokeAccessTokensOfClient(trx, id, now)
         // Families, refresh tokens, codes, consents, transactions and access-token records go
         // with it (ON DELETE CASCADE); the revoked jtis stay until the tokens expire.
