@@ -32,12 +32,13 @@ export async function listScopes(deps: { scopes: ScopeRepository }, input: ListI
  */
 export async function removeScope(deps: Acting & { scopes: ScopeRepository; clients: ClientRepository }, name: string): Promise<{ name: string }> {
   if ((USER_SCOPES as readonly string[]).includes(name)) throw new AdminError(`the scope ${name} is built in and cannot be removed`)
-  const users = await deps.clients.usingScope(name, 6)
-  if (users.length > 0) {
-    const named = users.slice(0, 5).map((client) => client.id).join(', ')
-    throw new AdminError(`scope ${name} is used by client(s) ${named}${users.length > 5 ? ', …' : ''}: remove it from them first (client update --scope)`, 'conflict')
+  // The check and the delete are one transaction (storage), not a check before a delete.
+  const removed = await deps.scopes.remove(name, 6)
+  if (removed === 'missing') throw new AdminError(`no scope "${name}"`, 'not_found')
+  if (removed !== 'removed') {
+    const named = removed.usedBy.slice(0, 5).join(', ')
+    throw new AdminError(`scope ${name} is used by client(s) ${named}${removed.usedBy.length > 5 ? ', …' : ''}: remove it from them first (client update --scope)`, 'conflict')
   }
-  if (!(await deps.scopes.remove(name))) throw new AdminError(`no scope "${name}"`, 'not_found')
   deps.audit.record({ event: 'scope_removed', scope: name, actor: deps.actor })
   return { name }
 }
