@@ -250,6 +250,14 @@ t.test("grants and sessions: a user's consents, families and sign-ins, listed an
   t.equal(paged.json().items.length, 1)
   t.equal((await adminCall(ctx, token, 'GET', `/users/alice/grants?limit=1&after=${paged.json().next}`)).json().next, null)
 
+  // search: a grant's client_id or client name; a session has nothing to search by (refused).
+  t.same((await adminCall(ctx, token, 'GET', '/users/alice/grants?search=oTHE')).json().items.map((g: { client_id: string }) => g.client_id), [other.client_id])
+  t.same((await adminCall(ctx, token, 'GET', `/users/alice/grants?search=${web.client_id.slice(3, 9)}`)).json().items.map((g: { client_id: string }) => g.client_id), [web.client_id])
+  t.same((await adminCall(ctx, token, 'GET', '/users/alice/grants?search=nothing-like-it')).json(), { items: [], next: null })
+  const searched = await adminCall(ctx, token, 'GET', '/users/alice/sessions?search=x')
+  t.equal(searched.statusCode, 400)
+  t.equal(searched.json().error, 'invalid_request')
+  t.match(searched.json().error_description, /additional properties/)
   const sessions = await adminCall(ctx, token, 'GET', '/users/alice/sessions')
   t.equal(sessions.json().items.length, 1)
   t.match(sessions.json().items[0], { created_at: String, auth_time: String, expires_at: String })
