@@ -218,3 +218,12 @@ t.test('a user disabled after the checks (a disable racing a sign-in) gets nothi
   t.same(await counts(), before, 'nothing written')
   t.equal(ctx.recorded.filter((e) => e.event === 'tokens_issued').length, 1, 'only the issue before the disable')
 })
+
+t.test('a code deleted before its redemption (a user disabled, a client removed) is lost as a concurrent redemption is', async (t) => {
+  const ctx = await setup(t)
+  const client = await ctx.clientOf(['authorization_code'])
+  const code = await storedCode(ctx, client, ['read'])
+  await ctx.store.db.deleteFrom('authorization_codes').where('id', '=', code.id).execute()
+  t.equal(await ctx.tokens.exchangeCode({ request: ctx.request, client, code }), undefined)
+  t.equal(await ctx.count('access_tokens'), 0)
+})
