@@ -14,3 +14,18 @@ export class AdminError extends Error {
     this.kind = kind
   }
 }
+
+/** C0 controls and DEL: PostgreSQL refuses NUL in text (a 500), and none belongs in a name. */
+const CONTROL = /[\u0000-\u001f\u007f]/
+
+/**
+ * The one guard every administrative string input passes (names, ids in paths, emails, URIs,
+ * descriptions, search, cursors; not passwords, which are only hashed): a control character is
+ * refused as invalid input, named by its field, before anything is looked up or stored.
+ */
+export function refuseControlCharacters(fields: Readonly<Record<string, unknown>>): void {
+  for (const [field, value] of Object.entries(fields)) {
+    const values = Array.isArray(value) ? (value as unknown[]) : [value]
+    if (values.some((v) => typeof v === 'string' && CONTROL.test(v))) throw new AdminError(`${field} must not contain control characters`)
+  }
+}

@@ -4,7 +4,7 @@ import { USER_SCOPES } from '../oauth/scope.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
 import type { Client, ClientChanges, ClientRepository } from '../storage/clients.js'
 import type { ScopeRepository } from '../storage/scopes.js'
-import { AdminError } from './admin-error.js'
+import { AdminError, refuseControlCharacters } from './admin-error.js'
 import { ADMIN_SCOPE, adminAudience, checkName, checkRegistration, knownGrants, scopeList, type Registration } from './client-rules.js'
 import { iso, pageQuery, toPage, type ListInput, type Page } from './paging.js'
 import type { Acting, MaybeActing } from './users.js'
@@ -90,7 +90,20 @@ function stored(registration: Registration, deps: ClientDeps): Pick<Client, 'sco
   }
 }
 
+/** Every string a client registration or update carries (the audience has its own rule, which refuses them too). */
+function refuseClientText(input: UpdateClientInput): void {
+  refuseControlCharacters({
+    name: input.name,
+    redirect_uris: input.redirectUris,
+    post_logout_redirect_uris: input.postLogoutRedirectUris,
+    grants: input.grants,
+    scope: input.scope,
+    resources: input.resources,
+  })
+}
+
 export async function addClient(deps: ClientDeps, input: AddClientInput): Promise<AddedClient> {
+  refuseClientText(input)
   const known = deps.grants ?? BUILT_IN_GRANTS
   const isAdmin = input.admin === true
   const audience = input.audience ?? null
@@ -145,6 +158,7 @@ export async function addClient(deps: ClientDeps, input: AddClientInput): Promis
 
 /** The client with this client_id, or not_found. */
 export async function findClient(clients: ClientRepository, clientId: string): Promise<Client> {
+  refuseControlCharacters({ client_id: clientId })
   const client = await clients.findById(clientId)
   if (!client) throw new AdminError(`no client "${clientId}"`, 'not_found')
   return client
@@ -173,6 +187,7 @@ export interface UpdateClientInput {
 }
 
 export async function updateClient(deps: ClientDeps & Acting, clientId: string, input: UpdateClientInput): Promise<ClientView> {
+  refuseClientText(input)
   const known = deps.grants ?? BUILT_IN_GRANTS
   const fields = Object.entries(input).filter(([, value]) => value !== undefined).map(([key]) => key)
   if (fields.length === 0) throw new AdminError('nothing to update: give at least one field to change')

@@ -1,5 +1,5 @@
 import type { PageQuery } from '../storage/paging.js'
-import { AdminError } from './admin-error.js'
+import { AdminError, refuseControlCharacters } from './admin-error.js'
 
 /** A list as the CLI prints it and the API answers it (ARCHITECTURE.md: `{"items","next"}`). */
 export interface Page<T> {
@@ -31,6 +31,8 @@ function decodeCursor(cursor: string): string {
   const key = Buffer.from(cursor, 'base64url').toString('utf8')
   // Only a cursor this code produced decodes back to itself.
   if (cursor === '' || encodeCursor(key) !== cursor) throw new AdminError('--after is not a cursor from this list')
+  // A cursor this code produced holds no control character: a forged one is refused here.
+  refuseControlCharacters({ after: key })
   return key
 }
 
@@ -44,6 +46,7 @@ function parseLimit(limit: number | string | undefined): number {
 /** The storage query for a list request: one row more than the page, to know whether another follows. */
 export function pageQuery(input: ListInput): PageQuery & { pageSize: number } {
   const pageSize = parseLimit(input.limit)
+  refuseControlCharacters({ search: input.search, after: input.after })
   const search = input.search?.trim()
   if (search !== undefined && search.length > MAX_SEARCH) throw new AdminError(`--search must be at most ${MAX_SEARCH} characters`)
   return {

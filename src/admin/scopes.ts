@@ -1,7 +1,7 @@
 import { isScopeToken, USER_SCOPES } from '../oauth/scope.js'
 import type { ClientRepository } from '../storage/clients.js'
 import type { Scope, ScopeRepository } from '../storage/scopes.js'
-import { AdminError } from './admin-error.js'
+import { AdminError, refuseControlCharacters } from './admin-error.js'
 import { ADMIN_SCOPE } from './client-rules.js'
 import { pageQuery, toPage, type ListInput, type Page } from './paging.js'
 import type { Acting } from './users.js'
@@ -10,6 +10,7 @@ export async function addScope(
   deps: Partial<Acting> & { scopes: ScopeRepository },
   input: { name: string; description: string },
 ): Promise<{ name: string; description: string }> {
+  refuseControlCharacters({ name: input.name, description: input.description })
   if (!isScopeToken(input.name)) {
     throw new AdminError(`scope name "${input.name}" must be printable ASCII without spaces, quotes or backslashes`)
   }
@@ -31,13 +32,15 @@ export async function listScopes(deps: { scopes: ScopeRepository }, input: ListI
  * tokens would name a scope that no longer exists), and for the built-in OpenID Connect scopes.
  */
 export async function removeScope(deps: Acting & { scopes: ScopeRepository; clients: ClientRepository }, name: string): Promise<{ name: string }> {
+  refuseControlCharacters({ name })
   if ((USER_SCOPES as readonly string[]).includes(name)) throw new AdminError(`the scope ${name} is built in and cannot be removed`)
-  const users = await deps.clients.usingScope(name, 6)
-  if (users.length > 0) {
-    const named = users.slice(0, 5).map((client) => client.id).join(', ')
-    throw new AdminError(`scope ${name} is used by client(s) ${named}${users.length > 5 ? ', …' : ''}: remove it from them first (client update --scope)`, 'conflict')
+  // The check and the delete are one transaction (storage), not a check before a delete.
+  const removed = await deps.scopes.remove(name, 6)
+  if (removed === 'missing') throw new AdminError(`no scope "${name}"`, 'not_found')
+  if (removed !== 'removed') {
+    const named = removed.usedBy.slice(0, 5).join(', ')
+    throw new AdminError(`scope ${name} is used by client(s) ${named}${removed.usedBy.length > 5 ? ', …' : ''}: remove it from them first (client update --scope)`, 'conflict')
   }
-  if (!(await deps.scopes.remove(name))) throw new AdminError(`no scope "${name}"`, 'not_found')
   deps.audit.record({ event: 'scope_removed', scope: name, actor: deps.actor })
   return { name }
 }

@@ -1,6 +1,7 @@
 import type { LoginSessionRepository } from '../storage/login-sessions.js'
 import type { UserRepository } from '../storage/users.js'
 import type { Clock } from '../clock.js'
+import { AdminError } from './admin-error.js'
 import { iso, pageQuery, toPage, type ListInput, type Page } from './paging.js'
 import { findUser, type Acting } from './users.js'
 
@@ -11,7 +12,9 @@ export interface SessionView {
   expires_at: string
 }
 
+/** A session names no client or device: there is nothing to search by, so a search is refused, not ignored. */
 export async function listSessions(deps: { users: UserRepository; sessions: LoginSessionRepository; clock: Clock }, username: string, input: ListInput): Promise<Page<SessionView>> {
+  if (input.search !== undefined) throw new AdminError('sessions list has no --search: a session names nothing to search by')
   const query = pageQuery(input)
   const user = await findUser(deps.users, username)
   const rows = await deps.sessions.listForUser(user.id, deps.clock.now(), query)

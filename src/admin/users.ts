@@ -3,7 +3,7 @@ import type { PasswordHasher } from '../accounts/passwords.js'
 import type { AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
 import type { User, UserChanges, UserRepository } from '../storage/users.js'
-import { AdminError } from './admin-error.js'
+import { AdminError, refuseControlCharacters } from './admin-error.js'
 import { iso, pageQuery, toPage, type ListInput, type Page } from './paging.js'
 
 export interface AddUserInput {
@@ -73,6 +73,7 @@ const taken = (username: string) => new AdminError(`username "${username}" is al
 
 /** The user named `username`, or not_found. */
 export async function findUser(users: UserRepository, username: string): Promise<User> {
+  refuseControlCharacters({ username })
   const user = await users.findByUsername(username)
   if (!user) throw new AdminError(`no user "${username}"`, 'not_found')
   return user
@@ -83,6 +84,7 @@ export async function addUser(
   input: AddUserInput,
 ): Promise<{ id: string; username: string }> {
   const username = input.username
+  refuseControlCharacters({ username, email: input.email, name: input.name })
   checkUsername(username)
   checkPassword(input.password)
   if (input.email !== undefined) checkEmail(input.email)
@@ -124,6 +126,7 @@ export interface UpdateUserInput {
 }
 
 export async function updateUser(deps: Acting & { users: UserRepository }, username: string, input: UpdateUserInput): Promise<UserView> {
+  refuseControlCharacters({ username: input.username, email: input.email, name: input.name })
   const changes: UserChanges = {}
   if (input.username !== undefined) {
     checkUsername(input.username)
@@ -168,7 +171,10 @@ export async function setPassword(deps: Acting & { users: UserRepository; passwo
   return userView(user)
 }
 
-/** Disabling a disabled user changes nothing and succeeds, so a script can repeat it. */
+/**
+ * Disabling a disabled user succeeds, so a script can repeat it; it records no second event but
+ * revokes again whatever the user holds (a sign-in racing the first disable is cleaned up).
+ */
 export async function disableUser(deps: Acting & { users: UserRepository }, username: string): Promise<UserView> {
   const user = await findUser(deps.users, username)
   const now = deps.clock.now()

@@ -13,8 +13,11 @@ export interface StartedSession {
 export interface LoginSessions {
   /** The session a cookie value names, if it exists and has not expired. */
   find(sessionId: string | undefined): Promise<LoginSession | undefined>
-  /** Signs the user in: a new session, replacing the browser's previous one (no fixation). */
-  start(userId: string, previousSessionId: string | undefined): Promise<StartedSession>
+  /**
+   * Signs the user in: a new session, replacing the browser's previous one (no fixation).
+   * Undefined when the user was disabled or removed since the password was checked.
+   */
+  start(userId: string, previousSessionId: string | undefined): Promise<StartedSession | undefined>
   /** Signs the browser out; an unknown or expired session is fine. */
   end(sessionId: string): Promise<void>
 }
@@ -28,8 +31,8 @@ export function loginSessions(deps: { sessions: LoginSessionRepository; clock: C
       if (previousSessionId) await deps.sessions.delete(sha256Hex(previousSessionId))
       const sessionId = randomToken(32)
       const now = deps.clock.now()
-      await deps.sessions.create({ idHash: sha256Hex(sessionId), userId, authTime: now, createdAt: now, expiresAt: now + SESSION_TTL_MS })
-      return { sessionId, authTime: now }
+      const created = await deps.sessions.create({ idHash: sha256Hex(sessionId), userId, authTime: now, createdAt: now, expiresAt: now + SESSION_TTL_MS })
+      return created ? { sessionId, authTime: now } : undefined
     },
     async end(sessionId) {
       if (sessionId !== '') await deps.sessions.delete(sha256Hex(sessionId))

@@ -53,7 +53,7 @@ export function clientCommands(program: Command, io: CliIo): void {
       print(opts.json, added, human)
     })
 
-  listOptions(client.command('list').description('list clients by client_id (search: client_id or name)')).action(async (opts: ListOpts) => {
+  listOptions(client.command('list').description('list clients by client_id'), 'client_id or name').action(async (opts: ListOpts) => {
     const page = await withStore(io, (store) => listClients({ clients: repositories(store).clients, clock: systemClock }, opts))
     print(opts.json, page, pageLines(page, clientLine))
   })
@@ -135,7 +135,7 @@ export function clientCommands(program: Command, io: CliIo): void {
       const added = await withStore(io, (store) => addScope({ scopes: repositories(store).scopes, ...acting() }, { name, description: opts.description }))
       print(opts.json, added, `scope ${added.name}: ${added.description}`)
     })
-  listOptions(scope.command('list').description('list scopes by name')).action(async (opts: ListOpts) => {
+  listOptions(scope.command('list').description('list scopes by name'), 'name or description').action(async (opts: ListOpts) => {
     const page = await withStore(io, (store) => listScopes({ scopes: repositories(store).scopes }, opts))
     print(opts.json, page, pageLines(page, (s) => `${s.name}  ${s.description}`))
   })

@@ -69,13 +69,14 @@ export function fieldLines(value: object): string {
     .join('\n')
 }
 
-/** The list options every list command shares. */
-export function listOptions(command: Command): Command {
-  return command
-    .option('--limit <n>', 'items per page, 1 to 500 (default 50)')
-    .option('--after <cursor>', 'the cursor printed with the previous page ("next")')
-    .option('--search <text>', 'only items containing this text (case-insensitive)')
-    .option('--json', 'print {"items":[…],"next":CURSOR-or-null}')
+/**
+ * The list options every list command shares. `search` says what `--search` matches; without
+ * it the list has nothing to search by and offers no `--search` (so giving one is an error).
+ */
+export function listOptions(command: Command, search?: string): Command {
+  command.option('--limit <n>', 'items per page, 1 to 500 (default 50)').option('--after <cursor>', 'the cursor printed with the previous page ("next")')
+  if (search !== undefined) command.option('--search <text>', `only items whose ${search} contains this text (case-insensitive)`)
+  return command.option('--json', 'print {"items":[…],"next":CURSOR-or-null}')
 }
 
 export interface ListOpts {

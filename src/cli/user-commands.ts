@@ -37,7 +37,7 @@ export function userCommands(program: Command, io: CliIo): void {
       print(opts.json, added, `added user ${added.username} (id ${added.id})`)
     })
 
-  listOptions(user.command('list').description('list users by username')).action(async (opts: ListOpts) => {
+  listOptions(user.command('list').description('list users by username'), 'username, email or name').action(async (opts: ListOpts) => {
     const page = await withStore(io, (store) => listUsers({ users: repositories(store).users }, opts))
     print(opts.json, page, pageLines(page, userLine))
   })
@@ -105,7 +105,7 @@ export function userCommands(program: Command, io: CliIo): void {
     })
 
   const grants = program.command('grants').description("a user's consents and refresh-token families")
-  listOptions(grants.command('list').description('what a user has granted, by client').requiredOption('--username <username>', 'the user')).action(
+  listOptions(grants.command('list').description('what a user has granted, by client').requiredOption('--username <username>', 'the user'), 'client_id or client name').action(
     async (opts: ListOpts & { username: string }) => {
       const page = await withStore(io, (store) => {
         const repos = repositories(store)

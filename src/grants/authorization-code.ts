@@ -66,6 +66,8 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       }
 
       const response = await deps.tokens.exchangeCode({ client, code, request: req })
+      // Disabled or removed since the code was issued (a sign-in that raced `user disable`).
+      if (response === 'userInactive') throw new OAuthError('invalid_grant', 'the authorization code is no longer valid')
       if (!response) {
         // Lost a race with another redemption: as much a replay as a later one.
         return replayed(deps, req, code, now)

@@ -33,6 +33,7 @@ export function grantRegistry(
     idTokens: deps.idTokens,
     codes: repos.codes,
     refreshTokens: repos.refreshTokens,
+    users: repos.users,
     clock,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     refreshTokenMaxTtlSeconds: config.refreshTokenMaxTtlSeconds,

@@ -41,7 +41,10 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       }
       if (checked.outcome === 'wrong') throw new OAuthError('invalid_grant', 'wrong username or password')
 
-      return deps.tokens.forUser({ client, userId: checked.user.id, scopes, audience, authTime: deps.clock.now(), request: req })
+      const issued = await deps.tokens.forUser({ client, userId: checked.user.id, scopes, audience, authTime: deps.clock.now(), request: req })
+      // Disabled while argon2 ran: refused as a wrong password is, revealing nothing more.
+      if (issued === 'userInactive') throw new OAuthError('invalid_grant', 'wrong username or password')
+      return issued
     },
   }
 }

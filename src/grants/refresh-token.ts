@@ -60,7 +60,7 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): GrantHandler {
       const result = await deps.tokens.refresh({ client, family, presentedHash, scopes, request: req })
       // Lost a race with a concurrent rotation of the same token: as much a reuse as a later one.
       if (result === 'reused') return revokeOnReuse(deps, req, family)
-      if (result === 'revoked') throw new OAuthError('invalid_grant', 'the refresh token has been revoked')
+      if (result === 'revoked' || result === 'userInactive') throw new OAuthError('invalid_grant', 'the refresh token has been revoked')
       return result
     },
   }

@@ -9,7 +9,7 @@ import type { ClientAuthenticator } from './client-authentication.js'
 import { clientEndpoint, lookupOrder, requiredToken } from './client-endpoint.js'
 
 export interface IntrospectRouteOptions {
-  repos: Pick<Repositories, 'refreshTokens' | 'accessTokens' | 'users'>
+  repos: Pick<Repositories, 'refreshTokens' | 'accessTokens' | 'users' | 'clients'>
   /** Checks latchkey's own access tokens (built once in app.ts). */
   verifier: AccessTokenVerifier
   clock: Clock
@@ -43,6 +43,9 @@ export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async
     // RFC 7662 §4: the caller must be entitled to the token before anything is said about it.
     if (!ownClient && !audience) return 'inactive'
     if (await repos.accessTokens.isRevoked(claims.jti)) return 'inactive'
+    // A removed client's tokens stop with it: some (client_credentials, the password grant
+    // without a refresh token) are not recorded, so revocation alone would not catch them.
+    if (!ownClient && (await repos.clients.findById(claims.clientId)) === undefined) return 'inactive'
     // A user's token stops with the user: disabled or removed (some, from the password grant
     // without a refresh token, are not recorded, so revocation alone would not catch them).
     if (claims.authTimeSeconds !== undefined) {

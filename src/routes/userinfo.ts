@@ -9,7 +9,7 @@ import { refuseOtherMethods } from './route-rules.js'
 const invalidToken = (description: string) => new OAuthError('invalid_token', description)
 
 export interface UserinfoRouteOptions {
-  repos: Pick<Repositories, 'users' | 'accessTokens'>
+  repos: Pick<Repositories, 'users' | 'clients' | 'accessTokens'>
   /** Checks latchkey's own access tokens (built once in app.ts). */
   verifier: AccessTokenVerifier
 }
@@ -61,6 +61,9 @@ export const userinfoRoute: FastifyPluginAsync<UserinfoRouteOptions> = async (ap
     if (claims.authTimeSeconds === undefined || claims.subject === claims.clientId) {
       throw invalidToken('access token was not issued to a user')
     }
+    // A removed client's tokens stop with it, recorded or not (the password grant without a
+    // refresh token records none).
+    if ((await repos.clients.findById(claims.clientId)) === undefined) throw invalidToken("the access token's client no longer exists")
     const user = await repos.users.findById(claims.subject)
     if (!user) throw invalidToken("the access token's user no longer exists")
     if (user.disabledAt !== null) throw invalidToken("the access token's user is disabled")

@@ -3,6 +3,7 @@ import type { AuthorizationCodeRow, Database } from './database.js'
 import { fromDbList, fromDbTime, toDbList } from './convert.js'
 import { recordAccessToken, revokeAccessTokensOf, type AccessTokenRecord } from './access-tokens.js'
 import { insertFamily, insertRefreshToken, type RefreshToken, type RefreshTokenFamily } from './refresh-tokens.js'
+import { lockActiveUser } from './users.js'
 
 export interface AuthorizationCode {
   id: string
@@ -32,14 +33,18 @@ export interface CodeRedemption {
   refresh?: { family: RefreshTokenFamily; token: RefreshToken }
 }
 
+/**
+ * `redeemed`: the code was marked used and the tokens stored. `used`: a concurrent redemption
+ * won (or the code is gone). `userInactive`: the code's user is disabled or removed. Nothing is
+ * written but in the first case.
+ */
+export type RedeemResult = 'redeemed' | 'used' | 'userInactive'
+
 export interface AuthorizationCodeRepository {
   create(code: AuthorizationCode): Promise<void>
   findByHash(codeHash: string): Promise<AuthorizationCode | undefined>
-  /**
-   * Marks the code used and stores the tokens issued for it, in one transaction.
-   * False (and nothing written) when the code was already used: a concurrent redemption won.
-   */
-  redeem(redemption: CodeRedemption): Promise<boolean>
+  /** Marks the code used and stores the tokens issued for it, in one transaction. */
+  redeem(redemption: CodeRedemption): Promise<RedeemResult>
   /** RFC 9700 §4.2.4: revokes the family and every access token issued from a replayed code. */
   revokeIssuedFrom(codeId: string, now: number): Promise<void>
 }
@@ -93,7 +98,12 @@ export function authorizationCodeRepository(db: Kysely<Database>): Authorization
       return row && toCode(row)
     },
     async redeem({ codeId, now, accessToken, refresh }) {
-      return db.transaction().execute(async (trx) => {
+      return db.transaction().execute(async (trx): Promise<RedeemResult> => {
+        // The user's row lock first (the order disable takes its locks in): a disable that
+        // committed is seen here, one that did not waits and then revokes what this writes.
+        const owner = await trx.selectFrom('authorization_codes').select('user_id').where('id', '=', codeId).executeTakeFirst()
+        if (owner === undefined) return 'used'
+        if (!(await lockActiveUser(trx, owner.user_id))) return 'userInactive'
         // Single use (RFC 6749 §4.1.2): only the request whose UPDATE changes the row goes on.
         const claimed = await trx
           .updateTable('authorization_codes')
@@ -101,14 +111,14 @@ export function authorizationCodeRepository(db: Kysely<Database>): Authorization
           .where('id', '=', codeId)
           .where('used_at', 'is', null)
           .executeTakeFirst()
-        if (Number(claimed.numUpdatedRows) !== 1) return false
+        if (Number(claimed.numUpdatedRows) !== 1) return 'used'
         if (refresh) {
           await insertFamily(trx, refresh.family)
           await insertRefreshToken(trx, refresh.token)
           await trx.updateTable('authorization_codes').set({ family_id: refresh.family.id }).where('id', '=', codeId).execute()
         }
         await recordAccessToken(trx, accessToken)
-        return true
+        return 'redeemed'
       })
     },
     async revokeIssuedFrom(codeId, now) {

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import type { Database, ClientRow } from './database.js'
 import { containsIgnoringCase, type PageQuery } from './paging.js'
 import { revokeAccessTokensOfClient } from './revocation.js'
@@ -41,8 +41,6 @@ export interface ClientRepository {
   isRegisteredOrigin(origin: string): Promise<boolean>
   /** Clients ordered by client_id (the primary key), after `after`, matching `search` in id or name. */
   list(query: PageQuery): Promise<Client[]>
-  /** The clients whose registered scopes include `scope`, at most `limit`. */
-  usingScope(scope: string, limit: number): Promise<Client[]>
   update(id: string, changes: ClientChanges): Promise<void>
   /**
    * Stores a new secret hash. With `previousExpiresAt` the current secret keeps working until
@@ -143,11 +141,6 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       }
       return (await query.execute()).map(toClient)
     },
-    async usingScope(scope, limit) {
-      // Lists are JSON text: the quoted name narrows the rows, parsing decides.
-      const rows = await db.selectFrom('clients').selectAll().where(containsIgnoringCase(sql.ref('scopes'), JSON.stringify(scope))).orderBy('id').execute()
-      return rows.map(toClient).filter((client) => client.scopes.includes(scope)).slice(0, limit)
-    },
     async update(id, changes) {
       const set: Partial<Record<'name' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'scopes' | 'resources', string>> = {}
       if (changes.name !== undefined) set.name = changes.name
@@ -172,6 +165,9 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
     },
     async remove(id, now) {
       await db.transaction().execute(async (trx) => {
+        // The families first (their row locks, as revokeFamily takes them): a rotation in
+        // progress finishes before and its access token is copied next, or finds them revoked.
+        await trx.updateTable('refresh_token_families').set({ revoked_at: now }).where('client_id', '=', id).where('revoked_at', 'is', null).execute()
         await revokeAccessTokensOfClient(trx, id, now)
         // Families, refresh tokens, codes, consents, transactions and access-token records go
         // with it (ON DELETE CASCADE); the revoked jtis stay until the tokens expire.

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Database } from './database.js'
 import { fromDbList, fromDbTime } from './convert.js'
-import type { PageQuery } from './paging.js'
+import { containsIgnoringCase, type PageQuery } from './paging.js'
 import { revokeGrantsOf, type GrantScope } from './revocation.js'
 
 /** What a user has granted one client: remembered consents and live refresh-token families. */
@@ -13,7 +13,7 @@ export interface ClientGrant {
 }
 
 export interface GrantRepository {
-  /** The user's grants, one item per client, ordered by client_id after `after`. */
+  /** The user's grants, one item per client, ordered by client_id after `after`, matching `search` in client_id or client name. */
   listForUser(userId: string, query: PageQuery): Promise<ClientGrant[]>
   /**
    * Forgets the consents and revokes the families (with their access tokens) and unused codes
@@ -24,11 +24,12 @@ export interface GrantRepository {
 
 export function grantRepository(db: Kysely<Database>): GrantRepository {
   return {
-    async listForUser(userId, { after, limit }) {
+    async listForUser(userId, { after, limit, search }) {
       const consenting = db.selectFrom('consents').select('client_id').where('user_id', '=', userId)
       const holding = db.selectFrom('refresh_token_families').select('client_id').where('user_id', '=', userId).where('revoked_at', 'is', null)
       let clients = db.selectFrom('clients').select(['id', 'name']).where((eb) => eb.or([eb('id', 'in', consenting), eb('id', 'in', holding)])).orderBy('id').limit(limit)
       if (after !== undefined) clients = clients.where('id', '>', after)
+      if (search !== undefined) clients = clients.where((eb) => eb.or([containsIgnoringCase(eb.ref('id'), search), containsIgnoringCase(eb.ref('name'), search)]))
       const rows = await clients.execute()
       if (rows.length === 0) return []
       const ids = rows.map((row) => row.id)

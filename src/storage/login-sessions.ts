@@ -4,6 +4,7 @@ import { fromDbTime } from './convert.js'
 import type { LoginSessionRow } from './database.js'
 import type { PageQuery } from './paging.js'
 import { endSessionsOf } from './revocation.js'
+import { lockActiveUser } from './users.js'
 
 function toSession(row: LoginSessionRow): LoginSession {
   return {
@@ -25,8 +26,12 @@ export interface LoginSession {
 }
 
 export interface LoginSessionRepository {
-  create(session: LoginSession): Promise<void>
-  /** The session with this hash, if it has not expired at `now`. */
+  /**
+   * Stores the session, in a transaction under the user's row lock (lockActiveUser). False, with
+   * nothing stored, when the user was disabled or removed since the password was checked.
+   */
+  create(session: LoginSession): Promise<boolean>
+  /** The session with this hash, if it has not expired at `now` and its user is not disabled. */
   findActive(idHash: string, now: number): Promise<LoginSession | undefined>
   delete(idHash: string): Promise<void>
   /** The user's unexpired sessions ordered by id hash (the primary key), after `after`. */
@@ -38,23 +43,30 @@ export interface LoginSessionRepository {
 export function loginSessionRepository(db: Kysely<Database>): LoginSessionRepository {
   return {
     async create(session) {
-      await db
-        .insertInto('login_sessions')
-        .values({
-          id_hash: session.idHash,
-          user_id: session.userId,
-          auth_time: session.authTime,
-          created_at: session.createdAt,
-          expires_at: session.expiresAt,
-        })
-        .execute()
+      return db.transaction().execute(async (trx) => {
+        if (!(await lockActiveUser(trx, session.userId))) return false
+        await trx
+          .insertInto('login_sessions')
+          .values({
+            id_hash: session.idHash,
+            user_id: session.userId,
+            auth_time: session.authTime,
+            created_at: session.createdAt,
+            expires_at: session.expiresAt,
+          })
+          .execute()
+        return true
+      })
     },
     async findActive(idHash, now) {
+      // A disabled user's session does not count, whatever may be left of it.
       const row = await db
         .selectFrom('login_sessions')
-        .selectAll()
-        .where('id_hash', '=', idHash)
-        .where('expires_at', '>', now)
+        .innerJoin('users', 'users.id', 'login_sessions.user_id')
+        .selectAll('login_sessions')
+        .where('login_sessions.id_hash', '=', idHash)
+        .where('login_sessions.expires_at', '>', now)
+        .where('users.disabled_at', 'is', null)
         .executeTakeFirst()
       return row && toSession(row)
     },

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Database, RefreshTokenFamilyRow, RefreshTokenRow } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 import { recordAccessToken, revokeAccessTokensOf, type AccessTokenRecord } from './access-tokens.js'
+import { lockActiveUser } from './users.js'
 
 /** One authorization that yields refresh tokens; revoking it revokes every token in it. */
 export interface RefreshTokenFamily {
@@ -38,17 +39,21 @@ export interface Rotation {
 /**
  * `rotated`: the presented token was current and its successor is stored. `reused`: it was
  * already rotated (or lost a race with a concurrent rotation); nothing was written.
- * `revoked`: its family was revoked; nothing was written.
+ * `revoked`: its family was revoked; nothing was written. `userInactive`: the family's user is
+ * disabled or removed; nothing was written.
  */
-export type RotationResult = 'rotated' | 'reused' | 'revoked'
+export type RotationResult = 'rotated' | 'reused' | 'revoked' | 'userInactive'
 
 export interface RefreshTokenRepository {
   findFamily(id: string): Promise<RefreshTokenFamily | undefined>
   findByHash(tokenHash: string): Promise<RefreshToken | undefined>
   /** A token and its family in one query (the lookup of /token, /revoke and /introspect). */
   findWithFamily(tokenHash: string): Promise<{ token: RefreshToken; family: RefreshTokenFamily } | undefined>
-  /** Starts a family with its first refresh token and the access token issued with it. */
-  createFamily(input: { family: RefreshTokenFamily; token: RefreshToken; accessToken: AccessTokenRecord }): Promise<void>
+  /**
+   * Starts a family with its first refresh token and the access token issued with it. False,
+   * with nothing written, when the family's user is disabled or removed (see lockActiveUser).
+   */
+  createFamily(input: { family: RefreshTokenFamily; token: RefreshToken; accessToken: AccessTokenRecord }): Promise<boolean>
   /** Replaces a refresh token by its successor atomically: of concurrent calls, one rotates. */
   rotate(rotation: Rotation): Promise<RotationResult>
   /**
@@ -119,14 +124,21 @@ export async function insertRefreshToken(db: Kysely<Database>, token: RefreshTok
 export function refreshTokenRepository(db: Kysely<Database>): RefreshTokenRepository {
   return {
     async createFamily({ family, token, accessToken }) {
-      await db.transaction().execute(async (trx) => {
+      return db.transaction().execute(async (trx) => {
+        if (family.userId !== null && !(await lockActiveUser(trx, family.userId))) return false
         await insertFamily(trx, family)
         await insertRefreshToken(trx, token)
         await recordAccessToken(trx, accessToken)
+        return true
       })
     },
     async rotate({ presentedHash, token, accessToken, now }) {
       return db.transaction().execute(async (trx) => {
+        // The user's row lock first (the order disable takes its locks in): a disable that
+        // committed is seen here, one that did not waits and then revokes this rotation.
+        const owner = await trx.selectFrom('refresh_token_families').select('user_id').where('id', '=', token.familyId).executeTakeFirst()
+        const userId = owner?.user_id ?? null
+        if (userId !== null && !(await lockActiveUser(trx, userId))) return 'userInactive' as const
         // The UPDATE is the claim: PostgreSQL makes a concurrent claim wait on the row and then
         // re-check rotated_at, SQLite runs one write transaction at a time; either way one wins.
         const claimed = await trx

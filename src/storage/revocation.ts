@@ -13,14 +13,20 @@ export interface GrantScope {
 }
 
 /**
- * Records as revoked every access token issued from the user's families and codes, then revokes
- * the families (so their refresh tokens) and drops the codes not yet redeemed. The number of
- * families revoked.
+ * Revokes the user's families (so their refresh tokens), then records as revoked every access
+ * token issued from those families and the user's codes, and drops the codes not yet redeemed.
+ * The number of families revoked.
  */
 export async function revokeGrantsOf(db: Kysely<Database>, scope: GrantScope, now: number): Promise<number> {
   const families = db.selectFrom('refresh_token_families').select('id').where('user_id', '=', scope.userId)
   const codes = db.selectFrom('authorization_codes').select('id').where('user_id', '=', scope.userId)
   const byClient = scope.clientId
+  // The families first, as refreshTokenRepository.revokeFamily does: the UPDATE takes their row
+  // locks, so a rotation in progress finishes before (its access token is then copied below)
+  // or waits and then finds the family revoked.
+  let revoke = db.updateTable('refresh_token_families').set({ revoked_at: now }).where('user_id', '=', scope.userId).where('revoked_at', 'is', null)
+  if (byClient !== undefined) revoke = revoke.where('client_id', '=', byClient)
+  const revoked = await revoke.executeTakeFirst()
   await db
     .insertInto('revoked_jtis')
     .columns(['jti', 'revoked_at', 'expires_at'])
@@ -37,9 +43,6 @@ export async function revokeGrantsOf(db: Kysely<Database>, scope: GrantScope, no
     )
     .onConflict((oc) => oc.column('jti').doNothing())
     .execute()
-  let revoke = db.updateTable('refresh_token_families').set({ revoked_at: now }).where('user_id', '=', scope.userId).where('revoked_at', 'is', null)
-  if (byClient !== undefined) revoke = revoke.where('client_id', '=', byClient)
-  const revoked = await revoke.executeTakeFirst()
   let unused = db.deleteFrom('authorization_codes').where('user_id', '=', scope.userId).where('used_at', 'is', null)
   if (byClient !== undefined) unused = unused.where('client_id', '=', byClient)
   await unused.execute()

@@ -1,5 +1,6 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Database } from './database.js'
+import { fromDbList } from './convert.js'
 import { containsIgnoringCase, type PageQuery } from './paging.js'
 
 export interface Scope {
@@ -14,8 +15,11 @@ export interface ScopeRepository {
   findByNames(names: readonly string[]): Promise<Scope[]>
   /** Scopes ordered by name (the primary key), after `after`, matching `search` in name or description. */
   page(query: PageQuery): Promise<Scope[]>
-  /** False when there was no such scope. */
-  remove(name: string): Promise<boolean>
+  /**
+   * Deletes the scope unless a client is registered with it, checked in the same transaction:
+   * the ids of (up to `limit` of) those clients then, `missing` when there was no such scope.
+   */
+  remove(name: string, limit: number): Promise<'removed' | 'missing' | { usedBy: string[] }>
 }
 
 export function scopeRepository(db: Kysely<Database>): ScopeRepository {
@@ -42,9 +46,15 @@ export function scopeRepository(db: Kysely<Database>): ScopeRepository {
       }
       return query.execute()
     },
-    async remove(name) {
-      const removed = await db.deleteFrom('scopes').where('name', '=', name).executeTakeFirst()
-      return Number(removed.numDeletedRows) === 1
+    async remove(name, limit) {
+      return db.transaction().execute(async (trx) => {
+        // Client lists are JSON text: the quoted name narrows the rows, parsing decides.
+        const candidates = await trx.selectFrom('clients').select(['id', 'scopes']).where(containsIgnoringCase(sql.ref('scopes'), JSON.stringify(name))).orderBy('id').execute()
+        const usedBy = candidates.filter((row) => fromDbList(row.scopes).includes(name)).map((row) => row.id)
+        if (usedBy.length > 0) return { usedBy: usedBy.slice(0, limit) }
+        const removed = await trx.deleteFrom('scopes').where('name', '=', name).executeTakeFirst()
+        return Number(removed.numDeletedRows) === 1 ? 'removed' : 'missing'
+      })
     },
   }
 }

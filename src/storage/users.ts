@@ -34,13 +34,31 @@ export interface UserRepository {
   /**
    * Disables the user and, in the same transaction, revokes every refresh-token family (and
    * the access tokens issued from them), ends every login session and drops the unused codes
-   * and the authorization requests the user was signed in to. False when already disabled.
+   * and the authorization requests the user was signed in to. False when already disabled (the
+   * revocation runs all the same).
    */
   disable(id: string, now: number): Promise<boolean>
   /** False when the user was not disabled. */
   enable(id: string): Promise<boolean>
+  /**
+   * Whether the user exists and is not disabled, read under the user's row lock (lockActiveUser):
+   * the check right before tokens that store nothing are issued.
+   */
+  confirmActive(id: string): Promise<boolean>
   /** Ends everything as `disable` does, then deletes the user and every row that names them. */
   remove(id: string, now: number): Promise<void>
+}
+
+/**
+ * Inside a transaction that gives a user something (a session, tokens): takes the user's row
+ * lock with a no-op UPDATE and says whether the user still exists and is not disabled. On
+ * PostgreSQL a concurrent disable or removal then either committed first (and is seen here) or
+ * waits for this transaction and then revokes what it wrote; SQLite runs one writer at a time.
+ * Callers take it first, before other row locks, in the order disable takes them (no deadlock).
+ */
+export async function lockActiveUser(trx: Kysely<Database>, userId: string): Promise<boolean> {
+  const locked = await trx.updateTable('users').set((eb) => ({ id: eb.ref('id') })).where('id', '=', userId).where('disabled_at', 'is', null).executeTakeFirst()
+  return Number(locked.numUpdatedRows) === 1
 }
 
 function toUser(row: UserRow): User {
@@ -108,17 +126,24 @@ export function userRepository(db: Kysely<Database>): UserRepository {
     async disable(id, now) {
       return db.transaction().execute(async (trx) => {
         const changed = await trx.updateTable('users').set({ disabled_at: now }).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst()
-        if (Number(changed.numUpdatedRows) !== 1) return false
+        // Already disabled: revoke again all the same, so repeating `disable` cleans up anything
+        // a sign-in that raced the first one may have left.
         await endUserAccess(trx, id, now)
-        return true
+        return Number(changed.numUpdatedRows) === 1
       })
     },
     async enable(id) {
       const changed = await db.updateTable('users').set({ disabled_at: null }).where('id', '=', id).where('disabled_at', 'is not', null).executeTakeFirst()
       return Number(changed.numUpdatedRows) === 1
     },
+    async confirmActive(id) {
+      return db.transaction().execute((trx) => lockActiveUser(trx, id))
+    },
     async remove(id, now) {
       await db.transaction().execute(async (trx) => {
+        // The row lock first, as disable takes it, so an issue in progress finishes before
+        // (and is revoked here) or waits and then finds no user.
+        await trx.updateTable('users').set((eb) => ({ id: eb.ref('id') })).where('id', '=', id).execute()
         await endUserAccess(trx, id, now)
         // Consents, codes, families, sessions and transactions go with it (ON DELETE CASCADE).
         await trx.deleteFrom('users').where('id', '=', id).execute()

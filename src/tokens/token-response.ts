@@ -5,6 +5,7 @@ import type { AccessTokenRecord } from '../storage/access-tokens.js'
 import type { AuthorizationCode, AuthorizationCodeRepository } from '../storage/authorization-codes.js'
 import type { Client } from '../storage/clients.js'
 import type { RefreshTokenFamily, RefreshTokenRepository } from '../storage/refresh-tokens.js'
+import type { UserRepository } from '../storage/users.js'
 import type { AccessTokenClaims, AccessTokenSigner, IssuedAccessToken } from './access-token.js'
 import type { IdTokenClaims, IdTokenSigner } from './id-token.js'
 import { newFamily, newRefreshToken, type NewRefreshToken } from './refresh-token.js'
@@ -56,21 +57,24 @@ export interface TokenResponses {
   /**
    * RFC 6749 §4.1.3: the code's user, scope, resource and auth_time. Starts a family when the
    * client is registered for refresh_token; with `openid`, an ID token carrying the request's
-   * nonce. Undefined, with nothing written, when a concurrent redemption took the code.
+   * nonce. Undefined, with nothing written, when a concurrent redemption took the code;
+   * `userInactive`, with nothing written, when the code's user is disabled or removed.
    */
-  exchangeCode(input: Issue & { code: AuthorizationCode }): Promise<TokenResponse | undefined>
+  exchangeCode(input: Issue & { code: AuthorizationCode }): Promise<TokenResponse | undefined | 'userInactive'>
   /**
    * RFC 6749 §6: rotates the presented refresh token within its family; `scopes` may narrow
    * the access token. OIDC Core §12.2: a family begun with openid gets an ID token with the
-   * original auth_time and no nonce. `reused` or `revoked` (see RotationResult): nothing written.
+   * original auth_time and no nonce. `reused`, `revoked` or `userInactive` (see RotationResult):
+   * nothing written.
    */
-  refresh(input: Issue & { family: RefreshTokenFamily; presentedHash: string; scopes: readonly string[] }): Promise<TokenResponse | 'reused' | 'revoked'>
+  refresh(input: Issue & { family: RefreshTokenFamily; presentedHash: string; scopes: readonly string[] }): Promise<TokenResponse | 'reused' | 'revoked' | 'userInactive'>
   /**
    * A user's tokens without a code (the password grant). Starts a family when the client is
    * registered for refresh_token; no ID token, as this is no OpenID Connect flow, and so none
-   * on its refreshes either.
+   * on its refreshes either. `userInactive`, with nothing issued, when the user was disabled or
+   * removed since the credentials were checked.
    */
-  forUser(input: Issue & { userId: string; scopes: readonly string[]; audience: string; authTime: number }): Promise<TokenResponse>
+  forUser(input: Issue & { userId: string; scopes: readonly string[]; audience: string; authTime: number }): Promise<TokenResponse | 'userInactive'>
   /**
    * A client's own token (`sub` is the client_id, no auth_time). Nothing is stored: it comes
    * from no code or family (ADR 0004), and no refresh token is issued (RFC 6749 §4.4.3).
@@ -83,6 +87,8 @@ export interface TokenResponseDeps {
   idTokens: IdTokenSigner
   codes: AuthorizationCodeRepository
   refreshTokens: RefreshTokenRepository
+  /** The user check of a password-grant answer that stores nothing (no family). */
+  users: Pick<UserRepository, 'confirmActive'>
   clock: Clock
   refreshTokenTtlSeconds: number
   refreshTokenMaxTtlSeconds: number
@@ -160,7 +166,8 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
         accessToken: recordOf(access, client, { codeId: code.id, ...(started ? { familyId: started.family.id } : {}) }, now),
         ...(started ? { refresh: { family: started.family, token: started.refresh.record } } : {}),
       })
-      if (!redeemed) return undefined
+      if (redeemed === 'used') return undefined
+      if (redeemed === 'userInactive') return redeemed
       return respond(access, { ...issue, subject: code.userId, familyId: started?.family.id }, {
         binding,
         scopes: code.scopes,
@@ -196,13 +203,16 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
       const now = deps.clock.now()
       const access = await sign({ subject: userId, clientId: client.id, audience, scopes, authTime }, binding)
       const started = startFamily(client, { userId, scopes, audience, authTime, beganWithOpenid: false }, now)
-      if (started) {
-        await deps.refreshTokens.createFamily({
-          family: started.family,
-          token: started.refresh.record,
-          accessToken: recordOf(access, client, { familyId: started.family.id }, now),
-        })
-      }
+      // Every issue for a user checks, in its transaction, that the user is still active: the
+      // credentials were checked before argon2's wait, and a disable may have landed since.
+      const active = started
+        ? await deps.refreshTokens.createFamily({
+            family: started.family,
+            token: started.refresh.record,
+            accessToken: recordOf(access, client, { familyId: started.family.id }, now),
+          })
+        : await deps.users.confirmActive(userId)
+      if (!active) return 'userInactive'
       return respond(access, { ...issue, subject: userId, familyId: started?.family.id }, { binding, scopes, refreshToken: started?.refresh.token })
     },
 

@@ -166,6 +166,11 @@ const cases: CliCase[] = [
     })
     t.match((await json(t, runCli, ['sessions', 'list', '--username', 'alice'], { env })).items, [{ auth_time: String, expires_at: String }])
     t.match((await runCli(['sessions', 'list', '--username', 'alice'], { env })).stdout, /^signed in \S+ {2}expires \S+\n$/)
+    // --search matches a grant's client_id or client name; a session has nothing to search by.
+    t.same(((await json(t, runCli, ['grants', 'list', '--username', 'alice', '--search', 'wE'], { env })).items as Array<{ client_id: string }>).map((g: { client_id: string }) => g.client_id), [web.client_id])
+    t.same(((await json(t, runCli, ['grants', 'list', '--username', 'alice', '--search', (web.client_id as string).slice(3, 9)], { env })).items as Array<{ client_id: string }>).map((g: { client_id: string }) => g.client_id), [web.client_id])
+    t.same(await json(t, runCli, ['grants', 'list', '--username', 'alice', '--search', 'mobile'], { env }), { items: [], next: null })
+    await fails(t, runCli, ['sessions', 'list', '--username', 'alice', '--search', 'x'], /unknown option '--search'/, { env })
     await fails(t, runCli, ['grants', 'revoke', '--username', 'alice', '--client', 'lk_nope'], /no client/, { env })
     await fails(t, runCli, ['grants', 'list', '--username', 'nobody'], /no user/, { env })
 

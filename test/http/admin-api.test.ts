@@ -1,6 +1,8 @@
 import t from 'tap'
 import { addScope } from '../../src/admin/scopes.js'
+import { encodeCursor } from '../../src/admin/paging.js'
 import { logLines } from '../helpers/app.js'
+import { dialects } from '../helpers/db.js'
 import { adminCall, adminToken, buildAdminApp } from '../helpers/admin.js'
 import { basic, createClient, createUser, exchange, obtainCode, PASSWORD } from '../helpers/oauth.js'
 
@@ -109,6 +111,39 @@ t.test('validation: bad bodies, queries and cursors are 400 invalid_request, not
   t.equal((await ctx.store.db.selectFrom('users').selectAll().execute()).length, 0, 'no user was written')
 })
 
+for (const dialect of dialects(t)) {
+  t.test(`${dialect.name}: control characters (NUL above all, which PostgreSQL refuses) are 400 invalid_request, never 500`, async (t) => {
+    const ctx = await buildAdminApp(t, { dialect })
+    const { token, client } = await adminToken(ctx)
+    await createUser(ctx)
+    await addScope({ scopes: ctx.repos.scopes }, { name: 'reports', description: 'Reports' })
+    const cases: Array<[string, string, unknown, RegExp]> = [
+      ['GET', '/users?search=a%00b', undefined, /search must not contain control characters/],
+      ['GET', `/users?after=${encodeCursor('a\u0000b')}`, undefined, /after must not contain control characters/],
+      ['GET', '/clients?search=%1B', undefined, /search/],
+      ['GET', '/users/al%00ice', undefined, /username must not contain control characters/],
+      ['DELETE', '/users/al%00ice/sessions', undefined, /username/],
+      ['DELETE', `/users/alice/grants?client_id=${client.client_id}%00`, undefined, /client_id/],
+      ['POST', '/users', { username: 'bob', password: PASSWORD, name: 'B\u0000b' }, /name must not contain control characters/],
+      ['PATCH', '/users/alice', { email: 'alice\u0000@example.com' }, /email/],
+      ['PATCH', '/users/alice', { name: 'Alice\nLiddell' }, /name/],
+      ['GET', '/clients/lk_%00', undefined, /client_id must not contain control characters/],
+      ['POST', '/clients', { name: 'App\u0000' }, /name must not contain control characters/],
+      ['PATCH', `/clients/${client.client_id}`, { redirect_uris: ['https://app.example.com/cb\u0000'] }, /redirect_uris/],
+      ['PUT', '/scopes/reports', { description: 'Rep\u0000orts' }, /description must not contain control characters/],
+      ['DELETE', '/scopes/rep%00orts', undefined, /name must not contain control characters/],
+    ]
+    for (const [method, url, body, description] of cases) {
+      const res = await adminCall(ctx, token, method as 'GET', url, body)
+      t.equal(res.statusCode, 400, `${method} ${url}`)
+      t.equal(res.json().error, 'invalid_request', `${method} ${url}`)
+      t.match(res.json().error_description, description, `${method} ${url}`)
+    }
+    t.same((await ctx.store.db.selectFrom('users').select('username').execute()).map((u) => u.username), ['alice'], 'nothing written')
+    t.equal((await ctx.repos.scopes.findByNames(['reports']))[0]?.description, 'Reports')
+  })
+}
+
 t.test('clients: add, list, show, update, rotate the secret with a grace period, remove', async (t) => {
   const ctx = await buildAdminApp(t)
   const { token, client: admin } = await adminToken(ctx)
@@ -215,6 +250,14 @@ t.test("grants and sessions: a user's consents, families and sign-ins, listed an
   t.equal(paged.json().items.length, 1)
   t.equal((await adminCall(ctx, token, 'GET', `/users/alice/grants?limit=1&after=${paged.json().next}`)).json().next, null)
 
+  // search: a grant's client_id or client name; a session has nothing to search by (refused).
+  t.same((await adminCall(ctx, token, 'GET', '/users/alice/grants?search=oTHE')).json().items.map((g: { client_id: string }) => g.client_id), [other.client_id])
+  t.same((await adminCall(ctx, token, 'GET', `/users/alice/grants?search=${web.client_id.slice(3, 9)}`)).json().items.map((g: { client_id: string }) => g.client_id), [web.client_id])
+  t.same((await adminCall(ctx, token, 'GET', '/users/alice/grants?search=nothing-like-it')).json(), { items: [], next: null })
+  const searched = await adminCall(ctx, token, 'GET', '/users/alice/sessions?search=x')
+  t.equal(searched.statusCode, 400)
+  t.equal(searched.json().error, 'invalid_request')
+  t.match(searched.json().error_description, /additional properties/)
   const sessions = await adminCall(ctx, token, 'GET', '/users/alice/sessions')
   t.equal(sessions.json().items.length, 1)
   t.match(sessions.json().items[0], { created_at: String, auth_time: String, expires_at: String })

@@ -439,3 +439,16 @@ t.test('/introspect shares the limit on failed client authentications of /token'
   t.equal(limited.headers['cache-control'], 'no-store')
   t.equal(limited.headers['retry-after'], '900')
 })
+
+t.test("a removed client's tokens are inactive to a resource server, recorded or not", async (t) => {
+  const ctx = await buildTestApp(t)
+  const server = await resourceServer(ctx, 'https://api.example.com')
+  const client = await confidentialClient(ctx, { grants: ['client_credentials'], resources: ['https://api.example.com'], redirectUris: [] })
+  const res = await exchange(ctx.app, { grant_type: 'client_credentials', resource: 'https://api.example.com' }, client.auth)
+  t.equal(res.statusCode, 200)
+  const token = res.json().access_token as string
+  t.equal((await introspect(ctx, { token }, server.auth)).json().active, true, 'active while the client exists')
+  t.equal(await ctx.repos.accessTokens.findByJti((await verifyAccessToken(ctx, token)).payload.jti as string), undefined, 'a client credentials token is not recorded')
+  await ctx.repos.clients.remove(client.client_id, ctx.clock.now())
+  assertAnswer(t, await introspect(ctx, { token }, server.auth), { active: false })
+})

@@ -395,3 +395,12 @@ t.test('the token never reaches the logs', async (t) => {
   const signature = token.split('.')[2] as string
   t.notOk(written.includes(signature), 'no token, in part or whole')
 })
+
+t.test("a removed client's user token is refused, recorded or not", async (t) => {
+  const s = await setup(t)
+  // As the password grant without a refresh token issues it: signed, not recorded.
+  const token = await issue(s.ctx, { subject: s.user.id, clientId: s.client.client_id, audience: DEFAULT_AUDIENCE, scopes: ['openid'], authTime: s.ctx.clock.now() })
+  t.equal((await get(s.ctx, bearer(token.token))).statusCode, 200, 'accepted while the client exists')
+  await s.ctx.repos.clients.remove(s.client.client_id, s.ctx.clock.now())
+  assertBearerError(t, await get(s.ctx, bearer(token.token)), { status: 401, error: 'invalid_token', description: /client no longer exists/ })
+})

@@ -2,7 +2,10 @@ import t from 'tap'
 import { AdminError } from '../../src/admin/admin-error.js'
 import { addClient } from '../../src/admin/clients.js'
 import { pageQuery, toPage } from '../../src/admin/paging.js'
+import { listSessions } from '../../src/admin/sessions.js'
 import { addUser, updateUser } from '../../src/admin/users.js'
+import { repositories } from '../../src/storage/repositories.js'
+import { sqliteCase } from '../helpers/db.js'
 import { NO_AUDIT } from '../../src/audit.js'
 import type { User, UserRepository } from '../../src/storage/users.js'
 import { FakeClock } from '../helpers/clock.js'
@@ -58,4 +61,9 @@ t.test('an admin client needs the issuer to know its audience', async (t) => {
   await t.rejects(addClient(deps, { name: 'Ops', admin: true }), /issuer is needed/)
   await t.rejects(addClient(deps, { name: ' ' }), { message: /--name must be 1 to 255/ })
   await t.rejects(addClient(deps, { name: 'x', grants: ['client_credentials'], scope: 'a "b"' }), { message: /not a space-separated list/ })
+})
+
+t.test('sessions list refuses a search (a session names nothing to search by) rather than ignore it', async (t) => {
+  const repos = repositories(await sqliteCase.open(t))
+  await t.rejects(listSessions({ users: repos.users, sessions: repos.sessions, clock }, 'alice', { search: 'x' }), { kind: 'invalid', message: /no --search/ })
 })

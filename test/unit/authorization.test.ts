@@ -52,6 +52,7 @@ function sessionStore(): LoginSessionRepository & { rows: Map<string, LoginSessi
     rows,
     async create(session) {
       rows.set(session.idHash, session)
+      return true
     },
     async findActive(idHash, now) {
       const session = rows.get(idHash)
@@ -283,11 +284,13 @@ t.test('login sessions', async (t) => {
     const store = sessionStore()
     const sessions = loginSessions({ sessions: store, clock })
     const first = await sessions.start('u1', undefined)
+    if (!first) throw new Error('not started')
     t.equal(first.authTime, clock.now())
     t.same([...store.rows.keys()], [sha256Hex(first.sessionId)])
     t.equal(store.rows.get(sha256Hex(first.sessionId))?.expiresAt, clock.now() + SESSION_TTL_MS)
     t.equal((await sessions.find(first.sessionId))?.userId, 'u1')
     const second = await sessions.start('u2', first.sessionId)
+    if (!second) throw new Error('not started')
     t.not(second.sessionId, first.sessionId)
     t.same([...store.rows.keys()], [sha256Hex(second.sessionId)], 'the previous session is gone (no fixation)')
     t.equal(await sessions.find(first.sessionId), undefined)
@@ -300,7 +303,7 @@ t.test('login sessions', async (t) => {
   t.test('end deletes the session; an unknown or empty one is fine', async (t) => {
     const store = sessionStore()
     const sessions = loginSessions({ sessions: store, clock: new FakeClock() })
-    const { sessionId } = await sessions.start('u1', undefined)
+    const { sessionId } = (await sessions.start('u1', undefined)) ?? { sessionId: '' }
     await sessions.end('')
     await sessions.end('unknown')
     t.equal(store.rows.size, 1)

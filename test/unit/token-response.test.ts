@@ -29,6 +29,7 @@ async function setup(t: Test) {
     idTokens: idTokenSigner({ keys, clock, issuer: ISSUER, ttlSeconds: 600 }),
     codes: repos.codes,
     refreshTokens: repos.refreshTokens,
+    users: repos.users,
     clock,
     refreshTokenTtlSeconds: 3600,
     refreshTokenMaxTtlSeconds: 7200,
@@ -45,6 +46,19 @@ async function setup(t: Test) {
   const recorded: AuditEvent[] = []
   const request = { audit: { record: (event: AuditEvent) => void recorded.push(event) }, grantType: 'test_grant' }
   return { store, repos, clock, tokens, user, clientOf, verify, count, request, recorded }
+}
+
+type Answer = Awaited<ReturnType<ReturnType<typeof tokenResponses>['forUser']>>
+
+/** The response, failing the test on a refusal. */
+function issued(res: Answer): Exclude<Answer, 'userInactive'> {
+  if (typeof res === 'string') throw new Error(res)
+  return res
+}
+
+/** The response or undefined (a lost redemption), failing the test on a refusal. */
+function maybeIssued(res: Answer | undefined): Exclude<Answer, 'userInactive'> | undefined {
+  return res === undefined ? undefined : issued(res)
 }
 
 async function storedCode(ctx: Awaited<ReturnType<typeof setup>>, client: Client, scopes: string[]): Promise<AuthorizationCode> {
@@ -99,7 +113,7 @@ t.test('a user token starts a family (never an OpenID one) only for a client reg
   const ctx = await setup(t)
   const withRefresh = await ctx.clientOf(['password', 'refresh_token'])
   const authTime = ctx.clock.now()
-  const res = await ctx.tokens.forUser({ request: ctx.request, client: withRefresh, userId: ctx.user.id, scopes: ['openid', 'read'], audience: AUDIENCE, authTime })
+  const res = issued(await ctx.tokens.forUser({ request: ctx.request, client: withRefresh, userId: ctx.user.id, scopes: ['openid', 'read'], audience: AUDIENCE, authTime }))
   t.type(res.refresh_token, 'string')
   t.notOk(res.id_token, 'no ID token outside OpenID Connect flows')
   const found = await ctx.repos.refreshTokens.findWithFamily(sha256Hex(res.refresh_token as string))
@@ -112,7 +126,7 @@ t.test('a user token starts a family (never an OpenID one) only for a client reg
   t.equal(record?.familyId, found?.family.id, 'the jti is recorded with its family')
 
   const without = await ctx.clientOf(['password'])
-  const plain = await ctx.tokens.forUser({ request: ctx.request, client: without, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime })
+  const plain = issued(await ctx.tokens.forUser({ request: ctx.request, client: without, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime }))
   t.notOk(plain.refresh_token)
   t.equal(await ctx.count('refresh_token_families'), 1)
   t.equal(await ctx.count('access_tokens'), 1, 'a token from no family is not recorded')
@@ -122,7 +136,7 @@ t.test('a code exchange: ID token with the nonce for openid, family and jti in t
   const ctx = await setup(t)
   const client = await ctx.clientOf(['authorization_code', 'refresh_token'])
   const code = await storedCode(ctx, client, ['openid', 'read'])
-  const res = await ctx.tokens.exchangeCode({ request: ctx.request, client, code })
+  const res = maybeIssued(await ctx.tokens.exchangeCode({ request: ctx.request, client, code }))
   t.ok(res)
   t.equal(res?.scope, 'openid read')
   const idClaims = await ctx.verify(res?.id_token as string, 'JWT')
@@ -144,7 +158,7 @@ t.test('a code exchange: ID token with the nonce for openid, family and jti in t
 t.test('a code exchange without openid has no ID token; a client without refresh tokens gets no family', async (t) => {
   const ctx = await setup(t)
   const client = await ctx.clientOf(['authorization_code'])
-  const res = await ctx.tokens.exchangeCode({ request: ctx.request, client, code: await storedCode(ctx, client, ['read']) })
+  const res = maybeIssued(await ctx.tokens.exchangeCode({ request: ctx.request, client, code: await storedCode(ctx, client, ['read']) }))
   t.same(Object.keys(res ?? {}).sort(), ['access_token', 'expires_in', 'scope', 'token_type'])
   t.equal(await ctx.count('refresh_token_families'), 0)
   t.equal(await ctx.count('access_tokens'), 1, 'the jti is recorded against the code')
@@ -154,7 +168,7 @@ t.test('a refresh rotates within the family: narrowed access token, ID token wit
   const ctx = await setup(t)
   const client = await ctx.clientOf(['authorization_code', 'refresh_token'])
   const code = await storedCode(ctx, client, ['openid', 'read', 'write'])
-  const first = await ctx.tokens.exchangeCode({ request: ctx.request, client, code })
+  const first = maybeIssued(await ctx.tokens.exchangeCode({ request: ctx.request, client, code }))
   const presentedHash = sha256Hex(first?.refresh_token as string)
   const found = await ctx.repos.refreshTokens.findWithFamily(presentedHash)
   const family = found?.family
@@ -178,4 +192,38 @@ t.test('a refresh rotates within the family: narrowed access token, ID token wit
   t.equal(await ctx.count('access_tokens'), before, 'nothing written for a reused token')
   await ctx.repos.refreshTokens.revokeFamily(family.id, ctx.clock.now())
   t.equal(await ctx.tokens.refresh({ request: ctx.request, client, family, presentedHash: sha256Hex(res.refresh_token as string), scopes: ['read'] }), 'revoked')
+})
+
+t.test('a user disabled after the checks (a disable racing a sign-in) gets nothing from any issue, and nothing is written', async (t) => {
+  const ctx = await setup(t)
+  const client = await ctx.clientOf(['authorization_code', 'refresh_token', 'password'])
+  const code = await storedCode(ctx, client, ['openid', 'read'])
+  const first = maybeIssued(await ctx.tokens.exchangeCode({ request: ctx.request, client, code: await storedCode(ctx, client, ['read']) }))
+  const presentedHash = sha256Hex(first?.refresh_token as string)
+  const family = (await ctx.repos.refreshTokens.findWithFamily(presentedHash))?.family
+  if (!family) throw new Error('no family')
+  const counts = async () => [await ctx.count('access_tokens'), await ctx.count('refresh_token_families'), await ctx.count('refresh_tokens')]
+  const before = await counts()
+  // Only the flag, as a disable that lands after the code, family and password were checked.
+  await ctx.store.db.updateTable('users').set({ disabled_at: ctx.clock.now() }).where('id', '=', ctx.user.id).execute()
+
+  t.equal(await ctx.tokens.exchangeCode({ request: ctx.request, client, code }), 'userInactive')
+  t.equal((await ctx.repos.codes.findByHash(code.codeHash))?.usedAt, null, 'the code is not even marked used')
+  t.equal(await ctx.tokens.refresh({ request: ctx.request, client, family, presentedHash, scopes: ['read'] }), 'userInactive')
+  t.equal((await ctx.repos.refreshTokens.findByHash(presentedHash))?.rotatedAt, null, 'the token is not even marked rotated')
+  const authTime = ctx.clock.now()
+  t.equal(await ctx.tokens.forUser({ request: ctx.request, client, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime }), 'userInactive')
+  const plain = await ctx.clientOf(['password'])
+  t.equal(await ctx.tokens.forUser({ request: ctx.request, client: plain, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime }), 'userInactive', 'without a family too')
+  t.same(await counts(), before, 'nothing written')
+  t.equal(ctx.recorded.filter((e) => e.event === 'tokens_issued').length, 1, 'only the issue before the disable')
+})
+
+t.test('a code deleted before its redemption (a user disabled, a client removed) is lost as a concurrent redemption is', async (t) => {
+  const ctx = await setup(t)
+  const client = await ctx.clientOf(['authorization_code'])
+  const code = await storedCode(ctx, client, ['read'])
+  await ctx.store.db.deleteFrom('authorization_codes').where('id', '=', code.id).execute()
+  t.equal(await ctx.tokens.exchangeCode({ request: ctx.request, client, code }), undefined)
+  t.equal(await ctx.count('access_tokens'), 0)
 })

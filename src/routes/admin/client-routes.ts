@@ -102,7 +102,7 @@ export const adminClientRoutes: FastifyPluginAsync<AdminRouteOptions & { keys: P
   )
   app.delete(
     '/clients/:client_id',
-    { schema: { tags, summary: 'Remove a client: its tokens are revoked, its consents and codes deleted', params: clientIdParams, response: withErrors({ 200: { type: 'object', properties: { client_id: { type: 'string' } } } }, 404) } },
+    { schema: { tags, summary: 'Remove a client: its families revoked, its consents and codes deleted; latchkey refuses its access tokens at once (resource servers verifying locally accept them until they expire)', params: clientIdParams, response: withErrors({ 200: { type: 'object', properties: { client_id: { type: 'string' } } } }, 404) } },
     async (request) => removeClient(acting(request), (request.params as Params).client_id),
   )
 

@@ -12,6 +12,16 @@ export const errorBody = {
   required: ['error_description'],
 } as const
 
+/** A list with nothing to search by (a user's sessions): `search` is refused, not ignored. */
+export const pagingQuery = {
+  type: 'object',
+  properties: {
+    limit: { type: 'integer', description: 'items per page, 1 to 500 (default 50)' },
+    after: { type: 'string', description: 'the `next` cursor of the previous page' },
+  },
+  additionalProperties: false,
+} as const
+
 export const listQuery = {
   type: 'object',
   properties: {

@@ -6,7 +6,7 @@ import { listSessions, revokeSessions } from '../../admin/sessions.js'
 import { addUser, disableUser, enableUser, listUsers, removeUser, setPassword, showUser, updateUser } from '../../admin/users.js'
 import type { Clock } from '../../clock.js'
 import type { Repositories } from '../../storage/repositories.js'
-import { grant, listQuery, pageOf, session, user, userId, usernameParams, withErrors } from './schemas.js'
+import { grant, listQuery, pageOf, pagingQuery, session, user, userId, usernameParams, withErrors } from './schemas.js'
 
 export interface AdminRouteOptions {
   repos: Repositories
@@ -89,7 +89,7 @@ export const adminUserRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app
   const grantTags = ['grants']
   app.get(
     '/users/:username/grants',
-    { schema: { tags: grantTags, summary: "A user's consents and refresh-token families, by client", params: usernameParams, querystring: listQuery, response: withErrors({ 200: pageOf(grant) }, 404) } },
+    { schema: { tags: grantTags, summary: "A user's consents and refresh-token families, by client (search: client_id or client name)", params: usernameParams, querystring: listQuery, response: withErrors({ 200: pageOf(grant) }, 404) } },
     async (request) => listGrants({ users: repos.users, grants: repos.grants }, (request.params as Params).username, request.query as ListInput),
   )
   app.delete(
@@ -115,7 +115,7 @@ export const adminUserRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app
   const sessionTags = ['sessions']
   app.get(
     '/users/:username/sessions',
-    { schema: { tags: sessionTags, summary: "A user's unexpired sign-in sessions", params: usernameParams, querystring: listQuery, response: withErrors({ 200: pageOf(session) }, 404) } },
+    { schema: { tags: sessionTags, summary: "A user's unexpired sign-in sessions (no search: a session names nothing to search by)", params: usernameParams, querystring: pagingQuery, response: withErrors({ 200: pageOf(session) }, 404) } },
     async (request) => listSessions({ users: repos.users, sessions: repos.sessions, clock }, (request.params as Params).username, request.query as ListInput),
   )
   app.delete(

@@ -33,7 +33,10 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     // One message for every failure.
     if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
     const { user } = checked
-    const { sessionId, authTime } = await auth.sessions.start(user.id, cookies.sessionId(request))
+    const started = await auth.sessions.start(user.id, cookies.sessionId(request))
+    // Disabled while argon2 ran: the same answer as any failure.
+    if (!started) return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
+    const { sessionId, authTime } = started
     cookies.setSession(reply, sessionId)
     await auth.transactions.setUser(tx.id, { userId: user.id, authTime })
     return steps.continueSignedIn(request, reply, { tx: { ...tx, userId: user.id, authTime }, csrfToken, client })
