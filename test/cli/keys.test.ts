@@ -3,7 +3,12 @@ import t from 'tap'
 import { runCliInProcess } from '../helpers/cli.js'
 
 const env = (dir: string) => ({ DATABASE_URL: join(dir, 'latchkey.sqlite'), KEYS_DIR: join(dir, 'keys'), KEY_PUBLISH_DELAY: '600', ACCESS_TOKEN_TTL: '900' })
-const auditLines = (stderr: string) => stderr.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>)
+const auditLines = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+const warnings = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('latchkey: warning'))
 
 t.test('keys rotate, retire and list: JSON and human output, audit lines on stderr', async (t) => {
   const e = env(t.testdir())
@@ -36,6 +41,7 @@ t.test('keys rotate, retire and list: JSON and human output, audit lines on stde
   const retired = await runCliInProcess(['keys', 'retire', a.kid, '--json'], { env: e })
   t.equal(retired.code, 0, retired.stderr)
   t.match(JSON.parse(retired.stdout), { kid: a.kid, status: 'retired' })
+  t.same(warnings(retired.stderr), [], retired.stderr)
   t.match(auditLines(retired.stderr), [{ event: 'key_retired', kid: a.kid, via: 'cli' }])
   const afterRetire = JSON.parse((await runCliInProcess(['keys', 'list', '--json'], { env: e })).stdout) as Array<{ kid: string; status: string }>
   t.same(afterRetire.map((k) => [k.kid, k.status]), [[a.kid, 'retired'], [b, 'current']], 'the waiting key took over at once')
