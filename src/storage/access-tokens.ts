@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely'
 import type { Database } from './database.js'
 
 /** Every issued access token, by jti, with what it came from, so a grant can revoke it. */
@@ -35,28 +35,37 @@ export async function recordAccessToken(db: Kysely<Database>, record: AccessToke
     .execute()
 }
 
+/** Which recorded access tokens to revoke: a condition on the access_tokens table. */
+export type AccessTokenFilter = (eb: ExpressionBuilder<Database, 'access_tokens'>) => Expression<SqlBool>
+
+/**
+ * Records as revoked, until they expire, every recorded access token the filter selects: one
+ * INSERT … SELECT, whatever revokes (a code, a family, a user's grants, a client).
+ */
+export async function revokeAccessTokensWhere(db: Kysely<Database>, filter: AccessTokenFilter, now: number): Promise<void> {
+  await db
+    .insertInto('revoked_jtis')
+    .columns(['jti', 'revoked_at', 'expires_at'])
+    .expression((eb) => eb.selectFrom('access_tokens').select((s) => ['jti', s.val(now).as('revoked_at'), 'expires_at']).where(filter))
+    .onConflict((oc) => oc.column('jti').doNothing())
+    .execute()
+}
+
 /** Records as revoked every access token issued from the code or the family. */
 export async function revokeAccessTokensOf(
   db: Kysely<Database>,
   source: { codeId?: string; familyId?: string | null },
   now: number,
 ): Promise<void> {
-  await db
-    .insertInto('revoked_jtis')
-    .columns(['jti', 'revoked_at', 'expires_at'])
-    .expression((eb) =>
-      eb
-        .selectFrom('access_tokens')
-        .select((s) => ['jti', s.val(now).as('revoked_at'), 'expires_at'])
-        .where((w) =>
-          w.or([
-            ...(source.codeId ? [w('code_id', '=', source.codeId)] : []),
-            ...(source.familyId ? [w('family_id', '=', source.familyId)] : []),
-          ]),
-        ),
-    )
-    .onConflict((oc) => oc.column('jti').doNothing())
-    .execute()
+  await revokeAccessTokensWhere(
+    db,
+    (w) =>
+      w.or([
+        ...(source.codeId ? [w('code_id', '=', source.codeId)] : []),
+        ...(source.familyId ? [w('family_id', '=', source.familyId)] : []),
+      ]),
+    now,
+  )
 }
 
 export function accessTokenRepository(db: Kysely<Database>): AccessTokenRepository {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { revokeAccessTokensWhere } from './access-tokens.js'
 import type { Database } from './database.js'
 
 /**
@@ -27,22 +28,15 @@ export async function revokeGrantsOf(db: Kysely<Database>, scope: GrantScope, no
   let revoke = db.updateTable('refresh_token_families').set({ revoked_at: now }).where('user_id', '=', scope.userId).where('revoked_at', 'is', null)
   if (byClient !== undefined) revoke = revoke.where('client_id', '=', byClient)
   const revoked = await revoke.executeTakeFirst()
-  await db
-    .insertInto('revoked_jtis')
-    .columns(['jti', 'revoked_at', 'expires_at'])
-    .expression((eb) =>
-      eb
-        .selectFrom('access_tokens')
-        .select((s) => ['jti', s.val(now).as('revoked_at'), 'expires_at'])
-        .where((w) =>
-          w.or([
-            w('family_id', 'in', byClient === undefined ? families : families.where('client_id', '=', byClient)),
-            w('code_id', 'in', byClient === undefined ? codes : codes.where('client_id', '=', byClient)),
-          ]),
-        ),
-    )
-    .onConflict((oc) => oc.column('jti').doNothing())
-    .execute()
+  await revokeAccessTokensWhere(
+    db,
+    (w) =>
+      w.or([
+        w('family_id', 'in', byClient === undefined ? families : families.where('client_id', '=', byClient)),
+        w('code_id', 'in', byClient === undefined ? codes : codes.where('client_id', '=', byClient)),
+      ]),
+    now,
+  )
   let unused = db.deleteFrom('authorization_codes').where('user_id', '=', scope.userId).where('used_at', 'is', null)
   if (byClient !== undefined) unused = unused.where('client_id', '=', byClient)
   await unused.execute()
@@ -64,12 +58,5 @@ export async function endUserAccess(db: Kysely<Database>, userId: string, now: n
 
 /** Records every access token the client was issued as revoked (before the client is deleted). */
 export async function revokeAccessTokensOfClient(db: Kysely<Database>, clientId: string, now: number): Promise<void> {
-  await db
-    .insertInto('revoked_jtis')
-    .columns(['jti', 'revoked_at', 'expires_at'])
-    .expression((eb) =>
-      eb.selectFrom('access_tokens').select((s) => ['jti', s.val(now).as('revoked_at'), 'expires_at']).where('client_id', '=', clientId),
-    )
-    .onConflict((oc) => oc.column('jti').doNothing())
-    .execute()
+  await revokeAccessTokensWhere(db, (w) => w('client_id', '=', clientId), now)
 }
