@@ -47,7 +47,7 @@ t.test('keys rotate, retire and list: JSON and human output, audit lines on stde
   t.same(afterRetire.map((k) => [k.kid, k.status]), [[a.kid, 'retired'], [b, 'current']], 'the waiting key took over at once')
 
   const humanRetire = await runCliInProcess(['keys', 'retire', b], { env: e })
-  t.match(humanRetire.stdout, /retired .*\nno longer published or trusted; running servers drop it within seconds\n$/)
+  t.match(humanRetire.stdout, /retired .*\nno longer published or trusted; running servers drop it within seconds\n$/, humanRetire.stderr)
 
   const now = await runCliInProcess(['keys', 'rotate', '--now', '--json'], { env: e })
   t.match(JSON.parse(now.stdout), { status: 'current' })
