@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase as SqliteDatabaseLike } from 'kysely'
 import pg from 'pg'
 import type { DatabaseTarget } from '../config.js'
 import type { Database } from './database.js'
@@ -49,8 +49,34 @@ export function connect(target: DatabaseTarget, options: ConnectOptions = {}): S
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('synchronous = NORMAL')
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) })
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
   return storeFor(db, 'sqlite')
+}
+
+/** How many prepared statements a SQLite connection keeps; latchkey's queries number far fewer. */
+export const STATEMENT_CACHE_SIZE = 256
+
+/**
+ * kysely asks better-sqlite3 to prepare every query it runs, which costs more than running it.
+ * The same SQL text gets the statement prepared the first time (parameters are bound per run).
+ * A statement still being iterated (a streamed query) is busy: that query gets a fresh one.
+ * Past the limit the oldest statement is dropped, so the cache stays bounded.
+ */
+export function withStatementCache(sqlite: SqliteDatabase.Database, size = STATEMENT_CACHE_SIZE): SqliteDatabaseLike {
+  const statements = new Map<string, SqliteDatabase.Statement>()
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      const cached = statements.get(text)
+      if (cached && !cached.busy) return cached
+      const statement = sqlite.prepare(text)
+      if (!cached) {
+        if (statements.size >= size) statements.delete(statements.keys().next().value as string)
+        statements.set(text, statement)
+      }
+      return statement
+    },
+  }
 }
 
 /**
