@@ -30,8 +30,6 @@ const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 4
 const COLORS: Record<string, string | undefined> = { TRACE: '90', DEBUG: '90', INFO: '32', WARN: '33', ERROR: '31', FATAL: '31', AUDIT: '36' }
 /** Fields every line has, or that the line's own shape already shows. */
 const HIDDEN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'reqId', 'req', 'res', 'responseTime', 'audit', 'err'])
-/** Requests whose completion has not been logged yet; bounded, in case one never completes. */
-const MAX_OPEN_REQUESTS = 1000
 
 function clock(time: number | undefined): string {
   const date = time === undefined ? new Date() : new Date(time)
@@ -51,12 +49,10 @@ function fields(record: LogRecord): string {
 }
 
 /**
- * A writable for pino (`logger: { stream }`) that writes pretty lines to `out`. fastify logs a
- * request twice ("incoming request" with the path, "request completed" with the status): the
- * first is held back and the two become one line.
+ * A writable for pino (`logger: { stream }`) that writes pretty lines to `out`. The app logs a
+ * request once, when it completes ("request completed" with its method, path, status and time).
  */
 export function prettyLogStream(out: LineSink, options: { color?: boolean } = {}): LineSink {
-  const open = new Map<string, string>()
   const paint = (label: string): string => {
     const padded = label.padEnd(5)
     const color = options.color ? COLORS[label] : undefined
@@ -80,18 +76,10 @@ export function prettyLogStream(out: LineSink, options: { color?: boolean } = {}
       return
     }
     const label = LEVELS[record.level ?? 30] ?? 'INFO'
-    if (record.msg === 'incoming request' && record.reqId !== undefined && record.req) {
-      if (open.size >= MAX_OPEN_REQUESTS) open.delete(open.keys().next().value as string)
-      // `path` from app.ts's serializer; `url` (already without its query) from a route's own.
-      const path = record.req.path ?? record.req.url?.split('?')[0] ?? '?'
-      open.set(record.reqId, `${record.req.method ?? '?'} ${path}`)
-      return
-    }
     if (record.msg === 'request completed' && record.reqId !== undefined) {
-      const request = open.get(record.reqId) ?? '(request)'
-      open.delete(record.reqId)
+      const path = record.req?.path ?? record.req?.url?.split('?')[0] ?? '?'
       const ms = typeof record.responseTime === 'number' ? ` ${record.responseTime.toFixed(1)} ms` : ''
-      line(record, label, `${request} → ${record.res?.statusCode ?? '?'}${ms}`)
+      line(record, label, `${record.req?.method ?? '?'} ${path} → ${record.res?.statusCode ?? '?'}${ms}`)
       return
     }
     if (record.audit === true && typeof record.event === 'string') {
