@@ -1,7 +1,7 @@
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import formbody from '@fastify/formbody'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { signInChecker } from './accounts/credentials.js'
 import { clientAuthFailureLimit, signInAddressLimit } from './accounts/failure-limits.js'
 import { loginThrottle } from './accounts/login-throttle.js'
@@ -87,12 +87,18 @@ function requestLine(req: { method: string; url: string; id: string }) {
 }
 
 /**
- * The request line: method and path (the `req` serializer above, or a route's own), status and
- * time, once, when the answer has been sent. Half the lines of fastify's "incoming request" plus
- * "request completed", and what a log search needs of a request is all on one line.
+ * One line per request, written when its answer has been sent: method and path (the `req`
+ * serializer below, or a route's own), status and time. fastify's default writes two ("incoming
+ * request", then "request completed"); one is half the logging work, and all a log search needs
+ * of a request is on one line. Every other line fastify writes is unchanged.
  */
-async function logRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored')
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+  }
 }
 
 /** Whatever logger the caller configures gets the request serializer above. */
@@ -122,8 +128,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     logger: safeLogger(deps.logger),
     trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 64 * 1024,
-    // One line per request, written when it completes (below), instead of fastify's two.
-    disableRequestLogging: true,
+    logController: new OneLinePerRequest(),
     // Route schemas (the admin API's) refuse unknown fields rather than drop them: a misspelt
     // field must not pass as a request that changes nothing.
     ajv: { customOptions: { removeAdditional: false } },
@@ -133,7 +138,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
   // Added before any plugin or route, so every response passes through it: 404s, errors.
   app.addHook('onSend', noStoreByDefault)
-  app.addHook('onResponse', logRequest)
   auditRequests(app, deps.audit ?? loggerAudit(app.log))
   app.setNotFoundHandler((_request, reply) => sendJsonError(reply, new OAuthError('invalid_request', 'not found', { status: 404 })))
   await app.register(formbody)
