@@ -34,6 +34,8 @@ export interface Rotation {
   token: RefreshToken
   accessToken: AccessTokenRecord
   now: number
+  /** The family's user, as read with the presented token (a family's user never changes); null for none. */
+  userId: string | null
 }
 
 /**
@@ -132,12 +134,10 @@ export function refreshTokenRepository(db: Kysely<Database>): RefreshTokenReposi
         return true
       })
     },
-    async rotate({ presentedHash, token, accessToken, now }) {
+    async rotate({ presentedHash, token, accessToken, now, userId }) {
       return db.transaction().execute(async (trx) => {
         // The user's row lock first (the order disable takes its locks in): a disable that
         // committed is seen here, one that did not waits and then revokes this rotation.
-        const owner = await trx.selectFrom('refresh_token_families').select('user_id').where('id', '=', token.familyId).executeTakeFirst()
-        const userId = owner?.user_id ?? null
         if (userId !== null && !(await lockActiveUser(trx, userId))) return 'userInactive' as const
         // The UPDATE is the claim: PostgreSQL makes a concurrent claim wait on the row and then
         // re-check rotated_at, SQLite runs one write transaction at a time; either way one wins.

@@ -190,6 +190,7 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
         token: next.record,
         accessToken: recordOf(access, client, { familyId: family.id }, now),
         now,
+        userId: family.userId,
       })
       if (result !== 'rotated') return result
       const idToken = family.beganWithOpenid && family.userId !== null && family.authTime !== null

@@ -268,6 +268,7 @@ for (const dialect of dialects(t)) {
       token: { tokenHash: hash, familyId: family?.id as string, createdAt: now, expiresAt: now + 1000, rotatedAt: null },
       accessToken: { jti, clientId: s.client.client_id, codeId: null, familyId: family?.id as string, createdAt: now, expiresAt: now + 1000 },
       now,
+      userId: family?.userId ?? null,
     })
     // A revoked family: nothing written, the presented token is not even marked rotated.
     await s.ctx.store.db.updateTable('refresh_token_families').set({ revoked_at: now }).where('id', '=', family?.id as string).execute()
