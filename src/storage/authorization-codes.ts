@@ -28,6 +28,8 @@ export interface AuthorizationCode {
 /** What one code exchange writes, all or nothing. */
 export interface CodeRedemption {
   codeId: string
+  /** The code's user, as read with the code (a code's user never changes). */
+  userId: string
   now: number
   accessToken: AccessTokenRecord
   refresh?: { family: RefreshTokenFamily; token: RefreshToken }
@@ -39,6 +41,9 @@ export interface CodeRedemption {
  * written but in the first case.
  */
 export type RedeemResult = 'redeemed' | 'used' | 'userInactive'
+
+/** Thrown inside a redemption to roll it back when another one claimed the code first. */
+class CodeAlreadyUsed extends Error {}
 
 export interface AuthorizationCodeRepository {
   create(code: AuthorizationCode): Promise<void>
@@ -97,29 +102,34 @@ export function authorizationCodeRepository(db: Kysely<Database>): Authorization
       const row = await db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst()
       return row && toCode(row)
     },
-    async redeem({ codeId, now, accessToken, refresh }) {
-      return db.transaction().execute(async (trx): Promise<RedeemResult> => {
-        // The user's row lock first (the order disable takes its locks in): a disable that
-        // committed is seen here, one that did not waits and then revokes what this writes.
-        const owner = await trx.selectFrom('authorization_codes').select('user_id').where('id', '=', codeId).executeTakeFirst()
-        if (owner === undefined) return 'used'
-        if (!(await lockActiveUser(trx, owner.user_id))) return 'userInactive'
-        // Single use (RFC 6749 §4.1.2): only the request whose UPDATE changes the row goes on.
-        const claimed = await trx
-          .updateTable('authorization_codes')
-          .set({ used_at: now })
-          .where('id', '=', codeId)
-          .where('used_at', 'is', null)
-          .executeTakeFirst()
-        if (Number(claimed.numUpdatedRows) !== 1) return 'used'
-        if (refresh) {
-          await insertFamily(trx, refresh.family)
-          await insertRefreshToken(trx, refresh.token)
-          await trx.updateTable('authorization_codes').set({ family_id: refresh.family.id }).where('id', '=', codeId).execute()
-        }
-        await recordAccessToken(trx, accessToken)
-        return 'redeemed'
-      })
+    async redeem({ codeId, userId, now, accessToken, refresh }) {
+      return db
+        .transaction()
+        .execute(async (trx): Promise<RedeemResult> => {
+          // The user's row lock first (the order disable takes its locks in): a disable that
+          // committed is seen here, one that did not waits and then revokes what this writes.
+          if (!(await lockActiveUser(trx, userId))) return 'userInactive'
+          // The family first, so the claim below can name it in the same UPDATE.
+          if (refresh) {
+            await insertFamily(trx, refresh.family)
+            await insertRefreshToken(trx, refresh.token)
+          }
+          // Single use (RFC 6749 §4.1.2): only the request whose UPDATE changes the row goes on;
+          // any other (or a code gone since) rolls back what it wrote above.
+          const claimed = await trx
+            .updateTable('authorization_codes')
+            .set({ used_at: now, ...(refresh ? { family_id: refresh.family.id } : {}) })
+            .where('id', '=', codeId)
+            .where('used_at', 'is', null)
+            .executeTakeFirst()
+          if (Number(claimed.numUpdatedRows) !== 1) throw new CodeAlreadyUsed()
+          await recordAccessToken(trx, accessToken)
+          return 'redeemed'
+        })
+        .catch((error: unknown) => {
+          if (error instanceof CodeAlreadyUsed) return 'used' as const
+          throw error
+        })
     },
     async revokeIssuedFrom(codeId, now) {
       await db.transaction().execute(async (trx) => {

@@ -162,6 +162,7 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
       )
       const redeemed = await deps.codes.redeem({
         codeId: code.id,
+        userId: code.userId,
         now,
         accessToken: recordOf(access, client, { codeId: code.id, ...(started ? { familyId: started.family.id } : {}) }, now),
         ...(started ? { refresh: { family: started.family, token: started.refresh.record } } : {}),
