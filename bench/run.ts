@@ -1,10 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createDatabase } from './harness/database.js'
 import { progress } from './harness/measure.js'
 import { readOptions } from './harness/options.js'
-import { detectPinning, runJsonChild } from './harness/processes.js'
+import { detectPinning, REPO_ROOT, runJsonChild } from './harness/processes.js'
 import { markdown, ratios, writeResults, type BenchResults } from './harness/report.js'
 import { latchkeySuite, peerSuite } from './harness/suites.js'
 import { transpilePeers } from './harness/transpile.js'
@@ -17,8 +18,25 @@ const WORKLOADS = 19
 
 const options = readOptions(process.env)
 const pinning = detectPinning()
-const estimate = WORKLOADS * (options.durationSeconds + options.warmUpSeconds) + 60
+/** Set-up, starts and the signature limits take about this long besides the workloads. */
+const OVERHEAD_SECONDS = 100
+const estimate = WORKLOADS * (options.durationSeconds + options.warmUpSeconds) + OVERHEAD_SECONDS
 progress(`${options.durationSeconds} s per workload, about ${Math.ceil(estimate / 60)} min in all; ${pinning.description}`)
+
+async function versions(): Promise<Record<string, string>> {
+  const entries = await Promise.all(
+    ['oidc-provider', 'autocannon', 'fastify', 'jose'].map(async (name) => {
+      const manifest = JSON.parse(await readFile(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+      return [name, manifest.version] as const
+    }),
+  )
+  return Object.fromEntries(entries)
+}
+
+function commitOf(dir: string): string | undefined {
+  const git = spawnSync('git', ['-C', dir, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' })
+  return git.status === 0 ? git.stdout.trim() : undefined
+}
 
 const tmpDir = await mkdtemp(join(tmpdir(), 'latchkey-bench-'))
 const database = await createDatabase(options.databaseUrl, tmpDir)
@@ -53,6 +71,8 @@ try {
       database: database.kind,
       signingAlg: options.signingAlg ?? 'default',
       target: options.target,
+      targetCommit: commitOf(options.target),
+      versions: await versions(),
     },
     workloads,
     starts,

@@ -28,7 +28,11 @@ export interface RunInfo {
   durationSeconds: number
   database: 'sqlite' | 'postgres'
   signingAlg: string
+  /** The checkout measured, and its commit when it is a git checkout. */
   target: string
+  targetCommit: string | undefined
+  /** Versions of the peer, the load generator and the web framework. */
+  versions: Record<string, string>
 }
 
 export interface Ratio {
@@ -110,7 +114,8 @@ export function markdown(results: BenchResults): string {
   return [
     `## Benchmark ${run.date} (${run.label})`,
     '',
-    `Node ${run.node}, ${run.cpu}; ${run.pinning}; ${run.durationSeconds} s per workload; latchkey on ${run.database}, SIGNING_ALG ${run.signingAlg}; target ${run.target}.`,
+    `latchkey ${run.targetCommit ?? run.target} on ${run.database}, SIGNING_ALG ${run.signingAlg}; Node ${run.node}; ${run.cpu}; ${run.pinning}; ${run.durationSeconds} s per workload; ` +
+      `${Object.entries(run.versions).map(([name, version]) => `${name} ${version}`).join(', ')}. Latencies have autocannon's 1 ms resolution.`,
     '',
     table(['server', 'workload', 'conn.', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx'], workloadRows),
     '',

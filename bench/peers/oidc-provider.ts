@@ -24,6 +24,7 @@ const provider = new Provider(env.issuer, {
   ],
   jwks: { keys: [env.privateJwk] },
   scopes: [SCOPE],
+  ttl: { ClientCredentials: 3600 },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
