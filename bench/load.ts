@@ -17,7 +17,8 @@ function firstAnswerCheck(expectField: string) {
       checked = true
       try {
         const json = status >= 200 && status < 300 ? (JSON.parse(body) as Record<string, unknown>) : undefined
-        if (json === undefined) problem = `status ${status}`
+        // An error answer carries no token, so it can be shown.
+        if (json === undefined) problem = `status ${status}: ${body.slice(0, 200)}`
         else if (!(expectField in json)) problem = `no "${expectField}" in the answer`
         else if (expectField === 'active' && json.active !== true) problem = '"active" is not true'
         // A JWT, not an opaque token, which would be cheaper to issue.

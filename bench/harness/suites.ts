@@ -46,7 +46,13 @@ function spec(ctx: SuiteContext, url: string, fields: Partial<LoadSpec> & Pick<L
 async function clientCredentials(ctx: SuiteContext, server: ServerName, issuer: string, client: Credentials): Promise<WorkloadResult[]> {
   const results: WorkloadResult[] = []
   for (const connections of CONNECTIONS) {
-    const load = spec(ctx, `${issuer}/token`, { method: 'POST', headers: { authorization: basic(client) }, connections, body: { kind: 'static', form: CC_BODY }, expectField: 'access_token' })
+    const load = spec(ctx, `${issuer}/token`, {
+      method: 'POST',
+      headers: { authorization: basic(client) },
+      connections,
+      body: { kind: 'static', form: CC_BODY },
+      expectField: 'access_token',
+    })
     results.push(await runWorkload(ctx.pinning, { server, workload: 'client_credentials', spec: load }))
   }
   return results
@@ -101,38 +107,22 @@ export async function latchkeySuite(ctx: SuiteContext): Promise<LatchkeyResult> 
 
     const workloads = [...(await clientCredentials(ctx, 'latchkey', issuer, clients.service))]
     const cc10 = workloads.find((w) => w.connections === 10)!.requestsPerSecond
+    const run = async (workload: string, load: LoadSpec) => workloads.push(await runWorkload(ctx.pinning, { server: 'latchkey', workload, spec: load }))
+    const post = (path: string, client: Credentials, body: LoadSpec['body'], expectField: string): LoadSpec =>
+      spec(ctx, `${issuer}${path}`, { method: 'POST', headers: { authorization: basic(client) }, body, expectField })
 
     const codes = await prepareCodes(user, Math.ceil(cc10 * ctx.options.durationSeconds * 1.2) + 20)
-    const spare = 10
-    workloads.push(
-      await runWorkload(ctx.pinning, {
-        server: 'latchkey',
-        workload: 'authorization_code',
-        spec: spec(ctx, `${issuer}/token`, { method: 'POST', headers: { authorization: basic(clients.web) }, body: { kind: 'codes', codes, spare, redirectUri: REDIRECT_URI }, expectField: 'access_token' }),
-      }),
-    )
+    await run('authorization_code', post('/token', clients.web, { kind: 'codes', codes, spare: 10, redirectUri: REDIRECT_URI }, 'access_token'))
 
+    // One chain per connection, each started by a code exchange.
     const refreshTokens = await Promise.all((await user.codes(SCOPE, 10)).map(async (code) => (await user.exchange(code)).refresh_token!))
-    workloads.push(
-      await runWorkload(ctx.pinning, {
-        server: 'latchkey',
-        workload: 'refresh_token',
-        spec: spec(ctx, `${issuer}/token`, { method: 'POST', headers: { authorization: basic(clients.web) }, body: { kind: 'refresh', refreshTokens }, warmUpSeconds: 0, expectField: 'refresh_token' }),
-      }),
-    )
+    await run('refresh_token', { ...post('/token', clients.web, { kind: 'refresh', refreshTokens }, 'refresh_token'), warmUpSeconds: 0 })
 
     const serviceToken = await clientToken(issuer, clients.service)
-    workloads.push(
-      await runWorkload(ctx.pinning, {
-        server: 'latchkey',
-        workload: 'introspect',
-        spec: spec(ctx, `${issuer}/introspect`, { method: 'POST', headers: { authorization: basic(clients.api) }, body: { kind: 'static', form: `token=${encodeURIComponent(serviceToken)}` }, expectField: 'active' }),
-      }),
-    )
+    await run('introspect', post('/introspect', clients.api, { kind: 'static', form: `token=${encodeURIComponent(serviceToken)}` }, 'active'))
+
     const userToken = (await user.exchange(await user.code('openid profile'))).access_token
-    workloads.push(
-      await runWorkload(ctx.pinning, { server: 'latchkey', workload: 'userinfo', spec: spec(ctx, `${issuer}/userinfo`, { headers: { authorization: `Bearer ${userToken}` }, expectField: 'sub' }) }),
-    )
+    await run('userinfo', spec(ctx, `${issuer}/userinfo`, { headers: { authorization: `Bearer ${userToken}` }, expectField: 'sub' }))
     workloads.push(...(await metadata(ctx, 'latchkey', issuer)))
 
     const resourceServers = await resourceServerSuite(ctx, issuer, serviceToken)

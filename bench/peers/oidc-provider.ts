@@ -20,6 +20,9 @@ const provider = new Provider(env.issuer, {
       redirect_uris: [],
       token_endpoint_auth_method: 'client_secret_basic',
       scope: SCOPE,
+      // Client metadata is validated against the keys: without an RS256 key, RS256 (the
+      // default) is refused, though this client never gets an ID token.
+      id_token_signed_response_alg: env.privateJwk.alg,
     },
   ],
   jwks: { keys: [env.privateJwk] },
