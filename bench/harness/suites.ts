@@ -5,7 +5,7 @@ import { basic, clientToken, registerClients, SCOPE, SignedInUser, REDIRECT_URI,
 import type { LoadSpec } from './load-spec.js'
 import { measureStarts, progress, runWorkload } from './measure.js'
 import type { BenchOptions } from './options.js'
-import { freePort, memoryMiB, startServer, type Pinning } from './processes.js'
+import { freePort, memoryMiB, startServer, type Pinning, type ServerSpec } from './processes.js'
 import type { ServerName, StartResult, WorkloadResult } from './report.js'
 
 export interface SuiteContext {
@@ -83,8 +83,13 @@ async function latchkeyServerSpec(ctx: SuiteContext) {
     CODE_TTL: '600',
     ...(ctx.options.signingAlg === undefined ? {} : { SIGNING_ALG: ctx.options.signingAlg }),
   }
-  const server = { name: 'latchkey', args: [join(ctx.options.target, 'dist/main.js')], env, logFile: join(ctx.tmpDir, 'latchkey.log'), readyUrl: `${issuer}/.well-known/openid-configuration` }
+  const server = serverSpec(ctx, 'latchkey', join(ctx.options.target, 'dist/main.js'), env, `${issuer}/.well-known/openid-configuration`)
   return { issuer, env, server }
+}
+
+/** A Node script as a server: its output to a log file in the run's directory. */
+function serverSpec(ctx: SuiteContext, name: string, script: string, env: Record<string, string>, readyUrl: string): ServerSpec {
+  return { name, args: [script], env, logFile: join(ctx.tmpDir, `${name.replace(/\W+/g, '-')}.log`), readyUrl }
 }
 
 export interface LatchkeyResult extends SuiteResult {
@@ -157,9 +162,10 @@ async function resourceServerSuite(ctx: SuiteContext, issuer: string, token: str
     const port = await freePort()
     const url = `http://127.0.0.1:${port}`
     const env = { PORT: String(port), ISSUER: issuer, AUDIENCE, ...extraEnv }
-    const running = await startServer(ctx.pinning, { name, args: [join(ctx.peersDir, script)], env, logFile: join(ctx.tmpDir, `${script}.log`), readyUrl: `${url}/healthz` })
+    const running = await startServer(ctx.pinning, serverSpec(ctx, name, join(ctx.peersDir, script), env, `${url}/healthz`))
     try {
-      results.push(await runWorkload(ctx.pinning, { server: name, workload: 'bearer verification', spec: spec(ctx, `${url}/api/me`, { headers: { authorization: `Bearer ${token}` }, expectField: 'sub' }) }))
+      const load = spec(ctx, `${url}/api/me`, { headers: { authorization: `Bearer ${token}` }, expectField: 'sub' })
+      results.push(await runWorkload(ctx.pinning, { server: name, workload: 'bearer verification', spec: load }))
     } finally {
       await running.stop()
     }
@@ -169,7 +175,12 @@ async function resourceServerSuite(ctx: SuiteContext, issuer: string, token: str
 
 /** A private JWK of the run's algorithm for a peer, in a file. */
 async function peerKey(ctx: SuiteContext, alg: string): Promise<string> {
-  const pair = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const pair =
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : alg === 'EdDSA'
+        ? generateKeyPairSync('ed25519')
+        : generateKeyPairSync('rsa', { modulusLength: 2048 })
   const file = join(ctx.tmpDir, `peer-${alg}.jwk.json`)
   await writeFile(file, JSON.stringify({ ...pair.privateKey.export({ format: 'jwk' }), kid: `peer-${alg}`, alg, use: 'sig' }))
   return file
@@ -190,7 +201,7 @@ export async function peerSuite(ctx: SuiteContext, server: 'oidc-provider' | 'ba
   }
   const script = server === 'oidc-provider' ? 'oidc-provider.js' : 'bare-fastify.js'
   const readyUrl = server === 'oidc-provider' ? `${issuer}/.well-known/openid-configuration` : `${issuer}/healthz`
-  const { start, running } = await measureStarts(ctx.pinning, server, { name: server, args: [join(ctx.peersDir, script)], env, logFile: join(ctx.tmpDir, `${script}.log`), readyUrl })
+  const { start, running } = await measureStarts(ctx.pinning, server, serverSpec(ctx, server, join(ctx.peersDir, script), env, readyUrl))
   try {
     const workloads = await clientCredentials(ctx, server, issuer, client)
     if (server === 'oidc-provider') workloads.push(...(await metadata(ctx, server, issuer)))
