@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.tap/', 'db/', 'keys/'] },
+  { ignores: ['dist/', 'bench/.build/', 'node_modules/', 'coverage/', '.tap/', 'db/', 'keys/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -1,0 +1,213 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { basic, clientToken, registerClients, SCOPE, SignedInUser, REDIRECT_URI, type Credentials } from './latchkey.js'
+import type { LoadSpec } from './load-spec.js'
+import { measureStarts, progress, runWorkload } from './measure.js'
+import type { BenchOptions } from './options.js'
+import { freePort, memoryMiB, startServer, type Pinning, type ServerSpec } from './processes.js'
+import type { ServerName, StartResult, WorkloadResult } from './report.js'
+
+export interface SuiteContext {
+  pinning: Pinning
+  options: BenchOptions
+  tmpDir: string
+  /** bench/.build/peers: the peer and resource-server scripts as JavaScript. */
+  peersDir: string
+  databaseUrl: string
+}
+
+export interface SuiteResult {
+  workloads: WorkloadResult[]
+  start: StartResult
+}
+
+/** The audience latchkey issues for by default (DEFAULT_AUDIENCE), and the resource servers' identifier. */
+const AUDIENCE = 'http://localhost:4000'
+const CC_BODY = `grant_type=client_credentials&scope=${encodeURIComponent(SCOPE)}`
+const CONNECTIONS = [1, 10, 50]
+/** Preparing codes stops after this long, so none expires before it is used. */
+const CODE_PREPARATION_MS = 30_000
+
+function spec(ctx: SuiteContext, url: string, fields: Partial<LoadSpec> & Pick<LoadSpec, 'expectField'>): LoadSpec {
+  return {
+    url,
+    method: 'GET',
+    headers: {},
+    connections: 10,
+    durationSeconds: ctx.options.durationSeconds,
+    warmUpSeconds: ctx.options.warmUpSeconds,
+    body: { kind: 'static', form: undefined },
+    ...fields,
+  }
+}
+
+/** client_credentials with client_secret_basic at 1, 10 and 50 connections. */
+async function clientCredentials(ctx: SuiteContext, server: ServerName, issuer: string, client: Credentials): Promise<WorkloadResult[]> {
+  const results: WorkloadResult[] = []
+  for (const connections of CONNECTIONS) {
+    const load = spec(ctx, `${issuer}/token`, {
+      method: 'POST',
+      headers: { authorization: basic(client) },
+      connections,
+      body: { kind: 'static', form: CC_BODY },
+      expectField: 'access_token',
+    })
+    results.push(await runWorkload(ctx.pinning, { server, workload: 'client_credentials', spec: load }))
+  }
+  return results
+}
+
+/** Discovery and the JWKS its jwks_uri names. */
+async function metadata(ctx: SuiteContext, server: ServerName, issuer: string): Promise<WorkloadResult[]> {
+  const discoveryUrl = `${issuer}/.well-known/openid-configuration`
+  const { jwks_uri: jwksUri } = (await (await fetch(discoveryUrl)).json()) as { jwks_uri: string }
+  return [
+    await runWorkload(ctx.pinning, { server, workload: 'discovery', spec: spec(ctx, discoveryUrl, { expectField: 'issuer' }) }),
+    await runWorkload(ctx.pinning, { server, workload: 'jwks', spec: spec(ctx, jwksUri, { expectField: 'keys' }) }),
+  ]
+}
+
+async function latchkeyServerSpec(ctx: SuiteContext) {
+  const port = await freePort()
+  const issuer = `http://127.0.0.1:${port}`
+  const env: Record<string, string> = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: issuer,
+    DATABASE_URL: ctx.databaseUrl,
+    KEYS_DIR: join(ctx.tmpDir, 'keys'),
+    DEFAULT_AUDIENCE: AUDIENCE,
+    // Codes are prepared ahead of their workload; ten minutes (the most OAuth 2.1 allows) so
+    // none expires first. It costs nothing per request.
+    CODE_TTL: '600',
+    ...(ctx.options.signingAlg === undefined ? {} : { SIGNING_ALG: ctx.options.signingAlg }),
+  }
+  const server = serverSpec(ctx, 'latchkey', join(ctx.options.target, 'dist/main.js'), env, `${issuer}/.well-known/openid-configuration`)
+  return { issuer, env, server }
+}
+
+/** A Node script as a server: its output to a log file in the run's directory. */
+function serverSpec(ctx: SuiteContext, name: string, script: string, env: Record<string, string>, readyUrl: string): ServerSpec {
+  return { name, args: [script], env, logFile: join(ctx.tmpDir, `${name.replace(/\W+/g, '-')}.log`), readyUrl }
+}
+
+export interface LatchkeyResult extends SuiteResult {
+  peakRssMiB: number | undefined
+  resourceServers: WorkloadResult[]
+}
+
+/** Latchkey set up by its CLI and pages, then every workload, then the resource servers against it. */
+export async function latchkeySuite(ctx: SuiteContext): Promise<LatchkeyResult> {
+  const { issuer, env, server } = await latchkeyServerSpec(ctx)
+  progress('latchkey: clients and user through the CLI')
+  const clients = await registerClients(ctx.options.target, { DATABASE_URL: env.DATABASE_URL!, KEYS_DIR: env.KEYS_DIR! }, AUDIENCE)
+  // The first start creates the signing key; the measured starts find a prepared database.
+  await (await startServer(ctx.pinning, server)).stop()
+  const { start, running } = await measureStarts(ctx.pinning, 'latchkey', server)
+  try {
+    const user = new SignedInUser(issuer, clients.web)
+    progress('latchkey: signing in through /authorize (login form, consent)')
+    await user.exchange(await user.signIn(`openid profile offline_access ${SCOPE}`))
+
+    const workloads = [...(await clientCredentials(ctx, 'latchkey', issuer, clients.service))]
+    const cc10 = workloads.find((w) => w.connections === 10)!.requestsPerSecond
+    const run = async (workload: string, load: LoadSpec) => workloads.push(await runWorkload(ctx.pinning, { server: 'latchkey', workload, spec: load }))
+    const post = (path: string, client: Credentials, body: LoadSpec['body'], expectField: string): LoadSpec =>
+      spec(ctx, `${issuer}${path}`, { method: 'POST', headers: { authorization: basic(client) }, body, expectField })
+
+    const codes = await prepareCodes(user, Math.ceil(cc10 * ctx.options.durationSeconds * 1.2) + 20)
+    await run('authorization_code', post('/token', clients.web, { kind: 'codes', codes, spare: 10, redirectUri: REDIRECT_URI }, 'access_token'))
+
+    // One chain per connection, each started by a code exchange.
+    const refreshTokens = await Promise.all((await user.codes(SCOPE, 10)).map(async (code) => (await user.exchange(code)).refresh_token!))
+    await run('refresh_token', { ...post('/token', clients.web, { kind: 'refresh', refreshTokens }, 'refresh_token'), warmUpSeconds: 0 })
+
+    const serviceToken = await clientToken(issuer, clients.service)
+    await run('introspect', post('/introspect', clients.api, { kind: 'static', form: `token=${encodeURIComponent(serviceToken)}` }, 'active'))
+
+    const userToken = (await user.exchange(await user.code('openid profile'))).access_token
+    await run('userinfo', spec(ctx, `${issuer}/userinfo`, { headers: { authorization: `Bearer ${userToken}` }, expectField: 'sub' }))
+    workloads.push(...(await metadata(ctx, 'latchkey', issuer)))
+
+    const resourceServers = await resourceServerSuite(ctx, issuer, serviceToken)
+    return { workloads, start, peakRssMiB: memoryMiB(running.pid, 'VmHWM'), resourceServers }
+  } finally {
+    await running.stop()
+  }
+}
+
+async function prepareCodes(user: SignedInUser, wanted: number) {
+  progress(`latchkey: preparing up to ${wanted} codes through GET /authorize`)
+  const codes = []
+  const deadline = performance.now() + CODE_PREPARATION_MS
+  while (codes.length < wanted && performance.now() < deadline) codes.push(...(await user.codes(SCOPE, Math.min(200, wanted - codes.length))))
+  if (codes.length < wanted) progress(`  only ${codes.length} codes in ${CODE_PREPARATION_MS / 1000} s: the workload stops after them`)
+  return codes
+}
+
+/** The same token checked by latchkey's resource-server module and by plain jose, each on the server CPU. */
+async function resourceServerSuite(ctx: SuiteContext, issuer: string, token: string): Promise<WorkloadResult[]> {
+  const kid = (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid
+  const { keys } = (await (await fetch(`${issuer}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }
+  const publicJwkFile = join(ctx.tmpDir, 'latchkey-public.jwk.json')
+  await writeFile(publicJwkFile, JSON.stringify(keys.find((key) => key.kid === kid)))
+
+  const results: WorkloadResult[] = []
+  const apps: Array<[ServerName, string, Record<string, string>]> = [
+    ['RS module', 'rs-module.js', { RS_MODULE: join(ctx.options.target, 'dist/resource-server/index.js') }],
+    ['plain jose', 'rs-jose.js', { PUBLIC_JWK_FILE: publicJwkFile }],
+  ]
+  for (const [name, script, extraEnv] of apps) {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}`
+    const env = { PORT: String(port), ISSUER: issuer, AUDIENCE, ...extraEnv }
+    const running = await startServer(ctx.pinning, serverSpec(ctx, name, join(ctx.peersDir, script), env, `${url}/healthz`))
+    try {
+      const load = spec(ctx, `${url}/api/me`, { headers: { authorization: `Bearer ${token}` }, expectField: 'sub' })
+      results.push(await runWorkload(ctx.pinning, { server: name, workload: 'bearer verification', spec: load }))
+    } finally {
+      await running.stop()
+    }
+  }
+  return results
+}
+
+/** A private JWK of the run's algorithm for a peer, in a file. */
+async function peerKey(ctx: SuiteContext, alg: string): Promise<string> {
+  const pair =
+    alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : alg === 'EdDSA'
+        ? generateKeyPairSync('ed25519')
+        : generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const file = join(ctx.tmpDir, `peer-${alg}.jwk.json`)
+  await writeFile(file, JSON.stringify({ ...pair.privateKey.export({ format: 'jwk' }), kid: `peer-${alg}`, alg, use: 'sig' }))
+  return file
+}
+
+/** A peer (node-oidc-provider, or the bare fastify ceiling): starts, then client_credentials, then (oidc-provider) its metadata. */
+export async function peerSuite(ctx: SuiteContext, server: 'oidc-provider' | 'bare fastify'): Promise<SuiteResult> {
+  const port = await freePort()
+  const issuer = `http://127.0.0.1:${port}`
+  const client = { clientId: 'bench-service', clientSecret: 'bench-secret-0123456789abcdef0123456789abcdef' }
+  const env = {
+    PORT: String(port),
+    ISSUER: issuer,
+    AUDIENCE,
+    CLIENT_ID: client.clientId,
+    CLIENT_SECRET: client.clientSecret,
+    PRIVATE_JWK_FILE: await peerKey(ctx, ctx.options.signingAlg ?? 'RS256'),
+  }
+  const script = server === 'oidc-provider' ? 'oidc-provider.js' : 'bare-fastify.js'
+  const readyUrl = server === 'oidc-provider' ? `${issuer}/.well-known/openid-configuration` : `${issuer}/healthz`
+  const { start, running } = await measureStarts(ctx.pinning, server, serverSpec(ctx, server, join(ctx.peersDir, script), env, readyUrl))
+  try {
+    const workloads = await clientCredentials(ctx, server, issuer, client)
+    if (server === 'oidc-provider') workloads.push(...(await metadata(ctx, server, issuer)))
+    return { workloads, start }
+  } finally {
+    await running.stop()
+  }
+}
+
