@@ -1,10 +1,12 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { REPO_ROOT } from './processes.js'
 
 export interface BenchOptions {
-  /** The checkout whose built latchkey (dist/main.js, bin/latchkey.js) is measured. */
+  /** The checkout whose built latchkey (what its `npm start` runs, and bin/latchkey.js) is measured. */
   target: string
+  /** The script the target's `npm start` runs (dist/server/main.js, the bundle; older checkouts: dist/main.js). */
+  serverScript: string
   durationSeconds: number
   warmUpSeconds: number
   /** A PostgreSQL server to create a temporary database on; undefined: a temporary SQLite file. */
@@ -18,7 +20,8 @@ const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA']
 
 export function readOptions(env: NodeJS.ProcessEnv): BenchOptions {
   const target = resolve(env.BENCH_TARGET || REPO_ROOT)
-  for (const file of ['dist/main.js', 'bin/latchkey.js']) {
+  const serverScript = startScript(target)
+  for (const file of [serverScript, 'bin/latchkey.js']) {
     if (!existsSync(resolve(target, file))) throw new Error(`BENCH_TARGET: ${resolve(target, file)} is missing (build that checkout first)`)
   }
   const durationSeconds = Number(env.BENCH_DURATION || 8)
@@ -29,5 +32,13 @@ export function readOptions(env: NodeJS.ProcessEnv): BenchOptions {
   if (!/^[\w.-]+$/.test(label)) throw new Error('BENCH_LABEL may hold letters, digits, ".", "_" and "-" only')
   const signingAlg = env.SIGNING_ALG || undefined
   if (signingAlg !== undefined && !SIGNING_ALGS.includes(signingAlg)) throw new Error(`SIGNING_ALG must be one of ${SIGNING_ALGS.join(', ')}`)
-  return { target, durationSeconds, warmUpSeconds: Math.min(2, Math.max(1, durationSeconds / 4)), databaseUrl, label, signingAlg }
+  return { target, serverScript, durationSeconds, warmUpSeconds: Math.min(2, Math.max(1, durationSeconds / 4)), databaseUrl, label, signingAlg }
+}
+
+/** The file `npm start` runs in `target`: its package.json's `start` script is `node <file>`. */
+function startScript(target: string): string {
+  const manifest = JSON.parse(readFileSync(resolve(target, 'package.json'), 'utf8')) as { scripts?: { start?: string } }
+  const match = /^node (\S+\.js)$/.exec(manifest.scripts?.start ?? '')
+  if (!match?.[1]) throw new Error(`BENCH_TARGET: ${target}/package.json has no "start": "node <file>.js" script`)
+  return match[1]
 }

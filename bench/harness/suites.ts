@@ -83,7 +83,7 @@ async function latchkeyServerSpec(ctx: SuiteContext) {
     CODE_TTL: '600',
     ...(ctx.options.signingAlg === undefined ? {} : { SIGNING_ALG: ctx.options.signingAlg }),
   }
-  const server = serverSpec(ctx, 'latchkey', join(ctx.options.target, 'dist/main.js'), env, `${issuer}/.well-known/openid-configuration`)
+  const server = serverSpec(ctx, 'latchkey', join(ctx.options.target, ctx.options.serverScript), env, `${issuer}/.well-known/openid-configuration`)
   return { issuer, env, server }
 }
 
