@@ -20,10 +20,14 @@ export const DEFAULT_LOCALE = 'en'
 // A BCP 47 tag as far as latchkey needs it: a primary language and optional subtags.
 const LANGUAGE_TAG = /^[a-z]{2,8}(-[a-z0-9]{1,8})*$/i
 
-/** A tag Intl accepts as it is (pages format durations and numbers in it), checked once at start. */
+/**
+ * A tag Intl accepts (pages format durations and numbers in it), checked once at start. Only
+ * the tag is checked: building a formatter here would load ICU's data at start (some 40 ms)
+ * instead of at the first page, and Intl falls back for a language it has no data for anyway.
+ */
 function isUsableLocale(tag: string): boolean {
   try {
-    new Intl.NumberFormat(Intl.getCanonicalLocales(tag)[0], { style: 'unit', unit: 'hour', unitDisplay: 'long' }).format(1)
+    Intl.getCanonicalLocales(tag)
     return true
   } catch {
     return false
