@@ -143,7 +143,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(formbody)
   await app.register(cookie)
 
-  const accessTokens = accessTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
+  const accessTokens = accessTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds, alg: config.signingAlg })
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const grantDefinitions = deps.grants ?? BUILT_IN_GRANTS
   // One sign-in check for the login page and the password grant: one throttle, one address limit.
@@ -156,7 +156,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const grants = grantRegistry({ config, repos, accessTokens, idTokens, signIns, clock }, grantDefinitions)
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
-  const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer })
+  const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer, alg: config.signingAlg })
   const hints = idTokenHintVerifier({ keys: deps.keys, clock, issuer: config.issuer })
   // Brute-force protection for client secrets (OAuth 2.1 §2.4.1): failures only, in the database.
   const authenticate = clientAuthenticator({

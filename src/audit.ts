@@ -53,8 +53,8 @@ export type AuditEvent =
   | { event: 'scope_removed'; scope: string; actor: string }
   | { event: 'grants_revoked'; userId: string; clientId?: string | undefined; consents: number; families: number; actor: string }
   | { event: 'sessions_revoked'; userId: string; sessions: number; actor: string }
-  /** A signing key was added: by `keys rotate` (`--now`: `immediate`) or by KEY_ROTATION_DAYS. */
-  | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' }
+  /** A signing key was added: by `keys rotate` (`--now`: `immediate`), by KEY_ROTATION_DAYS, or because SIGNING_ALG names an algorithm KEYS_DIR had no key of (`configuration`). */
+  | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' | 'configuration' }
   /** `keys retire`: the key is no longer published or trusted. */
   | { event: 'key_retired'; kid: string; alg: string }
 

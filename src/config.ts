@@ -5,6 +5,13 @@ import { isResourceUri, RESOURCE_URI_RULE } from './oauth/resource-uri.js'
 
 export type PkceRequired = 'all' | 'public'
 
+/**
+ * SIGNING_ALG: what access tokens are signed with. The same list as keys/key-file.ts's
+ * SIGNING_ALGS (config imports nothing from keys/); ID tokens are RS256 whatever it says.
+ */
+export const ACCESS_TOKEN_ALGS = ['RS256', 'ES256', 'EdDSA'] as const
+export type AccessTokenAlg = (typeof ACCESS_TOKEN_ALGS)[number]
+
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
@@ -70,6 +77,8 @@ export interface Config {
   keyPublishDelaySeconds: number
   /** Days between scheduled key rotations; 0: only `latchkey keys rotate`. */
   keyRotationDays: number
+  /** SIGNING_ALG: the algorithm of access tokens (ID tokens are always RS256). */
+  signingAlg: AccessTokenAlg
   /** Request logs; audit events are written whatever it says. */
   logLevel: LogLevel
   /** ADMIN_API=on serves the admin API under /admin/v1. */
@@ -214,6 +223,13 @@ function logLevel(env: Env): LogLevel {
   return level
 }
 
+function signingAlg(env: Env): AccessTokenAlg {
+  const raw = env.SIGNING_ALG || 'RS256'
+  const alg = ACCESS_TOKEN_ALGS.find((a) => a === raw)
+  if (alg === undefined) throw new ConfigError('SIGNING_ALG', `must be one of ${ACCESS_TOKEN_ALGS.join(', ')} (got ${JSON.stringify(raw)})`)
+  return alg
+}
+
 function onOff(env: Env, name: string): boolean {
   const raw = env[name] || 'off'
   if (raw !== 'on' && raw !== 'off') throw new ConfigError(name, `must be "on" or "off" (got "${raw}")`)
@@ -306,6 +322,7 @@ export function loadConfig(env: Env): Config {
     purgeIntervalSeconds: integer(env, 'PURGE_INTERVAL', 600, 0, DAY),
     keyPublishDelaySeconds: integer(env, 'KEY_PUBLISH_DELAY', 600, 0, 30 * DAY),
     keyRotationDays: integer(env, 'KEY_ROTATION_DAYS', 90, 0, 3650),
+    signingAlg: signingAlg(env),
     logLevel: logLevel(env),
     adminApi: onOff(env, 'ADMIN_API'),
     brand: { name: brandName(env), color: brandColor(env), logo: brandLogo(env) },

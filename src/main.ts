@@ -30,13 +30,19 @@ async function main(): Promise<void> {
     },
   })
   for (const warning of [...fileWarnings, ...keyWarnings]) app.log.warn({ event: 'insecure_file' }, warning)
+  // SIGNING_ALG naming an algorithm KEYS_DIR has no key of is a rotation: its key is published
+  // now and signs after KEY_PUBLISH_DELAY; access tokens are RS256 until then.
+  const audit = loggerAudit(app.log)
+  const created = await keys.ensureKey(config.signingAlg, { policy: rotationPolicy(config), audit })
+  if (created !== undefined) app.log.info({ event: 'signing_key_created', kid: created.kid, alg: created.alg, signsFrom: created.signs_from }, `SIGNING_ALG=${created.alg}: a new key is published now and signs access tokens from ${created.signs_from}`)
   // Every change in KEYS_DIR (a rotation by the CLI or another instance) is seen within seconds;
   // scheduled rotation runs here, under the KEYS_DIR lock.
   const stopWatchingKeys = keys.watch({
     intervalMs: KEYS_RELOAD_INTERVAL_MS,
     log: app.log,
-    audit: loggerAudit(app.log),
+    audit,
     rotation: config.keyRotationDays > 0 ? { days: config.keyRotationDays, policy: rotationPolicy(config) } : undefined,
+    accessTokenAlg: { alg: config.signingAlg, policy: rotationPolicy(config) },
   })
   let stopping = false
   const stop = (signal: NodeJS.Signals) => {

@@ -1,16 +1,33 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import type { AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
 import { loadConfig } from '../config.js'
+import { SIGNING_ALGS, type SigningAlg } from '../keys/key-file.js'
+import { readKeyDir } from '../keys/key-dir.js'
 import { listKeys, type KeyInfo } from '../keys/key-store.js'
-import { rotationPolicy } from '../keys/key-timeline.js'
-import { retireKey, rotateKeys } from '../keys/key-writer.js'
+import { ALWAYS_SIGNING, planRotation, rotationPolicy, signingAlgs, type KeyTimes } from '../keys/key-timeline.js'
+import { retireKey, rotateKeys, type WrittenKey } from '../keys/key-writer.js'
 
 type Print = (json: boolean, value: unknown, human: string) => void
 
 function line(key: KeyInfo): string {
   const retires = key.retires_at === null ? '' : `  retires ${key.retires_at}`
   return `${key.kid}  ${key.alg}  ${key.status.padEnd(8)}  created ${key.created_at}  signs from ${key.signs_from}${retires}`
+}
+
+/** The keys' times; files that do not read are left out here (rotateKeys warns about them). */
+async function keyTimes(dir: string): Promise<KeyTimes[]> {
+  try {
+    return [...(await readKeyDir(dir)).keys.values()].map((k) => k.times)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+}
+
+/** RS256 first (it always exists), then each other algorithm that has a current key. */
+function rotatedAlgs(times: readonly KeyTimes[], now: number): SigningAlg[] {
+  return [...new Set([ALWAYS_SIGNING, ...signingAlgs(times, now)])]
 }
 
 /** `keys list`, `keys rotate`, `keys retire`: KEYS_DIR, under its lock, with the server's settings. */
@@ -30,16 +47,28 @@ export function addKeyCommands(program: Command, deps: { env: Record<string, str
 
   keys
     .command('rotate')
-    .description('add a key: published now, signing after KEY_PUBLISH_DELAY; the current key stays published until its tokens have expired')
+    .description(
+      'add a key to every algorithm that has a current key (RS256 always): published now, signing after KEY_PUBLISH_DELAY; ' +
+        'the current key stays published until its tokens have expired',
+    )
+    .addOption(new Option('--alg <alg>', 'rotate this algorithm only (a first key of ES256 or EdDSA also waits KEY_PUBLISH_DELAY)').choices(SIGNING_ALGS))
     .option('--now', 'sign with the new key at once (resource servers refetch on the unknown kid); the old key still verifies until it retires: for a leaked key, run `keys retire KID` instead')
-    .option('--json', 'print the new key as {"kid","alg","status","created_at","signs_from"}')
-    .action(async (opts: { now?: boolean; json?: boolean }) => {
+    .option('--json', 'print the new key as {"kid","alg","status","created_at","signs_from"}; without --alg, the RS256 key with "also_rotated": the other algorithms\' new keys')
+    .action(async (opts: { alg?: SigningAlg; now?: boolean; json?: boolean }) => {
       const config = loadConfig(env)
       const immediate = opts.now === true
-      const created = (await rotateKeys(config.keysDir, { now: () => clock.now(), alg: 'RS256', immediate, policy: rotationPolicy(config), audit, warn }))!
-      const { kid, alg, status, created_at, signs_from } = created
-      const human = `${kid}  ${alg}  ${status}: published now, signs from ${signs_from}\nrunning servers pick it up within seconds`
-      print(opts.json === true, { kid, alg, status, created_at, signs_from }, human)
+      const policy = rotationPolicy(config)
+      const times = await keyTimes(config.keysDir)
+      const algs = opts.alg !== undefined ? [opts.alg] : rotatedAlgs(times, clock.now())
+      // Every refusal (a key still waiting to sign) before anything is written.
+      for (const alg of algs) planRotation(times, clock.now(), { alg, immediate, policy })
+      const created: WrittenKey[] = []
+      for (const alg of algs) created.push((await rotateKeys(config.keysDir, { now: () => clock.now(), alg, immediate, policy, audit, warn }))!)
+      const shown = created.map(({ kid, alg, status, created_at, signs_from }) => ({ kid, alg, status, created_at, signs_from }))
+      const [first, ...others] = shown
+      const json = opts.alg !== undefined ? first : { ...first, also_rotated: others }
+      const human = `${shown.map((k) => `${k.kid}  ${k.alg}  ${k.status}: published now, signs from ${k.signs_from}`).join('\n')}\nrunning servers pick it up within seconds`
+      print(opts.json === true, json, human)
     })
 
   keys

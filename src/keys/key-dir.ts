@@ -1,15 +1,16 @@
-import type { webcrypto } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { lstat, open, readdir } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { compactVerify, CompactSign, importJWK, type CryptoKey, type JWK } from 'jose'
+import { compactVerify, importJWK, type JWK } from 'jose'
+import { privateKeyObject, signCompactJws } from './jws.js'
 import { KeyFileError, parseKeyFile, publicMembers, type KeyFile, type SigningAlg } from './key-file.js'
 import { toTimes, type KeyTimes } from './key-timeline.js'
 
-/** A key as served: the file, its times, the imported private key and the public JWK. */
+/** A key as served: the file, its times, the private key (a node:crypto KeyObject, see jws.ts) and the public JWK. */
 export interface LoadedKey {
   file: KeyFile
   times: KeyTimes
-  privateKey: CryptoKey
+  privateKey: KeyObject
   publicJwk: PublicJwk
   /** mtime, size and inode of the file it was read from: unchanged means not read again. */
   signature: string
@@ -87,21 +88,20 @@ async function loadKey(path: string, text: string, signature: string): Promise<L
   const file = await parseKeyFile(path, text)
   const invalid = (why: string) => new KeyFileError(`KEYS_DIR: ${path} is not a valid key file (${why}); fix or remove it`)
   if (basename(path) !== `${file.kid}.json`) throw invalid(`it must be named ${file.kid}.json`)
-  let privateKey: CryptoKey
-  let publicKey: CryptoKey
+  let privateKey: KeyObject
   const publicJwk = { ...publicMembers(file.private_jwk), kid: file.kid, alg: file.alg, use: 'sig' } as PublicJwk
   try {
-    privateKey = (await importJWK(file.private_jwk, file.alg)) as CryptoKey
-    publicKey = (await importJWK(publicJwk as JWK, file.alg)) as CryptoKey
+    privateKey = privateKeyObject(file.private_jwk, file.alg)
   } catch {
     throw invalid(`private_jwk does not import as ${file.alg}`)
   }
-  if (file.alg === 'RS256' && (publicKey.algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength < MIN_MODULUS_BITS) {
+  if (file.alg === 'RS256' && (privateKey.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_MODULUS_BITS) {
     throw invalid('key shorter than 2048 bits')
   }
   try {
-    const proof = await new CompactSign(new TextEncoder().encode(file.kid)).setProtectedHeader({ alg: file.alg }).sign(privateKey)
-    await compactVerify(proof, publicKey, { algorithms: [file.alg] })
+    // Signed the way tokens are (node:crypto), verified the way verifiers do (jose, the public JWK).
+    const proof = signCompactJws({ alg: file.alg, privateKey }, { kid: file.kid, typ: 'JWT' }, { kid: file.kid })
+    await compactVerify(proof, await importJWK(publicJwk as JWK, file.alg), { algorithms: [file.alg] })
   } catch {
     throw invalid('the private key does not match the public key')
   }

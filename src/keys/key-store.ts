@@ -1,11 +1,11 @@
+import type { KeyObject } from 'node:crypto'
 import { mkdir, stat } from 'node:fs/promises'
-import type { CryptoKey } from 'jose'
 import type { AuditLog } from '../audit.js'
 import { systemClock, type Clock } from '../clock.js'
 import { readKeyDir, type LoadedKey, type PublicJwk } from './key-dir.js'
 import { KeyFileError, type KeyFile, type KeyStatus, type SigningAlg } from './key-file.js'
-import { rotationDue, signsThroughout, statusesAt, toTimes, type RotationPolicy } from './key-timeline.js'
-import { generateKeyFile, KEYS_LOCK, recordPolicy, rotateKeys, withLock } from './key-writer.js'
+import { accessTokenSigner, rotationDue, signingAlgs, signsThroughout, statusesAt, toTimes, type RotationPolicy } from './key-timeline.js'
+import { generateKeyFile, KEYS_LOCK, recordPolicy, rotateKeys, withLock, type WrittenKey } from './key-writer.js'
 
 export { KeyFileError, KEYS_LOCK, type PublicJwk }
 
@@ -19,15 +19,27 @@ export interface KeyInfo {
   retires_at: string | null
 }
 
+/** What signs: pass it to signCompactJws (jws.ts). */
 export interface SigningKey {
   kid: string
   alg: SigningAlg
-  privateKey: CryptoKey
+  privateKey: KeyObject
 }
 
 export interface KeyStore {
   /** The key of `alg` that signs at `at` (default: now). */
   signingKey(alg?: SigningAlg, at?: number): SigningKey
+  /**
+   * The key access tokens are signed with when SIGNING_ALG is `alg`: its current key, or the
+   * current RS256 key while `alg` has none yet (its first key is published, not yet signing).
+   */
+  accessTokenKey(alg: SigningAlg, at?: number): SigningKey
+  /**
+   * Creates a key of `alg` when KEYS_DIR has none (published or waiting), under the KEYS_DIR
+   * lock and checked again once it is held, so instances starting together create one. It
+   * signs after the publish delay. Returns the key created, if any.
+   */
+  ensureKey(alg: SigningAlg, options: { policy: RotationPolicy; audit: AuditLog }): Promise<WrittenKey | undefined>
   /** Public parts of every key published at `at`: next, current and previous (RFC 7517 JWK Set). */
   jwks(at?: number): { keys: PublicJwk[] }
   list(at?: number): KeyInfo[]
@@ -39,8 +51,10 @@ export interface KeyStore {
    */
   refresh(): Promise<void>
   /**
-   * Reloads every `intervalMs` and, when `rotation` is given, rotates when the newest key is
-   * `days` old (under the KEYS_DIR lock, so one instance of several does it). Returns the stop.
+   * Reloads every `intervalMs` and, when `rotation` is given, rotates each algorithm that has a
+   * current key when its newest key is `days` old (under the KEYS_DIR lock, so one instance of
+   * several does it). With `accessTokenAlg`, a key of it is created again should KEYS_DIR lose
+   * every one (`keys retire`). Returns the stop.
    */
   watch(options: WatchOptions): () => void
 }
@@ -57,6 +71,8 @@ export interface WatchOptions {
   log: KeyLog
   audit: AuditLog
   rotation?: { days: number; policy: RotationPolicy } | undefined
+  /** SIGNING_ALG, and the policy its key is created with (see ensureKey). */
+  accessTokenAlg?: { alg: SigningAlg; policy: RotationPolicy } | undefined
 }
 
 /** Within this, every running server sees a change in KEYS_DIR (the contract says 5 s). */
@@ -139,6 +155,29 @@ class DirectoryKeyStore implements KeyStore {
     return { kid: key.file.kid, alg: key.file.alg, privateKey: key.privateKey }
   }
 
+  accessTokenKey(alg: SigningAlg, at = this.clock.now()): SigningKey {
+    const times = accessTokenSigner([...this.loaded.values()].map((k) => k.times), at, alg)
+    if (times === undefined) throw new KeyFileError(`KEYS_DIR: no ${alg} or ${DEFAULT_ALG} key signs now`)
+    return this.signingKey(times.alg, at)
+  }
+
+  async ensureKey(alg: SigningAlg, options: { policy: RotationPolicy; audit: AuditLog }): Promise<WrittenKey | undefined> {
+    const now = this.clock.now()
+    const statuses = statusesAt([...this.loaded.values()].map((k) => k.times), now)
+    if ([...this.loaded.values()].some((k) => k.file.alg === alg && statuses.get(k.file.kid) !== 'retired')) return undefined
+    const created = await rotateKeys(this.dir, {
+      now: () => this.clock.now(),
+      alg,
+      immediate: false,
+      policy: options.policy,
+      onlyIfMissing: true,
+      audit: options.audit,
+      warn: (message) => this.report('warn', 'key_file_ignored', message),
+    })
+    await this.reload()
+    return created
+  }
+
   jwks(at = this.clock.now()): { keys: PublicJwk[] } {
     const keys = [...this.loaded.values()]
     const statuses = statusesAt(keys.map((k) => k.times), at)
@@ -205,8 +244,11 @@ class DirectoryKeyStore implements KeyStore {
       busy = true
       try {
         await this.reload()
-        if (options.rotation !== undefined && Date.now() >= nextRotationCheck) {
-          if (!(await this.rotateIfDue(options.rotation, options))) nextRotationCheck = Date.now() + ROTATION_RETRY_MS
+        if ((options.rotation !== undefined || options.accessTokenAlg !== undefined) && Date.now() >= nextRotationCheck) {
+          let settled = true
+          if (options.rotation !== undefined) settled = await this.rotateIfDue(options.rotation, options)
+          if (options.accessTokenAlg !== undefined) await this.ensureKey(options.accessTokenAlg.alg, { policy: options.accessTokenAlg.policy, audit: options.audit })
+          if (!settled) nextRotationCheck = Date.now() + ROTATION_RETRY_MS
         }
       } catch (error) {
         nextRotationCheck = Date.now() + ROTATION_RETRY_MS
@@ -221,23 +263,31 @@ class DirectoryKeyStore implements KeyStore {
     return () => clearInterval(timer)
   }
 
-  /** True when rotation was not due or was done; false when due but nothing was written (retry later). */
+  /**
+   * Rotates, one after the other, every algorithm that has a current key and whose newest key is
+   * due. True when nothing was due or everything due was done; false when something due was
+   * not written (retry later).
+   */
   private async rotateIfDue(rotation: { days: number; policy: RotationPolicy }, options: WatchOptions): Promise<boolean> {
-    const times = [...this.loaded.values()].map((k) => k.times)
-    if (!rotationDue(times, this.clock.now(), DEFAULT_ALG, rotation.days)) return true
-    // rotateKeys reads the directory again under the lock: of several instances, the first
-    // rotates and the others find the new key and do nothing.
-    const created = await rotateKeys(this.dir, {
-      now: () => this.clock.now(),
-      alg: DEFAULT_ALG,
-      immediate: false,
-      policy: rotation.policy,
-      onlyIfDue: rotation.days,
-      audit: options.audit,
-      warn: (message) => this.report('warn', 'key_file_ignored', message),
-    })
-    await this.reload()
-    return created !== undefined || !rotationDue([...this.loaded.values()].map((k) => k.times), this.clock.now(), DEFAULT_ALG, rotation.days)
+    const times = () => [...this.loaded.values()].map((k) => k.times)
+    let settled = true
+    for (const alg of signingAlgs(times(), this.clock.now())) {
+      if (!rotationDue(times(), this.clock.now(), alg, rotation.days)) continue
+      // rotateKeys reads the directory again under the lock: of several instances, the first
+      // rotates and the others find the new key and do nothing.
+      const created = await rotateKeys(this.dir, {
+        now: () => this.clock.now(),
+        alg,
+        immediate: false,
+        policy: rotation.policy,
+        onlyIfDue: rotation.days,
+        audit: options.audit,
+        warn: (message) => this.report('warn', 'key_file_ignored', message),
+      })
+      await this.reload()
+      if (created === undefined && rotationDue(times(), this.clock.now(), alg, rotation.days)) settled = false
+    }
+    return settled
   }
 }
 

@@ -1,4 +1,4 @@
-import { KeyFileError, type KeyFile, type KeyStatus, type SigningAlg } from './key-file.js'
+import { KeyFileError, SIGNING_ALGS, type KeyFile, type KeyStatus, type SigningAlg } from './key-file.js'
 
 /**
  * The times that decide a key's status, in epoch milliseconds. Pure functions of these and the
@@ -38,6 +38,13 @@ export function signsThroughout(keys: readonly KeyTimes[], now: number, alg: Sig
     const statuses = statusesAt(keys, moment)
     return keys.some((k) => k.alg === alg && statuses.get(k.kid) === 'current')
   })
+}
+
+/** The algorithms that have a current key at `now`: what `keys rotate` and scheduled rotation rotate. */
+export function signingAlgs(keys: readonly KeyTimes[], now: number): SigningAlg[] {
+  const statuses = statusesAt(keys, now)
+  const algs = new Set(keys.filter((k) => statuses.get(k.kid) === 'current').map((k) => k.alg))
+  return SIGNING_ALGS.filter((alg) => algs.has(alg))
 }
 
 /** What rotation needs to know besides the keys. */
@@ -90,9 +97,23 @@ export class KeyRotationError extends KeyFileError {
   override name = 'KeyRotationError'
 }
 
+/** The algorithm that always has a signing key: ID tokens are RS256 (OIDC Discovery §3). */
+export const ALWAYS_SIGNING: SigningAlg = 'RS256'
+
+/**
+ * The key of `alg` access tokens are signed with at `now`: the current key of `alg` or, while
+ * there is none (its first key is still only published), the current RS256 key. So changing
+ * SIGNING_ALG never signs with a key resource servers have not had the time to fetch.
+ */
+export function accessTokenSigner<K extends KeyTimes>(keys: readonly K[], now: number, alg: SigningAlg): K | undefined {
+  const statuses = statusesAt(keys, now)
+  const current = (a: SigningAlg) => keys.find((k) => k.alg === a && statuses.get(k.kid) === 'current')
+  return current(alg) ?? current(ALWAYS_SIGNING)
+}
+
 /**
  * Adding a key of `alg` at `now`: it signs after the publish delay (at once when `immediate`, or
- * when nothing signs now). The current key then hands over and stays published for the
+ * when no RS256 key signs now). The current key then hands over and stays published for the
  * retention; a key still waiting to sign is refused, unless `immediate` replaces it (it never
  * signed anything, so it retires at once).
  */
@@ -113,7 +134,10 @@ export function planRotation(
     )
   }
   const current = own.find((k) => statuses.get(k.kid) === 'current')
-  let signsFrom = immediate || current === undefined ? now : now + policy.publishDelaySeconds * 1000
+  // Only RS256 must sign at every moment (ID tokens): a first key of another algorithm waits
+  // the delay like any other, access tokens being signed with the RS256 key meanwhile.
+  const signsNow = immediate || (current === undefined && alg === ALWAYS_SIGNING)
+  let signsFrom = signsNow ? now : now + policy.publishDelaySeconds * 1000
   // Within the millisecond the current key began signing, the new one must still come after it.
   if (current !== undefined && signsFrom <= current.signsFrom) signsFrom = current.signsFrom + 1
   const updates: KeyUpdate[] = []
@@ -140,7 +164,7 @@ export interface RetirePlan {
 /**
  * Retiring `kid` at `now` (a leaked key): it stops being published and trusted at once. When it
  * was the current key, the newest published key of its algorithm takes over now (a next key
- * signs early, a previous one signs again), or a new key must be created.
+ * signs early, a previous one signs again), or, for RS256, a new key must be created.
  */
 export function planRetire(keys: readonly KeyTimes[], kid: string, now: number): RetirePlan {
   const target = keys.find((k) => k.kid === kid)
@@ -152,7 +176,9 @@ export function planRetire(keys: readonly KeyTimes[], kid: string, now: number):
   const others = keys.filter((k) => k.alg === target.alg && k.kid !== kid && statuses.get(k.kid) !== 'retired')
   const successor = others.sort((a, b) => b.createdAt - a.createdAt)[0]
   if (status === 'current') {
-    if (successor === undefined) return { updates, createKey: true }
+    // Another algorithm's access tokens fall back to RS256 at once; a server configured for it
+    // creates a new key, published before it signs.
+    if (successor === undefined) return { updates, createKey: target.alg === ALWAYS_SIGNING }
     updates.push({ kid: successor.kid, signsFrom: Math.min(successor.signsFrom, now), supersededAt: null, retiresAt: null })
   } else if (status === 'next') {
     // The key that was to hand over to it keeps signing, with no end.

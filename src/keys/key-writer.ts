@@ -175,6 +175,12 @@ function describe(file: KeyFile, files: readonly KeyFile[], at: number): Written
   return { kid: file.kid, alg: file.alg, status, created_at: file.created_at, signs_from: file.signs_from, retires_at: file.retires_at }
 }
 
+/** Whether a key of `alg` is published or waiting to sign at `now` (not retired). */
+export function hasKeyOf(files: readonly KeyFile[], alg: SigningAlg, now: number): boolean {
+  const statuses = statusesAt(files.map(toTimes), now)
+  return files.some((f) => f.alg === alg && statuses.get(f.kid) !== 'retired')
+}
+
 /** The policy every writer uses: the longest of its own and the one recorded by running servers. */
 async function effectivePolicy(dir: string, own: RotationPolicy): Promise<RotationPolicy> {
   const recorded = await readPolicy(dir)
@@ -213,18 +219,22 @@ export async function recordPolicy(dir: string, own: RotationPolicy): Promise<vo
 /**
  * Adds a key of `alg` (see planRotation). The new key is written before the old one is told it
  * is superseded, so an interruption leaves two signing candidates (the newer wins), never none.
- * With `onlyIfDue`, nothing is written unless rotation is still due once the lock is held.
+ * With `onlyIfDue`, nothing is written unless rotation is still due once the lock is held; with
+ * `onlyIfMissing` (SIGNING_ALG names an algorithm KEYS_DIR has no key of), nothing is written
+ * unless, once the lock is held, no key of `alg` is published or waiting: of instances starting
+ * together, one creates the key and the others find it.
  */
 export async function rotateKeys(
   dir: string,
-  options: { now: () => number; alg: SigningAlg; immediate: boolean; policy: RotationPolicy; onlyIfDue?: number; audit: AuditLog; warn?: Warn },
+  options: { now: () => number; alg: SigningAlg; immediate: boolean; policy: RotationPolicy; onlyIfDue?: number; onlyIfMissing?: boolean; audit: AuditLog; warn?: Warn },
 ): Promise<WrittenKey | undefined> {
-  const by = options.onlyIfDue !== undefined ? 'schedule' : options.immediate ? 'immediate' : 'command'
+  const by = options.onlyIfMissing === true ? 'configuration' : options.onlyIfDue !== undefined ? 'schedule' : options.immediate ? 'immediate' : 'command'
   const warn = options.warn ?? (() => {})
   const created = await withLock(dir, async () => {
     const files = await readAll(dir, warn)
     const now = options.now()
     if (options.onlyIfDue !== undefined && !rotationDue(files.map(toTimes), now, options.alg, options.onlyIfDue)) return undefined
+    if (options.onlyIfMissing === true && hasKeyOf(files, options.alg, now)) return undefined
     const policy = await effectivePolicy(dir, options.policy)
     const plan = planRotation(files.map(toTimes), now, { ...options, policy })
     const created = await generateKeyFile(dir, { alg: options.alg, now, signsFrom: plan.signsFrom })

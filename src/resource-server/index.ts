@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { createIntrospector, type IntrospectionOptions } from './introspection.js'
-import { KeySet } from './key-set.js'
+import { ASYMMETRIC_ALGORITHMS, KeySet } from './key-set.js'
 import { authPlugin, createRequireScope, type BearerHook } from './plugin.js'
 import { createTokenVerifier, type AccessTokenClaims } from './verify.js'
 
@@ -16,6 +16,12 @@ export interface ResourceServerOptions {
   audience: string
   /** Where the keys are; default: `jwks_uri` from the issuer's RFC 8414 metadata. */
   jwksUri?: string
+  /**
+   * The JWS algorithms tokens may be signed with; default ['RS256']. Asymmetric ones only
+   * (RS256/384/512, PS256/384/512, ES256/384/512, EdDSA): `none` and HS* throw (RFC 8725 §3.1).
+   * latchkey publishes its list as `access_token_signing_alg_values_supported`.
+   */
+  algorithms?: readonly string[]
   /** Seconds of leeway on `exp` and `nbf`; default 5. */
   clockTolerance?: number
   /** Also ask the issuer (RFC 7662) whether each locally valid token is still active. */
@@ -47,15 +53,32 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
   return value
 }
 
+/**
+ * RFC 8725 §3.1: the verifier pins its algorithms. A symmetric one would let anyone holding the
+ * published public key forge tokens (HS256 keyed with it), and `none` needs no key at all.
+ */
+function algorithmsOption(value: readonly string[] | undefined): string[] {
+  if (value === undefined) return ['RS256']
+  if (!Array.isArray(value) || value.length === 0) throw new TypeError('algorithms must be a non-empty array')
+  for (const alg of value) {
+    if (typeof alg !== 'string' || !ASYMMETRIC_ALGORITHMS.includes(alg)) {
+      throw new TypeError(`algorithms: ${JSON.stringify(alg)} is not accepted; use asymmetric JWS algorithms only (${ASYMMETRIC_ALGORITHMS.join(', ')}), never none or HMAC (RFC 8725 §3.1)`)
+    }
+  }
+  return [...new Set(value)]
+}
+
 export function createResourceServer(options: ResourceServerOptions): ResourceServer {
   const { issuer, audience } = options
   if (!URL.canParse(issuer)) throw new TypeError('issuer must be a URL')
   if (typeof audience !== 'string' || audience === '') throw new TypeError('audience must be a non-empty string')
   if (options.jwksUri !== undefined && !URL.canParse(options.jwksUri)) throw new TypeError('jwksUri must be a URL')
   const timeoutMs = nonNegative('fetchTimeoutMs', options.fetchTimeoutMs, 5_000)
+  const algorithms = algorithmsOption(options.algorithms)
 
   const keys = new KeySet({
     issuer,
+    algorithms,
     jwksUri: options.jwksUri,
     cooldownMs: nonNegative('jwksCooldownMs', options.jwksCooldownMs, 30_000),
     maxAgeMs: nonNegative('jwksMaxAgeMs', options.jwksMaxAgeMs, 600_000),
@@ -66,6 +89,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     issuer,
     audience,
     clockTolerance: nonNegative('clockTolerance', options.clockTolerance, 5),
+    algorithms,
     keys,
     clock: options.clock,
   })

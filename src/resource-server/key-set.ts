@@ -5,6 +5,8 @@ import { fetchJsonResponse, fetchMetadata, type IssuerMetadata } from './metadat
 
 export interface KeySetOptions {
   issuer: string
+  /** The algorithms tokens may be signed with (validated by createResourceServer). */
+  algorithms: readonly string[]
   /** Skips discovery when given. */
   jwksUri: string | undefined
   /** Least time between two fetches, whatever triggers them (unknown kids, age, failures). */
@@ -19,13 +21,15 @@ export interface KeySetOptions {
 }
 
 /**
- * The issuer's public keys, imported once per fetch and looked up by `kid`. A token with an
- * unknown kid triggers a refetch, but at most one per cooldown: a flood of made-up kids cannot
- * make us hammer the issuer, and concurrent misses share the one fetch in flight.
+ * The issuer's public keys, imported once per fetch and looked up by `kid` and `alg`: each key
+ * for its own `alg` only (RFC 8725 §3.1), or, when its JWK names none, for each allowed
+ * algorithm its type and curve fit. A token with an unknown kid triggers a refetch, but at
+ * most one per cooldown: a flood of made-up kids cannot make us hammer the issuer, and
+ * concurrent misses share the one fetch in flight.
  */
 export class KeySet {
-  /** undefined until a JWKS has been loaded once; afterwards a failed refetch keeps the old keys. */
-  private keys: Map<string, CryptoKey> | undefined
+  /** By kid, then alg. undefined until a JWKS has been loaded once; afterwards a failed refetch keeps the old keys. */
+  private keys: Map<string, Map<string, CryptoKey>> | undefined
   private loadedAt = 0
   /** maxAgeMs, or less when the last JWKS response said so. */
   private freshForMs: number
@@ -42,12 +46,15 @@ export class KeySet {
     return this.metadata?.introspectionEndpoint
   }
 
-  /** The hot path: a cached key is returned synchronously, without any fetch. */
-  key(kid: string): CryptoKey | Promise<CryptoKey> {
-    const key = this.keys?.get(kid)
-    if (key === undefined) return this.keyAfterRefresh(kid)
+  /**
+   * The hot path: a cached key is returned synchronously, without any fetch. A known kid whose
+   * key is not for `alg` is refused without a refetch: a kid names one key, whatever is fetched.
+   */
+  key(kid: string, alg: string): CryptoKey | Promise<CryptoKey> {
+    const byAlg = this.keys?.get(kid)
+    if (byAlg === undefined) return this.keyAfterRefresh(kid, alg)
     if (this.options.clock() - this.loadedAt > this.freshForMs) void this.refresh()
-    return key
+    return byAlg.get(alg) ?? Promise.reject(BearerError.invalidToken(`token alg ${alg} is not that of its key`))
   }
 
   /** Loads the keys unless they are loaded; rejects with a 503 BearerError if they cannot be. */
@@ -77,10 +84,14 @@ export class KeySet {
     return this.pending
   }
 
-  private async keyAfterRefresh(kid: string): Promise<CryptoKey> {
+  private async keyAfterRefresh(kid: string, alg: string): Promise<CryptoKey> {
     await this.refresh()
-    const key = this.keys?.get(kid)
-    if (key !== undefined) return key
+    const byAlg = this.keys?.get(kid)
+    if (byAlg !== undefined) {
+      const key = byAlg.get(alg)
+      if (key !== undefined) return key
+      throw BearerError.invalidToken(`token alg ${alg} is not that of its key`)
+    }
     if (this.keys === undefined) throw this.unavailable()
     throw BearerError.invalidToken('token is signed with an unknown key')
   }
@@ -100,34 +111,65 @@ export class KeySet {
       this.metadata = undefined
       throw error
     }
-    this.keys = await importKeys(response.body)
+    this.keys = await importKeys(response.body, this.options.algorithms)
     this.loadedAt = this.options.clock()
     this.freshForMs = Math.min(this.options.maxAgeMs, response.cacheLifetimeMs ?? Infinity)
   }
 }
 
-function isUsable(jwk: unknown): jwk is JWK & { kid: string } {
-  if (typeof jwk !== 'object' || jwk === null) return false
-  const { kty, kid, use, alg } = jwk as Record<string, unknown>
-  // RFC 7517 §4.2/§4.4: skip encryption keys and keys meant for another algorithm.
-  return kty === 'RSA' && typeof kid === 'string' && (use === undefined || use === 'sig') && (alg === undefined || alg === 'RS256')
+/** The key type (and curve) each accepted algorithm needs: what jose's JWK Sets check too. */
+const KEY_SHAPES: Record<string, { kty: string; crv?: string }> = {
+  RS256: { kty: 'RSA' },
+  RS384: { kty: 'RSA' },
+  RS512: { kty: 'RSA' },
+  PS256: { kty: 'RSA' },
+  PS384: { kty: 'RSA' },
+  PS512: { kty: 'RSA' },
+  ES256: { kty: 'EC', crv: 'P-256' },
+  ES384: { kty: 'EC', crv: 'P-384' },
+  ES512: { kty: 'EC', crv: 'P-521' },
+  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
 }
 
-// Only oct JWKs import as a Uint8Array, and isUsable lets through RSA ones only.
-function modulusLength(key: CryptoKey | Uint8Array): number {
-  return ((key as CryptoKey).algorithm as webcrypto.RsaHashedKeyAlgorithm).modulusLength
+/** The asymmetric JWS algorithms a resource server may accept (RFC 8725 §3.1: never none, never HMAC). */
+export const ASYMMETRIC_ALGORITHMS: readonly string[] = Object.keys(KEY_SHAPES)
+
+/**
+ * The algorithms a JWK may verify: its own `alg` (if allowed), or, without one, every allowed
+ * algorithm its kty and crv fit. Encryption keys (RFC 7517 §4.2), keys whose key_ops leave out
+ * verify (§4.3) and keys without a kid are skipped.
+ */
+function algorithmsOf(jwk: unknown, allowed: readonly string[]): string[] {
+  if (typeof jwk !== 'object' || jwk === null) return []
+  const { kty, kid, use, alg, crv, key_ops: keyOps } = jwk as Record<string, unknown>
+  if (typeof kid !== 'string' || (use !== undefined && use !== 'sig')) return []
+  if (keyOps !== undefined && !(Array.isArray(keyOps) && keyOps.includes('verify'))) return []
+  const fits = (a: string) => {
+    const shape = KEY_SHAPES[a]
+    return shape !== undefined && shape.kty === kty && (shape.crv === undefined || shape.crv === crv)
+  }
+  if (alg !== undefined) return typeof alg === 'string' && allowed.includes(alg) && fits(alg) ? [alg] : []
+  return allowed.filter(fits)
 }
 
-async function importKeys(jwks: unknown): Promise<Map<string, CryptoKey>> {
+// RFC 7518 §3.3: RSA keys of 2048 bits or more MUST be used (jose would refuse smaller ones at verify time).
+function strongEnough(key: CryptoKey | Uint8Array): boolean {
+  const algorithm = (key as CryptoKey).algorithm as Partial<webcrypto.RsaHashedKeyAlgorithm>
+  return algorithm.modulusLength === undefined || algorithm.modulusLength >= 2048
+}
+
+async function importKeys(jwks: unknown, allowed: readonly string[]): Promise<Map<string, Map<string, CryptoKey>>> {
   const list = (jwks as { keys?: unknown } | null)?.keys
   if (!Array.isArray(list)) throw new Error('the JWKS has no "keys" array')
-  const usable = list.filter(isUsable)
-  const imported = await Promise.allSettled(usable.map((jwk) => importJWK(jwk, 'RS256')))
-  const keys = new Map<string, CryptoKey>()
-  imported.forEach((result, index) => {
-    // A key that does not import is left out: the others still work. RFC 7518 §3.3: RSA keys
-    // of 2048 bits or more MUST be used (jose would refuse smaller ones at verify time).
-    if (result.status === 'fulfilled' && modulusLength(result.value) >= 2048) keys.set(usable[index]!.kid, result.value as CryptoKey)
-  })
+  const keys = new Map<string, Map<string, CryptoKey>>()
+  for (const jwk of list) {
+    const byAlg = new Map<string, CryptoKey>()
+    for (const alg of algorithmsOf(jwk, allowed)) {
+      // A key that does not import is left out: the others still work.
+      const key = await importJWK(jwk as JWK, alg).catch(() => undefined)
+      if (key !== undefined && strongEnough(key)) byAlg.set(alg, key as CryptoKey)
+    }
+    if (byAlg.size > 0) keys.set((jwk as { kid: string }).kid, byAlg)
+  }
   return keys
 }

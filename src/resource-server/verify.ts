@@ -21,6 +21,8 @@ export interface TokenVerifierOptions {
   audience: string
   /** Seconds. */
   clockTolerance: number
+  /** Validated: asymmetric JWS algorithms only. */
+  algorithms: readonly string[]
   keys: KeySet
   clock: (() => number) | undefined
 }
@@ -32,9 +34,9 @@ const ACCESS_TOKEN_TYP = /^(?:application\/)?at\+jwt$/i
 export function createTokenVerifier(options: TokenVerifierOptions): (token: string) => Promise<AccessTokenClaims> {
   const { keys, clock } = options
   const verifyOptions: JWTVerifyOptions = {
-    // RFC 9068 §4 / RFC 8725 §3.1: only the algorithm the issuer signs with. This refuses
+    // RFC 9068 §4 / RFC 8725 §3.1: only the algorithms the issuer signs with. This refuses
     // `none` and HS256-with-the-public-key before any key is looked at.
-    algorithms: ['RS256'],
+    algorithms: [...options.algorithms],
     // RFC 9068 §4: iss must match exactly and aud must contain our identifier.
     issuer: options.issuer,
     audience: options.audience,
@@ -49,8 +51,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
       throw BearerError.invalidToken('token typ must be at+jwt')
     }
     if (typeof header.kid !== 'string') throw BearerError.invalidToken('token has no kid')
-    return keys.key(header.kid)
+    // jose checked header.alg against `algorithms` already; each key verifies its own alg only.
+    return keys.key(header.kid, header.alg)
   }
+  const algNotAllowed = `token alg must be ${options.algorithms.join(' or ')}`
 
   return async (token) => {
     let payload: JWTPayload
@@ -58,7 +62,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
       const current = clock === undefined ? verifyOptions : { ...verifyOptions, currentDate: new Date(clock()) }
       ;({ payload } = await jwtVerify(token, keyFor, current))
     } catch (error) {
-      throw asBearerError(error)
+      throw asBearerError(error, algNotAllowed)
     }
     return checkClaimTypes(payload)
   }
@@ -75,7 +79,7 @@ function checkClaimTypes(payload: JWTPayload): AccessTokenClaims {
 }
 
 /** Every jose failure is the token's fault; the descriptions say which check failed. */
-function asBearerError(error: unknown): BearerError {
+function asBearerError(error: unknown, algNotAllowed: string): BearerError {
   if (error instanceof BearerError) return error
   if (error instanceof errors.JWTExpired) return BearerError.invalidToken('token has expired')
   if (error instanceof errors.JWTClaimValidationFailed) {
@@ -84,7 +88,7 @@ function asBearerError(error: unknown): BearerError {
     if (error.claim === 'nbf') return BearerError.invalidToken('token is not valid yet')
     return BearerError.invalidToken(`token ${error.claim} claim is ${error.reason === 'missing' ? 'missing' : 'invalid'}`)
   }
-  if (error instanceof errors.JOSEAlgNotAllowed) return BearerError.invalidToken('token alg must be RS256')
+  if (error instanceof errors.JOSEAlgNotAllowed) return BearerError.invalidToken(algNotAllowed)
   if (error instanceof errors.JWSSignatureVerificationFailed) return BearerError.invalidToken('token signature is invalid')
   return BearerError.invalidToken('token is malformed', error)
 }

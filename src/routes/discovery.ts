@@ -32,6 +32,9 @@ export function discoveryDocument(config: Config, grants: readonly GrantDescript
     scopes_supported: [...USER_SCOPES],
     subject_types_supported: ['public'],
     id_token_signing_alg_values_supported: ['RS256'],
+    // Not registered metadata (RFC 8414 §2 allows others): what access tokens (RFC 9068) are
+    // signed with, RS256 and SIGNING_ALG, for a resource server to pin its algorithms to.
+    access_token_signing_alg_values_supported: [...new Set(['RS256', config.signingAlg])],
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'name', 'preferred_username', 'email', 'email_verified'],
     prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
     // The languages of the login, consent, error and logout pages (one file each in locales/).

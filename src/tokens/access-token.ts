@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { SignJWT } from 'jose'
 import type { Clock } from '../clock.js'
+import { signCompactJws } from '../keys/jws.js'
+import type { SigningAlg } from '../keys/key-file.js'
 import type { KeyStore } from '../keys/key-store.js'
 import { formatScope } from '../oauth/scope.js'
 
@@ -28,12 +29,16 @@ export interface AccessTokenSigner {
   issue(claims: AccessTokenClaims): Promise<IssuedAccessToken>
 }
 
-/** RFC 9068 JWT access tokens, signed with the current key. */
-export function accessTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: string; ttlSeconds: number }): AccessTokenSigner {
+/**
+ * RFC 9068 JWT access tokens, signed with the current key of `alg` (SIGNING_ALG, default RS256),
+ * or with the RS256 key while `alg`'s first key is published but not yet signing.
+ */
+export function accessTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: string; ttlSeconds: number; alg?: SigningAlg | undefined }): AccessTokenSigner {
+  const alg = deps.alg ?? 'RS256'
   return {
     async issue(claims) {
-      const key = deps.keys.signingKey('RS256', deps.clock.now())
       const now = deps.clock.now()
+      const key = deps.keys.accessTokenKey(alg, now)
       const iat = Math.floor(now / 1000)
       const exp = iat + deps.ttlSeconds
       const jti = randomUUID()
@@ -43,15 +48,13 @@ export function accessTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: 
       }
       if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000)
       if (claims.confirmation !== undefined) payload.cnf = claims.confirmation
-      const token = await new SignJWT(payload)
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
-        .setIssuer(deps.issuer)
-        .setSubject(claims.subject)
-        .setAudience(claims.audience)
-        .setIssuedAt(iat)
-        .setExpirationTime(exp)
-        .setJti(jti)
-        .sign(key.privateKey)
+      payload.iss = deps.issuer
+      payload.sub = claims.subject
+      payload.aud = claims.audience
+      payload.iat = iat
+      payload.exp = exp
+      payload.jti = jti
+      const token = signCompactJws(key, { kid: key.kid, typ: 'at+jwt' }, payload)
       return { token, jti, issuedAt: iat * 1000, expiresAt: exp * 1000, expiresInSeconds: deps.ttlSeconds }
     },
   }

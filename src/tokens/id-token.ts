@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { SignJWT } from 'jose'
 import type { Clock } from '../clock.js'
+import { signCompactJws } from '../keys/jws.js'
 import type { KeyStore } from '../keys/key-store.js'
 
 export interface IdTokenClaims {
@@ -30,27 +30,27 @@ export function accessTokenHash(accessToken: string): string {
 }
 
 /**
- * OIDC Core §2 ID tokens, signed with the current key. The header says `typ: JWT`, never
+ * OIDC Core §2 ID tokens, signed with the current RS256 key whatever SIGNING_ALG says (OIDC
+ * Discovery §3: every relying party can verify RS256). The header says `typ: JWT`, never
  * `at+jwt`, so no resource server can take one for an access token (RFC 9068 §4).
  */
 export function idTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: string; ttlSeconds: number }): IdTokenSigner {
   return {
     async issue(claims) {
-      const key = deps.keys.signingKey('RS256', deps.clock.now())
-      const iat = Math.floor(deps.clock.now() / 1000)
+      const now = deps.clock.now()
+      const key = deps.keys.signingKey('RS256', now)
+      const iat = Math.floor(now / 1000)
       const payload: Record<string, unknown> = {
         auth_time: Math.floor(claims.authTime / 1000),
         at_hash: accessTokenHash(claims.accessToken),
       }
       if (claims.nonce !== undefined) payload.nonce = claims.nonce
-      return new SignJWT(payload)
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-        .setIssuer(deps.issuer)
-        .setSubject(claims.subject)
-        .setAudience(claims.clientId)
-        .setIssuedAt(iat)
-        .setExpirationTime(iat + deps.ttlSeconds)
-        .sign(key.privateKey)
+      payload.iss = deps.issuer
+      payload.sub = claims.subject
+      payload.aud = claims.clientId
+      payload.iat = iat
+      payload.exp = iat + deps.ttlSeconds
+      return signCompactJws(key, { kid: key.kid, typ: 'JWT' }, payload)
     },
   }
 }

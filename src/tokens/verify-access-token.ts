@@ -1,5 +1,6 @@
 import { errors } from 'jose'
 import type { Clock } from '../clock.js'
+import type { SigningAlg } from '../keys/key-file.js'
 import type { KeyStore } from '../keys/key-store.js'
 import { publishedKeyVerifier } from '../keys/published-key-set.js'
 import { isStringList } from './claims.js'
@@ -29,14 +30,31 @@ export interface AccessTokenVerifier {
   verify(token: string): Promise<VerifiedAccessToken | undefined>
 }
 
-export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string }): AccessTokenVerifier {
+/**
+ * RFC 8725 §3.1: the algorithms latchkey signs access tokens with: RS256, SIGNING_ALG, and that
+ * of any other key it still publishes (SIGNING_ALG changed back: tokens that key signed are
+ * valid until they expire, and it is published exactly as long). All asymmetric, never none or
+ * HMAC; jose uses a JWK only for the alg it names, so each key verifies its own algorithm only.
+ */
+export function accessTokenAlgorithms(alg: SigningAlg, published: ReadonlyArray<{ alg: SigningAlg }>): SigningAlg[] {
+  return [...new Set<SigningAlg>(['RS256', alg, ...published.map((k) => k.alg)])]
+}
+
+export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string; alg?: SigningAlg | undefined }): AccessTokenVerifier {
   const verifyJwt = publishedKeyVerifier(deps.keys, deps.clock)
+  const alg = deps.alg ?? 'RS256'
+  let algorithms: { for: ReturnType<KeyStore['jwks']>; list: SigningAlg[] } | undefined
+  // The store hands back the same JWKS object until the published set changes.
+  const allowed = () => {
+    const jwks = deps.keys.jwks(deps.clock.now())
+    if (algorithms?.for !== jwks) algorithms = { for: jwks, list: accessTokenAlgorithms(alg, jwks.keys) }
+    return algorithms.list
+  }
 
   async function verifiedPayload(token: string): Promise<Record<string, unknown> | undefined> {
     try {
       const { payload } = await verifyJwt(token, {
-        // RFC 8725 §3.1: the one algorithm latchkey signs with; never none, never HMAC.
-        algorithms: ['RS256'],
+        algorithms: allowed(),
         // RFC 9068 §4: explicit typing, exact issuer.
         typ: 'at+jwt',
         issuer: deps.issuer,

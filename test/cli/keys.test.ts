@@ -58,6 +58,43 @@ t.test('keys rotate, retire and list: JSON and human output, audit lines on stde
   t.equal(unknown.stderr, 'latchkey: no key nope in KEYS_DIR\n')
 })
 
+t.test('keys rotate: every algorithm with a current key, or one with --alg; refusals before anything is written', async (t) => {
+  const e = env(t.testdir())
+  const first = JSON.parse((await runCliInProcess(['keys', 'rotate', '--json'], { env: e })).stdout)
+  t.same(first.also_rotated, [], 'only RS256 exists: nothing else rotated')
+  const es = await runCliInProcess(['keys', 'rotate', '--alg', 'ES256', '--json'], { env: e })
+  t.equal(es.code, 0, es.stderr)
+  const esKey = JSON.parse(es.stdout)
+  t.match(esKey, { alg: 'ES256', status: 'next' }, 'a first ES256 key waits the delay (RS256 signs meanwhile)')
+  t.equal(Date.parse(esKey.signs_from) - Date.parse(esKey.created_at), 600_000)
+  t.notOk('also_rotated' in esKey, '--alg prints that one key')
+
+  const esNow = JSON.parse((await runCliInProcess(['keys', 'rotate', '--alg', 'ES256', '--now', '--json'], { env: e })).stdout)
+  t.match(esNow, { alg: 'ES256', status: 'current' }, '--now: signs at once, replacing the waiting key')
+
+  const both = await runCliInProcess(['keys', 'rotate', '--json'], { env: e })
+  t.equal(both.code, 0, both.stderr)
+  t.match(JSON.parse(both.stdout), { alg: 'RS256', status: 'next', also_rotated: [{ alg: 'ES256', status: 'next' }] }, 'RS256 first, then every other algorithm with a current key')
+  t.match(auditLines(both.stderr), [{ event: 'key_rotated', alg: 'RS256', by: 'command' }, { event: 'key_rotated', alg: 'ES256', by: 'command' }])
+  t.equal((await runCliInProcess(['keys', 'rotate'], { env: e })).code, 1, 'both waiting: refused')
+
+  // RS256 could rotate, ES256 could not: refused as a whole, nothing written.
+  t.equal((await runCliInProcess(['keys', 'rotate', '--alg', 'RS256', '--now'], { env: e })).code, 0)
+  const count = async () => (JSON.parse((await runCliInProcess(['keys', 'list', '--json'], { env: e })).stdout) as unknown[]).length
+  const before = await count()
+  const refused = await runCliInProcess(['keys', 'rotate'], { env: e })
+  t.equal(refused.code, 1)
+  t.match(refused.stderr, /already waiting to sign/)
+  t.equal(await count(), before, 'nothing written: the RS256 rotation was refused with the ES256 one')
+
+  const human = await runCliInProcess(['keys', 'list'], { env: e })
+  t.match(human.stdout, /ES256  current/, 'keys list shows the algorithm')
+  t.match(human.stdout, /RS256  current/)
+  const bad = await runCliInProcess(['keys', 'rotate', '--alg', 'HS256'], { env: e })
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /RS256, ES256, EdDSA/)
+})
+
 t.test('keys commands have --help', async (t) => {
   for (const args of [['keys'], ['keys', 'list'], ['keys', 'rotate'], ['keys', 'retire']]) {
     const run = await runCliInProcess([...args, '--help'])

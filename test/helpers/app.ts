@@ -20,16 +20,16 @@ export interface TestApp {
 }
 
 /**
- * buildApp on a fresh in-memory SQLite (or the given dialect), the process's fixture key, a fake
- * clock and cheap password hashing.
+ * buildApp on a fresh in-memory SQLite (or the given dialect), the process's fixture key (or
+ * the given key store), a fake clock and cheap password hashing.
  */
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; dialect?: DialectCase; logger?: FastifyServerOptions['logger'] } = {},
+  options: { env?: Record<string, string>; dialect?: DialectCase; logger?: FastifyServerOptions['logger']; keys?: KeyStore } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ISSUER: 'http://localhost:3000', ...options.env })
   const store = await (options.dialect ?? sqliteCase).open(t)
-  const keys = await fixtureKeyStore()
+  const keys = options.keys ?? (await fixtureKeyStore())
   const clock = new FakeClock()
   const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger })
   t.teardown(() => app.close())

@@ -329,7 +329,7 @@ function mutableKeys(signing: KeyStore) {
     if (published instanceof Error) throw published
     return { keys: published }
   }
-  const keys: KeyStore = { signingKey: () => signing.signingKey(), jwks, list: () => signing.list(), reload: async () => {}, refresh: async () => {}, watch: () => () => {} }
+  const keys: KeyStore = { signingKey: () => signing.signingKey(), accessTokenKey: () => signing.signingKey(), ensureKey: async () => undefined, jwks, list: () => signing.list(), reload: async () => {}, refresh: async () => {}, watch: () => () => {} }
   return { keys, publish: (next: PublicJwk[] | Error) => (published = next) }
 }
 

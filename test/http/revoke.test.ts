@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto'
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
@@ -189,7 +190,7 @@ t.test('unknown, malformed, forged and expired tokens answer 200 and change noth
   const foreign = await generateKeyPair('RS256')
   const { kid } = ctx.keys.signingKey()
   const claims = { client_id: granted.client.client_id, scope: 'openid', jti: 'forged-jti' }
-  const sign = (key: CryptoKey | Uint8Array, alg: string, typ = 'at+jwt', issuer = ctx.config.issuer) =>
+  const sign = (key: CryptoKey | KeyObject | Uint8Array, alg: string, typ = 'at+jwt', issuer = ctx.config.issuer) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg, kid, typ })
       .setIssuer(issuer)

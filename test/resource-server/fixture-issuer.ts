@@ -1,13 +1,13 @@
-import { randomUUID } from 'node:crypto'
+import { randomUUID, type KeyObject } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fastify from 'fastify'
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
 
-/** An RS256 key pair with the public JWK the issuer publishes. */
+/** A key pair (RS256 unless the JWK says otherwise) with the public JWK the issuer publishes. */
 export interface SigningKey {
   kid: string
-  privateKey: CryptoKey
+  privateKey: CryptoKey | KeyObject
   publicJwk: JWK
 }
 

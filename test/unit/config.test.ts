@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ConfigError, loadConfig, parseDatabaseUrl, parseTrustProxy } from '../../src/config.js'
+import { ACCESS_TOKEN_ALGS, ConfigError, loadConfig, parseDatabaseUrl, parseTrustProxy } from '../../src/config.js'
+import { SIGNING_ALGS } from '../../src/keys/key-file.js'
 
 t.test('defaults match the contract', async (t) => {
   const c = loadConfig({})
@@ -21,6 +22,7 @@ t.test('defaults match the contract', async (t) => {
     purgeIntervalSeconds: 600,
     keyPublishDelaySeconds: 600,
     keyRotationDays: 90,
+    signingAlg: 'RS256',
     logLevel: 'info',
     adminApi: false,
     brand: { name: 'latchkey', color: '#3451b2', logo: undefined },
@@ -154,6 +156,11 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ KEY_PUBLISH_DELAY: '2592001' }, 'KEY_PUBLISH_DELAY', /0 to 2592000/],
   [{ KEY_ROTATION_DAYS: '3651' }, 'KEY_ROTATION_DAYS', /0 to 3650/],
   [{ KEY_ROTATION_DAYS: 'quarterly' }, 'KEY_ROTATION_DAYS', /integer/],
+  [{ SIGNING_ALG: 'HS256' }, 'SIGNING_ALG', /must be one of RS256, ES256, EdDSA \(got "HS256"\)/],
+  [{ SIGNING_ALG: 'none' }, 'SIGNING_ALG', /got "none"/],
+  [{ SIGNING_ALG: 'es256' }, 'SIGNING_ALG', /got "es256"/],
+  [{ SIGNING_ALG: 'PS256' }, 'SIGNING_ALG', /RS256, ES256, EdDSA/],
+  [{ SIGNING_ALG: 'Ed25519' }, 'SIGNING_ALG', /got "Ed25519"/],
 ]
 
 for (const [env, variable, expected] of bad) {
@@ -165,6 +172,14 @@ for (const [env, variable, expected] of bad) {
     t.notMatch(error.message, /\n/, 'one line')
   })
 }
+
+t.test('SIGNING_ALG: RS256 by default, ES256 or EdDSA; the same list the key files allow', async (t) => {
+  t.equal(loadConfig({ SIGNING_ALG: '' }).signingAlg, 'RS256', 'empty is unset')
+  t.equal(loadConfig({ SIGNING_ALG: 'RS256' }).signingAlg, 'RS256')
+  t.equal(loadConfig({ SIGNING_ALG: 'ES256' }).signingAlg, 'ES256')
+  t.equal(loadConfig({ SIGNING_ALG: 'EdDSA' }).signingAlg, 'EdDSA')
+  t.same([...ACCESS_TOKEN_ALGS], [...SIGNING_ALGS], 'config and keys/ agree on the algorithms')
+})
 
 t.test('PURGE_INTERVAL=0 leaves purging to the command', async (t) => {
   t.equal(loadConfig({ PURGE_INTERVAL: '0' }).purgeIntervalSeconds, 0)

@@ -150,6 +150,41 @@ t.test('scheduled rotation: due after KEY_ROTATION_DAYS, done once by one of sev
   }
 })
 
+t.test('scheduled rotation rotates every algorithm that has a current key; a running server recreates a lost SIGNING_ALG key', async (t) => {
+  const dir = t.testdir()
+  const clock = new FakeClock()
+  const first = await loadKeyStore(dir, { clock })
+  const second = await loadKeyStore(dir, { clock })
+  await first.ensureKey('ES256', { policy, audit: NO_AUDIT })
+  clock.advance(600)
+  await second.reload()
+  t.same(second.list().map((k) => [k.alg, k.status]).sort(), [['ES256', 'current'], ['RS256', 'current']])
+  const audit: AuditEvent[] = []
+  const { log } = recordingLog()
+  const watch = (store: typeof first) =>
+    store.watch({ intervalMs: 15, log, audit: { record: (e) => audit.push(e) }, rotation: { days: 90, policy }, accessTokenAlg: { alg: 'ES256', policy } })
+  const stops = [watch(first), watch(second)]
+  t.teardown(() => stops.forEach((stop) => stop()))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.equal((await jsonFiles(dir)).length, 2, 'not due yet')
+  clock.advance(90 * 86_400)
+  await waitFor(() => audit.length >= 2, 'both algorithms to rotate')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal((await jsonFiles(dir)).length, 4, 'one new key per algorithm, by one instance')
+  t.same(audit.map((e) => [e.event, (e as { alg: string }).alg, (e as { by: string }).by]).sort(), [['key_rotated', 'ES256', 'schedule'], ['key_rotated', 'RS256', 'schedule']])
+  await waitFor(() => first.list().length === 4, 'the instance to see both')
+  const waiting = first.list().filter((k) => k.status === 'next').map((k) => k.alg).sort()
+  t.same(waiting, ['ES256', 'RS256'])
+
+  // `keys retire` of every ES256 key: the watching servers (SIGNING_ALG=ES256) create a new one, published before it signs.
+  for (const key of first.list().filter((k) => k.alg === 'ES256')) await retireKey(dir, key.kid, { now: () => clock.now(), audit: NO_AUDIT })
+  await waitFor(() => audit.filter((e) => (e as { by?: string }).by === 'configuration').length === 1, 'a new ES256 key')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(audit.filter((e) => (e as { by?: string }).by === 'configuration').length, 1, 'by one instance only')
+  await waitFor(() => first.list().some((k) => k.alg === 'ES256' && k.status === 'next'), 'the instance to see it')
+  t.equal(first.accessTokenKey('ES256').alg, 'RS256', 'RS256 signs access tokens until it does')
+})
+
 t.test('a lock left by a crashed process is broken after 30 s', async (t) => {
   const dir = t.testdir()
   const clock = new FakeClock()

@@ -64,7 +64,13 @@ t.test('rotation refuses while a key waits to sign; --now replaces the waiting k
     { kid: 'a', signsFrom: 0, supersededAt: 1100 * S, retiresAt: 4760 * S },
     { kid: 'b', signsFrom: 1600 * S, supersededAt: 1100 * S, retiresAt: 1100 * S },
   ], 'the waiting key never signed: it retires at once')
-  t.same(planRotation([a, b], 1100 * S, { alg: 'ES256', immediate: false, policy }), { signsFrom: 1100 * S, updates: [] }, 'algorithms rotate apart; with nothing signing, the new key signs at once')
+  t.same(
+    planRotation([a, b], 1100 * S, { alg: 'ES256', immediate: false, policy }),
+    { signsFrom: 1700 * S, updates: [] },
+    'algorithms rotate apart; a first ES256 key waits the delay too (RS256 signs access tokens meanwhile)',
+  )
+  t.same(planRotation([a, b], 1100 * S, { alg: 'ES256', immediate: true, policy }), { signsFrom: 1100 * S, updates: [] }, '--now: at once')
+  t.same(planRotation([], 1100 * S, { alg: 'RS256', immediate: false, policy }), { signsFrom: 1100 * S, updates: [] }, 'no RS256 key: the first signs at once')
 })
 
 t.test('rotation gives an end to a previous key left without one', async (t) => {
