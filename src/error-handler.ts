@@ -104,10 +104,8 @@ export interface ErrorHandlerDeps {
 }
 
 /** What the log says of the driver's error: its code and message, nothing of its connection. */
-function unavailableSummary(cause: unknown): { code?: string; message: string } {
-  if (!(cause instanceof Error)) return { message: String(cause) }
-  const code = (cause as { code?: unknown }).code
-  return typeof code === 'string' ? { code, message: cause.message } : { message: cause.message }
+function unavailableSummary(error: Error): { code: unknown; message: string } {
+  return { code: (error as { code?: unknown }).code, message: error.message }
 }
 
 export function createErrorHandler(deps: ErrorHandlerDeps) {
