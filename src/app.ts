@@ -36,6 +36,7 @@ import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
 import { purgeExpired, purgePolicy, schedulePurges } from './storage/purge.js'
 import { repositories, type Repositories } from './storage/repositories.js'
+import { isDatabaseUnavailable } from './storage/unavailable.js'
 import { accessTokenSigner } from './tokens/access-token.js'
 import { idTokenHintVerifier } from './tokens/id-token-hint.js'
 import { idTokenSigner } from './tokens/id-token.js'
@@ -135,7 +136,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   })
   const repos = repositories(deps.store)
   const pages = createPages({ brand: config.brand })
-  app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages }))
+  app.setErrorHandler(createErrorHandler({ issuer: config.issuer, pages, isUnavailable: isDatabaseUnavailable }))
   // Added before any plugin or route, so every response passes through it: 404s, errors.
   app.addHook('onSend', noStoreByDefault)
   auditRequests(app, deps.audit ?? loggerAudit(app.log))

@@ -25,6 +25,17 @@ export type DatabaseTarget =
   | { kind: 'sqlite'; path: string }
   | { kind: 'postgres'; url: string }
 
+/** PostgreSQL's connection pool: DB_POOL_SIZE and DB_STATEMENT_TIMEOUT_MS (SQLite has neither). */
+export interface DatabasePool {
+  /** The most connections one server process opens. */
+  size: number
+  /**
+   * How long a statement may run, and how long a request waits for a connection, before it
+   * fails with 503. Never off: a query that hangs must be cut off, not waited for.
+   */
+  statementTimeoutMs: number
+}
+
 /** The image types BRAND_LOGO may be, by file extension. */
 export const LOGO_TYPES = {
   '.png': 'image/png',
@@ -59,6 +70,7 @@ export interface Config {
   host: string
   issuer: string
   database: DatabaseTarget
+  databasePool: DatabasePool
   keysDir: string
   defaultAudience: string
   accessTokenTtlSeconds: number
@@ -143,6 +155,18 @@ function issuer(env: Env, host: string, port: number): string {
     throw new ConfigError('ISSUER', `must use https unless its host is loopback, got "${raw}"`)
   }
   return raw
+}
+
+/**
+ * DB_STATEMENT_TIMEOUT_MS. 0 is refused rather than read as "off": during an outage a query
+ * with no timeout holds its request and its connection until the operating system gives up on
+ * the socket (minutes), and the pool runs dry.
+ */
+function statementTimeoutMs(env: Env): number {
+  if (/^0+$/.test(env.DB_STATEMENT_TIMEOUT_MS ?? '')) {
+    throw new ConfigError('DB_STATEMENT_TIMEOUT_MS', 'cannot be 0: there is no "off", a query that hangs must be cut off; give milliseconds from 1000 to 600000')
+  }
+  return integer(env, 'DB_STATEMENT_TIMEOUT_MS', 5000, 1000, 600_000)
 }
 
 /** Parses DATABASE_URL. A path or `sqlite:PATH` selects SQLite; postgres:// selects PostgreSQL. */
@@ -308,6 +332,7 @@ export function loadConfig(env: Env): Config {
     host,
     issuer: issuer(env, host, port),
     database: parseDatabaseUrl(env.DATABASE_URL || 'db/latchkey.sqlite'),
+    databasePool: { size: integer(env, 'DB_POOL_SIZE', 10, 1, 100), statementTimeoutMs: statementTimeoutMs(env) },
     keysDir: env.KEYS_DIR || 'keys',
     defaultAudience: absoluteUri(env, 'DEFAULT_AUDIENCE', 'http://localhost:4000'),
     accessTokenTtlSeconds: integer(env, 'ACCESS_TOKEN_TTL', 3600, 1, DAY),

@@ -17,9 +17,13 @@ declare module 'fastify' {
   }
 }
 
-/** Turns a framework error (bad body, too large, wrong content type) into an OAuthError. */
-export function toOAuthError(error: FastifyError | Error): AnyOAuthError {
+/**
+ * Turns a framework error (bad body, too large, wrong content type) into an OAuthError, and an
+ * error `isUnavailable` recognizes (the database is unreachable) into 503 temporarily_unavailable.
+ */
+export function toOAuthError(error: FastifyError | Error, isUnavailable: (error: unknown) => boolean = () => false): AnyOAuthError {
   if (error instanceof OAuthError) return error
+  if (isUnavailable(error)) return OAuthError.temporarilyUnavailable(error)
   const status = (error as FastifyError).statusCode
   if (status === 413) return new OAuthError('invalid_request', 'request body is too large', { status: 413 })
   if (status === 415) return OAuthError.unsupportedContentType()
@@ -72,6 +76,7 @@ export function errorReason(error: OAuthError): ErrorReason {
   if (error.reason !== undefined) return error.reason
   if (error.status === 403) return 'wrong_browser'
   if (error.status === 429) return 'too_many'
+  if (error.status === 503) return 'unavailable'
   if (error.status >= 500) return 'server'
   return 'bad_request'
 }
@@ -94,16 +99,26 @@ function hasCode(error: AnyOAuthError): error is OAuthError {
 export interface ErrorHandlerDeps {
   issuer: string
   pages: Pages
+  /** Which errors mean the database is unreachable (storage's rule, given by app.ts): 503. */
+  isUnavailable?: (error: unknown) => boolean
+}
+
+/** What the log says of the driver's error: its code and message, nothing of its connection. */
+function unavailableSummary(error: Error): { code: unknown; message: string } {
+  return { code: (error as { code?: unknown }).code, message: error.message }
 }
 
 export function createErrorHandler(deps: ErrorHandlerDeps) {
   return function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-    const oauthError = toOAuthError(error)
+    const oauthError = toOAuthError(error, deps.isUnavailable)
     if (oauthError.code === 'server_error') {
       // Any non-protocol error is a bug: log it with the request id, answer without detail.
       request.log.error({ err: error }, 'unhandled error')
+    } else if (oauthError.code === 'temporarily_unavailable' && !(error instanceof OAuthError)) {
+      // Not a bug: an outage, logged once per request without a stack.
+      request.log.warn({ event: 'database_unavailable', cause: unavailableSummary(error) }, 'database unavailable')
     }
-    // RFC 6585 §4: a 429 says when to come back, in every format.
+    // RFC 6585 §4: a 429 (and RFC 9110 §15.6.4 a 503) says when to come back, in every format.
     if (oauthError.retryAfterSeconds !== undefined) reply.header('retry-after', String(oauthError.retryAfterSeconds))
     const format = request.routeOptions.config?.errorFormat
     if (format === 'authorize' && hasCode(oauthError)) {

@@ -43,7 +43,8 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
 
 /**
  * What an error page tells a person, above the code and description a developer reads. Without
- * one the page goes by the status: 403 wrong_browser, 429 too_many, 5xx server, else bad_request.
+ * one the page goes by the status: 403 wrong_browser, 429 too_many, 503 unavailable, other 5xx
+ * server, else bad_request.
  */
 export type ErrorReason =
   | 'unknown_client'
@@ -53,6 +54,7 @@ export type ErrorReason =
   | 'completed'
   | 'signed_out'
   | 'too_many'
+  | 'unavailable'
   | 'server'
   | 'bad_request'
 
@@ -65,6 +67,9 @@ export function safeDescription(text: string): string {
   const cleaned = text.replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '')
   return cleaned.length > 200 ? `${cleaned.slice(0, 200)}...` : cleaned
 }
+
+/** Retry-After of a 503 while the database is unreachable: a pool reconnects within seconds. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 /** The realm of every challenge latchkey sends (RFC 7235 §2.2): Basic at /token, Bearer at /userinfo. */
 export const REALM = 'latchkey'
@@ -81,7 +86,7 @@ export class OAuthError<Code extends OAuthErrorCode | undefined = OAuthErrorCode
   readonly status: number
   /** RFC 6750 §3.1: the scope a protected resource needs, sent with `insufficient_scope`. */
   readonly scope: string | undefined
-  /** Sent as Retry-After (RFC 9110 §10.2.3) with a 429. */
+  /** Sent as Retry-After (RFC 9110 §10.2.3) with a 429 or a 503. */
   readonly retryAfterSeconds: number | undefined
   /** What an error page says to a person (see ErrorReason). */
   readonly reason: ErrorReason | undefined
@@ -115,6 +120,17 @@ export class OAuthError<Code extends OAuthErrorCode | undefined = OAuthErrorCode
    */
   static tooManyFailures(description: string, retryAfterSeconds: number): OAuthError {
     return new OAuthError('invalid_request', description, { status: 429, retryAfterSeconds })
+  }
+
+  /**
+   * The database cannot be reached or cannot answer now: 503 `temporarily_unavailable` (RFC
+   * 6749 §4.1.2.1; at /token too) with Retry-After. The driver's error is the log-only cause.
+   */
+  static temporarilyUnavailable(cause: unknown): OAuthError {
+    return new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable; try again shortly', {
+      retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
+      cause,
+    })
   }
 
   /** A body of a media type the endpoint does not take: 415, in the endpoint's error format. */

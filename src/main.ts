@@ -14,8 +14,18 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env)
   // Read before connect() creates anything: only what existed before can be too open.
   const fileWarnings = databaseFileWarnings(config.database)
-  const store = connect(config.database)
-  await migrate(store)
+  const store = connect(config.database, { pool: config.databasePool })
+  if (store.dialect === 'postgres') {
+    // Migrations run outside DB_STATEMENT_TIMEOUT_MS: one may rightly take minutes on a large table.
+    const unbounded = connect(config.database)
+    try {
+      await migrate(unbounded)
+    } finally {
+      await unbounded.close()
+    }
+  } else {
+    await migrate(store)
+  }
   const keys = await loadKeyStore(config.keysDir, { policy: rotationPolicy(config) })
   const keyWarnings = await keysDirWarnings(config.keysDir)
   const app = await buildApp(config, {

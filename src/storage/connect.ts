@@ -1,9 +1,9 @@
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase as SqliteDatabaseLike } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool, type PostgresPoolClient, type SqliteDatabase as SqliteDatabaseLike } from 'kysely'
 import pg from 'pg'
-import type { DatabaseTarget } from '../config.js'
+import type { DatabasePool, DatabaseTarget } from '../config.js'
 import type { Database } from './database.js'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -19,7 +19,25 @@ export interface Store {
 export interface ConnectOptions {
   /** PostgreSQL only: the schema to use (tests give each file its own). */
   schema?: string
+  /**
+   * PostgreSQL only: DB_POOL_SIZE and DB_STATEMENT_TIMEOUT_MS, for the serving process. Without
+   * it (migrations, the CLI) a statement may run as long as it needs, in a pool of 10.
+   */
+  pool?: DatabasePool
 }
+
+/** A new connection that has not opened within this time fails (without `pool`'s timeout). */
+const CONNECT_TIMEOUT_MS = 10_000
+
+/**
+ * How much longer than statement_timeout the client waits for an answer: the server cancels
+ * the statement itself first; this catches the case where no answer can arrive at all (the
+ * network drops everything, the server is frozen).
+ */
+export const QUERY_TIMEOUT_MARGIN_MS = 1000
+
+/** TCP keep-alive on every connection, so a peer that vanished is noticed even while idle. */
+const KEEP_ALIVE_DELAY_MS = 10_000
 
 const INT8_OID = 20
 
@@ -32,15 +50,32 @@ const pgTypes = {
 
 export function connect(target: DatabaseTarget, options: ConnectOptions = {}): Store {
   if (target.kind === 'postgres') {
+    const limits = options.pool
     const pool = new pg.Pool({
       connectionString: target.url,
       types: pgTypes,
-      max: 10,
+      max: limits?.size ?? 10,
+      // Opening a connection, and waiting for a free one, fail in bounded time (503), rather
+      // than waiting on a database that does not answer.
+      connectionTimeoutMillis: limits?.statementTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: KEEP_ALIVE_DELAY_MS,
+      ...(limits
+        ? {
+            // The server cancels a statement running longer (SQLSTATE 57014)…
+            statement_timeout: limits.statementTimeoutMs,
+            // …and ends a transaction whose client went silent, releasing its row locks for
+            // the other instances.
+            idle_in_transaction_session_timeout: limits.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+            // …and the client gives up when no answer comes at all.
+            query_timeout: limits.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+          }
+        : {}),
       ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
     })
     // An idle client losing its connection must not crash the process; queries will fail instead.
     pool.on('error', () => {})
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: guardedPool(pool) }) })
     return storeFor(db, 'postgres')
   }
   if (target.path !== ':memory:') createPrivately(target.path)
@@ -76,6 +111,47 @@ export function withStatementCache(sqlite: SqliteDatabase.Database, size = STATE
       }
       return statement
     },
+  }
+}
+
+/**
+ * The pool as kysely uses it, with two guards node-postgres leaves to its users:
+ * - While kysely holds a client, the pool listens to none of its events: the connection dying
+ *   then (the database restarts, the network drops) would be an unhandled 'error' event, which
+ *   ends the process. Here it is recorded instead.
+ * - A client whose connection failed, or whose query got no answer (query_timeout), is closed
+ *   on release rather than reused: its query may still be in flight, and every query handed to
+ *   it after would wait behind it. A query the server answered with an error (a constraint,
+ *   statement_timeout) leaves the client usable.
+ */
+function guardedPool(pool: pg.Pool): PostgresPool {
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect()
+      let broken: Error | undefined
+      const onError = (error: Error) => {
+        broken ??= error
+      }
+      client.on('error', onError)
+      const query = async (text: string, parameters: readonly unknown[]) => {
+        // A transaction's later statements (its rollback) fail at once, not after a timeout each.
+        if (broken) throw broken
+        try {
+          return await client.query(text, [...parameters])
+        } catch (error) {
+          if (!(error instanceof pg.DatabaseError)) broken ??= error as Error
+          throw error
+        }
+      }
+      return {
+        query: query as unknown as PostgresPoolClient['query'],
+        release() {
+          client.off('error', onError)
+          client.release(broken)
+        },
+      }
+    },
+    end: () => pool.end(),
   }
 }
 

@@ -56,3 +56,41 @@ export function dialects(t: Test): DialectCase[] {
   }
   return [sqliteCase, postgresCase]
 }
+
+/**
+ * Whether TEST_DATABASE_URL is set, for a file that needs PostgreSQL itself. Without it a
+ * developer's run reports the file skipped and why; CI (CI=true) fails instead.
+ */
+export function postgresRequired(t: Test, what: string): boolean {
+  if (TEST_DATABASE_URL) return true
+  const message = `TEST_DATABASE_URL is not set: ${what} needs PostgreSQL (e.g. postgres://postgres@127.0.0.1:5432/test)`
+  if (process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
+    t.fail(`${message}; CI must run it`)
+  } else {
+    t.plan(0, message)
+  }
+  return false
+}
+
+/**
+ * A fresh, empty PostgreSQL database of its own on TEST_DATABASE_URL's server (for a latchkey
+ * process, which uses the public schema), dropped at teardown, connections and all.
+ */
+export async function createDatabase(t: Test): Promise<{ name: string; url: URL }> {
+  const admin = new URL(TEST_DATABASE_URL as string)
+  const name = `t_db_${randomBytes(6).toString('hex')}`
+  const run = async (statement: string) => {
+    const client = new pg.Client({ connectionString: admin.href })
+    await client.connect()
+    try {
+      await client.query(statement)
+    } finally {
+      await client.end()
+    }
+  }
+  await run(`create database ${name}`)
+  t.teardown(() => run(`drop database if exists ${name} with (force)`))
+  const url = new URL(admin.href)
+  url.pathname = `/${name}`
+  return { name, url }
+}

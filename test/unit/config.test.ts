@@ -9,6 +9,7 @@ t.test('defaults match the contract', async (t) => {
     host: '127.0.0.1',
     issuer: 'http://localhost:3000',
     database: { kind: 'sqlite', path: 'db/latchkey.sqlite' },
+    databasePool: { size: 10, statementTimeoutMs: 5000 },
     keysDir: 'keys',
     defaultAudience: 'http://localhost:4000',
     accessTokenTtlSeconds: 3600,
@@ -50,7 +51,10 @@ t.test('reads every variable', async (t) => {
     KEY_ROTATION_DAYS: '0',
     LOG_LEVEL: 'warn',
     ADMIN_API: 'on',
+    DB_POOL_SIZE: '25',
+    DB_STATEMENT_TIMEOUT_MS: '2000',
   })
+  t.same(c.databasePool, { size: 25, statementTimeoutMs: 2000 })
   t.equal(c.keyPublishDelaySeconds, 1200)
   t.equal(c.keyRotationDays, 0, '0 = off')
   t.equal(c.port, 8080)
@@ -161,6 +165,14 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ SIGNING_ALG: 'es256' }, 'SIGNING_ALG', /got "es256"/],
   [{ SIGNING_ALG: 'PS256' }, 'SIGNING_ALG', /RS256, ES256, EdDSA/],
   [{ SIGNING_ALG: 'Ed25519' }, 'SIGNING_ALG', /got "Ed25519"/],
+  [{ DB_POOL_SIZE: '0' }, 'DB_POOL_SIZE', /1 to 100/],
+  [{ DB_POOL_SIZE: '101' }, 'DB_POOL_SIZE', /1 to 100/],
+  [{ DB_POOL_SIZE: 'ten' }, 'DB_POOL_SIZE', /integer/],
+  // A query that hangs must be cut off: there is no "off".
+  [{ DB_STATEMENT_TIMEOUT_MS: '0' }, 'DB_STATEMENT_TIMEOUT_MS', /cannot be 0.*cut off/],
+  [{ DB_STATEMENT_TIMEOUT_MS: '999' }, 'DB_STATEMENT_TIMEOUT_MS', /1000 to 600000/],
+  [{ DB_STATEMENT_TIMEOUT_MS: '600001' }, 'DB_STATEMENT_TIMEOUT_MS', /1000 to 600000/],
+  [{ DB_STATEMENT_TIMEOUT_MS: '5s' }, 'DB_STATEMENT_TIMEOUT_MS', /integer/],
 ]
 
 for (const [env, variable, expected] of bad) {

@@ -9,6 +9,7 @@ t.test('what an error page tells a person: the error\'s reason, else one by stat
   t.equal(errorReason(new TooManyTransactionsError(60)), 'too_many')
   t.equal(errorReason(OAuthError.tooManyFailures('slow down', 60)), 'too_many')
   t.equal(errorReason(new OAuthError('server_error', 'internal server error')), 'server')
-  t.equal(errorReason(new OAuthError('temporarily_unavailable', 'down')), 'server')
+  t.equal(errorReason(new OAuthError('temporarily_unavailable', 'down')), 'unavailable')
+  t.equal(errorReason(new OAuthError('server_error', 'bad gateway', { status: 502 })), 'server')
   t.equal(errorReason(new OAuthError('invalid_request', 'malformed request')), 'bad_request')
 })
