@@ -253,6 +253,20 @@ t.test('three instances on one PostgreSQL database and one KEYS_DIR, behind ngin
     t.equal(revocations.length, rounds, 'each family revoked once, as a reuse')
   })
 
+  t.test('one code sent to every instance at once: one exchange, then what it yielded is revoked', async (t) => {
+    const browser = new Caller(nginx.origin, '127.0.0.2')
+    const { code, verifier } = await signIn(browser)
+    const answers = await Promise.all(servers.map((server) => exchange(browser, code, verifier, server.address)))
+    const statuses = answers.map((answer) => answer.status).sort()
+    t.same(statuses, [200, 400, 400], `exactly one of them redeems it (${statuses.join(', ')})`)
+    for (const loser of answers.filter((answer) => answer.status !== 200)) t.equal(json(loser).error, 'invalid_grant')
+    const issued = json(answers.find((answer) => answer.status === 200) as Answer)
+    // RFC 9700 §4.2.4: a replayed code revokes the tokens it yielded.
+    t.same(json(await introspect(browser, issued.access_token as string)), { active: false }, 'its access token is revoked')
+    const refused = await refresh(browser, issued.refresh_token as string)
+    t.equal(json(refused).error, 'invalid_grant', 'and its refresh token')
+  })
+
   t.test('the sign-in throttle and the failure limits count across the instances', async (t) => {
     // One login page per address, posted to again and again (a transaction stays usable after a
     // failure), so that the posts alternate between the instances.
