@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { partMissing } from './required-part.js'
 import { eventually } from './server-process.js'
@@ -17,13 +18,32 @@ export function nginxAvailable(t: Test): boolean {
   return partMissing(t, `no nginx at ${NGINX_PATH}: install Debian's nginx (apt-get install nginx) or set NGINX_PATH`)
 }
 
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+/** The ```nginx block README.md's "Running several instances" shows, after its marker. */
+export function readmeNginxConfig(): string {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const block = /<!-- several-instances-nginx -->\s*```nginx\n([\s\S]*?)```/.exec(readme)?.[1]
+  if (!block) throw new Error('README.md has no several-instances-nginx block')
+  return block
+}
+
+function replaceOnce(text: string, pattern: RegExp, replacement: string, what: string): string {
+  if (!pattern.test(text)) throw new Error(`README.md's nginx block: ${what} not found (${pattern})`)
+  return text.replace(pattern, replacement)
+}
+
 /**
- * The configuration README.md shows under "Running several instances", with every path inside
- * `dir` and the answering instance in a response header, so tests can see the round robin.
- * `upstreams` are host:port.
+ * README.md's nginx configuration, as the test runs it: its `upstream` lists `upstreams`
+ * (host:port), it listens on 127.0.0.1:`port` without TLS, names the answering instance in a
+ * response header (so tests can see the round robin), and keeps every file inside `dir`.
  */
 export function nginxConfig(options: { dir: string; port: number; upstreams: readonly string[] }): string {
   const { dir, port, upstreams } = options
+  let site = readmeNginxConfig().replace(/^\s*server\s+[\w.:[\]-]+;.*\n/gm, '')
+  site = replaceOnce(site, /upstream latchkey \{\n/, `upstream latchkey {\n${upstreams.map((u) => `    server ${u};\n`).join('')}`, 'the upstream')
+  site = replaceOnce(site, /listen 443 ssl;/, `listen 127.0.0.1:${port};`, 'listen 443 ssl')
+  site = replaceOnce(site, /# The test also adds: (add_header X-Latchkey-Upstream \$upstream_addr always;)/, '$1', 'the upstream header')
   // As root, nginx would run its worker as nobody, who may not enter a private temporary directory.
   const user = process.getuid?.() === 0 ? 'user root root;\n' : ''
   return `${user}worker_processes 1;
@@ -32,30 +52,13 @@ pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} notice;
 events { worker_connections 256; }
 http {
-    access_log ${join(dir, 'access.log')};
-    client_body_temp_path ${join(dir, 'tmp', 'client_body')};
-    proxy_temp_path ${join(dir, 'tmp', 'proxy')};
-    fastcgi_temp_path ${join(dir, 'tmp', 'fastcgi')};
-    uwsgi_temp_path ${join(dir, 'tmp', 'uwsgi')};
-    scgi_temp_path ${join(dir, 'tmp', 'scgi')};
-
-    upstream latchkey {
-${upstreams.map((u) => `        server ${u};`).join('\n')}
-        keepalive 16;
-    }
-    server {
-        listen 127.0.0.1:${port};
-        location / {
-            proxy_pass http://latchkey;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            add_header X-Latchkey-Upstream $upstream_addr always;
-        }
-    }
-}
+access_log ${join(dir, 'access.log')};
+client_body_temp_path ${join(dir, 'tmp', 'client_body')};
+proxy_temp_path ${join(dir, 'tmp', 'proxy')};
+fastcgi_temp_path ${join(dir, 'tmp', 'fastcgi')};
+uwsgi_temp_path ${join(dir, 'tmp', 'uwsgi')};
+scgi_temp_path ${join(dir, 'tmp', 'scgi')};
+${site}}
 `
 }
 
