@@ -1,4 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose'
@@ -105,7 +107,10 @@ async function cli(t: Test, env: Record<string, string>, args: string[], input?:
 
 t.test('three instances on one PostgreSQL database and one KEYS_DIR, behind nginx', async (t) => {
   if (!nginxAvailable(t) || !(await postgresAvailable(t))) return
-  const dir = t.testdir()
+  // Its own directory, not t.testdir() (one path per test file), so that two runs of this file
+  // at once never share a KEYS_DIR.
+  const dir = await mkdtemp(join(tmpdir(), 'latchkey-instances-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
   const databaseUrl = await createTestDatabase(t)
   const nginxPort = await freePort()
   const issuer = `http://127.0.0.1:${nginxPort}`
