@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -31,8 +31,9 @@ interface Answer {
 }
 
 /**
- * An HTTP caller over node:http from a loopback address of its own (127.0.0.2, …): behind nginx
- * with TRUST_PROXY, that is the client address latchkey counts limits against. Keeps cookies
+ * An HTTP caller over node:http from a loopback address of its own (127.0.0.2, …, which Linux
+ * routes to lo without configuration): behind nginx with TRUST_PROXY, that is the client
+ * address latchkey counts limits against. Keeps cookies
  * (one origin, no attributes) and never follows redirects.
  */
 class Caller {
@@ -127,9 +128,9 @@ t.test('three instances on one PostgreSQL database and one KEYS_DIR, behind ngin
   }
   // Started at once, on an empty database and an empty KEYS_DIR: they migrate and create the
   // first key together.
-  const servers = await Promise.all(['a', 'b', 'c'].map(() => startServerProcess(t, env)))
-  const nginx = await startNginx(t, { dir: join(dir, 'nginx'), port: nginxPort, upstreams: servers.map(hostPort) })
   const NAMES = ['a', 'b', 'c']
+  const servers = await Promise.all(NAMES.map(() => startServerProcess(t, env)))
+  const nginx = await startNginx(t, { dir: join(dir, 'nginx'), port: nginxPort, upstreams: servers.map(hostPort) })
   const instance = (answer: Answer) => NAMES[servers.findIndex((server) => hostPort(server) === answer.upstream)] ?? `unknown (${answer.upstream})`
   const allEvents = () => servers.flatMap(events)
   /** Each answer came from another instance than the one before it. */
@@ -185,8 +186,10 @@ t.test('three instances on one PostgreSQL database and one KEYS_DIR, behind ngin
     t.ok(rows.length > 0 && rows.every((r) => r.times === 1), 'each of them once')
     const published = await Promise.all(servers.map((server) => kids(server.address)))
     t.equal(published[0]?.length, 1, 'one first key, created by one of them')
-    t.same(published[1], published[0], 'the second instance signs with the same key')
+    t.same(published[1], published[0], 'the second instance publishes the same key')
     t.same(published[2], published[0], 'the third too')
+    const files = (await readdir(env.KEYS_DIR)).filter((name) => name.endsWith('.json') && !name.startsWith('.'))
+    t.same(files, [`${published[0]?.[0]}.json`], 'one key file in KEYS_DIR')
     const discovery = json(await new Caller(nginx.origin).send('GET', '/.well-known/openid-configuration'))
     t.equal(discovery.issuer, issuer, 'the issuer is nginx\'s origin')
     t.equal(discovery.token_endpoint, `${issuer}/token`)
@@ -290,7 +293,7 @@ t.test('three instances on one PostgreSQL database and one KEYS_DIR, behind ngin
     t.same(guesses.map((g) => g.status), [401, 401, 401, 401, 401])
     spread(t, guesses, 'the failures')
     const locked = await guess('alice', PASSWORD)
-    t.equal(locked.status, 429, 'the right password is refused from that address: every instance counted the five failures')
+    t.equal(locked.status, 429, 'the right password is refused from that address: the five failures, split across the instances, count together')
     t.match(locked.body, /Too many failed sign-ins; try again in a few minutes/)
     t.ok(Number(locked.headers['retry-after']) > 0)
     const elsewhere = await (await loginForm(new Caller(nginx.origin, '127.0.0.4')))('alice', PASSWORD)
