@@ -2,7 +2,8 @@ import { closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool, type PostgresPoolClient, type SqliteDatabase as SqliteDatabaseLike } from 'kysely'
-import pg from 'pg'
+import { createRequire } from 'node:module'
+import type pgModule from 'pg'
 import type { DatabasePool, DatabaseTarget } from '../config.js'
 import type { Database } from './database.js'
 
@@ -41,19 +42,30 @@ const KEEP_ALIVE_DELAY_MS = 10_000
 
 const INT8_OID = 20
 
+/**
+ * node-postgres, loaded when a PostgreSQL URL is configured: a server on SQLite never loads
+ * it (it costs start time and memory, and reaches for globals Node builds on first use).
+ */
+function loadPg(): typeof pgModule {
+  return createRequire(import.meta.url)('pg') as typeof pgModule
+}
+
 // 64-bit integers (our epoch-millisecond times) come back as strings from pg by default;
 // every value we store fits in a double, so read them as numbers.
-const pgTypes = {
-  getTypeParser: ((oid: number, format?: string) =>
-    oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+function pgTypes(pg: typeof pgModule) {
+  return {
+    getTypeParser: ((oid: number, format?: string) =>
+      oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+  }
 }
 
 export function connect(target: DatabaseTarget, options: ConnectOptions = {}): Store {
   if (target.kind === 'postgres') {
+    const pg = loadPg()
     const limits = options.pool
     const pool = new pg.Pool({
       connectionString: target.url,
-      types: pgTypes,
+      types: pgTypes(pg),
       max: limits?.size ?? 10,
       // Opening a connection, and waiting for a free one, fail in bounded time (503), rather
       // than waiting on a database that does not answer.
@@ -75,7 +87,7 @@ export function connect(target: DatabaseTarget, options: ConnectOptions = {}): S
     })
     // An idle client losing its connection must not crash the process; queries will fail instead.
     pool.on('error', () => {})
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: guardedPool(pool) }) })
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: guardedPool(pg, pool) }) })
     return storeFor(db, 'postgres')
   }
   if (target.path !== ':memory:') createPrivately(target.path)
@@ -124,7 +136,7 @@ export function withStatementCache(sqlite: SqliteDatabase.Database, size = STATE
  *   it after would wait behind it. A query the server answered with an error (a constraint,
  *   statement_timeout) leaves the client usable.
  */
-function guardedPool(pool: pg.Pool): PostgresPool {
+function guardedPool(pg: typeof pgModule, pool: pgModule.Pool): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect()
