@@ -53,7 +53,7 @@ export function addKeyCommands(program: Command, deps: { env: Record<string, str
     )
     .addOption(new Option('--alg <alg>', 'rotate this algorithm only (a first key of ES256 or EdDSA also waits KEY_PUBLISH_DELAY)').choices(SIGNING_ALGS))
     .option('--now', 'sign with the new key at once (resource servers refetch on the unknown kid); the old key still verifies until it retires: for a leaked key, run `keys retire KID` instead')
-    .option('--json', 'print the new key as {"kid","alg","status","created_at","signs_from"}; without --alg, the RS256 key with "also_rotated": the other algorithms\' new keys')
+    .option('--json', 'print the new key as {"kid","alg","status","created_at","signs_from"}; without --alg, when other algorithms were rotated too, the RS256 key with "also_rotated": their new keys')
     .action(async (opts: { alg?: SigningAlg; now?: boolean; json?: boolean }) => {
       const config = loadConfig(env)
       const immediate = opts.now === true
@@ -66,7 +66,8 @@ export function addKeyCommands(program: Command, deps: { env: Record<string, str
       for (const alg of algs) created.push((await rotateKeys(config.keysDir, { now: () => clock.now(), alg, immediate, policy, audit, warn }))!)
       const shown = created.map(({ kid, alg, status, created_at, signs_from }) => ({ kid, alg, status, created_at, signs_from }))
       const [first, ...others] = shown
-      const json = opts.alg !== undefined ? first : { ...first, also_rotated: others }
+      // The contract's object, unchanged while RS256 is the only algorithm; the others' keys beside it.
+      const json = others.length === 0 ? first : { ...first, also_rotated: others }
       const human = `${shown.map((k) => `${k.kid}  ${k.alg}  ${k.status}: published now, signs from ${k.signs_from}`).join('\n')}\nrunning servers pick it up within seconds`
       print(opts.json === true, json, human)
     })
