@@ -23,8 +23,10 @@ declare module 'fastify' {
  */
 export function toOAuthError(error: FastifyError | Error, isUnavailable: (error: unknown) => boolean = () => false): AnyOAuthError {
   if (error instanceof OAuthError) return error
-  if (isUnavailable(error)) return OAuthError.temporarilyUnavailable(error)
   const status = (error as FastifyError).statusCode
+  // A framework error about the request (a body the client cut off carries ECONNRESET, as a
+  // lost database connection does) stays the client's 4xx: never a false database outage.
+  if ((status === undefined || status >= 500) && isUnavailable(error)) return OAuthError.temporarilyUnavailable(error)
   if (status === 413) return new OAuthError('invalid_request', 'request body is too large', { status: 413 })
   if (status === 415) return OAuthError.unsupportedContentType()
   if (status !== undefined && status >= 400 && status < 500) {

@@ -64,3 +64,14 @@ t.test('which errors mean the database is unavailable', async (t) => {
   t.ok(isDatabaseUnavailable(new Error('wrapped', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) })), 'through a cause')
   t.ok(isDatabaseUnavailable(new AggregateError([Object.assign(new Error('x'), { code: 'ECONNREFUSED' })])), 'inside an AggregateError')
 })
+
+t.test('a request the client cut off stays its 400, though it carries a network code', async (t) => {
+  const { toOAuthError } = await import('../../src/error-handler.js')
+  // What fastify hands the error handler when the client resets the connection mid-body.
+  const aborted = Object.assign(new Error('aborted'), { code: 'ECONNRESET', statusCode: 400 })
+  t.ok(isDatabaseUnavailable(aborted), 'the code alone looks like an outage')
+  t.match(toOAuthError(aborted, isDatabaseUnavailable), { code: 'invalid_request', status: 400 })
+  // The same code from the driver (no status) is the outage.
+  const lost = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+  t.match(toOAuthError(lost, isDatabaseUnavailable), { code: 'temporarily_unavailable', status: 503 })
+})
