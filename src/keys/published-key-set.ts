@@ -22,19 +22,21 @@ export function publishedKeySet(keys: KeyStore, clock: Clock): () => JWTVerifyGe
 }
 
 /**
- * jwtVerify against the published keys. A token whose kid is unknown makes the store read
- * KEYS_DIR once more (rate-limited) before it is refused: after `keys rotate --now` on another
- * instance, a token that instance signed verifies here at once, not after the next poll.
+ * jwtVerify against the published keys. A token whose kid is unknown, or whose algorithm is not
+ * (yet) among those allowed, makes the store read KEYS_DIR once more (rate-limited) before it is
+ * refused, and `options` (whose allowed algorithms follow the published keys) is asked again:
+ * after `keys rotate --now` on another instance, even of an algorithm this one has no key of
+ * yet, a token that instance signed verifies here at once, not after the next poll.
  */
-export function publishedKeyVerifier(keys: KeyStore, clock: Clock): (token: string, options: JWTVerifyOptions) => Promise<JWTVerifyResult> {
+export function publishedKeyVerifier(keys: KeyStore, clock: Clock): (token: string, options: () => JWTVerifyOptions) => Promise<JWTVerifyResult> {
   const keySet = publishedKeySet(keys, clock)
   return async (token, options) => {
     try {
-      return await jwtVerify(token, keySet(), options)
+      return await jwtVerify(token, keySet(), options())
     } catch (error) {
-      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error
+      if (!(error instanceof errors.JWKSNoMatchingKey) && !(error instanceof errors.JOSEAlgNotAllowed)) throw error
       await keys.refresh()
-      return jwtVerify(token, keySet(), options)
+      return jwtVerify(token, keySet(), options())
     }
   }
 }

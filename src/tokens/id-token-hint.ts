@@ -31,7 +31,7 @@ export function idTokenHintVerifier(deps: { keys: KeyStore; clock: Clock; issuer
   const verifyJwt = publishedKeyVerifier(deps.keys, deps.clock)
 
   async function payloadAt(token: string, date: Date): Promise<JWTPayload> {
-    const { payload } = await verifyJwt(token, {
+    const { payload } = await verifyJwt(token, () => ({
       // RFC 8725 §3.1: the one algorithm latchkey signs with; never none, never HMAC.
       algorithms: ['RS256'],
       // RFC 8725 §3.11: explicit typing; an access token (at+jwt) is not an ID token.
@@ -40,7 +40,7 @@ export function idTokenHintVerifier(deps: { keys: KeyStore; clock: Clock; issuer
       requiredClaims: ['sub', 'aud', 'exp', 'iat'],
       currentDate: date,
       clockTolerance: 0,
-    })
+    }))
     return payload
   }
 

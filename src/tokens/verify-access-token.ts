@@ -53,7 +53,7 @@ export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer
 
   async function verifiedPayload(token: string): Promise<Record<string, unknown> | undefined> {
     try {
-      const { payload } = await verifyJwt(token, {
+      const { payload } = await verifyJwt(token, () => ({
         algorithms: allowed(),
         // RFC 9068 §4: explicit typing, exact issuer.
         typ: 'at+jwt',
@@ -62,7 +62,7 @@ export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer
         // No leeway: latchkey judges its own tokens by its own clock.
         currentDate: new Date(deps.clock.now()),
         clockTolerance: 0,
-      })
+      }))
       return payload
     } catch (error) {
       // Malformed, forged, foreign or expired: not an access token of ours, nothing more to say.

@@ -153,6 +153,22 @@ t.test("a token signed by another instance's brand-new key verifies here at once
   t.equal(forged.statusCode, 401)
 })
 
+t.test("a token another instance signed with a first key of a new algorithm verifies here at once too", async (t) => {
+  const s = await setup(t)
+  // Another instance (SIGNING_ALG=ES256) makes the first ES256 key with --now; this one runs
+  // RS256 and has seen no ES256 key, so ES256 is not yet among the algorithms it allows.
+  const other = await loadKeyStore(s.dir, { clock: s.clock })
+  s.clock.advance(5)
+  const created = (await rotateKeys(s.dir, { now: () => s.clock.now(), alg: 'ES256', immediate: true, policy: s.policy, audit: NO_AUDIT }))!
+  await other.reload()
+  const signer = accessTokenSigner({ keys: other, clock: s.clock, issuer: s.config.issuer, ttlSeconds: 600, alg: 'ES256' })
+  const { token } = await signer.issue({ subject: s.userId, clientId: s.clientId, audience: 'http://localhost:4000', scopes: ['openid'], authTime: s.clock.now() })
+  t.match(decodeProtectedHeader(token), { alg: 'ES256', kid: created.kid })
+  t.notOk(s.keys.jwks().keys.some((k) => k.alg === 'ES256'), 'this instance has not polled yet')
+  const res = await s.app.inject({ method: 'GET', url: '/userinfo', headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.statusCode, 200, 'the algorithm not yet allowed made it read KEYS_DIR once more')
+})
+
 t.test('KEY_PUBLISH_DELAY sets the JWKS max-age; none at all means no-cache', async (t) => {
   const clock = new FakeClock()
   for (const [delay, expected] of [['120', 'public, max-age=60'], ['0', 'no-cache']]) {
