@@ -135,8 +135,9 @@ const KEY_SHAPES: Record<string, { kty: string; crv?: string }> = {
 export const ASYMMETRIC_ALGORITHMS: readonly string[] = Object.keys(KEY_SHAPES)
 
 /**
- * The algorithms a JWK may verify: its own `alg` (if allowed), or, without one, every allowed
- * algorithm its kty and crv fit. Encryption keys (RFC 7517 §4.2), keys whose key_ops leave out
+ * The one algorithm a JWK may verify (RFC 8725 §3.1: each key with exactly one algorithm): its
+ * own `alg` (if allowed), or, without one, the first allowed algorithm its kty and crv fit (with
+ * `algorithms: ['RS256', 'PS256']` an RSA key without `alg` verifies RS256 only). Encryption keys (RFC 7517 §4.2), keys whose key_ops leave out
  * verify (§4.3) and keys without a kid are skipped.
  */
 function algorithmsOf(jwk: unknown, allowed: readonly string[]): string[] {
@@ -149,7 +150,8 @@ function algorithmsOf(jwk: unknown, allowed: readonly string[]): string[] {
     return shape !== undefined && shape.kty === kty && (shape.crv === undefined || shape.crv === crv)
   }
   if (alg !== undefined) return typeof alg === 'string' && allowed.includes(alg) && fits(alg) ? [alg] : []
-  return allowed.filter(fits)
+  const first = allowed.find(fits)
+  return first === undefined ? [] : [first]
 }
 
 // RFC 7518 §3.3: RSA keys of 2048 bits or more MUST be used (jose would refuse smaller ones at verify time).

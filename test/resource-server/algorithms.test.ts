@@ -73,7 +73,7 @@ t.test('ES256 and EdDSA tokens are accepted when listed; none and HS256 still re
   assertRefused(t, await getWithToken(app, hs), expected)
 })
 
-t.test('each JWK verifies its own alg only; a JWK without alg only the listed algorithms its kty and crv fit', async (t) => {
+t.test('each JWK verifies its own alg only; a JWK without alg only the first listed algorithm its kty and crv fit', async (t) => {
   const issuer = await fixture(t)
   const es = await publishedKey(issuer, 'ES256', 'es')
   const rsNoAlg = await publishedKey(issuer, 'RS256', 'rs-no-alg', false)
@@ -86,9 +86,10 @@ t.test('each JWK verifies its own alg only; a JWK without alg only the listed al
   // The ES256-bound key under an EdDSA header (signed by an Ed25519 key that claims its kid).
   const ed = await fixtureKeyPair('EdDSA')
   assertRefused(t, await getWithToken(app, await sign(issuer, { ...es, privateKey: ed.privateKey }, 'EdDSA')), invalid(issuer, 'token alg EdDSA is not that of its key'))
-  // Without alg in the JWK: an RSA key serves RS256 and PS256, an EC P-256 key ES256, never EdDSA.
+  // Without alg in the JWK: an RSA key serves the first listed RSA algorithm (RS256), never
+  // also PS256 (RFC 8725 §3.1: one algorithm per key); an EC P-256 key ES256, never EdDSA.
   assertAccepted(t, await getWithToken(app, await sign(issuer, rsNoAlg, 'RS256')))
-  assertAccepted(t, await getWithToken(app, await sign(issuer, rsNoAlg, 'PS256')))
+  assertRefused(t, await getWithToken(app, await sign(issuer, rsNoAlg, 'PS256')), invalid(issuer, 'token alg PS256 is not that of its key'))
   assertAccepted(t, await getWithToken(app, await sign(issuer, esNoAlg, 'ES256')))
   assertRefused(t, await getWithToken(app, await sign(issuer, { ...esNoAlg, privateKey: ed.privateKey }, 'EdDSA')), invalid(issuer, 'token alg EdDSA is not that of its key'))
   // A JWK whose alg is not listed is not used at all: its kid is unknown.
