@@ -17,7 +17,6 @@ import { OAuthError } from './errors.js'
 import type { GrantDefinition } from './grants/grant.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
-import { adminApi } from './routes/admin/index.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
@@ -200,6 +199,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(healthRoute, { store: deps.store })
   await app.register(assetsRoute, { assets: pages.assets })
   if (config.adminApi) {
+    // Loaded only when enabled: with its OpenAPI generator it is the largest part of the server.
+    const { adminApi } = await import('./routes/admin/index.js')
     await app.register(adminApi, { prefix: '/admin/v1', repos, passwords, clock, issuer: config.issuer, verifier, keys: deps.keys })
   }
   if (config.purgeIntervalSeconds > 0) {
