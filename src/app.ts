@@ -199,7 +199,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(healthRoute, { store: deps.store })
   await app.register(assetsRoute, { assets: pages.assets })
   if (config.adminApi) {
-    // Loaded only when enabled: with its OpenAPI generator it is the largest part of the server.
+    // Imported only when enabled: with its OpenAPI generator it is the largest part of the server.
     const { adminApi } = await import('./routes/admin/index.js')
     await app.register(adminApi, { prefix: '/admin/v1', repos, passwords, clock, issuer: config.issuer, verifier, keys: deps.keys })
   }
