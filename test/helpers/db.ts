@@ -120,6 +120,30 @@ export function dialects(t: Test): DialectCase[] {
   return [sqliteCase, postgresCase]
 }
 
+const dialectOfTest = new WeakMap<object, DialectCase>()
+
+/**
+ * Runs a file's tests once per dialect of dialects(t), each time inside a subtest named after
+ * it. buildTestApp, startLatchkey and dialectOf, given a test inside it, use that dialect.
+ */
+export function eachDialect(t: Test, body: (t: Test, dialect: DialectCase) => void | Promise<void>): void {
+  for (const dialect of dialects(t)) {
+    t.test(dialect.name, async (t) => {
+      dialectOfTest.set(t, dialect)
+      await body(t, dialect)
+    })
+  }
+}
+
+/** The dialect of the eachDialect subtest `t` runs in; SQLite outside one. */
+export function dialectOf(t: Test): DialectCase {
+  for (let test: object | undefined = t; test; test = (test as { parent?: object }).parent) {
+    const dialect = dialectOfTest.get(test)
+    if (dialect) return dialect
+  }
+  return sqliteCase
+}
+
 /**
  * Whether TEST_DATABASE_URL is set, for a file that needs PostgreSQL itself. Without it a
  * developer's run reports the file skipped and why; CI (CI=true) fails instead.
