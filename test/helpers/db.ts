@@ -145,6 +145,18 @@ export function dialectOf(t: Test): DialectCase {
 }
 
 /**
+ * DATABASE_URL for a latchkey process (server or CLI) of the test's dialect: the SQLite file at
+ * `sqlitePath`, or a new, empty schema of its own on PostgreSQL (the connection's search_path,
+ * given in the URL as pg's `options`). The process migrates it as on first start.
+ */
+export async function processDatabaseUrl(t: Test, sqlitePath: string): Promise<string> {
+  if (dialectOf(t).name === 'sqlite') return sqlitePath
+  const url = new URL(TEST_DATABASE_URL as string)
+  url.searchParams.set('options', `-c search_path=${await createSchema(t)}`)
+  return url.href
+}
+
+/**
  * Whether TEST_DATABASE_URL is set, for a file that needs PostgreSQL itself. Without it a
  * developer's run reports the file skipped and why; CI (CI=true) fails instead.
  */
