@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { eachDialect } from '../helpers/db.js'
 import { startLatchkey } from '../helpers/server.js'
 import { buildDemo } from '../../src/resource-server/demo-app.js'
 import { basic, createClient, createUser, exchange, obtainCode } from '../helpers/oauth.js'
@@ -43,35 +44,37 @@ function assertRevokedAtIssuer(t: Test, res: Awaited<ReturnType<Awaited<ReturnTy
   t.same(res.json(), { error: 'invalid_token', error_description: 'token is not active (revoked)' })
 }
 
-t.test('the resource server accepts an active token and refuses it once revoked at latchkey', async (t) => {
-  const { client, accessToken, me, revoke } = await setup(t)
-  const before = await me(accessToken)
-  t.equal(before.statusCode, 200, before.body)
-  t.equal(before.json().client_id, client.client_id)
+eachDialect(t, (t) => {
+  t.test('the resource server accepts an active token and refuses it once revoked at latchkey', async (t) => {
+    const { client, accessToken, me, revoke } = await setup(t)
+    const before = await me(accessToken)
+    t.equal(before.statusCode, 200, before.body)
+    t.equal(before.json().client_id, client.client_id)
 
-  const revoked = await revoke({ token: accessToken, token_type_hint: 'access_token' })
-  t.equal(revoked.status, 200)
-  t.equal(revoked.headers.get('cache-control'), 'no-store')
-  t.equal(await revoked.text(), '')
+    const revoked = await revoke({ token: accessToken, token_type_hint: 'access_token' })
+    t.equal(revoked.status, 200)
+    t.equal(revoked.headers.get('cache-control'), 'no-store')
+    t.equal(await revoked.text(), '')
 
-  assertRevokedAtIssuer(t, await me(accessToken))
-})
-
-t.test('revoking the refresh token cuts off the access token issued with it', async (t) => {
-  const { accessToken, refreshToken, me, revoke } = await setup(t)
-  t.equal((await me(accessToken)).statusCode, 200)
-  t.equal((await revoke({ token: refreshToken })).status, 200)
-  assertRevokedAtIssuer(t, await me(accessToken))
-})
-
-t.test("another client's revocation attempt leaves the token working", async (t) => {
-  const { ctx, accessToken, me } = await setup(t)
-  const other = await createClient(ctx)
-  const res = await fetch(`${ctx.config.issuer}/revoke`, {
-    method: 'POST',
-    headers: { authorization: basic(other.client_id, other.client_secret as string), 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ token: accessToken }),
+    assertRevokedAtIssuer(t, await me(accessToken))
   })
-  t.equal(res.status, 200)
-  t.equal((await me(accessToken)).statusCode, 200)
+
+  t.test('revoking the refresh token cuts off the access token issued with it', async (t) => {
+    const { accessToken, refreshToken, me, revoke } = await setup(t)
+    t.equal((await me(accessToken)).statusCode, 200)
+    t.equal((await revoke({ token: refreshToken })).status, 200)
+    assertRevokedAtIssuer(t, await me(accessToken))
+  })
+
+  t.test("another client's revocation attempt leaves the token working", async (t) => {
+    const { ctx, accessToken, me } = await setup(t)
+    const other = await createClient(ctx)
+    const res = await fetch(`${ctx.config.issuer}/revoke`, {
+      method: 'POST',
+      headers: { authorization: basic(other.client_id, other.client_secret as string), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: accessToken }),
+    })
+    t.equal(res.status, 200)
+    t.equal((await me(accessToken)).statusCode, 200)
+  })
 })

@@ -6,7 +6,7 @@ import type { KeyStore } from '../../src/keys/key-store.js'
 import type { Store } from '../../src/storage/connect.js'
 import { repositories, type Repositories } from '../../src/storage/repositories.js'
 import { FakeClock } from './clock.js'
-import { sqliteCase, type DialectCase } from './db.js'
+import { dialectOf, type DialectCase } from './db.js'
 import { fixtureKeyStore } from './keys.js'
 import { testPasswords } from './passwords.js'
 
@@ -20,15 +20,15 @@ export interface TestApp {
 }
 
 /**
- * buildApp on a fresh in-memory SQLite (or the given dialect), the process's fixture key (or
- * the given key store), a fake clock and cheap password hashing.
+ * buildApp on a fresh in-memory SQLite (or the given dialect, or the eachDialect subtest's), the
+ * process's fixture key (or the given key store), a fake clock and cheap password hashing.
  */
 export async function buildTestApp(
   t: Test,
   options: { env?: Record<string, string>; dialect?: DialectCase; logger?: FastifyServerOptions['logger']; keys?: KeyStore } = {},
 ): Promise<TestApp> {
   const config = loadConfig({ ISSUER: 'http://localhost:3000', ...options.env })
-  const store = await (options.dialect ?? sqliteCase).open(t)
+  const store = await (options.dialect ?? dialectOf(t)).open(t)
   const keys = options.keys ?? (await fixtureKeyStore())
   const clock = new FakeClock()
   const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger })

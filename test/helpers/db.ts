@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { sql } from 'kysely'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { connect, type Store } from '../../src/storage/connect.js'
@@ -37,13 +38,75 @@ export const sqliteCase: DialectCase = {
   },
 }
 
+/** A migrated schema of this test file, and the rows the migrations seeded, to restore. */
+interface MigratedSchema {
+  name: string
+  tables: string[]
+  seeds: Array<{ table: string; rows: unknown[] }>
+}
+
+/** This file's migrated schemas not in use by an open store; a test takes one, or makes one. */
+const freeSchemas: MigratedSchema[] = []
+
+async function migratedSchema(t: Test): Promise<MigratedSchema> {
+  const name = await createSchema(t)
+  const store = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema: name })
+  try {
+    await migrate(store)
+    const { rows } = await sql<{ table_name: string }>`
+      select table_name from information_schema.tables
+      where table_schema = ${name} and table_type = 'BASE TABLE' and table_name not like 'kysely_migration%'
+      order by table_name`.execute(store.db)
+    const tables = rows.map((row) => row.table_name)
+    const seeds: MigratedSchema['seeds'] = []
+    for (const table of tables) {
+      const seeded = await sql<Record<string, unknown>>`select * from ${sql.id(name, table)}`.execute(store.db)
+      if (seeded.rows.length > 0) seeds.push({ table, rows: seeded.rows })
+    }
+    return { name, tables, seeds }
+  } finally {
+    await store.close()
+  }
+}
+
+/**
+ * Back to just after the migrations: every table but kysely's emptied in one statement (the
+ * sequences restarted), then the rows the migrations inserted put back.
+ */
+async function reset(store: Store, schema: MigratedSchema): Promise<void> {
+  await store.db.transaction().execute(async (trx) => {
+    const tables = sql.join(schema.tables.map((table) => sql.id(schema.name, table)))
+    await sql`truncate table ${tables} restart identity cascade`.execute(trx)
+    for (const { table, rows } of schema.seeds) {
+      const target = sql.id(schema.name, table)
+      await sql`insert into ${target} select * from json_populate_recordset(null::${target}, ${JSON.stringify(rows)})`.execute(trx)
+    }
+  })
+}
+
+/**
+ * Creating a schema and running every migration takes 0.5–1 s, so a test file migrates a schema
+ * once and each test gets it emptied instead (a few ms). A schema serves one open store at a
+ * time: a test that opens a second store while the first is open (or subtests running in
+ * parallel) gets another schema, so each store still sees a database of its own.
+ */
 export const postgresCase: DialectCase = {
   name: 'postgres',
   async open(t) {
-    const schema = await createSchema(t)
-    const store = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema })
-    t.teardown(() => store.close())
-    await migrate(store)
+    const schema = freeSchemas.pop() ?? (await migratedSchema(t))
+    const store = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema: schema.name })
+    let broken = false
+    t.teardown(async () => {
+      await store.close()
+      // Not handed out again when it could not be reset: the next test would fail the same way.
+      if (!broken) freeSchemas.push(schema)
+    })
+    try {
+      await reset(store, schema)
+    } catch (error) {
+      broken = true
+      throw error
+    }
     return store
   },
 }
@@ -55,6 +118,42 @@ export function dialects(t: Test): DialectCase[] {
     return [sqliteCase]
   }
   return [sqliteCase, postgresCase]
+}
+
+const dialectOfTest = new WeakMap<object, DialectCase>()
+
+/**
+ * Runs a file's tests once per dialect of dialects(t), each time inside a subtest named after
+ * it. buildTestApp, startLatchkey and dialectOf, given a test inside it, use that dialect.
+ */
+export function eachDialect(t: Test, body: (t: Test, dialect: DialectCase) => void | Promise<void>): void {
+  for (const dialect of dialects(t)) {
+    t.test(dialect.name, async (t) => {
+      dialectOfTest.set(t, dialect)
+      await body(t, dialect)
+    })
+  }
+}
+
+/** The dialect of the eachDialect subtest `t` runs in; SQLite outside one. */
+export function dialectOf(t: Test): DialectCase {
+  for (let test: object | undefined = t; test; test = (test as { parent?: object }).parent) {
+    const dialect = dialectOfTest.get(test)
+    if (dialect) return dialect
+  }
+  return sqliteCase
+}
+
+/**
+ * DATABASE_URL for a latchkey process (server or CLI) of the test's dialect: the SQLite file at
+ * `sqlitePath`, or a new, empty schema of its own on PostgreSQL (the connection's search_path,
+ * given in the URL as pg's `options`). The process migrates it as on first start.
+ */
+export async function processDatabaseUrl(t: Test, sqlitePath: string): Promise<string> {
+  if (dialectOf(t).name === 'sqlite') return sqlitePath
+  const url = new URL(TEST_DATABASE_URL as string)
+  url.searchParams.set('options', `-c search_path=${await createSchema(t)}`)
+  return url.href
 }
 
 /**

@@ -7,7 +7,7 @@ import type { ConnectionLimits } from '../../src/http-server.js'
 import { repositories } from '../../src/storage/repositories.js'
 import type { TestApp } from './app.js'
 import { FakeClock } from './clock.js'
-import { sqliteCase } from './db.js'
+import { dialectOf } from './db.js'
 import { fixtureKeyStore } from './keys.js'
 import { testPasswords } from './passwords.js'
 
@@ -26,12 +26,13 @@ export function freePort(): Promise<number> {
  * A real latchkey listening on 127.0.0.1, its issuer being its own address: the port is picked
  * first, because the issuer is configuration and must equal the origin clients reach it at.
  * Clients on the other side check exp against the real time, so the clock starts at real time
- * (a FakeClock, which tests may still advance) unless one is given.
+ * (a FakeClock, which tests may still advance) unless one is given. Its database: a fresh one of
+ * the eachDialect subtest's dialect (SQLite outside one).
  */
 export async function startLatchkey(t: Test, options: { env?: Record<string, string>; clock?: Clock; connectionLimits?: ConnectionLimits } = {}): Promise<TestApp & { issuer: string }> {
   const port = await freePort()
   const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}`, ...options.env })
-  const store = await sqliteCase.open(t)
+  const store = await dialectOf(t).open(t)
   const keys = await fixtureKeyStore()
   const clock = options.clock ?? new FakeClock(Date.now())
   const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, connectionLimits: options.connectionLimits })

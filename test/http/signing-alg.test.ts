@@ -11,7 +11,7 @@ import { retireKey } from '../../src/keys/key-writer.js'
 import { repositories } from '../../src/storage/repositories.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
-import { sqliteCase } from '../helpers/db.js'
+import { dialectOf, eachDialect } from '../helpers/db.js'
 import { fixtureKeyPair, fixtureKeyStore, fixtureMultiAlgKeyStore } from '../helpers/keys.js'
 import { basic, createClient, createUser, exchange, obtainCode } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
@@ -66,108 +66,110 @@ for (const alg of ['ES256', 'EdDSA'] as const) {
   })
 }
 
-t.test('JWKS and discovery with SIGNING_ALG=ES256', async (t) => {
-  const keys = await fixtureMultiAlgKeyStore()
-  const ctx = await buildTestApp(t, { env: { SIGNING_ALG: 'ES256' }, keys })
-  const jwks = (await ctx.app.inject({ url: '/.well-known/jwks.json' })).json() as { keys: Array<Record<string, string>> }
-  t.same(jwks.keys.map((k) => [k.alg, k.use, k.kid, k.kty]).sort(), [
-    ['ES256', 'sig', kidOf(keys, 'ES256'), 'EC'],
-    ['EdDSA', 'sig', kidOf(keys, 'EdDSA'), 'OKP'],
-    ['RS256', 'sig', kidOf(keys, 'RS256'), 'RSA'],
-  ].sort(), 'every published key with its alg, use and kid')
-  t.notOk(jwks.keys.some((k) => 'd' in k), 'public parts only')
-  for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
-    const doc = (await ctx.app.inject({ url: path })).json() as Record<string, unknown>
-    t.same(doc.id_token_signing_alg_values_supported, ['RS256'], `${path}: ID tokens RS256 only`)
-    t.same(doc.access_token_signing_alg_values_supported, ['RS256', 'ES256'], `${path}: access tokens RS256 and SIGNING_ALG`)
+eachDialect(t, (t) => {
+  t.test('JWKS and discovery with SIGNING_ALG=ES256', async (t) => {
+    const keys = await fixtureMultiAlgKeyStore()
+    const ctx = await buildTestApp(t, { env: { SIGNING_ALG: 'ES256' }, keys })
+    const jwks = (await ctx.app.inject({ url: '/.well-known/jwks.json' })).json() as { keys: Array<Record<string, string>> }
+    t.same(jwks.keys.map((k) => [k.alg, k.use, k.kid, k.kty]).sort(), [
+      ['ES256', 'sig', kidOf(keys, 'ES256'), 'EC'],
+      ['EdDSA', 'sig', kidOf(keys, 'EdDSA'), 'OKP'],
+      ['RS256', 'sig', kidOf(keys, 'RS256'), 'RSA'],
+    ].sort(), 'every published key with its alg, use and kid')
+    t.notOk(jwks.keys.some((k) => 'd' in k), 'public parts only')
+    for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+      const doc = (await ctx.app.inject({ url: path })).json() as Record<string, unknown>
+      t.same(doc.id_token_signing_alg_values_supported, ['RS256'], `${path}: ID tokens RS256 only`)
+      t.same(doc.access_token_signing_alg_values_supported, ['RS256', 'ES256'], `${path}: access tokens RS256 and SIGNING_ALG`)
+    }
+    const plain = await buildTestApp(t)
+    const doc = (await plain.app.inject({ url: '/.well-known/openid-configuration' })).json() as Record<string, unknown>
+    t.same(doc.access_token_signing_alg_values_supported, ['RS256'], 'default: RS256 only')
+  })
+
+  t.test("latchkey's verifiers: an algorithm of no published key is refused, and a key only verifies its own alg", async (t) => {
+    const ctx = await buildTestApp(t, { env: { SIGNING_ALG: 'ES256' }, keys: await fixtureKeyStore() })
+    const f = await flows(ctx)
+    const issued = await f.issue()
+    t.equal(issued.access.alg, 'RS256', 'no ES256 key in this KEYS_DIR: RS256 signs')
+    const es = await fixtureKeyPair('ES256')
+    const forge = (kid: string) =>
+      new SignJWT({ client_id: f.client.client_id, scope: 'openid', jti: 'forged' })
+        .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+        .setIssuer(ctx.config.issuer)
+        .setSubject('someone')
+        .setAudience('http://localhost:4000')
+        .setIssuedAt(Math.floor(ctx.clock.now() / 1000))
+        .setExpirationTime(Math.floor(ctx.clock.now() / 1000) + 600)
+        .sign(es.privateKey)
+    t.same(await f.accepted(await forge(issued.access.kid!)), { userinfo: 401, introspect: false }, 'ES256 header with the RS256 key\'s kid')
+    t.same(await f.accepted(await forge('unknown')), { userinfo: 401, introspect: false }, 'ES256 with an unpublished key')
+  })
+
+  /** An app on its own KEYS_DIR (RS256 only) and fake clock, so the test can change SIGNING_ALG and move time. */
+  async function ownDir(t: Test, env: Record<string, string>, dir = t.testdir(), clock = new FakeClock()) {
+    const config = loadConfig({ ISSUER: 'http://localhost:3000', ACCESS_TOKEN_TTL: '3600', KEY_PUBLISH_DELAY: '600', ...env })
+    const keys = await loadKeyStore(dir, { clock })
+    const store = await dialectOf(t).open(t)
+    const app = await buildApp(config, { store, keys, clock, passwords: testPasswords })
+    t.teardown(() => app.close())
+    const ctx: TestApp = { app, config, store, keys, clock, repos: repositories(store) }
+    return { ctx, dir, config, keys, clock, f: await flows(ctx) }
   }
-  const plain = await buildTestApp(t)
-  const doc = (await plain.app.inject({ url: '/.well-known/openid-configuration' })).json() as Record<string, unknown>
-  t.same(doc.access_token_signing_alg_values_supported, ['RS256'], 'default: RS256 only')
-})
 
-t.test("latchkey's verifiers: an algorithm of no published key is refused, and a key only verifies its own alg", async (t) => {
-  const ctx = await buildTestApp(t, { env: { SIGNING_ALG: 'ES256' }, keys: await fixtureKeyStore() })
-  const f = await flows(ctx)
-  const issued = await f.issue()
-  t.equal(issued.access.alg, 'RS256', 'no ES256 key in this KEYS_DIR: RS256 signs')
-  const es = await fixtureKeyPair('ES256')
-  const forge = (kid: string) =>
-    new SignJWT({ client_id: f.client.client_id, scope: 'openid', jti: 'forged' })
-      .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
-      .setIssuer(ctx.config.issuer)
-      .setSubject('someone')
-      .setAudience('http://localhost:4000')
-      .setIssuedAt(Math.floor(ctx.clock.now() / 1000))
-      .setExpirationTime(Math.floor(ctx.clock.now() / 1000) + 600)
-      .sign(es.privateKey)
-  t.same(await f.accepted(await forge(issued.access.kid!)), { userinfo: 401, introspect: false }, 'ES256 header with the RS256 key\'s kid')
-  t.same(await f.accepted(await forge('unknown')), { userinfo: 401, introspect: false }, 'ES256 with an unpublished key')
-})
+  t.test('changing SIGNING_ALG is a rotation: the new key is published at once, RS256 signs until the delay has passed', async (t) => {
+    const s = await ownDir(t, { SIGNING_ALG: 'ES256' })
+    const rs = kidOf(s.keys, 'RS256')
+    const audit: AuditEvent[] = []
+    const created = (await s.keys.ensureKey('ES256', { policy: rotationPolicy(s.config), audit: { record: (e) => audit.push(e) } }))!
+    t.match(created, { alg: 'ES256', status: 'next', signs_from: new Date(s.clock.now() + 600_000).toISOString() })
+    t.match(audit, [{ event: 'key_rotated', kid: created.kid, alg: 'ES256', by: 'configuration' }])
+    t.equal(await s.keys.ensureKey('ES256', { policy: rotationPolicy(s.config), audit: NO_AUDIT }), undefined, 'a second start finds it')
+    const jwks = (await s.ctx.app.inject({ url: '/.well-known/jwks.json' })).json() as { keys: Array<{ kid: string; alg: string }> }
+    t.same(jwks.keys.map((k) => [k.alg, k.kid]).sort(), [['ES256', created.kid], ['RS256', rs]], 'published at once, beside the RS256 key')
 
-/** An app on its own KEYS_DIR (RS256 only) and fake clock, so the test can change SIGNING_ALG and move time. */
-async function ownDir(t: Test, env: Record<string, string>, dir = t.testdir(), clock = new FakeClock()) {
-  const config = loadConfig({ ISSUER: 'http://localhost:3000', ACCESS_TOKEN_TTL: '3600', KEY_PUBLISH_DELAY: '600', ...env })
-  const keys = await loadKeyStore(dir, { clock })
-  const store = await sqliteCase.open(t)
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords })
-  t.teardown(() => app.close())
-  const ctx: TestApp = { app, config, store, keys, clock, repos: repositories(store) }
-  return { ctx, dir, config, keys, clock, f: await flows(ctx) }
-}
+    const before = await s.f.issue()
+    t.same([before.access.alg, before.access.kid, before.id.alg], ['RS256', rs, 'RS256'], 'during the delay: RS256 signs access tokens')
+    s.clock.advance(599)
+    t.equal((await s.f.issue()).access.kid, rs, 'a second before the delay ends: still RS256')
+    s.clock.advance(1)
+    const after = await s.f.issue()
+    t.same([after.access.alg, after.access.kid], ['ES256', created.kid], 'once the delay has passed: the new algorithm')
+    t.same([after.id.alg, after.id.kid], ['RS256', rs], 'ID tokens stay RS256')
+    t.same(await s.f.accepted(before.access_token), { userinfo: 200, introspect: true }, 'the RS256 token of the delay still verifies')
+    t.same(await s.f.accepted(after.access_token), { userinfo: 200, introspect: true })
+    t.same(s.keys.list().map((k) => [k.alg, k.status]).sort(), [['ES256', 'current'], ['RS256', 'current']], 'the RS256 key always signs (ID tokens)')
 
-t.test('changing SIGNING_ALG is a rotation: the new key is published at once, RS256 signs until the delay has passed', async (t) => {
-  const s = await ownDir(t, { SIGNING_ALG: 'ES256' })
-  const rs = kidOf(s.keys, 'RS256')
-  const audit: AuditEvent[] = []
-  const created = (await s.keys.ensureKey('ES256', { policy: rotationPolicy(s.config), audit: { record: (e) => audit.push(e) } }))!
-  t.match(created, { alg: 'ES256', status: 'next', signs_from: new Date(s.clock.now() + 600_000).toISOString() })
-  t.match(audit, [{ event: 'key_rotated', kid: created.kid, alg: 'ES256', by: 'configuration' }])
-  t.equal(await s.keys.ensureKey('ES256', { policy: rotationPolicy(s.config), audit: NO_AUDIT }), undefined, 'a second start finds it')
-  const jwks = (await s.ctx.app.inject({ url: '/.well-known/jwks.json' })).json() as { keys: Array<{ kid: string; alg: string }> }
-  t.same(jwks.keys.map((k) => [k.alg, k.kid]).sort(), [['ES256', created.kid], ['RS256', rs]], 'published at once, beside the RS256 key')
+    // Back to RS256: the ES256 key stays published, so what it signed keeps verifying until it is retired.
+    const back = await buildApp(loadConfig({ ISSUER: 'http://localhost:3000', SIGNING_ALG: 'RS256' }), { store: s.ctx.store, keys: s.keys, clock: s.clock, passwords: testPasswords })
+    t.teardown(() => back.close())
+    const userinfo = await back.inject({ method: 'GET', url: '/userinfo', headers: { authorization: `Bearer ${after.access_token}` } })
+    t.equal(userinfo.statusCode, 200, 'SIGNING_ALG=RS256 still accepts a valid ES256 token of a published key')
+    const doc = (await back.inject({ url: '/.well-known/openid-configuration' })).json() as Record<string, unknown>
+    t.same(doc.access_token_signing_alg_values_supported, ['RS256'])
+    t.ok(((await back.inject({ url: '/.well-known/jwks.json' })).json() as { keys: Array<{ alg: string }> }).keys.some((k) => k.alg === 'ES256'), 'the ES256 key stays published')
 
-  const before = await s.f.issue()
-  t.same([before.access.alg, before.access.kid, before.id.alg], ['RS256', rs, 'RS256'], 'during the delay: RS256 signs access tokens')
-  s.clock.advance(599)
-  t.equal((await s.f.issue()).access.kid, rs, 'a second before the delay ends: still RS256')
-  s.clock.advance(1)
-  const after = await s.f.issue()
-  t.same([after.access.alg, after.access.kid], ['ES256', created.kid], 'once the delay has passed: the new algorithm')
-  t.same([after.id.alg, after.id.kid], ['RS256', rs], 'ID tokens stay RS256')
-  t.same(await s.f.accepted(before.access_token), { userinfo: 200, introspect: true }, 'the RS256 token of the delay still verifies')
-  t.same(await s.f.accepted(after.access_token), { userinfo: 200, introspect: true })
-  t.same(s.keys.list().map((k) => [k.alg, k.status]).sort(), [['ES256', 'current'], ['RS256', 'current']], 'the RS256 key always signs (ID tokens)')
+    // Retiring the ES256 key: access tokens fall back to RS256 at once; the server makes a new one, published before it signs.
+    await retireKey(s.dir, created.kid, { now: () => s.clock.now(), audit: NO_AUDIT })
+    await s.keys.reload()
+    t.equal(s.keys.accessTokenKey('ES256').kid, rs, 'no ES256 key signs: RS256, never a key nobody has fetched')
+    t.same(await s.f.accepted(after.access_token), { userinfo: 401, introspect: false }, 'the retired key no longer verifies')
+    t.equal((await s.f.issue()).access.alg, 'RS256')
+    const again = (await s.keys.ensureKey('ES256', { policy: rotationPolicy(s.config), audit: NO_AUDIT }))!
+    t.match(again, { alg: 'ES256', status: 'next' }, 'a new ES256 key waits the delay')
+  })
 
-  // Back to RS256: the ES256 key stays published, so what it signed keeps verifying until it is retired.
-  const back = await buildApp(loadConfig({ ISSUER: 'http://localhost:3000', SIGNING_ALG: 'RS256' }), { store: s.ctx.store, keys: s.keys, clock: s.clock, passwords: testPasswords })
-  t.teardown(() => back.close())
-  const userinfo = await back.inject({ method: 'GET', url: '/userinfo', headers: { authorization: `Bearer ${after.access_token}` } })
-  t.equal(userinfo.statusCode, 200, 'SIGNING_ALG=RS256 still accepts a valid ES256 token of a published key')
-  const doc = (await back.inject({ url: '/.well-known/openid-configuration' })).json() as Record<string, unknown>
-  t.same(doc.access_token_signing_alg_values_supported, ['RS256'])
-  t.ok(((await back.inject({ url: '/.well-known/jwks.json' })).json() as { keys: Array<{ alg: string }> }).keys.some((k) => k.alg === 'ES256'), 'the ES256 key stays published')
-
-  // Retiring the ES256 key: access tokens fall back to RS256 at once; the server makes a new one, published before it signs.
-  await retireKey(s.dir, created.kid, { now: () => s.clock.now(), audit: NO_AUDIT })
-  await s.keys.reload()
-  t.equal(s.keys.accessTokenKey('ES256').kid, rs, 'no ES256 key signs: RS256, never a key nobody has fetched')
-  t.same(await s.f.accepted(after.access_token), { userinfo: 401, introspect: false }, 'the retired key no longer verifies')
-  t.equal((await s.f.issue()).access.alg, 'RS256')
-  const again = (await s.keys.ensureKey('ES256', { policy: rotationPolicy(s.config), audit: NO_AUDIT }))!
-  t.match(again, { alg: 'ES256', status: 'next' }, 'a new ES256 key waits the delay')
-})
-
-t.test('two instances starting together on one KEYS_DIR create one key of SIGNING_ALG', async (t) => {
-  const dir = t.testdir()
-  const clock = new FakeClock()
-  await loadKeyStore(dir, { clock })
-  const [a, b] = await Promise.all([loadKeyStore(dir, { clock }), loadKeyStore(dir, { clock })])
-  const policy = { publishDelaySeconds: 600, retentionSeconds: 3660 }
-  const created = await Promise.all([a!.ensureKey('EdDSA', { policy, audit: NO_AUDIT }), b!.ensureKey('EdDSA', { policy, audit: NO_AUDIT })])
-  t.equal(created.filter((c) => c !== undefined).length, 1, 'one of them creates it, the other finds it once it holds the lock')
-  const files = (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'))
-  const algs = await Promise.all(files.map(async (n) => (JSON.parse(await readFile(join(dir, n), 'utf8')) as { alg: string }).alg))
-  t.same(algs.sort(), ['EdDSA', 'RS256'])
-  t.same(a!.jwks().keys.map((k) => k.alg).sort(), b!.jwks().keys.map((k) => k.alg).sort(), 'both publish it')
+  t.test('two instances starting together on one KEYS_DIR create one key of SIGNING_ALG', async (t) => {
+    const dir = t.testdir()
+    const clock = new FakeClock()
+    await loadKeyStore(dir, { clock })
+    const [a, b] = await Promise.all([loadKeyStore(dir, { clock }), loadKeyStore(dir, { clock })])
+    const policy = { publishDelaySeconds: 600, retentionSeconds: 3660 }
+    const created = await Promise.all([a!.ensureKey('EdDSA', { policy, audit: NO_AUDIT }), b!.ensureKey('EdDSA', { policy, audit: NO_AUDIT })])
+    t.equal(created.filter((c) => c !== undefined).length, 1, 'one of them creates it, the other finds it once it holds the lock')
+    const files = (await readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+    const algs = await Promise.all(files.map(async (n) => (JSON.parse(await readFile(join(dir, n), 'utf8')) as { alg: string }).alg))
+    t.same(algs.sort(), ['EdDSA', 'RS256'])
+    t.same(a!.jwks().keys.map((k) => k.alg).sort(), b!.jwks().keys.map((k) => k.alg).sort(), 'both publish it')
+  })
 })
