@@ -84,6 +84,9 @@ async function latchkeyServerSpec(ctx: SuiteContext) {
     ...(ctx.options.signingAlg === undefined ? {} : { SIGNING_ALG: ctx.options.signingAlg }),
   }
   const server = serverSpec(ctx, 'latchkey', join(ctx.options.target, ctx.options.serverScript), env, `${issuer}/.well-known/openid-configuration`)
+  // BENCH_CPU_PROF=<dir>: latchkey writes a V8 CPU profile of the whole run there when it stops.
+  const profileDir = process.env.BENCH_CPU_PROF
+  if (profileDir) server.args.unshift('--cpu-prof', `--cpu-prof-dir=${profileDir}`)
   return { issuer, env, server }
 }
 

@@ -51,13 +51,16 @@ export interface UserRepository {
 
 /**
  * Inside a transaction that gives a user something (a session, tokens): takes the user's row
- * lock with a no-op UPDATE and says whether the user still exists and is not disabled. On
+ * lock with a no-op UPDATE and says whether the user still exists and is not disabled. The
+ * UPDATE sets `disabled_at` to the NULL it is, not the key to itself: SQLite checks every table
+ * that references users.id whenever the key is written, which grew with every code and family
+ * (PostgreSQL takes the same row lock either way: disable and removal wait on it). On
  * PostgreSQL a concurrent disable or removal then either committed first (and is seen here) or
  * waits for this transaction and then revokes what it wrote; SQLite runs one writer at a time.
  * Callers take it first, before other row locks, in the order disable takes them (no deadlock).
  */
 export async function lockActiveUser(trx: Kysely<Database>, userId: string): Promise<boolean> {
-  const locked = await trx.updateTable('users').set((eb) => ({ id: eb.ref('id') })).where('id', '=', userId).where('disabled_at', 'is', null).executeTakeFirst()
+  const locked = await trx.updateTable('users').set({ disabled_at: null }).where('id', '=', userId).where('disabled_at', 'is', null).executeTakeFirst()
   return Number(locked.numUpdatedRows) === 1
 }
 
