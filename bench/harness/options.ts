@@ -32,7 +32,12 @@ export function readOptions(env: NodeJS.ProcessEnv): BenchOptions {
   if (!/^[\w.-]+$/.test(label)) throw new Error('BENCH_LABEL may hold letters, digits, ".", "_" and "-" only')
   const signingAlg = env.SIGNING_ALG || undefined
   if (signingAlg !== undefined && !SIGNING_ALGS.includes(signingAlg)) throw new Error(`SIGNING_ALG must be one of ${SIGNING_ALGS.join(', ')}`)
-  return { target, serverScript, durationSeconds, warmUpSeconds: Math.min(2, Math.max(1, durationSeconds / 4)), databaseUrl, label, signingAlg }
+  // Each load first runs unmeasured for this long: V8 takes some seconds at these rates to
+  // optimise a server's whole request path (latchkey's has more code than the ceiling's), and a
+  // server that has run for hours is what users meet.
+  const warmUpSeconds = Number(env.BENCH_WARMUP ?? 5)
+  if (!Number.isFinite(warmUpSeconds) || warmUpSeconds < 0 || warmUpSeconds > 30) throw new Error('BENCH_WARMUP must be 0 to 30 seconds')
+  return { target, serverScript, durationSeconds, warmUpSeconds, databaseUrl, label, signingAlg }
 }
 
 /** The file `npm start` runs in `target`: its package.json's `start` script is `node <file>`. */

@@ -81,7 +81,8 @@ async function latchkeyServerSpec(ctx: SuiteContext) {
     // Codes are prepared ahead of their workload; ten minutes (the most OAuth 2.1 allows) so
     // none expires first. It costs nothing per request.
     CODE_TTL: '600',
-    ...(ctx.options.signingAlg === undefined ? {} : { SIGNING_ALG: ctx.options.signingAlg }),
+    // A first key of SIGNING_ALG signs after KEY_PUBLISH_DELAY (a rotation); 0 so it signs at once.
+    ...(ctx.options.signingAlg === undefined ? {} : { SIGNING_ALG: ctx.options.signingAlg, KEY_PUBLISH_DELAY: '0' }),
   }
   const server = serverSpec(ctx, 'latchkey', join(ctx.options.target, ctx.options.serverScript), env, `${issuer}/.well-known/openid-configuration`)
   // BENCH_CPU_PROF=<dir>: latchkey writes a V8 CPU profile of the whole run there when it stops.
