@@ -159,7 +159,7 @@ async function resourceServerSuite(ctx: SuiteContext, issuer: string, token: str
 
   const results: WorkloadResult[] = []
   const apps: Array<[ServerName, string, Record<string, string>]> = [
-    ['RS module', 'rs-module.js', { RS_MODULE: join(ctx.options.target, 'dist/resource-server/index.js') }],
+    ['RS module', 'rs-module.js', { RS_MODULE: join(ctx.options.target, 'dist/resource-server/index.js'), ...(ctx.options.signingAlg ? { RS_ALGORITHMS: ctx.options.signingAlg } : {}) }],
     ['plain jose', 'rs-jose.js', { PUBLIC_JWK_FILE: publicJwkFile }],
   ]
   for (const [name, script, extraEnv] of apps) {

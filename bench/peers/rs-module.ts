@@ -12,7 +12,10 @@ const modulePath = process.env.RS_MODULE
 if (!modulePath) throw new Error('RS_MODULE must name dist/resource-server/index.js')
 const { createResourceServer } = (await import(pathToFileURL(modulePath).href)) as ResourceServerModule
 
-const rs = createResourceServer({ issuer: env.issuer, audience: env.audience })
+// RS_ALGORITHMS: what latchkey signs access tokens with, when the run sets SIGNING_ALG (the
+// module's default is RS256 only).
+const algorithms = process.env.RS_ALGORITHMS?.split(',')
+const rs = createResourceServer({ issuer: env.issuer, audience: env.audience, ...(algorithms ? { algorithms } : {}) })
 await rs.ready()
 const app = fastify()
 await app.register(rs.plugin)
