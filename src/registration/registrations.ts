@@ -72,13 +72,13 @@ export function registrations(deps: RegistrationDeps): Registrations {
   const { repos, clock, config } = deps
   const clientUri = (clientId: string) => `${deps.issuer}/register/${encodeURIComponent(clientId)}`
 
-  const rules = (mode: MetadataRules['mode']): MetadataRules => ({ mode, scopes: config.scopes, grants: deps.grants })
-
-  // REGISTRATION_SCOPES may name a scope the database lacks; the client gets only real ones.
-  const checkScopesExist = async (scopes: Repositories['scopes'], metadata: ClientMetadata) => {
-    const known = new Set((await scopes.findByNames(metadata.scopes)).map((s) => s.name))
-    const unknown = metadata.scopes.filter((s) => !known.has(s))
-    if (unknown.length > 0) throw new OAuthError('invalid_client_metadata', `scope: unknown scope(s): ${unknown.join(' ')}`)
+  /**
+   * The rules for `mode`: REGISTRATION_SCOPES, less any the database lacks (a scope removed with
+   * `scope remove`, or never added), so a client is registered with real scopes only.
+   */
+  const rules = async (scopes: Repositories['scopes'], mode: MetadataRules['mode']): Promise<MetadataRules> => {
+    const known = new Set((await scopes.findByNames(config.scopes)).map((s) => s.name))
+    return { mode, scopes: config.scopes.filter((name) => known.has(name)), grants: deps.grants }
   }
 
   const response = (client: Client, metadata: ClientMetadata, registrationToken: string, secret?: string): Record<string, unknown> => ({
@@ -135,8 +135,7 @@ export function registrations(deps: RegistrationDeps): Registrations {
         if (mode === 'token' && !(await tx.initialAccessTokens.spend(sha256Hex(initialAccessToken as string), now))) {
           throw new OAuthError('invalid_token', 'the initial access token is not valid (unknown, used or expired)')
         }
-        const metadata = parseMetadata(body, rules(mode))
-        await checkScopesExist(tx.scopes, metadata)
+        const metadata = parseMetadata(body, await rules(tx.scopes, mode))
         const isPublic = metadata.tokenEndpointAuthMethod === 'none'
         const created: Client = {
           id: `lk_${randomToken(16)}`,
@@ -183,11 +182,10 @@ export function registrations(deps: RegistrationDeps): Registrations {
       // A client admitted as confidential (REGISTRATION=token) keeps those rules for its updates.
       const mode = client.isPublic && config.mode !== 'token' ? 'open' : 'token'
       // RFC 7592 §2.2: an omitted field goes back to its default, as at registration.
-      const metadata = parseMetadata(body, rules(mode))
+      const metadata = parseMetadata(body, await rules(repos.scopes, mode))
       if ((metadata.tokenEndpointAuthMethod === 'none') !== client.isPublic) {
         throw new OAuthError('invalid_client_metadata', `token_endpoint_auth_method cannot change between none and a client secret (it is ${storedMetadata(client).tokenEndpointAuthMethod})`)
       }
-      await checkScopesExist(repos.scopes, metadata)
       // The new token and the new metadata land together, or neither does.
       const registrationToken = await deps.transaction(async (tx) => {
         const issued = await reissue(tx.clients, client)
