@@ -1,41 +1,15 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import { createRegistrationToken } from '../../src/admin/registration-tokens.js'
-import { NO_AUDIT } from '../../src/audit.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { eachDialect } from '../helpers/db.js'
 import { basic, createClient, exchange } from '../helpers/oauth.js'
+import { initialToken, manage, PUBLIC_APP, register } from '../helpers/registration.js'
 
 // RFC 7591 registration and RFC 7592 management at /register: each mode, each validation
 // error, the registration access token, and the limit per address.
 
-export const PUBLIC_APP = { client_name: 'Photo Agent', redirect_uris: ['https://agent.example.com/cb'], grant_types: ['authorization_code', 'refresh_token'] }
-
-export function register(ctx: TestApp, body: unknown, headers: Record<string, string> = {}, remoteAddress?: string): Promise<LightMyRequestResponse> {
-  return ctx.app.inject({
-    method: 'POST',
-    url: '/register',
-    headers: { 'content-type': 'application/json', ...headers },
-    payload: typeof body === 'string' ? body : JSON.stringify(body),
-    ...(remoteAddress === undefined ? {} : { remoteAddress }),
-  })
-}
-
-function manage(ctx: TestApp, method: 'GET' | 'PUT' | 'DELETE', clientId: string, token?: string, body?: unknown) {
-  return ctx.app.inject({
-    method,
-    url: `/register/${clientId}`,
-    headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-  })
-}
-
 const countClients = async (ctx: TestApp) => (await ctx.store.db.selectFrom('clients').select('id').execute()).length
-
-async function initialToken(ctx: TestApp, expiresIn?: string): Promise<string> {
-  return (await createRegistrationToken({ initialAccessTokens: ctx.repos.initialAccessTokens, clock: ctx.clock, audit: NO_AUDIT }, { expiresIn })).token
-}
 
 function assertBearerRefusal(t: Test, res: LightMyRequestResponse, error: string | undefined, name: string) {
   t.equal(res.statusCode, 401, name)
