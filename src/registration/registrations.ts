@@ -1,4 +1,3 @@
-import { secondsUntil } from '../accounts/failure-limits.js'
 import type { AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
 import type { RegistrationConfig } from '../config.js'
@@ -121,7 +120,8 @@ export function registrations(deps: RegistrationDeps): Registrations {
       // Every request counts, accepted or not: registration creates rows, so it is capped per address.
       const count = await repos.failureCounters.increment(registrationAddressKey(ip), now, REGISTRATION_WINDOW_MS)
       if (count.failures > config.limitPerAddress) {
-        const retryAfterSeconds = secondsUntil(count.expiresAt, now)
+        // RFC 9110 §10.2.3: whole seconds, at least 1.
+        const retryAfterSeconds = Math.max(1, Math.ceil((count.expiresAt - now) / 1000))
         if (count.failures === config.limitPerAddress + 1) audit.record({ event: 'registration_throttled', retryAfterSeconds })
         throw OAuthError.tooManyFailures('too many registrations from this address; try again later', retryAfterSeconds)
       }
