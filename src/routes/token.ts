@@ -13,7 +13,7 @@ export interface TokenRouteOptions {
   authenticate: ClientAuthenticator
   grants: Map<string, Grant>
   /** After tokens are issued: records a self-registered client's use (a no-op for any other). */
-  recordUse?: (client: Client) => Promise<void>
+  recordUse: (client: Client) => Promise<void>
 }
 
 export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { authenticate, grants, recordUse }) => {
@@ -46,7 +46,7 @@ export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { a
       throw new OAuthError('unauthorized_client', `the ${grant.type} grant is for confidential clients only`)
     }
     const response = await grant.handle({ params, audit: request.audit, grantType: grant.type, ip: request.ip }, client)
-    await recordUse?.(client)
+    await recordUse(client)
     return response
   })
   refuseOtherMethods(app, '/token', ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST')

@@ -1,12 +1,13 @@
 import t from 'tap'
 import { listClients } from '../../src/admin/clients.js'
+import { createRegistrationToken } from '../../src/admin/registration-tokens.js'
+import { sha256Hex } from '../../src/oauth/secrets.js'
 import { purgeExpired, purgePolicy } from '../../src/storage/purge.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { Browser } from '../helpers/browser.js'
 import { eachDialect } from '../helpers/db.js'
 import { basic, codeRequest, createClient, createUser, decide, exchange, obtainCode, redirectParams, signIn, verifyAccessToken } from '../helpers/oauth.js'
-import { createRegistrationToken } from '../../src/admin/registration-tokens.js'
-import { initialToken, PUBLIC_APP, register } from '../helpers/registration.js'
+import { initialToken, manage, PUBLIC_APP, register } from '../helpers/registration.js'
 
 // What a self-registered client is once registered: its consent is never remembered and the
 // page says it registered itself; its audiences; its use recorded; its purge when unused.
@@ -145,6 +146,19 @@ t.test('the purge removes expired initial access tokens, used or not', async (t)
   const deleted = await purgeExpired(ctx.store.db, purgePolicy(ctx.config, ctx.clock.now()))
   t.equal(deleted.initial_access_tokens, 1)
   t.equal((await ctx.store.db.selectFrom('initial_access_tokens').select('token_hash').execute()).length, 1, 'the unexpired one stays')
+})
+
+t.test('a self-registered client stored without its auth method reads as the default of its kind', async (t) => {
+  const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open' } })
+  const agent = await selfRegistered(ctx)
+  const secretClient = await createClient(ctx, { name: 'Service' })
+  await ctx.store.db.updateTable('clients').set({ token_endpoint_auth_method: null }).execute()
+  // An administrator's client made self-registered by hand: a secret, so client_secret_basic.
+  await ctx.store.db.updateTable('clients').set({ self_registered: 1, registration_token_hash: sha256Hex('rat') }).where('id', '=', secretClient.client_id).execute()
+  const read = await manage(ctx, 'GET', agent.client_id, agent.registration_access_token)
+  t.equal(read.json().token_endpoint_auth_method, 'none')
+  const service = await manage(ctx, 'GET', secretClient.client_id, 'rat')
+  t.equal(service.json().token_endpoint_auth_method, 'client_secret_basic')
 })
 
 t.test('client list and the admin view mark self-registered clients', async (t) => {

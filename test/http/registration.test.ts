@@ -130,6 +130,10 @@ eachDialect(t, (t) => {
     t.equal(post.json().token_endpoint_auth_method, 'client_secret_post')
     const postRead = await manage(ctx, 'GET', post.json().client_id, post.json().registration_access_token)
     t.equal(postRead.json().token_endpoint_auth_method, 'client_secret_post', 'the registered method is echoed on read')
+    const publicService = await register(ctx, { ...service, token_endpoint_auth_method: 'none' }, { authorization: `Bearer ${await initialToken(ctx)}` })
+    t.match(publicService.json(), { error: 'invalid_client_metadata', error_description: /client_credentials needs a confidential client/ }, 'OAuth 2.1 §4.2')
+    const unnamed = await register(ctx, { grant_types: ['client_credentials'] }, { authorization: `Bearer ${await initialToken(ctx)}` })
+    t.equal(unnamed.json().client_name, 'Unnamed client', 'no name and no redirect URI')
   })
 })
 
