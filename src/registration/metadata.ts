@@ -41,6 +41,8 @@ export interface MetadataRules {
   scopes: readonly string[]
   /** The grants the server serves (a grant it does not serve cannot be registered). */
   grants: readonly GrantDescriptor[]
+  /** An update's default token_endpoint_auth_method: the client's own (RFC 7592 §2.2 leaves it to the server). */
+  defaultAuthMethod?: AuthMethod
 }
 
 const CONTROL = /[\u0000-\u001f\u007f]/
@@ -80,7 +82,7 @@ function authMethod(body: Record<string, unknown>, rules: MetadataRules): AuthMe
   const raw = stringField(body, 'token_endpoint_auth_method')
   // RFC 7591 §2 defaults to client_secret_basic; §3.2.1 lets the server substitute its own
   // value, and open registration admits public clients only.
-  if (raw === undefined) return rules.mode === 'open' ? 'none' : 'client_secret_basic'
+  if (raw === undefined) return rules.defaultAuthMethod ?? (rules.mode === 'open' ? 'none' : 'client_secret_basic')
   const method = AUTH_METHODS.find((m) => m === raw)
   if (method === undefined) throw invalidMetadata(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(', ')}`)
   if (rules.mode === 'open' && method !== 'none') {

@@ -181,8 +181,9 @@ export function registrations(deps: RegistrationDeps): Registrations {
       }
       // A client admitted as confidential (REGISTRATION=token) keeps those rules for its updates.
       const mode = client.isPublic && config.mode !== 'token' ? 'open' : 'token'
-      // RFC 7592 §2.2: an omitted field goes back to its default, as at registration.
-      const metadata = parseMetadata(body, await rules(repos.scopes, mode))
+      // RFC 7592 §2.2: an omitted field goes back to its default, as at registration (the auth
+      // method to the client's own, which cannot change kind).
+      const metadata = parseMetadata(body, { ...(await rules(repos.scopes, mode)), defaultAuthMethod: storedMetadata(client).tokenEndpointAuthMethod })
       if ((metadata.tokenEndpointAuthMethod === 'none') !== client.isPublic) {
         throw new OAuthError('invalid_client_metadata', `token_endpoint_auth_method cannot change between none and a client secret (it is ${storedMetadata(client).tokenEndpointAuthMethod})`)
       }
@@ -206,6 +207,8 @@ export function registrations(deps: RegistrationDeps): Registrations {
 
     async remove({ clientId, token, audit }) {
       const client = await authorize(clientId, token)
+      // Spends the token first, so a token a concurrent read has just replaced cannot delete.
+      await reissue(repos.clients, client)
       await repos.clients.remove(client.id, clock.now())
       audit.record({ event: 'client_registration_deleted', clientId: client.id })
     },

@@ -249,6 +249,11 @@ t.test('management: the registration access token of that one client, compared a
   token = updated.json().registration_access_token
   const pubPut = await manage(ctx, 'PUT', b.client_id, b.registration_access_token, { ...PUBLIC_APP, client_id: b.client_id, client_secret: 'x', token_endpoint_auth_method: 'none' })
   t.match(pubPut.json(), { error: 'invalid_client_metadata', error_description: /client_secret/ }, 'a public client has no secret to repeat')
+  const pubKept = await manage(ctx, 'PUT', b.client_id, b.registration_access_token, { ...PUBLIC_APP, client_id: b.client_id })
+  t.equal(pubKept.json().token_endpoint_auth_method, 'none', 'an omitted method keeps the client\'s own, even with REGISTRATION=token')
+  const [del1, del2] = await Promise.all([manage(ctx, 'DELETE', b.client_id, pubKept.json().registration_access_token), manage(ctx, 'GET', b.client_id, pubKept.json().registration_access_token)])
+  t.equal([del1, del2].filter((res) => res.statusCode < 300).length, 1, 'a delete and a read with one token: one wins')
+  t.equal([del1, del2].filter((res) => res.statusCode === 401).length, 1)
   t.equal((await exchange(ctx.app, { grant_type: 'client_credentials' }, { authorization: basic(a.client_id, a.client_secret) })).json().error, 'unauthorized_client', 'the secret still authenticates')
 
   // Two uses of one token at once: one wins.
