@@ -70,9 +70,12 @@ export function createResourceMetadata(options: ResourceMetadataOptions, audienc
       `set resourceMetadata.resource to this API's https URL, or resourceMetadata: false`,
     )
   }
-  const configured = options.scopesSupported === undefined ? undefined : [...options.scopesSupported]
-  if (configured !== undefined && !configured.every((scope) => typeof scope === 'string' && scope !== '')) {
+  const configured = options.scopesSupported
+  if (configured !== undefined && !(Array.isArray(configured) && configured.every((scope) => typeof scope === 'string' && scope !== ''))) {
     throw new TypeError('resourceMetadata.scopesSupported must be an array of scope names')
+  }
+  if (options.resourceName !== undefined && typeof options.resourceName !== 'string') {
+    throw new TypeError('resourceMetadata.resourceName must be a string')
   }
   const noted = new Set<string>()
   const href = url.href
@@ -83,7 +86,7 @@ export function createResourceMetadata(options: ResourceMetadataOptions, audienc
       for (const scope of scopes) noted.add(scope)
     },
     response() {
-      const scopes = configured ?? [...noted]
+      const scopes = [...(configured ?? noted)]
       // RFC 9728 §3.2: "resource" MUST be identical to the identifier the well-known URL was
       // built from; a parameter with zero values MUST be omitted.
       const body: ProtectedResourceMetadata = {
