@@ -48,8 +48,6 @@ export interface AuthenticateOptions {
   realm: string
   /** The RFC 9728 metadata URL for the challenges; undefined: none. */
   resourceMetadataUrl: string | undefined
-  /** Called with the scopes of each check (for the metadata's default `scopes_supported`). */
-  noteScopes: (scopes: readonly string[]) => void
 }
 
 /**
@@ -57,10 +55,9 @@ export interface AuthenticateOptions {
  * read: RFC 6750 §2.3 query tokens are not supported (OAuth 2.1 §5.1).
  */
 export function createAuthenticate(options: AuthenticateOptions): Authenticate {
-  const { verify, realm, resourceMetadataUrl, noteScopes } = options
+  const { verify, realm, resourceMetadataUrl } = options
   return async (authorizationHeader, scopes = []) => {
     checkScopeNames(scopes)
-    noteScopes(scopes)
     try {
       const claims = await verify(bearerToken(authorizationHeader))
       if (!hasScopes(claims, scopes)) throw BearerError.insufficientScope(scopes)

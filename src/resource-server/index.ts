@@ -130,7 +130,7 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     ? undefined
     : createResourceMetadata(options.resourceMetadata ?? {}, audience, issuer)
   const noteScopes = metadata === undefined ? () => {} : metadata.noteScopes
-  const authenticate = createAuthenticate({ verify, realm: audience, resourceMetadataUrl: metadata?.url, noteScopes })
+  const authenticate = createAuthenticate({ verify, realm: audience, resourceMetadataUrl: metadata?.url })
 
   return {
     verify,

@@ -2,7 +2,7 @@
 export interface ResourceMetadataOptions {
   /** The resource identifier (RFC 9728 §1.2); default: the `audience`. */
   resource?: string
-  /** `scopes_supported`; default: every scope `requireScope` and `authenticate` were asked for (none: omitted). */
+  /** `scopes_supported`; default: every scope `requireScope` was given (none: omitted). */
   scopesSupported?: readonly string[]
   /** `resource_name`, human-readable; default: omitted. */
   resourceName?: string
@@ -54,7 +54,7 @@ export interface ResourceMetadata {
   url: string
   /** The document as it stands now (the scopes may grow as routes are declared). */
   response(): ResourceMetadataResponse
-  /** Notes scopes that requests are checked for: the default `scopes_supported`. */
+  /** Notes the scopes a route requires (`requireScope`): the default `scopes_supported`. */
   noteScopes(scopes: readonly string[]): void
 }
 

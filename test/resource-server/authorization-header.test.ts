@@ -76,7 +76,6 @@ t.test('leaves an unexpected error (a bug) to fastify: 500, not a 401', async (t
     },
     realm,
     resourceMetadataUrl: undefined,
-    noteScopes: () => {},
   })
   const requireScope = createRequireScope(authenticate)
   const app = fastify()
