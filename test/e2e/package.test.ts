@@ -175,6 +175,32 @@ t.test('plain node:http code protects its routes with latchkey/resource-server',
   t.notMatch(output, /Error/, 'the server logged no error')
 })
 
+t.test('the installed latchkey runs: its CLI, and its server finds its views and locales', async (t) => {
+  // What the install scripts skipped above build: copied from this repository's install.
+  for (const addon of ['argon2', 'better-sqlite3']) {
+    cpSync(join(root, 'node_modules', addon, 'build'), join(consumer, 'node_modules', addon, 'build'), { recursive: true })
+  }
+  const help = await sh(process.execPath, [join(consumer, 'node_modules', '.bin', 'latchkey'), '--help'], consumer)
+  t.match(help.stdout, /^Usage: latchkey/)
+
+  const data = t.testdir()
+  const port = await freePort()
+  const child = spawn('env', [...UNTRACKED, process.execPath, join(consumer, 'node_modules', 'latchkey', 'dist', 'server', 'main.js')], {
+    cwd: data,
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), DATABASE_URL: join(data, 'latchkey.sqlite'), KEYS_DIR: join(data, 'keys') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => void child.kill())
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk))
+  const base = `http://127.0.0.1:${port}`
+  await eventually('the installed server listens', 20_000, async () => (await fetch(`${base}/.well-known/jwks.json`).catch(() => undefined))?.ok || undefined)
+  const page = await fetch(`${base}/authorize?client_id=unknown`, { headers: { 'accept-language': 'de' } })
+  t.equal(page.status, 400)
+  t.match(await page.text(), /^<!doctype html>\n<html lang="de">/, 'an error page from views/, in a language from locales/')
+})
+
 t.test('TypeScript resolves the types of latchkey/resource-server', async (t) => {
   writeFileSync(join(consumer, 'check.ts'), `
 import { createResourceServer, type AuthenticationResult, type ProtectedResourceMetadata } from 'latchkey/resource-server'
