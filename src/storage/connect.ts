@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SqliteDatabase from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, sql, type PostgresPool, type PostgresPoolClient, type SqliteDatabase as SqliteDatabaseLike } from 'kysely'
+import { Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, sql, type PostgresPool, type PostgresPoolClient, type SqliteDatabase as SqliteDatabaseLike } from 'kysely'
 import { createRequire } from 'node:module'
 import type pgModule from 'pg'
 import type { DatabasePool, DatabaseTarget } from '../config.js'
@@ -108,12 +108,20 @@ export const STATEMENT_CACHE_SIZE = 256
  * The same SQL text gets the statement prepared the first time (parameters are bound per run).
  * A statement still being iterated (a streamed query) is busy: that query gets a fresh one.
  * Past the limit the oldest statement is dropped, so the cache stays bounded.
+ *
+ * Every transaction kysely opens (its `begin`) is a `begin immediate`: it takes SQLite's write
+ * lock at once, waiting up to busy_timeout for another process (the CLI) to finish its own. A
+ * plain `begin` reads first and asks for the lock at its first write, and when another process
+ * committed in between, SQLite refuses that write at once (SQLITE_BUSY_SNAPSHOT) instead of
+ * waiting. Holding the lock from the start also makes what a transaction read still true when it
+ * commits, which lets the row checks of users.ts and refresh-tokens.ts read instead of write.
  */
 export function withStatementCache(sqlite: SqliteDatabase.Database, size = STATEMENT_CACHE_SIZE): SqliteDatabaseLike {
   const statements = new Map<string, SqliteDatabase.Statement>()
   return {
     close: () => sqlite.close(),
-    prepare(text: string) {
+    prepare(sqlText: string) {
+      const text = sqlText === 'begin' ? 'begin immediate' : sqlText
       const cached = statements.get(text)
       if (cached && !cached.busy) return cached
       const statement = sqlite.prepare(text)
@@ -124,6 +132,15 @@ export function withStatementCache(sqlite: SqliteDatabase.Database, size = STATE
       return statement
     },
   }
+}
+
+/**
+ * Whether a transaction on this database holds the write lock from its start, so what it reads
+ * stays true until it commits: SQLite (see withStatementCache). On PostgreSQL a row must be
+ * locked (FOR UPDATE, or an UPDATE) to stay so.
+ */
+export function holdsWriteLock(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof SqliteAdapter
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Database, RefreshTokenFamilyRow, RefreshTokenRow } from './databas
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 import { recordAccessToken, revokeAccessTokensOf, type AccessTokenRecord } from './access-tokens.js'
 import { lockActiveUser } from './users.js'
+import { lockLiveRow } from './row-lock.js'
 
 /** One authorization that yields refresh tokens; revoking it revokes every token in it. */
 export interface RefreshTokenFamily {
@@ -148,15 +149,9 @@ export function refreshTokenRepository(db: Kysely<Database>): RefreshTokenReposi
           .where('rotated_at', 'is', null)
           .executeTakeFirst()
         if (Number(claimed.numUpdatedRows) !== 1) return 'reused'
-        // A no-op UPDATE that locks the family row until commit, so a concurrent revocation
+        // The family must still be live, and stay so until commit: a concurrent revocation
         // either lands before (and is seen here) or waits and then revokes this rotation too.
-        const live = await trx
-          .updateTable('refresh_token_families')
-          .set({ revoked_at: null })
-          .where('id', '=', token.familyId)
-          .where('revoked_at', 'is', null)
-          .executeTakeFirst()
-        if (Number(live.numUpdatedRows) !== 1) throw new FamilyRevoked()
+        if (!(await lockLiveRow(trx, { table: 'refresh_token_families', id: token.familyId, endedBy: 'revoked_at' }))) throw new FamilyRevoked()
         await insertRefreshToken(trx, token)
         await recordAccessToken(trx, accessToken)
         return 'rotated' as const

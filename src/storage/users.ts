@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely'
+import { lockLiveRow } from './row-lock.js'
 import type { Database, UserRow } from './database.js'
 import { fromDbTime } from './convert.js'
 import { containsIgnoringCase, type PageQuery } from './paging.js'
@@ -50,18 +51,14 @@ export interface UserRepository {
 }
 
 /**
- * Inside a transaction that gives a user something (a session, tokens): takes the user's row
- * lock with a no-op UPDATE and says whether the user still exists and is not disabled. The
- * UPDATE sets `disabled_at` to the NULL it is, not the key to itself: SQLite checks every table
- * that references users.id whenever the key is written, which grew with every code and family
- * (PostgreSQL takes the same row lock either way: disable and removal wait on it). On
- * PostgreSQL a concurrent disable or removal then either committed first (and is seen here) or
- * waits for this transaction and then revokes what it wrote; SQLite runs one writer at a time.
- * Callers take it first, before other row locks, in the order disable takes them (no deadlock).
+ * Inside a transaction that gives a user something (a session, tokens): whether the user still
+ * exists and is not disabled, held true until the transaction ends (lockLiveRow). Callers take
+ * it first, before other row locks, in the order disable takes them (no deadlock): a concurrent
+ * disable or removal either committed first (and is seen here) or waits for this transaction
+ * and then revokes what it wrote.
  */
-export async function lockActiveUser(trx: Kysely<Database>, userId: string): Promise<boolean> {
-  const locked = await trx.updateTable('users').set({ disabled_at: null }).where('id', '=', userId).where('disabled_at', 'is', null).executeTakeFirst()
-  return Number(locked.numUpdatedRows) === 1
+export function lockActiveUser(trx: Kysely<Database>, userId: string): Promise<boolean> {
+  return lockLiveRow(trx, { table: 'users', id: userId, endedBy: 'disabled_at' })
 }
 
 function toUser(row: UserRow): User {

@@ -53,3 +53,19 @@ t.test('through kysely: queries, writes and a schema change after a statement wa
   await sql`alter table t add column b integer default 7`.execute(store.db)
   t.same((await read()).rows, [{ a: 1, b: 7 }], 'a cached statement is re-prepared by SQLite after a schema change')
 })
+
+t.test('a kysely transaction on SQLite holds the write lock from its start (begin immediate)', async (t) => {
+  const dir = t.testdir()
+  const path = `${dir}/db.sqlite`
+  const store = connect({ kind: 'sqlite', path })
+  t.teardown(() => store.close())
+  await sql`create table t (a integer)`.execute(store.db)
+  const other = new SqliteDatabase(path, { timeout: 0 })
+  t.teardown(() => other.close())
+  await store.db.transaction().execute(async (trx) => {
+    await sql`select count(*) from t`.execute(trx)
+    t.throws(() => other.prepare('insert into t (a) values (1)').run(), { code: 'SQLITE_BUSY' }, 'another process cannot write while it is open, though it only read')
+  })
+  other.prepare('insert into t (a) values (1)').run()
+  t.same((await sql`select a from t`.execute(store.db)).rows, [{ a: 1 }], 'and can once it ended')
+})

@@ -25,3 +25,33 @@ for (const dialect of dialects(t)) {
     t.same(rows.rows.map((r) => [r.id, r.disabled_at === null ? null : Number(r.disabled_at)]), [['u1', null], ['u2', 5]], 'nothing changed')
   })
 }
+
+// The lock holds the user active until commit. SQLite: a read inside a transaction that holds the
+// write lock from its start (nothing written); PostgreSQL: the row lock makes a disable wait.
+for (const dialect of dialects(t)) {
+  t.test(`${dialect.name}: a disable waits for a transaction that took the user's lock`, async (t) => {
+    const store = await dialect.open(t)
+    const db = store.db
+    await sql`insert into users (id, username, password_hash, created_at) values ('u1', 'alice', 'x', 0)`.execute(db)
+    const order: string[] = []
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let locked!: () => void
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve))
+    const issuing = db.transaction().execute(async (trx) => {
+      t.equal(await lockActiveUser(trx, 'u1'), true)
+      locked()
+      await held
+      order.push('issued')
+    })
+    await lockTaken
+    // SQLite runs kysely's queries one at a time on its one connection: the disable queues behind
+    // the open transaction. PostgreSQL takes it on another connection, where it waits on the row.
+    const disabling = sql`update users set disabled_at = 5 where id = 'u1'`.execute(db).then(() => order.push('disabled'))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    release()
+    await Promise.all([issuing, disabling])
+    t.same(order, ['issued', 'disabled'], 'the disable landed after the issue committed')
+    t.equal(await db.transaction().execute((trx) => lockActiveUser(trx, 'u1')), false, 'and is seen by the next')
+  })
+}
