@@ -29,13 +29,15 @@ import { introspectRoute } from './routes/introspect.js'
 import { jwksRoute } from './routes/jwks.js'
 import { logoutRoute } from './routes/logout.js'
 import { noStoreByDefault } from './routes/route-rules.js'
+import { registerRoute } from './routes/register.js'
 import { revokeRoute } from './routes/revoke.js'
 import { auditRequests } from './routes/request-audit.js'
 import { tokenRoute } from './routes/token.js'
 import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
 import { purgeExpired, purgePolicy, schedulePurges } from './storage/purge.js'
-import { repositories, type Repositories } from './storage/repositories.js'
+import { clientUseRecorder, registrations } from './registration/registrations.js'
+import { inTransaction, repositories, type Repositories } from './storage/repositories.js'
 import { isDatabaseUnavailable } from './storage/unavailable.js'
 import { accessTokenSigner } from './tokens/access-token.js'
 import { idTokenHintVerifier } from './tokens/id-token-hint.js'
@@ -188,10 +190,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     await api.register(cors, { delegator: corsPolicy(repos) })
     await api.register(discoveryRoute, { config, grants: grantDefinitions, uiLocales: pages.locales })
     await api.register(jwksRoute, { keys: deps.keys, clock, maxAgeSeconds: jwksMaxAgeSeconds(config.keyPublishDelaySeconds) })
-    await api.register(tokenRoute, { authenticate, grants })
+    await api.register(tokenRoute, { authenticate, grants, recordUse: clientUseRecorder({ clients: repos.clients, clock }) })
     await api.register(revokeRoute, { repos, verifier, clock, authenticate })
     await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, authenticate })
     await api.register(userinfoRoute, { repos, verifier })
+    if (config.registration.mode !== 'off') {
+      const registry = registrations({ repos, transaction: inTransaction(deps.store), clock, issuer: config.issuer, config: config.registration, grants: grantDefinitions })
+      await api.register(registerRoute, { registrations: registry, requireInitialAccessToken: config.registration.mode === 'token' })
+    }
   })
   const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds, maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress })
   await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns })

@@ -14,6 +14,8 @@ export type OAuthErrorCode =
   | 'request_not_supported'
   | 'request_uri_not_supported'
   | 'registration_not_supported'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
   | 'invalid_token'
   | 'insufficient_scope'
   | 'server_error'
@@ -35,6 +37,8 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
   request_not_supported: 400,
   request_uri_not_supported: 400,
   registration_not_supported: 400,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
   invalid_token: 401,
   insufficient_scope: 403,
   server_error: 500,

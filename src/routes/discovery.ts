@@ -43,6 +43,8 @@ export function discoveryDocument(config: Config, grants: readonly GrantDescript
     request_parameter_supported: false,
     // Its default is true, so say so.
     request_uri_parameter_supported: false,
+    // RFC 8414 §2 / RFC 7591: only while REGISTRATION is open or token.
+    ...(config.registration.mode === 'off' ? {} : { registration_endpoint: url('/register') }),
   }
 }
 

@@ -35,6 +35,22 @@ export interface ClientsTable {
   /** After a rotation with a grace period: the old secret's hash, valid until the time below. */
   previous_secret_hash: Generated<string | null>
   previous_secret_expires_at: Generated<number | null>
+  /** 1 for a client that registered itself (RFC 7591), 0 for one an administrator added. */
+  self_registered: Generated<number>
+  /** SHA-256 (hex) of a self-registered client's registration access token (RFC 7592). */
+  registration_token_hash: Generated<string | null>
+  /** The token_endpoint_auth_method a self-registered client registered, echoed back on read. */
+  token_endpoint_auth_method: Generated<string | null>
+  /** When a token was last issued to a self-registered client (to the hour); null: never. */
+  last_used_at: Generated<number | null>
+}
+
+/** RFC 7591 §3: initial access tokens for REGISTRATION=token, single use, stored as hashes. */
+export interface InitialAccessTokensTable {
+  token_hash: string
+  created_at: number
+  expires_at: number
+  used_at: number | null
 }
 
 export interface ScopesTable {
@@ -167,6 +183,7 @@ export interface Database {
   revoked_jtis: RevokedJtisTable
   login_attempts: LoginAttemptsTable
   failure_counters: FailureCountersTable
+  initial_access_tokens: InitialAccessTokensTable
 }
 
 export type UserRow = Selectable<UsersTable>

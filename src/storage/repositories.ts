@@ -10,6 +10,7 @@ import {
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
 import { grantRepository, type GrantRepository } from './grants.js'
+import { initialAccessTokenRepository, type InitialAccessTokenRepository } from './initial-access-tokens.js'
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
 import { loginAttemptRepository, type LoginAttemptRepository } from './login-attempts.js'
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
@@ -30,6 +31,7 @@ export interface Repositories {
   loginAttempts: LoginAttemptRepository
   failureCounters: FailureCounterRepository
   grants: GrantRepository
+  initialAccessTokens: InitialAccessTokenRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -50,6 +52,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     loginAttempts: loginAttemptRepository(db),
     failureCounters: failureCounterRepository(db),
     grants: grantRepository(db),
+    initialAccessTokens: initialAccessTokenRepository(db),
   }
 }
 

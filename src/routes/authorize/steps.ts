@@ -86,6 +86,8 @@ export function authorizeSteps(deps: {
           returnToDevice: target.onDevice,
           duration: { accessSeconds: lifetimes.accessTokenTtlSeconds, refresh },
           remembered: consentCanBeRemembered(client, tx.redirectUri),
+          // RFC 7591 §5: say that nobody vetted the app, and where it sends the user back.
+          selfRegistered: client.selfRegistered === true,
           transaction: tx.id,
           csrfToken,
         },
