@@ -9,6 +9,7 @@ import {
 } from './authorization-transactions.js'
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
+import { deviceAuthorizationRepository, type DeviceAuthorizationRepository } from './device-authorizations.js'
 import { grantRepository, type GrantRepository } from './grants.js'
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
 import { loginAttemptRepository, type LoginAttemptRepository } from './login-attempts.js'
@@ -30,6 +31,7 @@ export interface Repositories {
   loginAttempts: LoginAttemptRepository
   failureCounters: FailureCounterRepository
   grants: GrantRepository
+  devices: DeviceAuthorizationRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -50,6 +52,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     loginAttempts: loginAttemptRepository(db),
     failureCounters: failureCounterRepository(db),
     grants: grantRepository(db),
+    devices: deviceAuthorizationRepository(db),
   }
 }
 
