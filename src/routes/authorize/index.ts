@@ -14,6 +14,7 @@ import type { Repositories } from '../../storage/repositories.js'
 import type { IdTokenHintVerifier } from '../../tokens/id-token-hint.js'
 import { browserCookies, redirectPostToGet } from '../browser-cookies.js'
 import { consentRoute } from './consent.js'
+import { deviceRoute, deviceSteps } from './device.js'
 import { loginRoute } from './login.js'
 import { authorizeSteps } from './steps.js'
 
@@ -28,6 +29,8 @@ export interface AuthorizeRouteOptions {
   hints: IdTokenHintVerifier
   /** The sign-in check (built once in app.ts, shared with the password grant). */
   signIns: SignInChecker
+  /** Whether /token serves the device code grant, so /device is served. */
+  deviceFlow: boolean
 }
 
 /** The authorization endpoint (RFC 6749 §3.1) and the login and consent forms it shows. */
@@ -94,7 +97,9 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
 
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
-  const context = { auth, cookies, steps, repos, clock }
+  const context = { auth, cookies, steps, device: deviceSteps({ auth, pages }), repos, clock }
   loginRoute(app, { ...context, routeConfig, signIns: options.signIns })
   consentRoute(app, { ...context, routeConfig })
+  // RFC 8628 §3.3: the verification page, when the device grant is served.
+  if (options.deviceFlow) deviceRoute(app, { ...context, routeConfig, pages, issuer: config.issuer })
 }
