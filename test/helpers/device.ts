@@ -22,7 +22,7 @@ export async function createDeviceClient(ctx: TestApp, input: { isPublic?: boole
     ...(input.scope !== undefined ? { scope: input.scope } : {}),
     ...(input.resources ? { resources: input.resources } : {}),
   })
-  const auth = isPublic
+  const auth: DeviceClient['auth'] = isPublic
     ? { form: { client_id: client.client_id }, headers: {} }
     : { form: {}, headers: { authorization: basic(client.client_id, client.client_secret as string) } }
   return { ...client, auth }
