@@ -4,7 +4,7 @@ import { DEVICE_CODE_GRANT } from '../../src/oauth/device-flow.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import { buildTestApp } from '../helpers/app.js'
 import { eachDialect } from '../helpers/db.js'
-import { createDeviceClient, decideOnDevicePage, poll, postForm, startDevice, type DeviceClient } from '../helpers/device.js'
+import { createDeviceClient, decideOnDevicePage, poll, postForm, startDevice } from '../helpers/device.js'
 import { createUser, exchange, verifyAccessToken } from '../helpers/oauth.js'
 
 function assertError(t: Test, res: { statusCode: number; headers: Record<string, unknown>; json(): { error: string } }, error: string) {
