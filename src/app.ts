@@ -15,8 +15,8 @@ import { systemClock, type Clock } from './clock.js'
 import { createErrorHandler, sendJsonError } from './error-handler.js'
 import { OAuthError } from './errors.js'
 import type { GrantDefinition } from './grants/grant.js'
+import { deviceCodeDefinition } from './grants/device-code.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
-import { DEVICE_CODE_GRANT } from './oauth/device-flow.js'
 import type { KeyStore } from './keys/key-store.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
@@ -197,7 +197,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     maxOpenDeviceAuthorizationsPerAddress: deps.maxOpenDeviceAuthorizationsPerAddress,
   })
   // RFC 8628: /device_authorization and /device exist while /token serves the device grant.
-  const deviceFlow = grants.has(DEVICE_CODE_GRANT)
+  const deviceFlow = grants.has(deviceCodeDefinition.type)
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
     await api.register(discoveryRoute, { config, grants: grantDefinitions, uiLocales: pages.locales })
