@@ -39,11 +39,8 @@ function secondsUntil(untilMs: number, nowMs: number): number {
 export const MAX_USER_CODE_FAILURES = 10
 
 /** Too many live device authorizations from one address: 429 with Retry-After, nothing stored. */
-export class TooManyDeviceAuthorizationsError extends OAuthError {
-  constructor(retryAfterSeconds: number) {
-    super('temporarily_unavailable', 'too many device authorization requests from this network; try again later', { status: 429, retryAfterSeconds })
-    this.name = 'TooManyDeviceAuthorizationsError'
-  }
+export function tooManyDeviceAuthorizations(retryAfterSeconds: number): OAuthError {
+  return new OAuthError('temporarily_unavailable', 'too many device authorization requests from this network; try again later', { status: 429, retryAfterSeconds })
 }
 
 /** What /device_authorization answers (RFC 8628 §3.2), less the URIs the route adds. */
@@ -63,16 +60,17 @@ export type UserCodeEntry =
   | { outcome: 'limited'; retryAfterSeconds: number; first: boolean }
 
 export interface DeviceAuthorizations {
-  /** RFC 8628 §3.1: a new device code and user code for the client's request. */
-  start(input: { clientId: string; scopes: readonly string[]; resource: string; clientAddress: string }): Promise<StartedDeviceAuthorization>
+  /**
+   * RFC 8628 §3.1: a new device code and user code for the client's request; `refused`, with
+   * nothing stored, when the address already holds MAX_OPEN_DEVICE_AUTHORIZATIONS_PER_ADDRESS.
+   */
+  start(input: { clientId: string; scopes: readonly string[]; resource: string; clientAddress: string }): Promise<StartedDeviceAuthorization | { refused: { retryAfterSeconds: number } }>
   /**
    * A user code typed on the verification page, from `ip` and the browser `browserId`: the pending
    * authorization it names, `wrong`, or `limited` once the address or the browser has entered
    * too many wrong codes (RFC 8628 §5.1).
    */
   enter(input: { userCode: string; ip: string; browserId: string }): Promise<UserCodeEntry>
-  /** The pending, unexpired authorization with this id, if it still is. */
-  findPending(id: string): Promise<DeviceAuthorization | undefined>
   /**
    * The user allowed: stores the grant's authorization code (never handed out: the device code
    * redeems it) and marks the authorization approved. False when it is no longer pending.
@@ -102,7 +100,7 @@ export function deviceAuthorizations(deps: {
       // Counted, then inserted: concurrent requests may overshoot by as many as run at once.
       const open = await deps.devices.countOpen(address, now, maxOpen)
       if (open.count >= maxOpen) {
-        throw new TooManyDeviceAuthorizationsError(secondsUntil(open.firstExpiresAt ?? now + DEVICE_AUTHORIZATION_TTL_S * 1000, now))
+        return { refused: { retryAfterSeconds: secondsUntil(open.firstExpiresAt ?? now + DEVICE_AUTHORIZATION_TTL_S * 1000, now) } }
       }
       const deviceCode = randomToken(32)
       // A user code already stored is drawn again; with 2.56e10 codes, a second draw is rare
@@ -148,11 +146,6 @@ export function deviceAuthorizations(deps: {
       if (!device) return { outcome: 'wrong' }
       await Promise.all(keys.map((key) => deps.counters.decrement(key, now)))
       return { outcome: 'found', device }
-    },
-
-    async findPending(id) {
-      const device = await deps.devices.findById(id)
-      return device && device.status === 'pending' && device.expiresAt > deps.clock.now() ? device : undefined
     },
 
     async approve(id, { userId, authTime, verificationUri }) {

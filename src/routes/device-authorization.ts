@@ -1,6 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { DeviceAuthorizations } from '../authorization/device.js'
-import { TooManyDeviceAuthorizationsError } from '../authorization/device.js'
+import { tooManyDeviceAuthorizations, type DeviceAuthorizations } from '../authorization/device.js'
 import { OAuthError } from '../errors.js'
 import { resolveAudience } from '../oauth/audience.js'
 import { DEVICE_CODE_GRANT } from '../oauth/device-flow.js'
@@ -46,12 +45,12 @@ export const deviceAuthorizationRoute: FastifyPluginAsync<DeviceAuthorizationRou
     const known = await options.scopes.findByNames(scopes)
     if (known.length !== scopes.length) throw new OAuthError('invalid_scope', 'unknown scope')
     const resource = resolveAudience(params.get('resource'), client.resources, options.defaultAudience)
-    const started = await devices.start({ clientId: client.id, scopes, resource, clientAddress: request.ip }).catch((error: unknown) => {
-      if (error instanceof TooManyDeviceAuthorizationsError) {
-        request.audit.record({ event: 'authorize_throttled', limit: 'open_device_authorizations', retryAfterSeconds: error.retryAfterSeconds ?? 0 })
-      }
-      throw error
-    })
+    const started = await devices.start({ clientId: client.id, scopes, resource, clientAddress: request.ip })
+    if ('refused' in started) {
+      const { retryAfterSeconds } = started.refused
+      request.audit.record({ event: 'authorize_throttled', limit: 'open_device_authorizations', retryAfterSeconds })
+      throw tooManyDeviceAuthorizations(retryAfterSeconds)
+    }
     const uri = verificationUri(options.issuer)
     // RFC 8628 §3.3.1: the complete URI only fills the code in; the user still signs in and
     // approves on the consent page. Cache-Control: no-store comes from the onSend hook.

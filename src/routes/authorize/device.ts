@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
 import { findClient } from '../../authorization/request.js'
-import { TooManyTransactionsError } from '../../authorization/transactions.js'
 import { OAuthError } from '../../errors.js'
 import { Params } from '../../oauth/params.js'
 import { secretMatchesHash, sha256Hex } from '../../oauth/secrets.js'
@@ -11,6 +10,7 @@ import type { AuthorizationTransaction } from '../../storage/authorization-trans
 import type { Client } from '../../storage/clients.js'
 import { verificationUri } from '../device-authorization.js'
 import type { FormRouteContext } from './form.js'
+import { startTransaction } from './start.js'
 
 /** The end of a device's authorization: the user's decision on the consent page. */
 export interface DeviceSteps {
@@ -99,33 +99,26 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
     const { device } = entry
     const client = await findClient(repos.clients, device.clientId)
     const session = await auth.sessions.find(cookies.sessionId(request))
-    const open = await auth.transactions
-      .start({
-        grant: {
-          clientId: device.clientId,
-          redirectUri: verificationUri(ctx.issuer),
-          state: null,
-          scopes: device.scopes,
-          resource: device.resource,
-          codeChallenge: null,
-          codeChallengeMethod: null,
-          nonce: null,
-        },
-        browserId,
-        // RFC 8628 §5.4: the user always sees who asks, and for what, before approving.
-        forceConsent: true,
-        signedIn: session && { userId: session.userId, authTime: session.authTime },
-        loginHint: undefined,
-        maxAgeSeconds: undefined,
-        clientAddress: request.ip,
-        deviceAuthorizationId: device.id,
-      })
-      .catch((error: unknown) => {
-        if (error instanceof TooManyTransactionsError) {
-          request.audit.record({ event: 'authorize_throttled', limit: 'open_transactions', retryAfterSeconds: error.retryAfterSeconds ?? 0 })
-        }
-        throw error
-      })
+    const open = await startTransaction(auth, request, {
+      grant: {
+        clientId: device.clientId,
+        redirectUri: verificationUri(ctx.issuer),
+        state: null,
+        scopes: device.scopes,
+        resource: device.resource,
+        codeChallenge: null,
+        codeChallengeMethod: null,
+        nonce: null,
+      },
+      browserId,
+      // RFC 8628 §5.4: the user always sees who asks, and for what, before approving.
+      forceConsent: true,
+      signedIn: session && { userId: session.userId, authTime: session.authTime },
+      loginHint: undefined,
+      maxAgeSeconds: undefined,
+      clientAddress: request.ip,
+      deviceAuthorizationId: device.id,
+    })
     const { tx } = open
     if (tx.userId === null || tx.authTime === null) return steps.renderLogin(reply, { ...open, client })
     return steps.continueSignedIn(request, reply, { ...open, tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, client })

@@ -2,7 +2,6 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
 import { sessionSatisfies } from '../../authorization/login-session.js'
 import { parseAuthorizationRequest } from '../../authorization/request.js'
-import { TooManyTransactionsError } from '../../authorization/transactions.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
 import type { Clock } from '../../clock.js'
@@ -16,6 +15,7 @@ import { browserCookies, redirectPostToGet } from '../browser-cookies.js'
 import { consentRoute } from './consent.js'
 import { deviceRoute, deviceSteps } from './device.js'
 import { loginRoute } from './login.js'
+import { startTransaction } from './start.js'
 import { authorizeSteps } from './steps.js'
 
 export interface AuthorizeRouteOptions {
@@ -71,25 +71,17 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       return steps.redirectWithCode(request, reply, { ...grant, userId: session.userId, authTime: session.authTime })
     }
 
-    const open = await auth.transactions
-      .start({
-        grant,
-        browserId: cookies.browserId(request, reply),
-        forceConsent: req.prompt.consent,
-        signedIn: session && { userId: session.userId, authTime: session.authTime },
-        loginHint: req.loginHint,
-        maxAgeSeconds: req.maxAgeSeconds,
-        // OIDC Core §3.1.2.1: the pages' language, kept for the forms that follow.
-        uiLocale: pages.pickUiLocale(req.uiLocales),
-        clientAddress: request.ip,
-      })
-      .catch((error: unknown) => {
-        // The error page and its Retry-After come from the error handler.
-        if (error instanceof TooManyTransactionsError) {
-          request.audit.record({ event: 'authorize_throttled', limit: 'open_transactions', retryAfterSeconds: error.retryAfterSeconds ?? 0 })
-        }
-        throw error
-      })
+    const open = await startTransaction(auth, request, {
+      grant,
+      browserId: cookies.browserId(request, reply),
+      forceConsent: req.prompt.consent,
+      signedIn: session && { userId: session.userId, authTime: session.authTime },
+      loginHint: req.loginHint,
+      maxAgeSeconds: req.maxAgeSeconds,
+      // OIDC Core §3.1.2.1: the pages' language, kept for the forms that follow.
+      uiLocale: pages.pickUiLocale(req.uiLocales),
+      clientAddress: request.ip,
+    })
     const { tx } = open
     if (tx.userId === null || tx.authTime === null) return steps.renderLogin(reply, { ...open, client: req.client })
     return steps.continueSignedIn(request, reply, { ...open, tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, client: req.client })
