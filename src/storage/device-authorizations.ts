@@ -68,9 +68,6 @@ export interface DeviceAuthorizationRepository {
   markRedeemed(id: string, now: number): Promise<void>
 }
 
-/** Thrown inside an approval to roll back the code when the authorization was no longer pending. */
-class NotPending extends Error {}
-
 function toDevice(row: DeviceAuthorizationRow): DeviceAuthorization {
   return {
     id: row.id,
@@ -173,24 +170,20 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
         .execute()
     },
     async approve({ id, code, now }) {
-      return db
-        .transaction()
-        .execute(async (trx) => {
-          await insertCode(trx, code)
-          const approved = await trx
-            .updateTable('device_authorizations')
-            .set({ status: 'approved', user_id: code.userId, auth_time: code.authTime, code_id: code.id })
-            .where('id', '=', id)
-            .where('status', '=', 'pending')
-            .where('expires_at', '>', now)
-            .executeTakeFirst()
-          if (Number(approved.numUpdatedRows) !== 1) throw new NotPending()
-          return true
-        })
-        .catch((error: unknown) => {
-          if (error instanceof NotPending) return false
-          throw error
-        })
+      return db.transaction().execute(async (trx) => {
+        // The claim first: a second decision, or one after expiry, changes no row and writes nothing.
+        const claimed = await trx
+          .updateTable('device_authorizations')
+          .set({ status: 'approved', user_id: code.userId, auth_time: code.authTime })
+          .where('id', '=', id)
+          .where('status', '=', 'pending')
+          .where('expires_at', '>', now)
+          .executeTakeFirst()
+        if (Number(claimed.numUpdatedRows) !== 1) return false
+        await insertCode(trx, code)
+        await trx.updateTable('device_authorizations').set({ code_id: code.id }).where('id', '=', id).execute()
+        return true
+      })
     },
     async deny({ id, userId, authTime, now }) {
       const result = await db
