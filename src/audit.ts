@@ -9,8 +9,12 @@ export type AuditEvent =
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
   /** An address over its sign-in failure limit: from now on refused unchecked (once per window). */
   | { event: 'signin_throttled'; limit: 'address'; via: SignInChannel; retryAfterSeconds: number }
-  /** GET /authorize refused: the address holds too many open authorization requests. */
-  | { event: 'authorize_throttled'; limit: 'open_transactions'; retryAfterSeconds: number }
+  /**
+   * GET /authorize refused: the address holds too many open authorization requests; or
+   * /device_authorization (too many live device codes), or the device page (too many wrong user
+   * codes, once per window).
+   */
+  | { event: 'authorize_throttled'; limit: 'open_transactions' | 'open_device_authorizations' | 'user_code_failures'; retryAfterSeconds: number }
   /**
    * A failure that started a lock on a username (from one address, or from everywhere): sign-ins
    * to it are refused unchecked until `lockedUntil`.

@@ -20,6 +20,9 @@ export type OAuthErrorCode =
   | 'insufficient_scope'
   | 'server_error'
   | 'temporarily_unavailable'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
 
 const defaultStatus: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -43,6 +46,10 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
   insufficient_scope: 403,
   server_error: 500,
   temporarily_unavailable: 503,
+  // RFC 8628 §3.5: token-endpoint errors (RFC 6749 §5.2), so 400.
+  authorization_pending: 400,
+  slow_down: 400,
+  expired_token: 400,
 }
 
 /**

@@ -82,6 +82,8 @@ export interface AuthorizationTransactionsTable {
   address: string | null
   /** The pages' language from ui_locales (a tag such as `de`), or null. */
   ui_locale: string | null
+  /** Set when the transaction was opened from the device verification page (RFC 8628 §3.3). */
+  device_authorization_id: Generated<string | null>
 }
 
 export interface LoginSessionsTable {
@@ -169,6 +171,28 @@ export interface FailureCountersTable {
   expires_at: number
 }
 
+export interface DeviceAuthorizationsTable {
+  id: string
+  device_code_hash: string
+  /** SHA-256 of the normalized user code (8 letters, no hyphen, upper case). */
+  user_code_hash: string
+  client_id: string
+  scopes: string
+  resource: string
+  /** pending, approved or denied. */
+  status: string
+  user_id: string | null
+  auth_time: number | null
+  /** The authorization code the approval wrote; null until approved (or once purged). */
+  code_id: string | null
+  interval_seconds: number
+  last_polled_at: number | null
+  address: string
+  created_at: number
+  expires_at: number
+  redeemed_at: number | null
+}
+
 export interface Database {
   users: UsersTable
   clients: ClientsTable
@@ -184,6 +208,7 @@ export interface Database {
   login_attempts: LoginAttemptsTable
   failure_counters: FailureCountersTable
   initial_access_tokens: InitialAccessTokensTable
+  device_authorizations: DeviceAuthorizationsTable
 }
 
 export type UserRow = Selectable<UsersTable>
@@ -197,3 +222,4 @@ export type ConsentRow = Selectable<ConsentsTable>
 export type AuthorizationCodeRow = Selectable<AuthorizationCodesTable>
 export type RefreshTokenFamilyRow = Selectable<RefreshTokenFamiliesTable>
 export type RefreshTokenRow = Selectable<RefreshTokensTable>
+export type DeviceAuthorizationRow = Selectable<DeviceAuthorizationsTable>

@@ -92,6 +92,9 @@ export const PURGE_RULES: readonly PurgeRule[] = [
   // Completed or not: once expired, no form can use it (transactions.ts load()).
   { table: 'authorization_transactions', key: 'id', purgeable: expired },
   { table: 'login_sessions', key: 'id_hash', purgeable: expired },
+  // RFC 8628 §3.2: once expired a device code is refused, approved or not; before the codes
+  // its approvals wrote, which it references.
+  { table: 'device_authorizations', key: 'id', purgeable: expired },
   // A jti record serves revocation only until the token expires; before codes and families,
   // which they reference, so few rows are left for ON DELETE SET NULL to unlink.
   { table: 'access_tokens', key: 'jti', purgeable: expired },

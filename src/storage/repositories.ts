@@ -9,6 +9,7 @@ import {
 } from './authorization-transactions.js'
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
+import { deviceAuthorizationRepository, type DeviceAuthorizationRepository } from './device-authorizations.js'
 import { grantRepository, type GrantRepository } from './grants.js'
 import { initialAccessTokenRepository, type InitialAccessTokenRepository } from './initial-access-tokens.js'
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
@@ -32,6 +33,7 @@ export interface Repositories {
   failureCounters: FailureCounterRepository
   grants: GrantRepository
   initialAccessTokens: InitialAccessTokenRepository
+  devices: DeviceAuthorizationRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -53,6 +55,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     failureCounters: failureCounterRepository(db),
     grants: grantRepository(db),
     initialAccessTokens: initialAccessTokenRepository(db),
+    devices: deviceAuthorizationRepository(db),
   }
 }
 
