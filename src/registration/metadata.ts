@@ -138,7 +138,8 @@ function defaultName(redirectUris: readonly string[]): string {
   const first = redirectUris[0]
   if (first === undefined) return 'Unnamed client'
   const url = new URL(first)
-  return url.host === '' ? url.protocol.slice(0, -1) : url.host
+  // A host or scheme may be longer than a name may be (the column holds MAX_NAME_LENGTH).
+  return (url.host === '' ? url.protocol.slice(0, -1) : url.host).slice(0, MAX_NAME_LENGTH)
 }
 
 function clientName(body: Record<string, unknown>, redirectUris: readonly string[]): string {
