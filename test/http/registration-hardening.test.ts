@@ -1,4 +1,8 @@
 import t from 'tap'
+import type { AuditEvent } from '../../src/audit.js'
+import { BUILT_IN_GRANTS } from '../../src/grants/index.js'
+import { MAX_REGISTRATIONS_PER_HOUR, REGISTRATIONS_KEY, registrations } from '../../src/registration/registrations.js'
+import { inTransaction } from '../../src/storage/repositories.js'
 import { buildTestApp } from '../helpers/app.js'
 import { eachDialect } from '../helpers/db.js'
 import { manage, PUBLIC_APP, register } from '../helpers/registration.js'
@@ -28,4 +32,38 @@ eachDialect(t, (t) => {
     t.equal(named.statusCode, 201)
     t.equal(named.json().client_name, scheme.slice(0, 255))
   })
+})
+
+t.test('registrations are capped per hour across all addresses: 429 with Retry-After; refused requests do not count', async (t) => {
+  const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open' } })
+  const events: AuditEvent[] = []
+  const audit = { record: (event: AuditEvent) => void events.push(event) }
+  const registry = registrations({
+    repos: ctx.repos,
+    transaction: inTransaction(ctx.store),
+    clock: ctx.clock,
+    issuer: ctx.config.issuer,
+    config: ctx.config.registration,
+    grants: BUILT_IN_GRANTS,
+    maxRegistrationsPerHour: 2,
+  })
+  const attempt = (ip: string, body: unknown = PUBLIC_APP) => registry.register({ body, initialAccessToken: undefined, ip, audit })
+  t.equal((await attempt('192.0.2.1')).status, 201)
+  await t.rejects(attempt('192.0.2.2', { client_name: 'no redirect URI' }), { code: 'invalid_redirect_uri' })
+  t.equal((await attempt('192.0.2.3')).status, 201, 'a refused registration did not use up the cap')
+  ctx.clock.advance(600)
+  await t.rejects(attempt('198.51.100.4'), { code: 'invalid_request', status: 429, retryAfterSeconds: 3000, message: /too many registrations on this server/ })
+  await t.rejects(attempt('2001:db8::5'), { status: 429, message: /on this server/ }, 'from any address')
+  t.same(events.filter((e) => e.event === 'registration_throttled'), [{ event: 'registration_throttled', limit: 'server', retryAfterSeconds: 3000 }], 'audited once per window')
+  t.equal((await ctx.store.db.selectFrom('clients').select('id').execute()).length, 2)
+  ctx.clock.advance(3000)
+  t.equal((await attempt('198.51.100.4')).status, 201, 'a new window')
+
+  // Through HTTP, the default cap (MAX_REGISTRATIONS_PER_HOUR) in the RFC 7591 error format.
+  await ctx.store.db.updateTable('failure_counters').set({ failures: MAX_REGISTRATIONS_PER_HOUR }).where('key_hash', '=', REGISTRATIONS_KEY).execute()
+  const limited = await register(ctx, PUBLIC_APP, {}, '203.0.113.9')
+  t.equal(limited.statusCode, 429)
+  t.ok(Number(limited.headers['retry-after']) >= 1)
+  t.equal(limited.headers['cache-control'], 'no-store')
+  t.match(limited.json(), { error: 'invalid_request', error_description: /too many registrations on this server/ })
 })
