@@ -2,9 +2,11 @@ import t from 'tap'
 import type { AuditEvent } from '../../src/audit.js'
 import { BUILT_IN_GRANTS } from '../../src/grants/index.js'
 import { MAX_REGISTRATIONS_PER_HOUR, REGISTRATIONS_KEY, registrations } from '../../src/registration/registrations.js'
+import { purgeExpired, purgePolicy } from '../../src/storage/purge.js'
 import { inTransaction } from '../../src/storage/repositories.js'
 import { buildTestApp } from '../helpers/app.js'
 import { eachDialect } from '../helpers/db.js'
+import { createUser, exchange, obtainCode } from '../helpers/oauth.js'
 import { manage, PUBLIC_APP, register } from '../helpers/registration.js'
 
 // Findings of the registration security review: each test fails without its fix.
@@ -66,4 +68,36 @@ t.test('registrations are capped per hour across all addresses: 429 with Retry-A
   t.ok(Number(limited.headers['retry-after']) >= 1)
   t.equal(limited.headers['cache-control'], 'no-store')
   t.match(limited.json(), { error: 'invalid_request', error_description: /too many registrations on this server/ })
+})
+
+eachDialect(t, (t) => {
+  t.test('the purge keeps a self-registered client while a refresh token of a family not revoked is valid', async (t) => {
+    const DAY = 86_400
+    const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open', REGISTRATION_UNUSED_DAYS: '2', REFRESH_TOKEN_TTL: String(4 * DAY) } })
+    await createUser(ctx)
+    const registered = async () => {
+      const json = (await register(ctx, PUBLIC_APP)).json()
+      return { client_id: json.client_id as string, redirectUri: (json.redirect_uris as string[])[0] as string }
+    }
+    const redeem = async (client: { client_id: string; redirectUri: string }) => {
+      const { code, verifier } = await obtainCode(ctx, client)
+      const res = await exchange(ctx.app, { grant_type: 'authorization_code', client_id: client.client_id, code, code_verifier: verifier, redirect_uri: client.redirectUri })
+      t.equal(res.statusCode, 200)
+      return res.json().refresh_token as string
+    }
+    const kept = await registered()
+    const revoked = await registered()
+    await redeem(kept)
+    const refreshToken = await redeem(revoked)
+    const revocation = await ctx.app.inject({ method: 'POST', url: '/revoke', payload: { token: refreshToken, client_id: revoked.client_id } })
+    t.equal(revocation.statusCode, 200)
+    const purge = () => purgeExpired(ctx.store.db, purgePolicy(ctx.config, ctx.clock.now()))
+    ctx.clock.advance(2 * DAY + 60)
+    t.equal((await purge()).clients, 1, 'unused for REGISTRATION_UNUSED_DAYS, its family revoked: purged')
+    t.equal(await ctx.repos.clients.findById(revoked.client_id), undefined)
+    t.ok(await ctx.repos.clients.findById(kept.client_id), 'its refresh token is still valid: kept')
+    ctx.clock.advance(2 * DAY)
+    t.equal((await purge()).clients, 1, 'once the refresh token has expired, it goes')
+    t.equal(await ctx.repos.clients.findById(kept.client_id), undefined)
+  })
 })
