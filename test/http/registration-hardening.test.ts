@@ -89,7 +89,12 @@ eachDialect(t, (t) => {
     const revoked = await registered()
     await redeem(kept)
     const refreshToken = await redeem(revoked)
-    const revocation = await ctx.app.inject({ method: 'POST', url: '/revoke', payload: { token: refreshToken, client_id: revoked.client_id } })
+    const revocation = await ctx.app.inject({
+      method: 'POST',
+      url: '/revoke',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ token: refreshToken, client_id: revoked.client_id }).toString(),
+    })
     t.equal(revocation.statusCode, 200)
     const purge = () => purgeExpired(ctx.store.db, purgePolicy(ctx.config, ctx.clock.now()))
     ctx.clock.advance(2 * DAY + 60)
@@ -100,4 +105,24 @@ eachDialect(t, (t) => {
     t.equal((await purge()).clients, 1, 'once the refresh token has expired, it goes')
     t.equal(await ctx.repos.clients.findById(kept.client_id), undefined)
   })
+})
+
+t.test('client_name refuses invisible and text-direction characters, and C1 controls', async (t) => {
+  const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open', LIMIT_REGISTRATIONS_PER_ADDRESS: '1000' } })
+  const refused = ['\u061c', '\u200b', '\u200d', '\u200e', '\u200f', '\u2028', '\u2029', '\u202a', '\u202e', '\u2060', '\u2066', '\u2069', '\ufeff', '\u0080', '\u0085', '\u009f']
+  for (const c of refused) {
+    const res = await register(ctx, { ...PUBLIC_APP, client_name: `Acme${c}evil` })
+    const code = `U+${(c.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`
+    t.equal(res.statusCode, 400, code)
+    t.match(res.json(), { error: 'invalid_client_metadata', error_description: /client_name/ }, code)
+  }
+  const registered = await register(ctx, { ...PUBLIC_APP, client_name: 'Acme\u202Eevil' })
+  t.equal(registered.statusCode, 400, 'the reported case')
+  const put = (await register(ctx, PUBLIC_APP)).json()
+  const update = await manage(ctx, 'PUT', put.client_id, put.registration_access_token, { ...PUBLIC_APP, client_id: put.client_id, client_name: 'Acme\u202Eevil' })
+  t.equal(update.json().error, 'invalid_client_metadata', 'nor by an RFC 7592 update')
+  for (const name of ['Café Agent', 'وكيل الصور', 'フォト', 'Agent\u00a0One']) {
+    t.equal((await register(ctx, { ...PUBLIC_APP, client_name: name })).statusCode, 201, `${name} is a name`)
+  }
+  t.equal((await ctx.store.db.selectFrom('clients').select('id').execute()).length, 5)
 })
