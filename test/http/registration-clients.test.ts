@@ -33,7 +33,7 @@ eachDialect(t, (t) => {
     const consent = await signIn(browser, await browser.get(codeRequest(agent).url))
     t.equal(consent.statusCode, 200)
     t.match(consent.body, /class="notice"/)
-    t.match(consent.body, /<strong>Photo Agent<\/strong> registered itself with <strong>latchkey<\/strong>/)
+    t.match(consent.body, /<strong><bdi>Photo Agent<\/bdi><\/strong> registered itself with <strong>latchkey<\/strong>/)
     t.match(consent.body, /send you back to <strong>agent\.example\.com<\/strong>/)
     t.match(consent.body, /latchkey asks you each time this app wants access/)
     const done = await decide(browser, consent, 'allow')
@@ -44,7 +44,7 @@ eachDialect(t, (t) => {
     t.equal(again.statusCode, 200, 'the consent page again, not a redirect')
     t.match(again.body, /name="decision" value="allow"/)
     const german = await browser.get(codeRequest(agent, { ui_locales: 'de' }).url)
-    t.match(german.body, /<strong>Photo Agent<\/strong> hat sich selbst bei <strong>latchkey<\/strong> registriert/)
+    t.match(german.body, /<strong><bdi>Photo Agent<\/bdi><\/strong> hat sich selbst bei <strong>latchkey<\/strong> registriert/)
     t.match(german.body, /zurück zu <strong>agent\.example\.com<\/strong>/)
 
     // A second registration with the same name and redirect URI inherits nothing.
