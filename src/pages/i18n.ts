@@ -109,9 +109,9 @@ export interface Translator {
   /** The text of `key` with its placeholders filled in (not HTML-escaped: templates escape). */
   text(key: string, values?: MessageValues): string
   /**
-   * The text as HTML: everything escaped, each filled-in value in <strong>; the values named in
-   * `isolate` (a client's name, which its registrant chose) also in <bdi>, so their text direction
-   * cannot reorder the sentence around them.
+   * The text as HTML: everything escaped, each filled-in value in <strong>; those named in
+   * `isolate` (a name someone else chose) also in <bdi>, so right-to-left text in them cannot
+   * reorder the sentence around them.
    */
   strong(key: string, values: MessageValues, isolate?: readonly string[]): string
 }
