@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { UnauthorizedError, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
@@ -155,11 +155,11 @@ eachDialect(t, (t) => {
     await cli('client', 'add', '--name', 'Example MCP server', '--audience', mcpUrl)
     await startProcess(t, 'examples/mcp-server/server.ts', { ISSUER: issuer, PORT: String(mcpPort), MCP_URL: mcpUrl }, /MCP server: http/)
 
-    // The user, in the browser the agent opens: signs in as alice and allows.
+    // The user, in the browser the agent opens (a new one each time): signs in as alice and allows.
     const consentPages: string[] = []
-    const browser = new FetchBrowser(issuer)
     const person: UserAgent = {
       async authorize(url) {
+        const browser = new FetchBrowser(issuer)
         const login = await browser.follow(await browser.get(url))
         t.equal(login.status, 200, 'the sign-in page')
         const loginHtml = await login.text()
@@ -241,5 +241,101 @@ eachDialect(t, (t) => {
     t.equal(content?.type, 'text')
     t.same(JSON.parse(content?.text as string), { sub: user.id, client_id: registered?.client_id, scope: SCOPE })
     t.equal(provider.authorizationUrls.length, 1, 'no second authorization')
+
+    // An access token the MCP server refuses (here: spoilt) sends the SDK to refresh, with the
+    // same resource: a new token for the MCP server, and the call goes through without the user.
+    const spoilt = { ...tokens, access_token: `${tokens?.access_token}x` } as OAuthTokens
+    provider.saveTokens(spoilt)
+    const before = requests.length
+    const again = await client.callTool({ name: 'whoami', arguments: {} })
+    t.notOk(again.isError, 'the call after the refresh succeeded')
+    t.ok(requests.slice(before).includes(`POST ${issuer}/token`), 'the SDK refreshed at /token')
+    const refreshed = provider.tokens()
+    t.not(refreshed?.access_token, spoilt.access_token)
+    t.not(refreshed?.refresh_token, tokens?.refresh_token, 'the refresh token rotated')
+    t.match(decodeJwt(refreshed?.access_token as string), { aud: mcpUrl, sub: user.id, scope: SCOPE })
+    t.equal(provider.authorizationUrls.length, 1, 'the user was not asked again')
+
+    // The MCP server's own answers, over plain HTTP.
+    const metadataUrl = `http://127.0.0.1:${mcpPort}/.well-known/oauth-protected-resource/mcp`
+    const initialize = (authorization?: string) => fetch(mcpUrl, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...(authorization === undefined ? {} : { authorization }),
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } }),
+    })
+
+    const anonymous = await initialize()
+    t.equal(anonymous.status, 401, 'no token: 401')
+    t.equal(anonymous.headers.get('www-authenticate'), `Bearer realm="${mcpUrl}", resource_metadata="${metadataUrl}"`, 'the challenge names the metadata, and no error (RFC 6750 §3.1)')
+
+    const document = await fetch(metadataUrl)
+    t.equal(document.status, 200)
+    t.same(await document.json(), {
+      resource: mcpUrl,
+      authorization_servers: [issuer],
+      scopes_supported: [SCOPE],
+      bearer_methods_supported: ['header'],
+      resource_name: 'latchkey example MCP server',
+    }, 'RFC 9728 metadata: the resource is the MCP server\'s URL, the authorization server latchkey')
+
+    const forged = await initialize('Bearer not.a.token')
+    t.equal(forged.status, 401)
+    t.match(forged.headers.get('www-authenticate'), /error="invalid_token"/)
+
+    // Tokens from another client's code flow (the same alice): one for the MCP server without the
+    // scope, and one with the scope for another API (DEFAULT_AUDIENCE).
+    const other = await (await fetch(`${issuer}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_name: 'Other agent', redirect_uris: [provider.redirectUrl], token_endpoint_auth_method: 'none', scope: `openid ${SCOPE}` }),
+    })).json() as { client_id: string }
+    const tokenFor = async (params: Record<string, string>) => {
+      const verifier = randomBytes(32).toString('base64url')
+      const url = new URL(`${issuer}/authorize`)
+      url.search = new URLSearchParams({
+        response_type: 'code',
+        client_id: other.client_id,
+        redirect_uri: provider.redirectUrl,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+        state: 'manual',
+        ...params,
+      }).toString()
+      const back = await person.authorize(url)
+      const res = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: back.searchParams.get('code') as string,
+          redirect_uri: provider.redirectUrl,
+          code_verifier: verifier,
+          client_id: other.client_id,
+          ...params,
+        }),
+      })
+      t.equal(res.status, 200, 'a token from the other client')
+      return ((await res.json()) as { access_token: string }).access_token
+    }
+
+    const withoutScope = await initialize(`Bearer ${await tokenFor({ scope: 'openid', resource: mcpUrl })}`)
+    t.equal(withoutScope.status, 403, 'a token for the MCP server without its scope: 403')
+    t.equal(
+      withoutScope.headers.get('www-authenticate'),
+      `Bearer realm="${mcpUrl}", error="insufficient_scope", error_description="token lacks scope: ${SCOPE}", scope="${SCOPE}", resource_metadata="${metadataUrl}"`,
+    )
+
+    const otherApi = await tokenFor({ scope: SCOPE })
+    t.equal(decodeJwt(otherApi).aud, loadConfig(env).defaultAudience)
+    const wrongAudience = await initialize(`Bearer ${otherApi}`)
+    t.equal(wrongAudience.status, 401, 'a token for another API: 401')
+    t.match(wrongAudience.headers.get('www-authenticate'), /error="invalid_token"/)
+
+    const methods = await fetch(mcpUrl, { headers: { authorization: `Bearer ${provider.tokens()?.access_token}`, accept: 'text/event-stream' } })
+    t.equal(methods.status, 405, 'stateless: no event stream')
+    t.equal(methods.headers.get('allow'), 'POST')
   })
 })
