@@ -18,11 +18,11 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** The demo API: built in-process by tests, listened on by demo.ts. */
 export async function buildDemo(options: DemoOptions): Promise<Demo> {
-  const { logger = false, ...resourceServerOptions } = options
+  const { logger = false, resourceMetadata = { resourceName: 'latchkey demo API' }, ...resourceServerOptions } = options
   const app = fastify({
     logger: logger ? { serializers: { req: (request) => ({ method: request.method, url: request.url.split('?')[0] }) } } : false,
   })
-  const resourceServer = createResourceServer(resourceServerOptions)
+  const resourceServer = createResourceServer({ ...resourceServerOptions, resourceMetadata })
   await app.register(resourceServer.plugin)
 
   // The same {error, error_description} shape as the bearer errors, for bad bodies and bugs.

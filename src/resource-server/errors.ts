@@ -61,19 +61,28 @@ function quoted(value: string): string {
   return `"${value.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '')}"`
 }
 
-/** The `WWW-Authenticate` challenge for a 400, 401 or 403 (RFC 6750 §3); none for a 503. */
-export function challengeFor(error: BearerError, realm: string): string | undefined {
+/**
+ * The `WWW-Authenticate` challenge for a 400, 401 or 403 (RFC 6750 §3); none for a 503.
+ * `resourceMetadata`: the URL of the RFC 9728 metadata, named in every challenge (§5.1).
+ */
+export function challengeFor(error: BearerError, realm: string, resourceMetadata?: string): string | undefined {
   if (error.status === 503) return undefined
   let challenge = `Bearer realm=${quoted(realm)}`
   if (error.code !== undefined) {
     challenge += `, error=${quoted(error.code)}, error_description=${quoted(error.description)}`
   }
   if (error.scope !== undefined) challenge += `, scope=${quoted(error.scope)}`
+  if (resourceMetadata !== undefined) challenge += `, resource_metadata=${quoted(resourceMetadata)}`
   return challenge
 }
 
+export interface BearerErrorBody {
+  error?: BearerErrorCode
+  error_description: string
+}
+
 /** The JSON body: `error` is left out when the challenge names none (no credentials sent). */
-export function bodyFor(error: BearerError): { error?: BearerErrorCode; error_description: string } {
+export function bodyFor(error: BearerError): BearerErrorBody {
   return error.code === undefined
     ? { error_description: error.description }
     : { error: error.code, error_description: error.description }

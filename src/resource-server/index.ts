@@ -1,11 +1,15 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { createIntrospector, type IntrospectionOptions } from './introspection.js'
 import { ASYMMETRIC_ALGORITHMS, KeySet } from './key-set.js'
-import { authPlugin, createRequireScope, type BearerHook } from './plugin.js'
+import { createAuthenticate, type Authenticate } from './authenticate.js'
+import { createPlugin, createRequireScope, type BearerHook } from './plugin.js'
+import { createResourceMetadata, type ResourceMetadataOptions, type ResourceMetadataResponse } from './resource-metadata.js'
 import { createTokenVerifier, type AccessTokenClaims } from './verify.js'
 
-export { BearerError, type BearerErrorCode } from './errors.js'
-export { bearerToken, type BearerHook } from './plugin.js'
+export { bearerToken, type Authenticate, type AuthenticationResult } from './authenticate.js'
+export { BearerError, type BearerErrorBody, type BearerErrorCode } from './errors.js'
+export type { BearerHook } from './plugin.js'
+export { resourceMetadataUrl, type ProtectedResourceMetadata, type ResourceMetadataOptions, type ResourceMetadataResponse } from './resource-metadata.js'
 export { hasScopes, type AccessTokenClaims } from './verify.js'
 export type { IntrospectionOptions } from './introspection.js'
 
@@ -34,15 +38,27 @@ export interface ResourceServerOptions {
   fetchTimeoutMs?: number
   /** Milliseconds since the epoch; default Date.now. For tests. */
   clock?: () => number
+  /**
+   * RFC 9728 protected-resource metadata, served at the well-known URL of `resource` (default:
+   * the audience, which must then be an https URL) and named in every challenge. false: none.
+   */
+  resourceMetadata?: ResourceMetadataOptions | false
 }
 
 export interface ResourceServer {
   /** The verified claims, or a rejected promise with a BearerError. */
   verify(token: string): Promise<AccessTokenClaims>
-  /** Decorates requests with `auth`; not encapsulated. */
+  /** Decorates requests with `auth` and serves the metadata document; not encapsulated, register it without a prefix. */
   plugin: FastifyPluginAsync
   /** A hook that authenticates the request and demands every scope named (none: any valid token). */
   requireScope(...scopes: string[]): BearerHook
+  /**
+   * For node:http, Express and the like: checks an `Authorization` header value and the scopes
+   * it must grant. Resolves to the claims, or to the status, headers and JSON body to answer.
+   */
+  authenticate: Authenticate
+  /** The RFC 9728 metadata document and its path, to serve on GET; undefined with `resourceMetadata: false`. */
+  metadata(): ResourceMetadataResponse | undefined
   /** Loads the keys now; rejects with a 503 BearerError if they cannot be loaded. */
   ready(): Promise<void>
 }
@@ -110,10 +126,18 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     }
   }
 
+  const metadata = options.resourceMetadata === false
+    ? undefined
+    : createResourceMetadata(options.resourceMetadata ?? {}, audience, issuer)
+  const noteScopes = metadata === undefined ? () => {} : metadata.noteScopes
+  const authenticate = createAuthenticate({ verify, realm: audience, resourceMetadataUrl: metadata?.url })
+
   return {
     verify,
-    plugin: authPlugin,
-    requireScope: createRequireScope(verify, audience),
+    plugin: createPlugin(metadata),
+    requireScope: createRequireScope(authenticate, noteScopes),
+    authenticate,
+    metadata: () => metadata?.response(),
     ready: () => keys.ready(),
   }
 }

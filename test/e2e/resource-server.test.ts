@@ -66,7 +66,12 @@ eachDialect(t, (t) => {
 
       const none = await api.inject({ url: '/api/me' })
       t.equal(none.statusCode, 401)
-      t.match(none.headers['www-authenticate'], /^Bearer realm="[^"]*"$/)
+      t.equal(none.headers['www-authenticate'], `Bearer realm="${AUDIENCE}", resource_metadata="${AUDIENCE}/.well-known/oauth-protected-resource"`)
+
+      // RFC 9728: the document a client finds from that challenge leads it to this latchkey.
+      const metadata = await api.inject({ url: '/.well-known/oauth-protected-resource' })
+      t.equal(metadata.statusCode, 200)
+      t.match(metadata.json(), { resource: AUDIENCE, authorization_servers: [issuer], bearer_methods_supported: ['header'] })
     })
   })
 

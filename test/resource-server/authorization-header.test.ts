@@ -1,6 +1,7 @@
 import t from 'tap'
 import fastify from 'fastify'
 import { bearerToken, BearerError, createResourceServer } from '../../src/resource-server/index.js'
+import { createAuthenticate } from '../../src/resource-server/authenticate.js'
 import { createRequireScope } from '../../src/resource-server/plugin.js'
 import { startFixtureIssuer } from './fixture-issuer.js'
 import { assertAccepted, assertRefused, protectedApp } from './harness.js'
@@ -63,15 +64,20 @@ t.test('bearerToken reads the token or throws a BearerError', async (t) => {
 })
 
 t.test('keeps quotes and control characters out of the challenge', async (t) => {
-  const { app } = await protectedApp(t, { issuer: issuer.issuer, audience: 'urn:"odd"\\realm' })
+  const { app } = await protectedApp(t, { issuer: issuer.issuer, audience: 'urn:"odd"\\realm', resourceMetadata: false })
   const response = await app.inject({ url: '/me' })
   t.equal(response.headers['www-authenticate'], 'Bearer realm="urn:oddrealm"')
 })
 
 t.test('leaves an unexpected error (a bug) to fastify: 500, not a 401', async (t) => {
-  const requireScope = createRequireScope(async () => {
-    throw new Error('bug')
-  }, realm)
+  const authenticate = createAuthenticate({
+    verify: async () => {
+      throw new Error('bug')
+    },
+    realm,
+    resourceMetadataUrl: undefined,
+  })
+  const requireScope = createRequireScope(authenticate)
   const app = fastify()
   t.teardown(() => app.close())
   app.get('/', { preHandler: requireScope() }, async () => 'unreachable')

@@ -27,7 +27,24 @@ t.test('GET /api/me answers sub, scope and client_id', async (t) => {
 })
 
 t.test('GET /api/me without a token is 401', async (t) => {
-  assertRefused(t, await app.inject({ url: '/api/me' }), { status: 401, realm, description: 'bearer token required' })
+  assertRefused(t, await app.inject({ url: '/api/me' }), {
+    status: 401,
+    realm,
+    description: 'bearer token required',
+    resourceMetadata: 'http://localhost:4000/.well-known/oauth-protected-resource',
+  })
+})
+
+t.test('serves its RFC 9728 metadata', async (t) => {
+  const response = await app.inject({ url: '/.well-known/oauth-protected-resource' })
+  t.equal(response.statusCode, 200)
+  t.strictSame(response.json(), {
+    resource: 'http://localhost:4000',
+    authorization_servers: [issuer.issuer],
+    scopes_supported: ['source:w'],
+    bearer_methods_supported: ['header'],
+    resource_name: 'latchkey demo API',
+  })
 })
 
 t.test('GET /api/me answers an empty scope for a token without one', async (t) => {
@@ -111,8 +128,9 @@ function startDemo(env: Record<string, string>) {
 
 // Both start now, so their (slow, TypeScript-compiling) start-ups overlap.
 const downIssuer = await refusedUrl()
-const serving = startDemo({ RS_PORT: '0', ISSUER: downIssuer, AUDIENCE: 'http://api.test' })
+const serving = startDemo({ RS_PORT: '0', ISSUER: downIssuer, AUDIENCE: 'http://localhost:4999/api' })
 const badPort = startDemo({ RS_PORT: 'eighty' })
+const badAudience = startDemo({ RS_PORT: '0', AUDIENCE: 'api' })
 
 t.test('demo.ts serves with ISSUER and AUDIENCE, warns when the issuer is down, stops on SIGTERM', async (t) => {
   const base = await serving.listening
@@ -121,7 +139,20 @@ t.test('demo.ts serves with ISSUER and AUDIENCE, warns when the issuer is down, 
 
   const anonymous = await fetch(`${base}/api/me`)
   t.equal(anonymous.status, 401)
-  t.equal(anonymous.headers.get('www-authenticate'), 'Bearer realm="http://api.test"', 'the realm is AUDIENCE')
+  t.equal(
+    anonymous.headers.get('www-authenticate'),
+    'Bearer realm="http://localhost:4999/api", resource_metadata="http://localhost:4999/.well-known/oauth-protected-resource/api"',
+    'the realm is AUDIENCE, the metadata that of AUDIENCE',
+  )
+  const metadata = await fetch(`${base}/.well-known/oauth-protected-resource/api`)
+  t.equal(metadata.status, 200)
+  t.strictSame(await metadata.json(), {
+    resource: 'http://localhost:4999/api',
+    authorization_servers: [downIssuer],
+    scopes_supported: ['source:w'],
+    bearer_methods_supported: ['header'],
+    resource_name: 'latchkey demo API',
+  })
   const token = await issuer.sign()
   const response = await fetch(`${base}/api/me?access_token=${token}`, { headers: { authorization: `Bearer ${token}` } })
   t.equal(response.status, 503, 'keys never loaded')
@@ -134,4 +165,9 @@ t.test('demo.ts serves with ISSUER and AUDIENCE, warns when the issuer is down, 
 t.test('demo.ts refuses a bad RS_PORT with exit code 1', async (t) => {
   t.equal(await badPort.exited, 1)
   t.match(badPort.output(), 'resource server failed to start: RS_PORT must be an integer')
+})
+
+t.test('demo.ts refuses an AUDIENCE that is no resource identifier with exit code 1', async (t) => {
+  t.equal(await badAudience.exited, 1)
+  t.match(badAudience.output(), 'resource server failed to start: audience must be a resource identifier to serve RFC 9728 metadata: not a URL: "api"')
 })

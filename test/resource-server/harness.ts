@@ -38,6 +38,17 @@ export interface ExpectedRefusal {
   error?: string
   description: string
   scope?: string
+  /**
+   * The challenge's RFC 9728 `resource_metadata`; default: the well-known URL of the realm
+   * (the audience, a URL in most tests); null: none (`resourceMetadata: false`).
+   */
+  resourceMetadata?: string | null
+}
+
+/** `<origin>/.well-known/oauth-protected-resource<path>`: test/resource-server/resource-metadata.test.ts checks the cases literally. */
+function wellKnownOf(realm: string): string {
+  const { origin, pathname } = new URL(realm)
+  return `${origin}/.well-known/oauth-protected-resource${pathname === '/' ? '' : pathname}`
 }
 
 /** Asserts the status, the exact RFC 6750 challenge and the JSON body of a refusal. */
@@ -54,6 +65,8 @@ export function assertRefused(t: Test, response: LightMyRequestResponse, expecte
     challenge += `, error="${expected.error}", error_description="${expected.description}"`
   }
   if (expected.scope !== undefined) challenge += `, scope="${expected.scope}"`
+  const resourceMetadata = expected.resourceMetadata === undefined ? wellKnownOf(expected.realm) : expected.resourceMetadata
+  if (resourceMetadata !== null) challenge += `, resource_metadata="${resourceMetadata}"`
   t.equal(response.headers['www-authenticate'], challenge, 'WWW-Authenticate')
   const body = expected.error === undefined
     ? { error_description: expected.description }
