@@ -86,6 +86,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     return
   }
   if (path !== mcpUrl.pathname) return sendJson(res, 404, { error: 'not_found' })
+  // MCP transport security: Origin is checked against DNS rebinding, and Host with it (a rebound
+  // name reaches this port under another Host). Agents send no Origin; a web page always does.
+  const origin = req.headers.origin
+  if (req.headers.host !== mcpUrl.host || (origin !== undefined && origin !== mcpUrl.origin)) {
+    return sendJson(res, 403, { error: 'forbidden', error_description: `only ${mcpUrl.origin} may call this server` })
+  }
 
   // Every method on /mcp needs the token first: a client without one gets the challenge that
   // starts its authorization (resource_metadata="…"), one without the scope a 403 naming it.

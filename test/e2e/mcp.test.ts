@@ -219,6 +219,7 @@ eachDialect(t, (t) => {
     const consentHtml = consentPages[0] as string
     t.match(consentHtml, /class="notice"[^>]*>[^<]*(<[^>]+>[^<]*)*registered itself/, 'the consent page warns that the app registered itself')
     t.match(consentHtml, /Example MCP server/, 'the consent page names the MCP server')
+    t.match(consentHtml, `127.0.0.1:${callbackPort}`, 'and where it will send the user back')
 
     // Back at the agent: the code is exchanged (with the verifier and the same resource).
     t.ok(provider.code, 'the code came back to the redirect URI')
@@ -333,6 +334,14 @@ eachDialect(t, (t) => {
     const wrongAudience = await initialize(`Bearer ${otherApi}`)
     t.equal(wrongAudience.status, 401, 'a token for another API: 401')
     t.match(wrongAudience.headers.get('www-authenticate'), /error="invalid_token"/)
+
+    // MCP transport security (DNS rebinding): a web page of another origin is refused, token or not.
+    const rebound = await fetch(mcpUrl, {
+      method: 'POST',
+      headers: { origin: 'http://attacker.example', authorization: `Bearer ${provider.tokens()?.access_token}`, 'content-type': 'application/json' },
+      body: '{}',
+    })
+    t.equal(rebound.status, 403, 'another origin: 403')
 
     const methods = await fetch(mcpUrl, { headers: { authorization: `Bearer ${provider.tokens()?.access_token}`, accept: 'text/event-stream' } })
     t.equal(methods.status, 405, 'stateless: no event stream')
