@@ -15,6 +15,7 @@ import { systemClock, type Clock } from './clock.js'
 import { createErrorHandler, sendJsonError } from './error-handler.js'
 import { OAuthError } from './errors.js'
 import type { GrantDefinition } from './grants/grant.js'
+import { deviceCodeDefinition } from './grants/device-code.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
@@ -23,19 +24,22 @@ import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
 import { assetsRoute } from './routes/assets.js'
+import { deviceAuthorizationRoute } from './routes/device-authorization.js'
 import { discoveryRoute } from './routes/discovery.js'
 import { healthRoute } from './routes/health.js'
 import { introspectRoute } from './routes/introspect.js'
 import { jwksRoute } from './routes/jwks.js'
 import { logoutRoute } from './routes/logout.js'
 import { noStoreByDefault } from './routes/route-rules.js'
+import { registerRoute } from './routes/register.js'
 import { revokeRoute } from './routes/revoke.js'
 import { auditRequests } from './routes/request-audit.js'
 import { tokenRoute } from './routes/token.js'
 import { userinfoRoute } from './routes/userinfo.js'
 import type { Store } from './storage/connect.js'
 import { purgeExpired, purgePolicy, schedulePurges } from './storage/purge.js'
-import { repositories, type Repositories } from './storage/repositories.js'
+import { clientUseRecorder, registrations } from './registration/registrations.js'
+import { inTransaction, repositories, type Repositories } from './storage/repositories.js'
 import { isDatabaseUnavailable } from './storage/unavailable.js'
 import { accessTokenSigner } from './tokens/access-token.js'
 import { idTokenHintVerifier } from './tokens/id-token-hint.js'
@@ -57,6 +61,8 @@ export interface AppDeps {
   grants?: readonly GrantDefinition[]
   /** Open authorization transactions per client network; MAX_OPEN_TRANSACTIONS_PER_ADDRESS unless a test lowers it. */
   maxOpenTransactionsPerAddress?: number
+  /** Live device authorizations per client network; MAX_OPEN_DEVICE_AUTHORIZATIONS_PER_ADDRESS unless a test lowers it. */
+  maxOpenDeviceAuthorizationsPerAddress?: number
 }
 
 const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/jwks.json'])
@@ -184,17 +190,33 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     clock,
     failures: clientAuthFailureLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitClientAuthFailures }),
   })
+  const auth = authorization({
+    repos,
+    clock,
+    issuer: config.issuer,
+    codeTtlSeconds: config.codeTtlSeconds,
+    maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress,
+    maxOpenDeviceAuthorizationsPerAddress: deps.maxOpenDeviceAuthorizationsPerAddress,
+  })
+  // RFC 8628: /device_authorization and /device exist while /token serves the device grant.
+  const deviceFlow = grants.has(deviceCodeDefinition.type)
   await app.register(async (api) => {
     await api.register(cors, { delegator: corsPolicy(repos) })
     await api.register(discoveryRoute, { config, grants: grantDefinitions, uiLocales: pages.locales })
     await api.register(jwksRoute, { keys: deps.keys, clock, maxAgeSeconds: jwksMaxAgeSeconds(config.keyPublishDelaySeconds) })
-    await api.register(tokenRoute, { authenticate, grants })
+    await api.register(tokenRoute, { authenticate, grants, recordUse: clientUseRecorder({ clients: repos.clients, clock }) })
+    if (deviceFlow) {
+      await api.register(deviceAuthorizationRoute, { authenticate, devices: auth.devices, scopes: repos.scopes, issuer: config.issuer, defaultAudience: config.defaultAudience })
+    }
     await api.register(revokeRoute, { repos, verifier, clock, authenticate })
     await api.register(introspectRoute, { repos, verifier, clock, issuer: config.issuer, authenticate })
     await api.register(userinfoRoute, { repos, verifier })
+    if (config.registration.mode !== 'off') {
+      const registry = registrations({ repos, transaction: inTransaction(deps.store), clock, issuer: config.issuer, config: config.registration, grants: grantDefinitions })
+      await api.register(registerRoute, { registrations: registry, requireInitialAccessToken: config.registration.mode === 'token' })
+    }
   })
-  const auth = authorization({ repos, clock, issuer: config.issuer, codeTtlSeconds: config.codeTtlSeconds, maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   await app.register(assetsRoute, { assets: pages.assets })

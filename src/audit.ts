@@ -9,8 +9,12 @@ export type AuditEvent =
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
   /** An address over its sign-in failure limit: from now on refused unchecked (once per window). */
   | { event: 'signin_throttled'; limit: 'address'; via: SignInChannel; retryAfterSeconds: number }
-  /** GET /authorize refused: the address holds too many open authorization requests. */
-  | { event: 'authorize_throttled'; limit: 'open_transactions'; retryAfterSeconds: number }
+  /**
+   * GET /authorize refused: the address holds too many open authorization requests; or
+   * /device_authorization (too many live device codes), or the device page (too many wrong user
+   * codes, once per window).
+   */
+  | { event: 'authorize_throttled'; limit: 'open_transactions' | 'open_device_authorizations' | 'user_code_failures'; retryAfterSeconds: number }
   /**
    * A failure that started a lock on a username (from one address, or from everywhere): sign-ins
    * to it are refused unchecked until `lockedUntil`.
@@ -53,6 +57,17 @@ export type AuditEvent =
   | { event: 'scope_removed'; scope: string; actor: string }
   | { event: 'grants_revoked'; userId: string; clientId?: string | undefined; consents: number; families: number; actor: string }
   | { event: 'sessions_revoked'; userId: string; sessions: number; actor: string }
+  /**
+   * Dynamic registration (RFC 7591 / 7592): a client registered itself (`mode`: open, or with an
+   * initial access token), changed or deleted its registration; an address past
+   * LIMIT_REGISTRATIONS_PER_ADDRESS (once per window); `registration-token create` made an
+   * initial access token (its expiry only, never the token).
+   */
+  | { event: 'client_registered'; clientId: string; public: boolean; grants: string[]; mode: 'open' | 'token' }
+  | { event: 'client_registration_updated'; clientId: string }
+  | { event: 'client_registration_deleted'; clientId: string }
+  | { event: 'registration_throttled'; retryAfterSeconds: number }
+  | { event: 'registration_token_created'; expiresAt: string }
   /** A signing key was added: by `keys rotate` (`--now`: `immediate`), by KEY_ROTATION_DAYS, or because SIGNING_ALG names an algorithm KEYS_DIR had no key of (`configuration`). */
   | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' | 'configuration' }
   /** `keys retire`: the key is no longer published or trusted. */
@@ -91,6 +106,11 @@ export const AUDIT_EVENTS = [
   'sessions_revoked',
   'key_rotated',
   'key_retired',
+  'client_registered',
+  'client_registration_updated',
+  'client_registration_deleted',
+  'registration_throttled',
+  'registration_token_created',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

@@ -2,8 +2,24 @@ import { readFileSync, statSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { extname } from 'node:path'
 import { isResourceUri, RESOURCE_URI_RULE } from './oauth/resource-uri.js'
+import { parseScope } from './oauth/scope.js'
 
 export type PkceRequired = 'all' | 'public'
+
+/** REGISTRATION: dynamic client registration (RFC 7591) off, open to anyone, or with an initial access token. */
+export const REGISTRATION_MODES = ['off', 'open', 'token'] as const
+export type RegistrationMode = (typeof REGISTRATION_MODES)[number]
+
+/** Dynamic client registration (RFC 7591 / 7592). */
+export interface RegistrationConfig {
+  mode: RegistrationMode
+  /** REGISTRATION_SCOPES: what a self-registered client may ask for (never latchkey:admin). */
+  scopes: string[]
+  /** REGISTRATION_UNUSED_DAYS: a self-registered client no token was issued to for this long is purged. */
+  unusedDays: number
+  /** LIMIT_REGISTRATIONS_PER_ADDRESS: registration requests per client address per hour. */
+  limitPerAddress: number
+}
 
 /**
  * SIGNING_ALG: what access tokens are signed with. The same list as keys/key-file.ts's
@@ -96,6 +112,7 @@ export interface Config {
   /** ADMIN_API=on serves the admin API under /admin/v1. */
   adminApi: boolean
   brand: Brand
+  registration: RegistrationConfig
 }
 
 /** A bad configuration value; the message is one line naming the variable. */
@@ -320,6 +337,24 @@ function brandLogo(env: Env): BrandLogo | undefined {
   return { contentType, data }
 }
 
+function registrationMode(env: Env): RegistrationMode {
+  const raw = env.REGISTRATION || 'off'
+  const mode = REGISTRATION_MODES.find((m) => m === raw)
+  if (mode === undefined) throw new ConfigError('REGISTRATION', `must be one of ${REGISTRATION_MODES.join(', ')} (got ${JSON.stringify(raw)})`)
+  return mode
+}
+
+/** REGISTRATION_SCOPES: space-separated scope names; the admin API's reserved scope is refused. */
+function registrationScopes(env: Env): string[] {
+  const raw = env.REGISTRATION_SCOPES ?? ''
+  if (raw === '') return ['openid', 'profile', 'email', 'offline_access']
+  const scopes = parseScope(raw)
+  if (scopes === undefined) throw new ConfigError('REGISTRATION_SCOPES', `must be a space-separated list of scope names (got ${JSON.stringify(raw)})`)
+  // The same name as ADMIN_SCOPE (admin/client-rules.ts): only `client add --admin` grants it.
+  if (scopes.includes('latchkey:admin')) throw new ConfigError('REGISTRATION_SCOPES', 'must not include latchkey:admin (only client add --admin grants it)')
+  return scopes
+}
+
 export function loadConfig(env: Env): Config {
   const pkce = env.PKCE_REQUIRED || 'all'
   if (pkce !== 'all' && pkce !== 'public') {
@@ -351,6 +386,14 @@ export function loadConfig(env: Env): Config {
     logLevel: logLevel(env),
     adminApi: onOff(env, 'ADMIN_API'),
     brand: { name: brandName(env), color: brandColor(env), logo: brandLogo(env) },
+    registration: {
+      mode: registrationMode(env),
+      scopes: registrationScopes(env),
+      // At least 2: past ACCESS_TOKEN_TTL (1 day at most) plus the hour last_used_at may lag,
+      // so no access token of a purged client is still valid.
+      unusedDays: integer(env, 'REGISTRATION_UNUSED_DAYS', 30, 2, 3650),
+      limitPerAddress: integer(env, 'LIMIT_REGISTRATIONS_PER_ADDRESS', 20, 1, 1_000_000),
+    },
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')

@@ -14,10 +14,15 @@ export type OAuthErrorCode =
   | 'request_not_supported'
   | 'request_uri_not_supported'
   | 'registration_not_supported'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
   | 'invalid_token'
   | 'insufficient_scope'
   | 'server_error'
   | 'temporarily_unavailable'
+  | 'authorization_pending'
+  | 'slow_down'
+  | 'expired_token'
 
 const defaultStatus: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -35,10 +40,16 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
   request_not_supported: 400,
   request_uri_not_supported: 400,
   registration_not_supported: 400,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
   invalid_token: 401,
   insufficient_scope: 403,
   server_error: 500,
   temporarily_unavailable: 503,
+  // RFC 8628 §3.5: token-endpoint errors (RFC 6749 §5.2), so 400.
+  authorization_pending: 400,
+  slow_down: 400,
+  expired_token: 400,
 }
 
 /**

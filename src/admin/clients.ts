@@ -42,6 +42,8 @@ export interface ClientView {
   created_at: string
   /** Until when the secret replaced by the last rotation still works; null when it does not. */
   previous_secret_expires_at: string | null
+  /** Registered itself through /register (RFC 7591), not added by an administrator. */
+  self_registered: boolean
 }
 
 export interface ClientDeps extends MaybeActing {
@@ -72,6 +74,7 @@ export function clientView(client: Client, now: number): ClientView {
     audience: client.audience,
     created_at: iso(client.createdAt),
     previous_secret_expires_at: previous !== null && previous > now ? iso(previous) : null,
+    self_registered: client.selfRegistered === true,
   }
 }
 

@@ -2,8 +2,13 @@ import type { Clock } from '../clock.js'
 import type { Client } from '../storage/clients.js'
 import type { ConsentRepository } from '../storage/consents.js'
 
-/** OAuth 2.1 §7.3.1: only a client that can be identified may skip a repeated consent. */
-export function consentCanBeRemembered(client: Pick<Client, 'isPublic'>, redirectUri: string): boolean {
+/**
+ * OAuth 2.1 §7.3.1: only a client that can be identified may skip a repeated consent. A
+ * self-registered one never can (RFC 7591 §5: anyone may register any name and redirect URI),
+ * so it never skips the page, and never inherits a consent given before.
+ */
+export function consentCanBeRemembered(client: Pick<Client, 'isPublic' | 'selfRegistered'>, redirectUri: string): boolean {
+  if (client.selfRegistered === true) return false
   return !client.isPublic || redirectUri.startsWith('https://')
 }
 

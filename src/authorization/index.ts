@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js'
 import type { Repositories } from '../storage/repositories.js'
 import { codeIssuance, type CodeIssuance } from './code-issuance.js'
 import { consentPolicy, type ConsentPolicy } from './consent.js'
+import { deviceAuthorizations, type DeviceAuthorizations } from './device.js'
 import { loginSessions, type LoginSessions } from './login-session.js'
 import { authorizationTransactions, type AuthorizationTransactions } from './transactions.js'
 
@@ -15,14 +16,17 @@ export interface Authorization {
   consent: ConsentPolicy
   sessions: LoginSessions
   codes: CodeIssuance
+  /** RFC 8628: device authorizations, from /device_authorization to the verification page. */
+  devices: DeviceAuthorizations
 }
 
 export function authorization(deps: {
-  repos: Pick<Repositories, 'transactions' | 'consents' | 'sessions' | 'codes'>
+  repos: Pick<Repositories, 'transactions' | 'consents' | 'sessions' | 'codes' | 'devices' | 'failureCounters'>
   clock: Clock
   issuer: string
   codeTtlSeconds: number
   maxOpenTransactionsPerAddress?: number | undefined
+  maxOpenDeviceAuthorizationsPerAddress?: number | undefined
 }): Authorization {
   const { repos, clock } = deps
   return {
@@ -30,5 +34,6 @@ export function authorization(deps: {
     consent: consentPolicy({ consents: repos.consents, clock }),
     sessions: loginSessions({ sessions: repos.sessions, clock }),
     codes: codeIssuance({ codes: repos.codes, clock, codeTtlSeconds: deps.codeTtlSeconds, issuer: deps.issuer }),
+    devices: deviceAuthorizations({ devices: repos.devices, counters: repos.failureCounters, clock, maxOpenPerAddress: deps.maxOpenDeviceAuthorizationsPerAddress }),
   }
 }

@@ -1,6 +1,6 @@
 import type { PkceRequired } from '../config.js'
 import { AuthorizationRedirectError, OAuthError } from '../errors.js'
-import { resolveAudience } from '../oauth/audience.js'
+import { resolveClientAudience } from '../oauth/audience.js'
 import type { Params } from '../oauth/params.js'
 import { parseChallenge, type PkceChallenge } from '../oauth/pkce.js'
 import { redirectUriMatches } from '../oauth/redirect-uri.js'
@@ -151,7 +151,7 @@ export async function parseAuthorizationRequest(
   try {
     names = resolveScope(params.get('scope'), client.scopes)
     // RFC 8707 §2: only an audience the client is registered for (invalid_target otherwise).
-    resource = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
+    resource = await resolveClientAudience(params.get('resource'), client, deps.defaultAudience, async (aud) => (await deps.clients.findByAudience(aud)) !== undefined)
   } catch (error) {
     throw error instanceof OAuthError ? fail(error) : error
   }

@@ -48,6 +48,8 @@ export interface NewTransaction {
   uiLocale?: string | undefined
   /** The client's IP address, counted as its network (IPv6: the /64) against the cap. */
   clientAddress: string
+  /** The device authorization the verification page opened it for (RFC 8628 §3.3). */
+  deviceAuthorizationId?: string | undefined
 }
 
 /** What a login or consent form presents. */
@@ -108,6 +110,7 @@ export function authorizationTransactions(deps: {
         maxAgeSeconds: input.maxAgeSeconds ?? null,
         uiLocale: input.uiLocale ?? null,
         address,
+        deviceAuthorizationId: input.deviceAuthorizationId ?? null,
       }
       await deps.transactions.create(tx)
       return { tx, csrfToken }

@@ -7,7 +7,7 @@ import { BUILT_IN_GRANTS } from '../grants/index.js'
 import { repositories } from '../storage/repositories.js'
 import { CLI_ACTOR, collect, fieldLines, listOptions, pageLines, printer, stderrAudit, withStore, type CliIo, type ListOpts } from './io.js'
 
-const clientLine = (client: ClientView) => `${client.client_id}  ${client.name}${client.public ? '  (public)' : ''}${client.admin ? '  (admin)' : ''}`
+const clientLine = (client: ClientView) => `${client.client_id}  ${client.name}${client.public ? '  (public)' : ''}${client.admin ? '  (admin)' : ''}${client.self_registered ? '  (self-registered)' : ''}`
 const nonEmpty = (values: string[]): string[] | undefined => (values.length === 0 ? undefined : values)
 
 /** `client …` (a client named by its client_id, the first argument) and `scope …`. */

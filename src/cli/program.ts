@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { clientCommands } from './client-commands.js'
 import { printer, stderrAudit, withStore, type CliIo } from './io.js'
 import { addKeyCommands } from './keys-commands.js'
+import { registrationCommands } from './registration-commands.js'
 import { userCommands } from './user-commands.js'
 
 export type { CliIo } from './io.js'
@@ -35,6 +36,7 @@ export function buildCli(io: CliIo): Command {
 
   userCommands(program, io)
   clientCommands(program, io)
+  registrationCommands(program, io)
 
   addKeyCommands(program, { env: io.env, clock: io.clock ?? systemClock, audit: stderrAudit(io), print, warn: (line) => io.stderr(line) })
 

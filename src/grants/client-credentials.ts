@@ -1,4 +1,4 @@
-import { resolveAudience } from '../oauth/audience.js'
+import { resolveClientAudience, type ResourceServerLookup } from '../oauth/audience.js'
 import { resolveScope, USER_SCOPES } from '../oauth/scope.js'
 import type { TokenResponses } from '../tokens/token-response.js'
 import type { GrantDefinition, GrantHandler } from './grant.js'
@@ -6,6 +6,8 @@ import type { GrantDefinition, GrantHandler } from './grant.js'
 export interface ClientCredentialsGrantDeps {
   tokens: TokenResponses
   defaultAudience: string
+  /** For self-registered clients: which audiences belong to registered resource servers. */
+  isResourceServer: ResourceServerLookup
 }
 
 /**
@@ -18,7 +20,7 @@ export function clientCredentialsGrant(deps: ClientCredentialsGrantDeps): GrantH
       const { params } = req
       // No user is involved, so the user scopes are never granted.
       const scopes = resolveScope(params.get('scope'), client.scopes, USER_SCOPES)
-      const audience = resolveAudience(params.get('resource'), client.resources, deps.defaultAudience)
+      const audience = await resolveClientAudience(params.get('resource'), client, deps.defaultAudience, deps.isResourceServer)
       return deps.tokens.forClient({ client, scopes, audience, request: req })
     },
   }
@@ -29,5 +31,10 @@ export const clientCredentialsDefinition: GrantDefinition = {
   // OAuth 2.1 §4.2: confidential clients only.
   confidentialOnly: true,
   parameters: ['scope', 'resource'],
-  create: (deps) => clientCredentialsGrant({ tokens: deps.tokens, defaultAudience: deps.config.defaultAudience }),
+  create: (deps) =>
+    clientCredentialsGrant({
+      tokens: deps.tokens,
+      defaultAudience: deps.config.defaultAudience,
+      isResourceServer: async (audience) => (await deps.repos.clients.findByAudience(audience)) !== undefined,
+    }),
 }

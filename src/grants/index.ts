@@ -7,6 +7,7 @@ import type { IdTokenSigner } from '../tokens/id-token.js'
 import { tokenResponses } from '../tokens/token-response.js'
 import { authorizationCodeDefinition } from './authorization-code.js'
 import { clientCredentialsDefinition } from './client-credentials.js'
+import { deviceCodeDefinition } from './device-code.js'
 import type { Grant, GrantDefinition, GrantDeps } from './grant.js'
 import { passwordDefinition } from './password.js'
 import { refreshTokenDefinition } from './refresh-token.js'
@@ -20,6 +21,7 @@ export const BUILT_IN_GRANTS: readonly GrantDefinition[] = [
   refreshTokenDefinition,
   clientCredentialsDefinition,
   passwordDefinition,
+  deviceCodeDefinition,
 ]
 
 /** The grants /token serves, by grant_type, sharing one way of issuing tokens. */

@@ -25,3 +25,25 @@ export function resolveAudience(requested: string | undefined, registered: reado
   if (!allowed.includes(requested)) throw new OAuthError('invalid_target', 'the client is not registered for this resource')
   return requested
 }
+
+/** Whether a client is registered as the resource server of this audience (`client add --audience`). */
+export type ResourceServerLookup = (audience: string) => Promise<boolean>
+
+/**
+ * resolveAudience for any client. A self-registered client (RFC 7591) has no list of its own:
+ * it may ask for DEFAULT_AUDIENCE, or for the audience of an API registered in latchkey as a
+ * resource server, and for nothing else, so an agent reaches the registered APIs only.
+ */
+export async function resolveClientAudience(
+  requested: string | undefined,
+  client: { resources: readonly string[]; selfRegistered?: boolean | undefined },
+  defaultAudience: string,
+  isResourceServer: ResourceServerLookup,
+): Promise<string> {
+  if (client.selfRegistered !== true || requested === undefined || requested === defaultAudience) {
+    return resolveAudience(requested, client.resources, defaultAudience)
+  }
+  if (!isResourceUri(requested)) throw new OAuthError('invalid_target', 'resource must be an absolute URI without a fragment')
+  if (!(await isResourceServer(requested))) throw new OAuthError('invalid_target', 'the resource is not an API registered with this server')
+  return requested
+}

@@ -13,6 +13,9 @@ export function redirectUriProblem(uri: string): string | undefined {
   // OAuth 2.1 §2.3: no fragment. Checked on the raw text: "a#" parses to an empty hash.
   if (uri.includes('#')) return 'must not contain a fragment'
   if (url.username !== '' || url.password !== '') return 'must not contain user information'
+  // Matching is exact, so a `*` would never match anything: say so rather than store a URI that
+  // looks like a wildcard (BCP §4.1.3: no pattern matching).
+  if (url.hostname.includes('*')) return 'must not contain a wildcard (redirect URIs match exactly)'
   const scheme = url.protocol.slice(0, -1)
   if (scheme === 'https') return url.hostname === '' ? 'has no host' : undefined
   if (scheme === 'http') {

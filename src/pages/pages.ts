@@ -20,7 +20,7 @@ import {
 const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url))
 const LOCALES_DIR = fileURLToPath(new URL('../../locales', import.meta.url))
 
-export type View = 'login' | 'consent' | 'error' | 'logout' | 'signed-out'
+export type View = 'login' | 'consent' | 'error' | 'logout' | 'signed-out' | 'device' | 'device-done'
 
 /** A file latchkey serves for its pages: its bytes, type and validator. */
 export interface Asset {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Config } from '../config.js'
 import type { GrantDescriptor } from '../grants/grant.js'
+import { DEVICE_CODE_GRANT } from '../oauth/device-flow.js'
 import { USER_SCOPES } from '../oauth/scope.js'
 
 /** RFC 8414 and OpenID Connect Discovery metadata: only what latchkey implements. */
@@ -18,6 +19,8 @@ export function discoveryDocument(config: Config, grants: readonly GrantDescript
     // RFC 9700 §2.1.1: clients can detect PKCE support; plain is refused.
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    // RFC 8628 §4: while the device grant is served.
+    ...(grants.some((grant) => grant.type === DEVICE_CODE_GRANT) ? { device_authorization_endpoint: url('/device_authorization') } : {}),
     // RFC 7009 §2.1: a public client revokes its own tokens with its client_id alone.
     revocation_endpoint: url('/revoke'),
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -43,6 +46,8 @@ export function discoveryDocument(config: Config, grants: readonly GrantDescript
     request_parameter_supported: false,
     // Its default is true, so say so.
     request_uri_parameter_supported: false,
+    // RFC 8414 §2 / RFC 7591: only while REGISTRATION is open or token.
+    ...(config.registration.mode === 'off' ? {} : { registration_endpoint: url('/register') }),
   }
 }
 

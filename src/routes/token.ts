@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { OAuthError } from '../errors.js'
 import type { Grant } from '../grants/grant.js'
+import type { Client } from '../storage/clients.js'
 import { parseJsonParams } from '../oauth/json-body.js'
 import { Params } from '../oauth/params.js'
 import type { ClientAuthenticator } from './client-authentication.js'
@@ -11,9 +12,11 @@ export interface TokenRouteOptions {
   /** Client authentication and its limit on failures (built once in app.ts). */
   authenticate: ClientAuthenticator
   grants: Map<string, Grant>
+  /** After tokens are issued: records a self-registered client's use (a no-op for any other). */
+  recordUse: (client: Client) => Promise<void>
 }
 
-export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { authenticate, grants }) => {
+export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { authenticate, grants, recordUse }) => {
   const config = { errorFormat: 'json' as const }
   // JSON bodies (first-party SDKs) under the form's rules: string values, no repeated keys.
   app.removeContentTypeParser('application/json')
@@ -42,7 +45,9 @@ export const tokenRoute: FastifyPluginAsync<TokenRouteOptions> = async (app, { a
     if (grant.confidentialOnly && client.isPublic) {
       throw new OAuthError('unauthorized_client', `the ${grant.type} grant is for confidential clients only`)
     }
-    return grant.handle({ params, audit: request.audit, grantType: grant.type, ip: request.ip }, client)
+    const response = await grant.handle({ params, audit: request.audit, grantType: grant.type, ip: request.ip }, client)
+    await recordUse(client)
+    return response
   })
   refuseOtherMethods(app, '/token', ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST')
 }

@@ -48,6 +48,8 @@ class CodeAlreadyUsed extends Error {}
 export interface AuthorizationCodeRepository {
   create(code: AuthorizationCode): Promise<void>
   findByHash(codeHash: string): Promise<AuthorizationCode | undefined>
+  /** A code by its id (the one a device approval wrote: its value was never handed out). */
+  findById(id: string): Promise<AuthorizationCode | undefined>
   /** Marks the code used and stores the tokens issued for it, in one transaction. */
   redeem(redemption: CodeRedemption): Promise<RedeemResult>
   /** RFC 9700 §4.2.4: revokes the family and every access token issued from a replayed code. */
@@ -74,29 +76,38 @@ function toCode(row: AuthorizationCodeRow): AuthorizationCode {
   }
 }
 
+/** Stores a new code: on its own, or within a caller's transaction (a device approval). */
+export async function insertCode(db: Kysely<Database>, code: AuthorizationCode): Promise<void> {
+  await db
+    .insertInto('authorization_codes')
+    .values({
+      id: code.id,
+      code_hash: code.codeHash,
+      client_id: code.clientId,
+      user_id: code.userId,
+      redirect_uri: code.redirectUri,
+      scopes: toDbList(code.scopes),
+      resource: code.resource,
+      code_challenge: code.codeChallenge,
+      code_challenge_method: code.codeChallengeMethod,
+      auth_time: code.authTime,
+      created_at: code.createdAt,
+      expires_at: code.expiresAt,
+      used_at: code.usedAt,
+      family_id: code.familyId,
+      nonce: code.nonce,
+    })
+    .execute()
+}
+
 export function authorizationCodeRepository(db: Kysely<Database>): AuthorizationCodeRepository {
   return {
     async create(code) {
-      await db
-        .insertInto('authorization_codes')
-        .values({
-          id: code.id,
-          code_hash: code.codeHash,
-          client_id: code.clientId,
-          user_id: code.userId,
-          redirect_uri: code.redirectUri,
-          scopes: toDbList(code.scopes),
-          resource: code.resource,
-          code_challenge: code.codeChallenge,
-          code_challenge_method: code.codeChallengeMethod,
-          auth_time: code.authTime,
-          created_at: code.createdAt,
-          expires_at: code.expiresAt,
-          used_at: code.usedAt,
-          family_id: code.familyId,
-          nonce: code.nonce,
-        })
-        .execute()
+      await insertCode(db, code)
+    },
+    async findById(id) {
+      const row = await db.selectFrom('authorization_codes').selectAll().where('id', '=', id).executeTakeFirst()
+      return row && toCode(row)
     },
     async findByHash(codeHash) {
       const row = await db.selectFrom('authorization_codes').selectAll().where('code_hash', '=', codeHash).executeTakeFirst()

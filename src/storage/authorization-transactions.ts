@@ -37,6 +37,11 @@ export interface AuthorizationTransaction extends AuthorizationGrant {
   address: string | null
   /** The pages' language, picked from the request's ui_locales; null: Accept-Language decides. */
   uiLocale: string | null
+  /**
+   * Opened from the device verification page (RFC 8628 §3.3): the device authorization the user
+   * approves or denies at its end, instead of a code sent to a redirect URI. Absent: none.
+   */
+  deviceAuthorizationId?: string | null | undefined
 }
 
 /** The open transactions of one address, counted up to a limit. */
@@ -80,6 +85,7 @@ function toTransaction(row: AuthorizationTransactionRow): AuthorizationTransacti
     maxAgeSeconds: row.max_age === null ? null : Number(row.max_age),
     address: row.address,
     uiLocale: row.ui_locale,
+    deviceAuthorizationId: row.device_authorization_id,
   }
 }
 
@@ -110,6 +116,7 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
           max_age: tx.maxAgeSeconds,
           address: tx.address,
           ui_locale: tx.uiLocale,
+          device_authorization_id: tx.deviceAuthorizationId ?? null,
         })
         .execute()
     },

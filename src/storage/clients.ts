@@ -23,10 +23,18 @@ export interface Client {
   /** After a rotation with a grace period: the old secret's hash and until when it works. */
   previousSecretHash?: string | null
   previousSecretExpiresAt?: number | null
+  /** Registered itself (RFC 7591): consent is never remembered, and unused ones are purged. */
+  selfRegistered?: boolean
+  /** A self-registered client's registration access token (RFC 7592), as a SHA-256 hash. */
+  registrationTokenHash?: string | null
+  /** The token_endpoint_auth_method it registered (self-registered clients only). */
+  tokenEndpointAuthMethod?: string | null
+  /** When a token was last issued to it (self-registered clients only, to the hour). */
+  lastUsedAt?: number | null
 }
 
 /** What `client update` may change; an absent field stays as it is. */
-export type ClientChanges = Partial<Pick<Client, 'name' | 'redirectUris' | 'postLogoutRedirectUris' | 'grantTypes' | 'scopes' | 'resources'>>
+export type ClientChanges = Partial<Pick<Client, 'name' | 'redirectUris' | 'postLogoutRedirectUris' | 'grantTypes' | 'scopes' | 'resources' | 'tokenEndpointAuthMethod'>>
 
 export interface ClientRepository {
   create(client: Client): Promise<void>
@@ -52,6 +60,14 @@ export interface ClientRepository {
    * its families, refresh tokens, codes, consents and transactions, in one transaction.
    */
   remove(id: string, now: number): Promise<void>
+  /**
+   * RFC 7592: replaces a self-registered client's registration access token, only if its hash
+   * is still `currentHash` (one conditional UPDATE, so a token is good for one use at most);
+   * false when it was not.
+   */
+  replaceRegistrationToken(id: string, currentHash: string, newHash: string): Promise<boolean>
+  /** Records that a token was issued to a self-registered client at `now`. */
+  markUsed(id: string, now: number): Promise<void>
 }
 
 /** The web origins of a client's redirect URIs (private-use schemes have none). */
@@ -83,6 +99,10 @@ function toClient(row: ClientRow): Client {
     createdAt: fromDbTime(row.created_at),
     previousSecretHash: row.previous_secret_hash,
     previousSecretExpiresAt: row.previous_secret_expires_at === null ? null : fromDbTime(row.previous_secret_expires_at),
+    selfRegistered: fromDbBool(row.self_registered),
+    registrationTokenHash: row.registration_token_hash,
+    tokenEndpointAuthMethod: row.token_endpoint_auth_method,
+    lastUsedAt: row.last_used_at === null ? null : fromDbTime(row.last_used_at),
   }
 }
 
@@ -103,6 +123,9 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
           audience: client.audience,
           resources: toDbList(client.resources),
           created_at: client.createdAt,
+          self_registered: toDbBool(client.selfRegistered === true),
+          registration_token_hash: client.registrationTokenHash ?? null,
+          token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? null,
         })
         .execute()
     },
@@ -142,13 +165,14 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       return (await query.execute()).map(toClient)
     },
     async update(id, changes) {
-      const set: Partial<Record<'name' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'scopes' | 'resources', string>> = {}
+      const set: Partial<Record<'name' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'scopes' | 'resources' | 'token_endpoint_auth_method', string>> = {}
       if (changes.name !== undefined) set.name = changes.name
       if (changes.redirectUris !== undefined) set.redirect_uris = toDbList(changes.redirectUris)
       if (changes.postLogoutRedirectUris !== undefined) set.post_logout_redirect_uris = toDbList(changes.postLogoutRedirectUris)
       if (changes.grantTypes !== undefined) set.grant_types = toDbList(changes.grantTypes)
       if (changes.scopes !== undefined) set.scopes = toDbList(changes.scopes)
       if (changes.resources !== undefined) set.resources = toDbList(changes.resources)
+      if (changes.tokenEndpointAuthMethod) set.token_endpoint_auth_method = changes.tokenEndpointAuthMethod
       if (Object.keys(set).length === 0) return
       await db.updateTable('clients').set(set).where('id', '=', id).execute()
     },
@@ -173,6 +197,19 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
         // with it (ON DELETE CASCADE); the revoked jtis stay until the tokens expire.
         await trx.deleteFrom('clients').where('id', '=', id).execute()
       })
+    },
+    async replaceRegistrationToken(id, currentHash, newHash) {
+      const result = await db
+        .updateTable('clients')
+        .set({ registration_token_hash: newHash })
+        .where('id', '=', id)
+        .where('self_registered', '=', 1)
+        .where('registration_token_hash', '=', currentHash)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows) === 1
+    },
+    async markUsed(id, now) {
+      await db.updateTable('clients').set({ last_used_at: now }).where('id', '=', id).execute()
     },
   }
 }

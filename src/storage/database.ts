@@ -35,6 +35,22 @@ export interface ClientsTable {
   /** After a rotation with a grace period: the old secret's hash, valid until the time below. */
   previous_secret_hash: Generated<string | null>
   previous_secret_expires_at: Generated<number | null>
+  /** 1 for a client that registered itself (RFC 7591), 0 for one an administrator added. */
+  self_registered: Generated<number>
+  /** SHA-256 (hex) of a self-registered client's registration access token (RFC 7592). */
+  registration_token_hash: Generated<string | null>
+  /** The token_endpoint_auth_method a self-registered client registered, echoed back on read. */
+  token_endpoint_auth_method: Generated<string | null>
+  /** When a token was last issued to a self-registered client (to the hour); null: never. */
+  last_used_at: Generated<number | null>
+}
+
+/** RFC 7591 §3: initial access tokens for REGISTRATION=token, single use, stored as hashes. */
+export interface InitialAccessTokensTable {
+  token_hash: string
+  created_at: number
+  expires_at: number
+  used_at: number | null
 }
 
 export interface ScopesTable {
@@ -66,6 +82,8 @@ export interface AuthorizationTransactionsTable {
   address: string | null
   /** The pages' language from ui_locales (a tag such as `de`), or null. */
   ui_locale: string | null
+  /** Set when the transaction was opened from the device verification page (RFC 8628 §3.3). */
+  device_authorization_id: Generated<string | null>
 }
 
 export interface LoginSessionsTable {
@@ -153,6 +171,28 @@ export interface FailureCountersTable {
   expires_at: number
 }
 
+export interface DeviceAuthorizationsTable {
+  id: string
+  device_code_hash: string
+  /** SHA-256 of the normalized user code (8 letters, no hyphen, upper case). */
+  user_code_hash: string
+  client_id: string
+  scopes: string
+  resource: string
+  /** pending, approved or denied. */
+  status: string
+  user_id: string | null
+  auth_time: number | null
+  /** The authorization code the approval wrote; null until approved (or once purged). */
+  code_id: string | null
+  interval_seconds: number
+  last_polled_at: number | null
+  address: string
+  created_at: number
+  expires_at: number
+  redeemed_at: number | null
+}
+
 export interface Database {
   users: UsersTable
   clients: ClientsTable
@@ -167,6 +207,8 @@ export interface Database {
   revoked_jtis: RevokedJtisTable
   login_attempts: LoginAttemptsTable
   failure_counters: FailureCountersTable
+  initial_access_tokens: InitialAccessTokensTable
+  device_authorizations: DeviceAuthorizationsTable
 }
 
 export type UserRow = Selectable<UsersTable>
@@ -180,3 +222,4 @@ export type ConsentRow = Selectable<ConsentsTable>
 export type AuthorizationCodeRow = Selectable<AuthorizationCodesTable>
 export type RefreshTokenFamilyRow = Selectable<RefreshTokenFamiliesTable>
 export type RefreshTokenRow = Selectable<RefreshTokensTable>
+export type DeviceAuthorizationRow = Selectable<DeviceAuthorizationsTable>

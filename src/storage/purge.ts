@@ -9,11 +9,24 @@ export interface PurgePolicy {
   accessTokenTtlMs: number
   /** REFRESH_TOKEN_MAX_TTL: the absolute lifetime of a refresh-token family. */
   refreshTokenMaxTtlMs: number
+  /** REGISTRATION_UNUSED_DAYS: how long a self-registered client may go without a token; default 30 days. */
+  registrationUnusedMs?: number
 }
 
-export function purgePolicy(config: { accessTokenTtlSeconds: number; refreshTokenMaxTtlSeconds: number }, now: number): PurgePolicy {
-  return { now, accessTokenTtlMs: config.accessTokenTtlSeconds * 1000, refreshTokenMaxTtlMs: config.refreshTokenMaxTtlSeconds * 1000 }
+export function purgePolicy(
+  config: { accessTokenTtlSeconds: number; refreshTokenMaxTtlSeconds: number; registration?: { unusedDays: number } },
+  now: number,
+): PurgePolicy {
+  return {
+    now,
+    accessTokenTtlMs: config.accessTokenTtlSeconds * 1000,
+    refreshTokenMaxTtlMs: config.refreshTokenMaxTtlSeconds * 1000,
+    registrationUnusedMs: (config.registration?.unusedDays ?? DEFAULT_UNUSED_DAYS) * DAY_MS,
+  }
 }
+
+const DAY_MS = 86_400_000
+const DEFAULT_UNUSED_DAYS = 30
 
 /** Rows one statement deletes at most, so no purge holds a write lock for long. */
 export const PURGE_BATCH_SIZE = 500
@@ -61,13 +74,27 @@ function deadFamily(eb: AnyBuilder, policy: PurgePolicy): Expression<SqlBool> {
 }
 
 /**
+ * A self-registered client no token was issued to for REGISTRATION_UNUSED_DAYS (since it
+ * registered, if never): anyone may register, so what nobody uses must not pile up. That period
+ * (2 days at least) outlasts any access token it was issued, so none is left valid; deleting it
+ * takes its families, codes, consents and transactions along (ON DELETE CASCADE).
+ */
+function unusedSelfRegistered(eb: AnyBuilder, policy: PurgePolicy): Expression<SqlBool> {
+  const since = policy.now - (policy.registrationUnusedMs ?? DEFAULT_UNUSED_DAYS * DAY_MS)
+  return eb.and([eb('self_registered', '=', 1), eb(eb.fn.coalesce('last_used_at', 'created_at'), '<=', since)])
+}
+
+/**
  * The one list of what is purged, in order: rows that reference others go before them.
- * Never purged: users, clients, scopes, consents (they do not expire).
+ * Never purged: users, scopes, consents (they do not expire), clients an administrator added.
  */
 export const PURGE_RULES: readonly PurgeRule[] = [
   // Completed or not: once expired, no form can use it (transactions.ts load()).
   { table: 'authorization_transactions', key: 'id', purgeable: expired },
   { table: 'login_sessions', key: 'id_hash', purgeable: expired },
+  // RFC 8628 §3.2: once expired a device code is refused, approved or not; before the codes
+  // its approvals wrote, which it references.
+  { table: 'device_authorizations', key: 'id', purgeable: expired },
   // A jti record serves revocation only until the token expires; before codes and families,
   // which they reference, so few rows are left for ON DELETE SET NULL to unlink.
   { table: 'access_tokens', key: 'jti', purgeable: expired },
@@ -88,6 +115,9 @@ export const PURGE_RULES: readonly PurgeRule[] = [
   // An expired count is one a new attempt starts again from 1 (login-attempts.ts).
   { table: 'login_attempts', key: 'key_hash', purgeable: expired },
   { table: 'failure_counters', key: 'key_hash', purgeable: expired },
+  // RFC 7591 initial access tokens: used or not, useless once expired.
+  { table: 'initial_access_tokens', key: 'token_hash', purgeable: expired },
+  { table: 'clients', key: 'id', purgeable: unusedSelfRegistered },
 ]
 
 /** Every purged table, each with the rows deleted (0 included). */

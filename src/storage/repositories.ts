@@ -9,7 +9,9 @@ import {
 } from './authorization-transactions.js'
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
+import { deviceAuthorizationRepository, type DeviceAuthorizationRepository } from './device-authorizations.js'
 import { grantRepository, type GrantRepository } from './grants.js'
+import { initialAccessTokenRepository, type InitialAccessTokenRepository } from './initial-access-tokens.js'
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
 import { loginAttemptRepository, type LoginAttemptRepository } from './login-attempts.js'
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
@@ -30,6 +32,8 @@ export interface Repositories {
   loginAttempts: LoginAttemptRepository
   failureCounters: FailureCounterRepository
   grants: GrantRepository
+  initialAccessTokens: InitialAccessTokenRepository
+  devices: DeviceAuthorizationRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -50,6 +54,8 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     loginAttempts: loginAttemptRepository(db),
     failureCounters: failureCounterRepository(db),
     grants: grantRepository(db),
+    initialAccessTokens: initialAccessTokenRepository(db),
+    devices: deviceAuthorizationRepository(db),
   }
 }
 

@@ -11,7 +11,15 @@ t.setTimeout(300_000)
 
 // UPDATE_SCREENSHOTS=1 writes README's screenshots; a normal run only scans.
 const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots')
-const SCREENSHOT_PAGES: Partial<Record<PageName, string>> = { 'sign-in': 'sign-in', consent: 'consent', error: 'error', 'signed-out': 'signed-out' }
+const SCREENSHOT_PAGES: Partial<Record<PageName, string>> = {
+  'sign-in': 'sign-in',
+  consent: 'consent',
+  error: 'error',
+  'signed-out': 'signed-out',
+  device: 'device',
+  'device-consent': 'device-consent',
+  'device-done': 'device-done',
+}
 
 if (chromiumAvailable(t)) {
   t.test('every page, light and dark: no serious or critical axe-core violation, and it fits 320 px', async (t) => {

@@ -38,7 +38,7 @@ t.test('keys rotate, retire and list: JSON and human output, audit lines on stde
   const human = await runCliInProcess(['keys', 'list'], { env: e })
   t.match(human.stdout, new RegExp(`^${a.kid} {2}RS256 {2}current {3}created \\S+ {2}signs from \\S+ {2}retires \\S+\\n${b} {2}RS256 {2}next {6}created \\S+ {2}signs from \\S+\\n$`))
 
-  const retired = await runCliInProcess(['keys', 'retire', a.kid, '--json'], { env: e })
+  const retired = await runCliInProcess(['keys', 'retire', '--json', '--', a.kid], { env: e })
   t.equal(retired.code, 0, retired.stderr)
   t.match(JSON.parse(retired.stdout), { kid: a.kid, status: 'retired' })
   t.same(warnings(retired.stderr), [], retired.stderr)
@@ -46,7 +46,7 @@ t.test('keys rotate, retire and list: JSON and human output, audit lines on stde
   const afterRetire = JSON.parse((await runCliInProcess(['keys', 'list', '--json'], { env: e })).stdout) as Array<{ kid: string; status: string }>
   t.same(afterRetire.map((k) => [k.kid, k.status]), [[a.kid, 'retired'], [b, 'current']], 'the waiting key took over at once')
 
-  const humanRetire = await runCliInProcess(['keys', 'retire', b], { env: e })
+  const humanRetire = await runCliInProcess(['keys', 'retire', '--', b], { env: e })
   t.match(humanRetire.stdout, /retired .*\nno longer published or trusted; running servers drop it within seconds\n$/, humanRetire.stderr)
 
   const now = await runCliInProcess(['keys', 'rotate', '--now', '--json'], { env: e })

@@ -10,6 +10,8 @@ export const CLIENT_ORIGIN = 'https://photos.example.com'
 export interface PagesServer {
   ctx: TestApp & { issuer: string }
   client: { client_id: string; redirectUri: string }
+  /** A public client registered for the device grant (RFC 8628). */
+  deviceClient: { client_id: string }
   username: string
   /** The /authorize URL of a fresh code request, absolute; `extra` adds or overrides parameters. */
   authorizeUrl(extra?: Record<string, string | undefined>): string
@@ -29,9 +31,17 @@ export async function startPagesServer(t: Test, env: Record<string, string> = {}
     postLogoutRedirectUris: [`${CLIENT_ORIGIN}/signed-out`],
     scope: 'openid profile email offline_access',
   })
+  const deviceClient = await createClient(ctx, {
+    name: 'Living-room TV',
+    isPublic: true,
+    redirectUris: [],
+    grants: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    scope: 'openid profile offline_access',
+  })
   return {
     ctx,
     client,
+    deviceClient,
     username,
     authorizeUrl: (extra = {}) => `${ctx.issuer}${codeRequest(client, { scope: 'openid profile email offline_access', ...extra }).url}`,
   }
@@ -71,7 +81,7 @@ export async function signIn(page: Page, username: string, password = PASSWORD):
 }
 
 /** Every page latchkey shows, in the order a person meets them; `visit` runs on each. */
-export const PAGE_NAMES = ['sign-in', 'sign-in-error', 'consent', 'error', 'logout', 'signed-out'] as const
+export const PAGE_NAMES = ['sign-in', 'sign-in-error', 'consent', 'error', 'logout', 'signed-out', 'device', 'device-error', 'device-consent', 'device-done'] as const
 export type PageName = (typeof PAGE_NAMES)[number]
 
 export async function visitEveryPage(page: Page, server: PagesServer, visit: (name: PageName) => Promise<void>): Promise<void> {
@@ -89,4 +99,26 @@ export async function visitEveryPage(page: Page, server: PagesServer, visit: (na
   await page.locator('form[action="/logout/confirm"] button').click()
   await page.waitForLoadState()
   await visit('signed-out')
+  // RFC 8628: a TV asks for a code; the person enters it, signs in and allows.
+  const started = await fetch(`${server.ctx.issuer}/device_authorization`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: server.deviceClient.client_id }),
+  })
+  const { user_code: userCode } = (await started.json()) as { user_code: string }
+  await page.goto(`${server.ctx.issuer}/device`)
+  await visit('device')
+  await page.getByLabel(/^Code$/).fill('BCDF-GHJK')
+  await page.locator('form[action="/device"] button[type="submit"]').click()
+  await page.waitForLoadState()
+  await visit('device-error')
+  await page.getByLabel(/^Code$/).fill(userCode)
+  await page.locator('form[action="/device"] button[type="submit"]').click()
+  await page.waitForLoadState()
+  await signIn(page, server.username)
+  await page.locator('form[action="/authorize/consent"]').waitFor()
+  await visit('device-consent')
+  await page.locator('form[action="/authorize/consent"] button[value="allow"]').click()
+  await page.waitForLoadState()
+  await visit('device-done')
 }

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { createRegistrationToken } from '../../src/admin/registration-tokens.js'
 import { addClient, removeClient, rotateSecret, updateClient } from '../../src/admin/clients.js'
 import { revokeGrants } from '../../src/admin/grants.js'
 import { addScope, removeScope } from '../../src/admin/scopes.js'
@@ -11,6 +12,7 @@ import { loadConfig } from '../../src/config.js'
 import { inTransaction, repositories } from '../../src/storage/repositories.js'
 import { logLines, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
+import { manage, PUBLIC_APP, register } from '../helpers/registration.js'
 import { FakeClock } from '../helpers/clock.js'
 import { dialectOf, eachDialect } from '../helpers/db.js'
 import { fixtureKeyStore } from '../helpers/keys.js'
@@ -37,7 +39,7 @@ async function auditedApp(t: Test, level: string, env: Record<string, string> = 
 
 eachDialect(t, (t) => {
   t.test('a whole flow records every audit event, and the log holds no secret', async (t) => {
-    const { ctx, lines, admin, parsed } = await auditedApp(t, 'trace', { LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '12' }, { maxOpenTransactionsPerAddress: 8 })
+    const { ctx, lines, admin, parsed } = await auditedApp(t, 'trace', { LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '12', REGISTRATION: 'token', LIMIT_REGISTRATIONS_PER_ADDRESS: '2' }, { maxOpenTransactionsPerAddress: 8 })
     const { app } = ctx
     const secrets: string[] = [PASSWORD, 'wrong password one']
     const user = await addUser(admin, { username: 'alice', password: PASSWORD })
@@ -141,6 +143,15 @@ eachDialect(t, (t) => {
     await loadKeyStore(keysDir, { clock: ctx.clock })
     const rotatedKey = await rotateKeys(keysDir, { now: () => ctx.clock.now(), alg: 'RS256', immediate: false, policy: rotationPolicy(ctx.config), audit: admin.audit })
     await retireKey(keysDir, rotatedKey!.kid, { now: () => ctx.clock.now(), audit: admin.audit })
+
+    // Dynamic registration: an initial access token, a registration, its update and deletion; then the address's limit.
+    const initial = await createRegistrationToken({ initialAccessTokens: ctx.repos.initialAccessTokens, clock: ctx.clock, audit: admin.audit }, {})
+    const registered = (await register(ctx, { ...PUBLIC_APP, token_endpoint_auth_method: 'client_secret_post' }, { authorization: `Bearer ${initial.token}` })).json()
+    const updated = await manage(ctx, 'PUT', registered.client_id, registered.registration_access_token, { ...PUBLIC_APP, client_id: registered.client_id, token_endpoint_auth_method: 'client_secret_post' })
+    t.equal((await manage(ctx, 'DELETE', registered.client_id, updated.json().registration_access_token)).statusCode, 204)
+    secrets.push(initial.token, registered.client_secret, registered.registration_access_token, updated.json().registration_access_token)
+    t.equal((await register(ctx, PUBLIC_APP)).statusCode, 401)
+    t.equal((await register(ctx, PUBLIC_APP)).statusCode, 429)
 
     const events = parsed().filter((line) => line.audit === true)
     const names = new Set(events.map((e) => e.event))

@@ -23,7 +23,7 @@ eachDialect(t, (t) => {
     t.equal(doc.token_endpoint, 'http://localhost:3000/token')
     t.same(doc.response_types_supported, ['code'])
     t.same(doc.response_modes_supported, ['query'])
-    t.same(doc.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials', 'password'])
+    t.same(doc.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:device_code'])
     t.same(doc.code_challenge_methods_supported, ['S256'], 'plain is not offered')
     t.same(doc.token_endpoint_auth_methods_supported, ['client_secret_basic', 'client_secret_post', 'none'])
     t.equal(doc.authorization_response_iss_parameter_supported, true)

@@ -55,7 +55,7 @@ eachDialect(t, (t) => {
   t.test('discovery advertises an added grant after the built-in ones', async (t) => {
     const ctx = await setup(t)
     const doc = (await ctx.app.inject('/.well-known/openid-configuration')).json()
-    t.same(doc.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials', 'password', TEST_GRANT_TYPE])
+    t.same(doc.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:device_code', TEST_GRANT_TYPE])
   })
 
   t.test('registration accepts an added grant by its grant_type, refuses it to a public client, and only knows the list it is given', async (t) => {
@@ -69,7 +69,7 @@ eachDialect(t, (t) => {
     )
     await t.rejects(
       addClient(registrar(ctx, BUILT_IN_GRANTS), { name: 'Svc', grants: [TEST_GRANT_TYPE] }),
-      { message: /^unknown grant "urn:example:params:oauth:grant-type:test" \(expected one of: authorization_code, refresh_token, client_credentials, password\)$/ },
+      { message: /^unknown grant "urn:example:params:oauth:grant-type:test" \(expected one of: authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code\)$/ },
     )
   })
 

@@ -114,6 +114,28 @@ for (const dialect of dialects(t)) {
       t.same(await keys(store.db, 'failure_counters' as any, 'key_hash'), ['live'])
     })
 
+    t.test('an expired device authorization goes, approved or not, before the code its approval wrote', async (t) => {
+      const store = await dialect.open(t)
+      const f = await fixtures(store)
+      await f.code('approval', NOW)
+      const device = (id: string, expiresAt: number, codeId: string | null) =>
+        store.db
+          .insertInto('device_authorizations')
+          .values({
+            id, device_code_hash: `d-${id}`, user_code_hash: `u-${id}`, client_id: 'c1', scopes: '[]', resource: 'https://api.example.com',
+            status: codeId ? 'approved' : 'pending', user_id: codeId ? 'u1' : null, auth_time: codeId ? 0 : null, code_id: codeId,
+            interval_seconds: 5, last_polled_at: null, address: '192.0.2.1', created_at: expiresAt - 600_000, expires_at: expiresAt, redeemed_at: null,
+          })
+          .execute()
+      await device('expired', NOW, 'approval')
+      await device('expired-pending', NOW - 1, null)
+      await device('live', NOW + 1, null)
+      const deleted = await purgeExpired(store.db, POLICY)
+      t.equal(deleted.device_authorizations, 2)
+      t.same(await keys(store.db, 'device_authorizations', 'id'), ['live'])
+      t.same(await keys(store.db, 'authorization_codes', 'id'), ['approval'], 'the code stays as long as any code does')
+    })
+
     t.test('a code stays an access-token lifetime past its expiry, so a replay still revokes what it yielded', async (t) => {
       const store = await dialect.open(t)
       const f = await fixtures(store)

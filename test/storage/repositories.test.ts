@@ -36,7 +36,22 @@ for (const dialect of dialects(t)) {
         createdAt: 1_795_000_000_000,
       }
       await repos.clients.create(client)
-      t.same(await repos.clients.findById('lk_abc'), { ...client, previousSecretHash: null, previousSecretExpiresAt: null })
+      t.same(await repos.clients.findById('lk_abc'), {
+        ...client,
+        previousSecretHash: null,
+        previousSecretExpiresAt: null,
+        selfRegistered: false,
+        registrationTokenHash: null,
+        tokenEndpointAuthMethod: null,
+        lastUsedAt: null,
+      })
+      // A self-registered client (RFC 7591): its token hash, auth method and use.
+      await repos.clients.create({ ...client, id: 'lk_self', selfRegistered: true, registrationTokenHash: 'h1', tokenEndpointAuthMethod: 'none' })
+      t.equal(await repos.clients.replaceRegistrationToken('lk_self', 'wrong', 'h2'), false, 'only from the current hash')
+      t.equal(await repos.clients.replaceRegistrationToken('lk_abc', 'h1', 'h2'), false, 'only a self-registered client')
+      t.equal(await repos.clients.replaceRegistrationToken('lk_self', 'h1', 'h2'), true)
+      await repos.clients.markUsed('lk_self', 1_795_000_100_000)
+      t.match(await repos.clients.findById('lk_self'), { selfRegistered: true, registrationTokenHash: 'h2', tokenEndpointAuthMethod: 'none', lastUsedAt: 1_795_000_100_000 })
       t.equal(await repos.clients.findById('lk_none'), undefined)
     })
 

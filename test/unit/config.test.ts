@@ -27,7 +27,14 @@ t.test('defaults match the contract', async (t) => {
     logLevel: 'info',
     adminApi: false,
     brand: { name: 'latchkey', color: '#3451b2', logo: undefined },
+    registration: { mode: 'off', scopes: ['openid', 'profile', 'email', 'offline_access'], unusedDays: 30, limitPerAddress: 20 },
   })
+})
+
+t.test('reads the registration variables', async (t) => {
+  const c = loadConfig({ REGISTRATION: 'token', REGISTRATION_SCOPES: ' openid  reports:read openid ', REGISTRATION_UNUSED_DAYS: '7', LIMIT_REGISTRATIONS_PER_ADDRESS: '3' })
+  t.same(c.registration, { mode: 'token', scopes: ['openid', 'reports:read'], unusedDays: 7, limitPerAddress: 3 })
+  t.equal(loadConfig({ REGISTRATION: 'open' }).registration.mode, 'open')
 })
 
 t.test('reads every variable', async (t) => {
@@ -99,6 +106,12 @@ t.test('a loopback HOST needs no ISSUER; any other HOST does', async (t) => {
 
 const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ ADMIN_API: 'true' }, 'ADMIN_API', /"on" or "off"/],
+  [{ REGISTRATION: 'on' }, 'REGISTRATION', /off, open, token/],
+  [{ REGISTRATION_SCOPES: 'openid latchkey:admin' }, 'REGISTRATION_SCOPES', /latchkey:admin/],
+  [{ REGISTRATION_SCOPES: 'open"id' }, 'REGISTRATION_SCOPES', /space-separated/],
+  [{ REGISTRATION_SCOPES: '   ' }, 'REGISTRATION_SCOPES', /space-separated/],
+  [{ REGISTRATION_UNUSED_DAYS: '1' }, 'REGISTRATION_UNUSED_DAYS', /from 2/],
+  [{ LIMIT_REGISTRATIONS_PER_ADDRESS: '0' }, 'LIMIT_REGISTRATIONS_PER_ADDRESS', /from 1/],
   [{ PORT: 'abc' }, 'PORT', /integer/],
   [{ PORT: '70000' }, 'PORT', /0 to 65535/],
   [{ PORT: '-1' }, 'PORT', /integer/],

@@ -27,13 +27,14 @@ t.test('the built-in grants: their grant_type, confidential-only ones, and the p
       { type: 'refresh_token', confidentialOnly: false, parameters: ['refresh_token', 'scope', 'resource'] },
       { type: 'client_credentials', confidentialOnly: true, parameters: ['scope', 'resource'] },
       { type: 'password', confidentialOnly: true, parameters: ['username', 'password', 'scope', 'resource'] },
+      { type: 'urn:ietf:params:oauth:grant-type:device_code', confidentialOnly: false, parameters: ['device_code'] },
     ],
   )
 })
 
 t.test('the registry serves each definition by its grant_type, with its descriptor', async (t) => {
   const registry = grantRegistry(deps)
-  t.same([...registry.keys()], ['authorization_code', 'refresh_token', 'client_credentials', 'password'])
+  t.same([...registry.keys()], ['authorization_code', 'refresh_token', 'client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:device_code'])
   t.equal(registry.get('password')?.confidentialOnly, true)
   t.equal(registry.get('authorization_code')?.confidentialOnly, false)
 })
@@ -46,5 +47,5 @@ t.test('a grant_type defined twice is a programming error', async (t) => {
 t.test('client add --help lists the grant types from the registry', async (t) => {
   const run = await runCliInProcess(['client', 'add', '--help'])
   t.equal(run.code, 0)
-  t.match(run.stdout.replace(/\s+/g, ' '), 'a grant_type: authorization_code, refresh_token, client_credentials, password (repeatable)')
+  t.match(run.stdout.replace(/\s+/g, ' '), 'a grant_type: authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code (repeatable)')
 })

@@ -7,11 +7,12 @@ import t from 'tap'
 const COMMON = ['errors', 'clock', 'config', 'audit', 'network']
 const ALLOWED: Record<string, string[]> = {
   main: ['app', 'keys', 'storage', 'shutdown', 'first-run', 'log-format'],
-  app: ['http-server', 'routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'error-handler'],
+  app: ['http-server', 'routes', 'pages', 'authorization', 'grants', 'tokens', 'keys', 'storage', 'accounts', 'registration', 'error-handler'],
   cli: ['admin', 'keys', 'storage', 'grants', 'accounts'],
-  routes: ['admin', 'authorization', 'grants', 'tokens', 'oauth', 'accounts', 'pages', 'keys', 'storage', 'error-handler'],
+  routes: ['admin', 'authorization', 'grants', 'tokens', 'oauth', 'accounts', 'pages', 'keys', 'storage', 'registration', 'error-handler'],
   'error-handler': ['pages', 'oauth'],
   authorization: ['oauth', 'storage'],
+  registration: ['grants', 'oauth', 'storage'],
   grants: ['tokens', 'oauth', 'accounts', 'storage'],
   admin: ['accounts', 'oauth', 'grants', 'storage'],
   tokens: ['keys', 'oauth', 'storage'],
@@ -31,7 +32,7 @@ const ALLOWED: Record<string, string[]> = {
   'log-format': [],
 }
 // Packages a part must not use: protocol and domain rules stay free of HTTP.
-const NO_FASTIFY = ['authorization', 'grants', 'tokens', 'oauth', 'accounts', 'admin', 'storage', 'keys']
+const NO_FASTIFY = ['authorization', 'registration', 'grants', 'tokens', 'oauth', 'accounts', 'admin', 'storage', 'keys']
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src')
 

@@ -63,8 +63,9 @@ export const client = {
     audience: nullableStr,
     created_at: time,
     previous_secret_expires_at: nullableTime,
+    self_registered: { type: 'boolean' },
   },
-  required: ['client_id', 'name', 'public', 'admin', 'redirect_uris', 'post_logout_redirect_uris', 'grants', 'scopes', 'resources', 'audience', 'created_at', 'previous_secret_expires_at'],
+  required: ['client_id', 'name', 'public', 'admin', 'redirect_uris', 'post_logout_redirect_uris', 'grants', 'scopes', 'resources', 'audience', 'created_at', 'previous_secret_expires_at', 'self_registered'],
 } as const
 
 export const addedClient = {

@@ -33,6 +33,9 @@ export function consentRoute(app: FastifyInstance, ctx: FormRouteContext): void 
     if (decision !== 'allow' && decision !== 'deny') throw new OAuthError('invalid_request', 'decision must be allow or deny')
     const client = await findClient(repos.clients, tx.clientId)
     await auth.transactions.complete(tx.id)
+    // RFC 8628 §3.3: a device's request ends on a page, with no redirect and no remembered consent.
+    const deviceAuthorizationId = tx.deviceAuthorizationId
+    if (deviceAuthorizationId != null) return ctx.device.decide(request, reply, { tx: { ...tx, deviceAuthorizationId }, userId, authTime, client, decision })
     if (decision === 'deny') {
       request.audit.record({ event: 'consent_denied', userId, clientId: client.id })
       throw new AuthorizationRedirectError('access_denied', 'the user denied the request', {

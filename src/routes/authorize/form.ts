@@ -5,6 +5,7 @@ import type { Params } from '../../oauth/params.js'
 import type { AuthorizationTransaction } from '../../storage/authorization-transactions.js'
 import type { Repositories } from '../../storage/repositories.js'
 import type { BrowserCookies } from '../browser-cookies.js'
+import type { DeviceSteps } from './device.js'
 import type { AuthorizeSteps } from './steps.js'
 
 /** What the login and consent form handlers share. */
@@ -12,6 +13,8 @@ export interface FormRouteContext {
   auth: Authorization
   cookies: BrowserCookies
   steps: AuthorizeSteps
+  /** How a device's authorization ends (RFC 8628 §3.3). */
+  device: DeviceSteps
   repos: Repositories
   clock: Clock
   routeConfig: { errorFormat: 'authorize' }

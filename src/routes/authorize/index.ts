@@ -2,7 +2,6 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
 import { sessionSatisfies } from '../../authorization/login-session.js'
 import { parseAuthorizationRequest } from '../../authorization/request.js'
-import { TooManyTransactionsError } from '../../authorization/transactions.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
 import type { Clock } from '../../clock.js'
@@ -14,7 +13,9 @@ import type { Repositories } from '../../storage/repositories.js'
 import type { IdTokenHintVerifier } from '../../tokens/id-token-hint.js'
 import { browserCookies, redirectPostToGet } from '../browser-cookies.js'
 import { consentRoute } from './consent.js'
+import { deviceRoute, deviceSteps } from './device.js'
 import { loginRoute } from './login.js'
+import { startTransaction } from './start.js'
 import { authorizeSteps } from './steps.js'
 
 export interface AuthorizeRouteOptions {
@@ -28,6 +29,8 @@ export interface AuthorizeRouteOptions {
   hints: IdTokenHintVerifier
   /** The sign-in check (built once in app.ts, shared with the password grant). */
   signIns: SignInChecker
+  /** Whether /token serves the device code grant, so /device is served. */
+  deviceFlow: boolean
 }
 
 /** The authorization endpoint (RFC 6749 §3.1) and the login and consent forms it shows. */
@@ -68,25 +71,17 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       return steps.redirectWithCode(request, reply, { ...grant, userId: session.userId, authTime: session.authTime })
     }
 
-    const open = await auth.transactions
-      .start({
-        grant,
-        browserId: cookies.browserId(request, reply),
-        forceConsent: req.prompt.consent,
-        signedIn: session && { userId: session.userId, authTime: session.authTime },
-        loginHint: req.loginHint,
-        maxAgeSeconds: req.maxAgeSeconds,
-        // OIDC Core §3.1.2.1: the pages' language, kept for the forms that follow.
-        uiLocale: pages.pickUiLocale(req.uiLocales),
-        clientAddress: request.ip,
-      })
-      .catch((error: unknown) => {
-        // The error page and its Retry-After come from the error handler.
-        if (error instanceof TooManyTransactionsError) {
-          request.audit.record({ event: 'authorize_throttled', limit: 'open_transactions', retryAfterSeconds: error.retryAfterSeconds ?? 0 })
-        }
-        throw error
-      })
+    const open = await startTransaction(auth, request, {
+      grant,
+      browserId: cookies.browserId(request, reply),
+      forceConsent: req.prompt.consent,
+      signedIn: session && { userId: session.userId, authTime: session.authTime },
+      loginHint: req.loginHint,
+      maxAgeSeconds: req.maxAgeSeconds,
+      // OIDC Core §3.1.2.1: the pages' language, kept for the forms that follow.
+      uiLocale: pages.pickUiLocale(req.uiLocales),
+      clientAddress: request.ip,
+    })
     const { tx } = open
     if (tx.userId === null || tx.authTime === null) return steps.renderLogin(reply, { ...open, client: req.client })
     return steps.continueSignedIn(request, reply, { ...open, tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, client: req.client })
@@ -94,7 +89,9 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
 
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
-  const context = { auth, cookies, steps, repos, clock }
+  const context = { auth, cookies, steps, device: deviceSteps({ auth, pages }), repos, clock }
   loginRoute(app, { ...context, routeConfig, signIns: options.signIns })
   consentRoute(app, { ...context, routeConfig })
+  // RFC 8628 §3.3: the verification page, when the device grant is served.
+  if (options.deviceFlow) deviceRoute(app, { ...context, routeConfig, pages, issuer: config.issuer })
 }

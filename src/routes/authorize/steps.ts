@@ -62,7 +62,9 @@ export function authorizeSteps(deps: {
       )
     },
     async continueSignedIn(request, reply, { tx, csrfToken, client }) {
-      if (!(await auth.consent.needsConsent(client, tx))) {
+      // RFC 8628 §5.4: a device's request always shows the consent page, whatever was remembered.
+      const device = tx.deviceAuthorizationId != null
+      if (!device && !(await auth.consent.needsConsent(client, tx))) {
         await auth.transactions.complete(tx.id)
         return redirectWithCode(request, reply, { ...grantOf(tx), userId: tx.userId, authTime: tx.authTime })
       }
@@ -85,7 +87,10 @@ export function authorizeSteps(deps: {
           returnHost: target.host,
           returnToDevice: target.onDevice,
           duration: { accessSeconds: lifetimes.accessTokenTtlSeconds, refresh },
-          remembered: consentCanBeRemembered(client, tx.redirectUri),
+          remembered: !device && consentCanBeRemembered(client, tx.redirectUri),
+          device,
+          // RFC 7591 §5: say that nobody vetted the app, and where it sends the user back.
+          selfRegistered: client.selfRegistered === true,
           transaction: tx.id,
           csrfToken,
         },

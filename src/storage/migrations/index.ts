@@ -8,6 +8,8 @@ import * as boundedStorage from './2026-11-30-02-bounded-storage.js'
 import * as clientAudiences from './2026-11-30-03-client-audiences.js'
 import * as uiLocales from './2026-11-30-04-ui-locales.js'
 import * as administration from './2026-11-30-05-administration.js'
+import * as registration from './2026-12-01-01-registration.js'
+import * as deviceAuthorization from './2026-12-01-02-device-authorization.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +22,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-30-03-client-audiences': clientAudiences,
   '2026-11-30-04-ui-locales': uiLocales,
   '2026-11-30-05-administration': administration,
+  '2026-12-01-01-registration': registration,
+  '2026-12-01-02-device-authorization': deviceAuthorization,
 }
