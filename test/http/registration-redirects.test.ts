@@ -1,15 +1,19 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
+import { sha256Hex } from '../../src/oauth/secrets.js'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { eachDialect } from '../helpers/db.js'
-import { codeRequest, createClient, createUser, decide, redirectParams, signIn } from '../helpers/oauth.js'
+import { codeRequest, createClient, createUser, decide, exchange, obtainCode, redirectParams, signIn } from '../helpers/oauth.js'
 import { register } from '../helpers/registration.js'
 
 // A self-registered client's redirect URIs are anyone's choice: latchkey must never send a
 // browser there without the user's own action (RFC 9700 §4.11.2: no open redirector).
 
 const EVIL = 'https://evil.example/cb'
+const PHISH = 'https://evil.example/phish'
+
+const logoutUrl = (params: Record<string, string>) => `/logout?${new URLSearchParams(params).toString()}`
 
 async function selfRegistered(ctx: TestApp, body: Record<string, unknown>) {
   const res = await register(ctx, { client_name: 'Evil', grant_types: ['authorization_code'], ...body })
@@ -62,5 +66,51 @@ eachDialect(t, (t) => {
     t.equal(redirectParams(redirected).get('error'), 'unsupported_response_type')
     const none = await ctx.app.inject(codeRequest(added, { prompt: 'none' }).url)
     t.equal(redirectParams(none).get('error'), 'login_required')
+  })
+
+  t.test('/logout always asks before sending the browser to a self-registered client, and the page says where it goes', async (t) => {
+    const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open' } })
+    await createUser(ctx)
+    const evil = await selfRegistered(ctx, { client_name: 'Company SSO \u202Eevil', redirect_uris: [EVIL], post_logout_redirect_uris: [PHISH], scope: 'openid' })
+    const { code, verifier, browser } = await obtainCode(ctx, evil, { scope: 'openid' })
+    const tokens = await exchange(ctx.app, { grant_type: 'authorization_code', code, code_verifier: verifier, client_id: evil.client_id, redirect_uri: EVIL })
+    const hint = (tokens.json() as { id_token: string }).id_token
+    t.type(hint, 'string')
+
+    // Without a session (any browser), and with the very session the hint was issued for.
+    ctx.clock.advance(2 * 3600) // the hint has expired
+    for (const [name, who] of [['no session', new Browser(ctx.app)], ['this session', browser]] as const) {
+      const page = await who.get(logoutUrl({ id_token_hint: hint, post_logout_redirect_uri: PHISH, state: 's' }))
+      t.equal(page.statusCode, 200, `${name}: the confirmation page`)
+      t.notOk(page.headers.location, `${name}: no redirect`)
+      t.match(page.body, /action="\/logout\/confirm"/)
+      t.match(page.body, /<strong><bdi>Company SSO \u202Eevil<\/bdi><\/strong> asks to sign you out/)
+      t.match(page.body, /send you to <strong>evil\.example<\/strong>/)
+      t.match(page.body, /class="notice"/)
+      t.match(page.body, /registered itself with <strong>latchkey<\/strong>/)
+    }
+    t.ok(await ctx.repos.sessions.findActive(sha256Hex(browser.cookies.get('lk_session') as string), ctx.clock.now()), 'the session was not ended unasked')
+
+    // With client_id and no hint: the same page, in German too.
+    const german = await new Browser(ctx.app).get(logoutUrl({ client_id: evil.client_id, post_logout_redirect_uri: PHISH, ui_locales: 'de' }))
+    t.match(german.body, /hat sich selbst bei <strong>latchkey<\/strong> registriert/)
+    t.match(german.body, /zu <strong>evil\.example<\/strong>/)
+    // Without a post_logout_redirect_uri: the notice, no destination.
+    const stay = await new Browser(ctx.app).get(logoutUrl({ id_token_hint: hint }))
+    t.equal(stay.statusCode, 200)
+    t.match(stay.body, /Sign out here only if you meant to/)
+    t.notMatch(stay.body, /send you to/)
+
+    // The user's own click on the page goes there.
+    const page = await browser.get(logoutUrl({ id_token_hint: hint, post_logout_redirect_uri: PHISH, state: 's' }))
+    const done = await browser.post('/logout/confirm', hiddenInputs(page.body, '/logout/confirm'))
+    t.equal(done.statusCode, 303)
+    t.equal(done.headers.location, `${PHISH}?state=s`)
+
+    // A client an administrator added: unchanged, no notice, but the page names the destination.
+    const added = await createClient(ctx, { name: 'Vetted', postLogoutRedirectUris: ['https://app.example.com/bye'] })
+    const vetted = await new Browser(ctx.app).get(logoutUrl({ client_id: added.client_id, post_logout_redirect_uri: 'https://app.example.com/bye' }))
+    t.notMatch(vetted.body, /registered itself/)
+    t.match(vetted.body, /send you to <strong>app\.example\.com<\/strong>/)
   })
 })
