@@ -5,7 +5,7 @@ import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { eachDialect } from '../helpers/db.js'
 import { codeRequest, createClient, createUser, decide, exchange, obtainCode, redirectParams, signIn } from '../helpers/oauth.js'
-import { register } from '../helpers/registration.js'
+import { manage, PUBLIC_APP, register } from '../helpers/registration.js'
 
 // A self-registered client's redirect URIs are anyone's choice: latchkey must never send a
 // browser there without the user's own action (RFC 9700 §4.11.2: no open redirector).
@@ -112,5 +112,47 @@ eachDialect(t, (t) => {
     const vetted = await new Browser(ctx.app).get(logoutUrl({ client_id: added.client_id, post_logout_redirect_uri: 'https://app.example.com/bye' }))
     t.notMatch(vetted.body, /registered itself/)
     t.match(vetted.body, /send you to <strong>app\.example\.com<\/strong>/)
+  })
+
+  t.test('registration refuses redirect URIs on latchkey\'s origin or on the origin of a client an administrator added, loopback excepted', async (t) => {
+    const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open' } })
+    await createClient(ctx, { name: 'Company', redirectUris: ['https://app.company.com/cb', 'com.company.app:/cb', 'http://127.0.0.1:8080/cb'], postLogoutRedirectUris: ['https://bye.company.com/x'] })
+    // A stored URI that does not parse is ignored, not a 500.
+    const broken = await createClient(ctx, { name: 'Broken' })
+    await ctx.repos.clients.update(broken.client_id, { redirectUris: ['not a uri'] })
+    const issuer = ctx.config.issuer
+    const refused: Array<[string, Record<string, unknown>]> = [
+      ['the issuer\'s origin', { redirect_uris: [`${issuer}/cb`] }],
+      ['the issuer\'s origin, post-logout', { redirect_uris: [EVIL], post_logout_redirect_uris: [`${issuer}/logout`] }],
+      ['an administrator\'s client\'s origin', { redirect_uris: [EVIL, 'https://app.company.com/other'] }],
+      ['its default port written out', { redirect_uris: ['https://app.company.com:443/cb'] }],
+      ['an administrator\'s client\'s private-use scheme', { redirect_uris: ['com.company.app:/x'] }],
+      ['an administrator\'s client\'s origin, post-logout', { redirect_uris: [EVIL], post_logout_redirect_uris: ['https://app.company.com/bye'] }],
+      ['an administrator\'s client\'s post-logout origin', { redirect_uris: ['https://bye.company.com/cb'] }],
+    ]
+    for (const [name, body] of refused) {
+      const res = await register(ctx, { ...PUBLIC_APP, ...body })
+      t.equal(res.statusCode, 400, name)
+      t.equal(res.json().error, 'invalid_redirect_uri', name)
+      t.match(res.json().error_description, /latchkey's own origin|a client an administrator added/, name)
+    }
+    t.same(await ctx.repos.clients.findByName('Photo Agent'), [], 'nothing was stored')
+
+    // Another port is another origin; loopback is shared by every native app; one's own is fine.
+    for (const uri of ['https://app.company.com:8443/cb', 'http://127.0.0.1:8080/cb', 'com.company.other:/cb', 'https://company.com/cb']) {
+      t.equal((await register(ctx, { ...PUBLIC_APP, redirect_uris: [uri] })).statusCode, 201, uri)
+    }
+
+    // RFC 7592 update: the same rules, and nothing changes.
+    const own = (await register(ctx, { ...PUBLIC_APP, client_name: 'Mine' })).json() as { client_id: string; registration_access_token: string; redirect_uris: string[] }
+    const res = await manage(ctx, 'PUT', own.client_id, own.registration_access_token, { ...PUBLIC_APP, client_id: own.client_id, redirect_uris: ['https://app.company.com/cb'] })
+    t.equal(res.statusCode, 400)
+    t.equal(res.json().error, 'invalid_redirect_uri')
+    t.same((await ctx.repos.clients.findById(own.client_id))?.redirectUris, own.redirect_uris, 'unchanged')
+    const logoutRes = await manage(ctx, 'PUT', own.client_id, own.registration_access_token, { ...PUBLIC_APP, client_id: own.client_id, post_logout_redirect_uris: [`${issuer}/x`] })
+    t.equal(logoutRes.json().error, 'invalid_redirect_uri')
+    // Its own URIs are not an administrator's: an update may keep them.
+    const kept = await manage(ctx, 'PUT', own.client_id, own.registration_access_token, { ...PUBLIC_APP, client_id: own.client_id, client_name: 'Mine 2' })
+    t.equal(kept.statusCode, 200)
   })
 })
