@@ -108,8 +108,12 @@ export interface Translator {
   readonly locale: string
   /** The text of `key` with its placeholders filled in (not HTML-escaped: templates escape). */
   text(key: string, values?: MessageValues): string
-  /** The text as HTML: everything escaped, each filled-in value in <strong>. */
-  strong(key: string, values: MessageValues): string
+  /**
+   * The text as HTML: everything escaped, each filled-in value in <strong>; those named in
+   * `isolate` (a name someone else chose) also in <bdi>, so right-to-left text in them cannot
+   * reorder the sentence around them.
+   */
+  strong(key: string, values: MessageValues, isolate?: readonly string[]): string
 }
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
@@ -128,18 +132,19 @@ export function translator(catalogues: ReadonlyMap<string, Catalogue>, locale: s
     return text
   }
   const value = (v: MessageValue): string => (typeof v === 'object' ? formatDuration(v.seconds, locale) : String(v))
-  const fill = (key: string, values: MessageValues, wrap: (s: string) => string, plain: (s: string) => string): string =>
+  const fill = (key: string, values: MessageValues, wrap: (s: string, name: string) => string, plain: (s: string) => string): string =>
     template(key)
       .split(/(\{[a-zA-Z]+\})/)
       .map((part) => {
         const name = /^\{([a-zA-Z]+)\}$/.exec(part)?.[1]
         const v = name === undefined ? undefined : values[name]
-        return v === undefined ? plain(part) : wrap(value(v))
+        return v === undefined ? plain(part) : wrap(value(v), name as string)
       })
       .join('')
   return {
     locale,
     text: (key, values = {}) => fill(key, values, (s) => s, (s) => s),
-    strong: (key, values) => fill(key, values, (s) => `<strong>${escapeHtml(s)}</strong>`, escapeHtml),
+    strong: (key, values, isolate = []) =>
+      fill(key, values, (s, name) => (isolate.includes(name) ? `<strong><bdi>${escapeHtml(s)}</bdi></strong>` : `<strong>${escapeHtml(s)}</strong>`), escapeHtml),
   }
 }

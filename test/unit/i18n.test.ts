@@ -50,6 +50,7 @@ t.test('a translator fills placeholders, falls back to English, and refuses unkn
   t.equal(de.text('only', { x: 1 }), 'English only 1', 'a missing text: English')
   t.equal(de.text('only'), 'English only {x}', 'a value not given stays as written')
   t.equal(de.strong('hello', { name: '<i>', wait: 'bald' }), 'Hallo <strong>&lt;i&gt;</strong>, warte <strong>bald</strong>')
+  t.equal(de.strong('hello', { name: '<i>', wait: 'bald' }, ['name']), 'Hallo <strong><bdi>&lt;i&gt;</bdi></strong>, warte <strong>bald</strong>', 'a name someone chose, isolated')
   t.throws(() => de.text('nope'), /no text for "nope"/)
   t.equal(escapeHtml(`<a href="x" title='y'>&</a>`), '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;')
 })
