@@ -6,7 +6,8 @@ import type { Pages } from './pages/pages.js'
 /**
  * How a route wants its errors rendered; set in the route's `config.errorFormat`.
  * `json`: RFC 6749 §5.2 JSON. `authorize`: an error page until the client and redirect URI
- * are verified, then a redirect to the client (RFC 6749 §4.1.2.1). `bearer`: a resource
+ * are verified, then a redirect to the client (RFC 6749 §4.1.2.1; for a self-registered client
+ * only after the user answered the consent page, see authorization/request.ts). `bearer`: a resource
  * protected by latchkey's access tokens, the same JSON plus an RFC 6750 §3 challenge.
  */
 export type ErrorFormat = 'json' | 'authorize' | 'bearer'

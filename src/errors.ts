@@ -165,8 +165,9 @@ export type AnyOAuthError = OAuthError<OAuthErrorCode | undefined>
 
 /**
  * An /authorize error that goes back to the client by redirect. Thrown only once the client
- * and its redirect URI are verified (RFC 6749 §4.1.2.1); any other OAuthError thrown at
- * /authorize is shown on an error page and never redirects.
+ * and its redirect URI are verified (RFC 6749 §4.1.2.1), and for a self-registered client only
+ * after the user answered the consent page; any other OAuthError thrown at /authorize is shown
+ * on an error page and never redirects.
  */
 export class AuthorizationRedirectError extends OAuthError {
   readonly redirectUri: string

@@ -89,12 +89,25 @@ export async function findClient(clients: Pick<ClientRepository, 'findById'>, cl
   return client
 }
 
+/**
+ * An /authorize error found before the user has done anything. It goes back by redirect
+ * (RFC 6749 §4.1.2.1) only to a client an administrator added. A self-registered client's
+ * redirect URI is anyone's choice, so a redirect there would make latchkey an open redirector
+ * (RFC 9700 §4.11.2): the error is shown on a page (400) instead. After the user has answered
+ * the consent page, errors redirect for every client (that is the user's own action).
+ */
+export function authorizationError(client: Client, error: OAuthError, target: { redirectUri: string; state: string | undefined }): OAuthError {
+  if (client.selfRegistered === true) return new OAuthError(error.code, error.description, { status: 400 })
+  return new AuthorizationRedirectError(error.code, error.description, target)
+}
+
 /** Validates in RFC 6749 §4.1.2.1 order: client and redirect URI first, then the rest. */
 export async function parseAuthorizationRequest(
   deps: { clients: ClientRepository; scopes: ScopeRepository; pkceRequired: PkceRequired; defaultAudience: string },
   params: Params,
 ): Promise<AuthorizationRequest> {
-  // Until the client and redirect URI are verified, errors go on a page (they are plain OAuthErrors).
+  // Until the client and redirect URI are verified, errors go on a page (they are plain OAuthErrors);
+  // after, by redirect, except for a self-registered client (see authorizationError).
   if (params.isRepeated('client_id')) throw new OAuthError('invalid_request', 'client_id was sent more than once')
   const clientId = params.get('client_id')
   if (clientId === undefined) throw new OAuthError('invalid_request', 'client_id is required')
@@ -113,9 +126,9 @@ export async function parseAuthorizationRequest(
   if (tooLong('state', state)) {
     // Not echoed: the error redirect must not carry an over-long value back to the client.
     const description = `state is longer than ${MAX_PARAMETER_LENGTHS.state} characters`
-    throw new AuthorizationRedirectError('invalid_request', description, { redirectUri, state: undefined })
+    throw authorizationError(client, new OAuthError('invalid_request', description), { redirectUri, state: undefined })
   }
-  const fail = (error: OAuthError) => new AuthorizationRedirectError(error.code, error.description, { redirectUri, state })
+  const fail = (error: OAuthError) => authorizationError(client, error, { redirectUri, state })
   try {
     params.rejectRepeated()
   } catch (error) {

@@ -8,6 +8,7 @@ import { randomToken, secretMatchesHash, sha256Hex } from '../oauth/secrets.js'
 import type { Client } from '../storage/clients.js'
 import type { InTransaction, Repositories } from '../storage/repositories.js'
 import { AUTH_METHODS, metadataFields, parseMetadata, type AuthMethod, type ClientMetadata, type MetadataRules } from './metadata.js'
+import { refuseReservedOrigins } from './reserved-origins.js'
 
 /**
  * Dynamic client registration (RFC 7591) and its management (RFC 7592), without HTTP: the
@@ -156,6 +157,7 @@ export function registrations(deps: RegistrationDeps): Registrations {
           throw new OAuthError('invalid_token', 'the initial access token is not valid (unknown, used or expired)')
         }
         const metadata = parseMetadata(body, await rules(tx.scopes, mode))
+        await refuseReservedOrigins(metadata, { clients: tx.clients, issuer: deps.issuer })
         const isPublic = metadata.tokenEndpointAuthMethod === 'none'
         const created: Client = {
           id: `lk_${randomToken(16)}`,
@@ -210,6 +212,7 @@ export function registrations(deps: RegistrationDeps): Registrations {
       if ((metadata.tokenEndpointAuthMethod === 'none') !== client.isPublic) {
         throw new OAuthError('invalid_client_metadata', `token_endpoint_auth_method cannot change between none and a client secret (it is ${storedMetadata(client).tokenEndpointAuthMethod})`)
       }
+      await refuseReservedOrigins(metadata, { clients: repos.clients, issuer: deps.issuer })
       // The new token and the new metadata land together, or neither does.
       const registrationToken = await deps.transaction(async (tx) => {
         const issued = await reissue(tx.clients, client)

@@ -24,7 +24,8 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 
 /** The token from an `Authorization: Bearer …` header (RFC 6750 §2.1), or a BearerError. */
 export function bearerToken(header: string | undefined): string {
-  if (header === undefined) throw BearerError.missing()
+  // A header sent twice reaches node:http code as an array; nothing but one string is a credential.
+  if (typeof header !== 'string') throw BearerError.missing()
   const space = header.search(/\s/)
   const scheme = space === -1 ? header : header.slice(0, space)
   // RFC 7235 §2.1: the scheme name is case-insensitive. Another scheme means no bearer

@@ -44,6 +44,12 @@ export function resourceMetadataUrl(resource: string): URL {
   if (url.username !== '' || url.password !== '') throw new TypeError(`${resource} has credentials`)
   if (url.search !== '' || resource.includes('?')) throw new TypeError(`${resource} has a query`)
   if (url.hash !== '' || resource.includes('#')) throw new TypeError(`${resource} has a fragment`)
+  // The identifier is compared as a string (§3.3): one the URL parser would rewrite (dot
+  // segments, dropped whitespace, escapes, case) would be served under another path than its own.
+  // A `*` would make the route a wildcard. The one spelling allowed to differ: no slash after the host.
+  const spelled = url.pathname === '/' && !resource.endsWith('/') ? url.href.slice(0, -1) : url.href
+  if (spelled !== resource) throw new TypeError(`${resource} is not in its normal form (${spelled})`)
+  if (url.pathname.includes('*')) throw new TypeError(`${resource} has a * in its path`)
   // RFC 9728 §3.1: the well-known segment goes between the host and the path; a lone
   // terminating slash after the host is no path.
   const path = url.pathname === '/' ? '' : url.pathname

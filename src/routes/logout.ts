@@ -10,6 +10,7 @@ import type { Client } from '../storage/clients.js'
 import type { Repositories } from '../storage/repositories.js'
 import type { IdTokenHint, IdTokenHintVerifier } from '../tokens/id-token-hint.js'
 import { setPageHeaders, type Pages } from '../pages/pages.js'
+import { returnTarget } from './authorize/steps.js'
 import { browserCookies, redirectPostToGet } from './browser-cookies.js'
 
 export interface LogoutRouteOptions {
@@ -118,7 +119,9 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
     // auth_time): an old ID token found in some log must not end a later session unasked.
     const forThisSession =
       session === undefined || (session.userId === hint?.subject && hint.authTimeSeconds === Math.floor(session.authTime / 1000))
-    if (hint !== undefined && forThisSession) {
+    // A self-registered client's post_logout_redirect_uri is anyone's choice: always ask, so
+    // latchkey never sends a browser there unasked (RFC 9700 §4.11.2: no open redirector).
+    if (hint !== undefined && forThisSession && target.client?.selfRegistered !== true) {
       await endSession(request, reply, target)
       return finish(reply, target)
     }
@@ -129,6 +132,9 @@ export const logoutRoute: FastifyPluginAsync<LogoutRouteOptions> = async (app, {
       username: user?.username,
       clientName: target.client?.name,
       clientId: target.client?.id,
+      selfRegistered: target.client?.selfRegistered === true,
+      // Where the browser goes once signed out, as a person recognises it (as on the consent page).
+      returnHost: target.postLogoutRedirectUri === undefined ? undefined : returnTarget(target.postLogoutRedirectUri).host,
       postLogoutRedirectUri: target.postLogoutRedirectUri,
       state: target.state,
       csrfToken: logoutCsrfToken(browser.browserId(request, reply)),

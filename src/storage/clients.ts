@@ -69,6 +69,8 @@ export interface ClientRepository {
   replaceRegistrationToken(id: string, currentHash: string, newHash: string): Promise<boolean>
   /** Records that a token was issued to a self-registered client at `now`. */
   markUsed(id: string, now: number): Promise<void>
+  /** The redirect and post-logout redirect URIs of every client an administrator added (not self-registered). */
+  administratorRedirectUris(): Promise<string[]>
 }
 
 /** The web origins of a client's redirect URIs (private-use schemes have none). */
@@ -232,6 +234,10 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
     },
     async markUsed(id, now) {
       await db.updateTable('clients').set({ last_used_at: now }).where('id', '=', id).execute()
+    },
+    async administratorRedirectUris() {
+      const rows = await db.selectFrom('clients').select(['redirect_uris', 'post_logout_redirect_uris']).where('self_registered', '=', toDbBool(false)).execute()
+      return rows.flatMap((row) => [...fromDbList(row.redirect_uris), ...fromDbList(row.post_logout_redirect_uris)])
     },
   }
 }

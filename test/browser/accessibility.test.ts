@@ -19,6 +19,7 @@ const SCREENSHOT_PAGES: Partial<Record<PageName, string>> = {
   device: 'device',
   'device-consent': 'device-consent',
   'device-done': 'device-done',
+  'consent-self-registered': 'consent-self-registered',
 }
 
 if (chromiumAvailable(t)) {

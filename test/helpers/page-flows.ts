@@ -12,6 +12,8 @@ export interface PagesServer {
   client: { client_id: string; redirectUri: string }
   /** A public client registered for the device grant (RFC 8628). */
   deviceClient: { client_id: string }
+  /** A client that registered itself (RFC 7591, REGISTRATION=open). */
+  agentClient: { client_id: string; redirectUri: string }
   username: string
   /** The /authorize URL of a fresh code request, absolute; `extra` adds or overrides parameters. */
   authorizeUrl(extra?: Record<string, string | undefined>): string
@@ -22,7 +24,7 @@ export interface PagesServer {
  * user scope, and the API it calls registered by name, as a real deployment would have.
  */
 export async function startPagesServer(t: Test, env: Record<string, string> = {}): Promise<PagesServer> {
-  const ctx = await startLatchkey(t, { env })
+  const ctx = await startLatchkey(t, { env: { REGISTRATION: 'open', ...env } })
   const { username } = await createUser(ctx, 'alice')
   await createClient(ctx, { name: 'Photos API', audience: ctx.config.defaultAudience, redirectUris: [] })
   const client = await createClient(ctx, {
@@ -38,10 +40,19 @@ export async function startPagesServer(t: Test, env: Record<string, string> = {}
     grants: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
     scope: 'openid profile offline_access',
   })
+  const agentRedirectUri = 'https://agent.example.org/callback'
+  const registered = await fetch(`${ctx.issuer}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: 'Research Agent', redirect_uris: [agentRedirectUri], scope: 'openid profile' }),
+  })
+  if (registered.status !== 201) throw new Error(`registration: ${registered.status} ${await registered.text()}`)
+  const agentClient = { client_id: ((await registered.json()) as { client_id: string }).client_id, redirectUri: agentRedirectUri }
   return {
     ctx,
     client,
     deviceClient,
+    agentClient,
     username,
     authorizeUrl: (extra = {}) => `${ctx.issuer}${codeRequest(client, { scope: 'openid profile email offline_access', ...extra }).url}`,
   }
@@ -81,7 +92,7 @@ export async function signIn(page: Page, username: string, password = PASSWORD):
 }
 
 /** Every page latchkey shows, in the order a person meets them; `visit` runs on each. */
-export const PAGE_NAMES = ['sign-in', 'sign-in-error', 'consent', 'error', 'logout', 'signed-out', 'device', 'device-error', 'device-consent', 'device-done'] as const
+export const PAGE_NAMES = ['sign-in', 'sign-in-error', 'consent', 'error', 'logout', 'signed-out', 'device', 'device-error', 'device-consent', 'device-done', 'consent-self-registered'] as const
 export type PageName = (typeof PAGE_NAMES)[number]
 
 export async function visitEveryPage(page: Page, server: PagesServer, visit: (name: PageName) => Promise<void>): Promise<void> {
@@ -121,4 +132,8 @@ export async function visitEveryPage(page: Page, server: PagesServer, visit: (na
   await page.locator('form[action="/authorize/consent"] button[value="allow"]').click()
   await page.waitForLoadState()
   await visit('device-done')
+  // RFC 7591 §5: an app that registered itself; the consent page says so, every time.
+  await page.goto(`${server.ctx.issuer}${codeRequest(server.agentClient, { scope: 'openid profile' }).url}`)
+  await page.locator('form[action="/authorize/consent"]').waitFor()
+  await visit('consent-self-registered')
 }

@@ -200,7 +200,7 @@ eachDialect(t, (t) => {
     }
     const page = await browser.get(logoutUrl({ client_id: client.client_id }))
     t.match(page.body, /Signed in as <strong>alice<\/strong>/)
-    t.match(page.body, /<strong>Example App<\/strong> asks to sign you out/)
+    t.match(page.body, /<strong><bdi>Example App<\/bdi><\/strong> asks to sign you out/)
   })
 
   t.test('confirming with the CSRF token ends the session and redirects to the registered URI with state', async (t) => {

@@ -36,6 +36,12 @@ t.test('resourceMetadataUrl refuses what cannot be a resource identifier', async
     ['https://api.example.com/v1#top', /has a fragment/],
     ['https://api.example.com/v1#', /has a fragment/],
     ['https://user:pass@api.example.com', /has credentials/],
+    // Served under its own path only: nothing the URL parser would rewrite, no wildcard.
+    ['https://api.example.com/a/../b', /not in its normal form \(https:\/\/api\.example\.com\/b\)/],
+    ['https://api.example.com/v\n1', /not in its normal form/],
+    ['https://API.example.com/v1', /not in its normal form/],
+    ['https://api.example.com/v 1', /not in its normal form/],
+    ['https://api.example.com/v1*', /has a \* in its path/],
   ]
   for (const [resource, message] of cases) t.throws(() => resourceMetadataUrl(resource), { name: 'TypeError', message }, resource)
 })
@@ -202,5 +208,10 @@ t.test('authenticate() answers claims, or the status, headers and body to send',
 
   const malformed = await rs.authenticate('Bearer a b')
   t.equal(malformed.ok ? 200 : malformed.status, 400)
+  // node:http hands a header sent twice over as an array: no credentials, never a crash.
+  for (const odd of [['Bearer a', 'Bearer b'], 42, null]) {
+    const answer = await rs.authenticate(odd as unknown as string)
+    t.equal(answer.ok ? 200 : answer.status, 401, JSON.stringify(odd))
+  }
   await t.rejects(rs.authenticate(`Bearer ${token}`, ['a b']), { name: 'TypeError', message: 'not a scope name: "a b"' })
 })

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
 import { sessionSatisfies } from '../../authorization/login-session.js'
-import { parseAuthorizationRequest } from '../../authorization/request.js'
+import { authorizationError, parseAuthorizationRequest } from '../../authorization/request.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
-import { AuthorizationRedirectError } from '../../errors.js'
+import { OAuthError } from '../../errors.js'
 import { Params } from '../../oauth/params.js'
 import { setPageHeaders, type Pages } from '../../pages/pages.js'
 import type { Repositories } from '../../storage/repositories.js'
@@ -62,11 +62,12 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       nonce: req.nonce ?? null,
     }
     if (req.prompt.none) {
-      // OIDC Core §3.1.2.1: no page at all; say what interaction would be needed.
+      // OIDC Core §3.1.2.1: no page at all; say what interaction would be needed (on a page
+      // for a self-registered client: it gets no redirect the user did not ask for).
       const target = { redirectUri: req.redirectUri, state: req.state }
-      if (!session) throw new AuthorizationRedirectError('login_required', 'the user is not signed in', target)
+      if (!session) throw authorizationError(req.client, new OAuthError('login_required', 'the user is not signed in'), target)
       if (await auth.consent.needsConsent(req.client, { ...grant, userId: session.userId, forceConsent: false })) {
-        throw new AuthorizationRedirectError('consent_required', 'the user has not consented to this request', target)
+        throw authorizationError(req.client, new OAuthError('consent_required', 'the user has not consented to this request'), target)
       }
       return steps.redirectWithCode(request, reply, { ...grant, userId: session.userId, authTime: session.authTime })
     }
