@@ -66,7 +66,7 @@ export type AuditEvent =
   | { event: 'client_registered'; clientId: string; public: boolean; grants: string[]; mode: 'open' | 'token' }
   | { event: 'client_registration_updated'; clientId: string }
   | { event: 'client_registration_deleted'; clientId: string }
-  | { event: 'registration_throttled'; retryAfterSeconds: number }
+  | { event: 'registration_throttled'; retryAfterSeconds: number; limit?: 'server' }
   | { event: 'registration_token_created'; expiresAt: string }
   /** A signing key was added: by `keys rotate` (`--now`: `immediate`), by KEY_ROTATION_DAYS, or because SIGNING_ALG names an algorithm KEYS_DIR had no key of (`configuration`). */
   | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' | 'configuration' }

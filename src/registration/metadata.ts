@@ -47,6 +47,14 @@ export interface MetadataRules {
 
 const CONTROL = /[\u0000-\u001f\u007f]/
 
+/**
+ * What a name shown on the consent page must not hold: controls (C0, DEL, C1), and the
+ * invisible and bidirectional formatting characters that would hide or reorder its text (the
+ * Arabic letter mark, zero-width characters and directional marks, embeddings and overrides,
+ * word joiner to isolates, the byte order mark, line and paragraph separators).
+ */
+const UNSHOWABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/
+
 const invalidMetadata = (description: string) => new OAuthError('invalid_client_metadata', description)
 const invalidRedirectUri = (description: string) => new OAuthError('invalid_redirect_uri', description)
 
@@ -138,7 +146,8 @@ function defaultName(redirectUris: readonly string[]): string {
   const first = redirectUris[0]
   if (first === undefined) return 'Unnamed client'
   const url = new URL(first)
-  return url.host === '' ? url.protocol.slice(0, -1) : url.host
+  // A host or scheme may be longer than a name may be (the column holds MAX_NAME_LENGTH).
+  return (url.host === '' ? url.protocol.slice(0, -1) : url.host).slice(0, MAX_NAME_LENGTH)
 }
 
 function clientName(body: Record<string, unknown>, redirectUris: readonly string[]): string {
@@ -148,6 +157,7 @@ function clientName(body: Record<string, unknown>, redirectUris: readonly string
   if (name === '' || name.length > MAX_NAME_LENGTH || CONTROL.test(name)) {
     throw invalidMetadata(`client_name must be one line of 1 to ${MAX_NAME_LENGTH} characters`)
   }
+  if (UNSHOWABLE.test(name)) throw invalidMetadata('client_name must not contain invisible or text-direction control characters')
   return name
 }
 

@@ -21,6 +21,16 @@ export const REGISTRATION_WINDOW_MS = 60 * 60_000
 /** A token is issued to a self-registered client: last_used_at is written when older than this. */
 export const LAST_USED_GRANULARITY_MS = 60 * 60_000
 
+/**
+ * Registrations (clients created) per REGISTRATION_WINDOW_MS from all addresses together: with
+ * REGISTRATION=open an attacker with many addresses could otherwise grow the clients table
+ * without bound. Far above what agents registering themselves need; past it, 429 for everyone.
+ */
+export const MAX_REGISTRATIONS_PER_HOUR = 1000
+
+/** The one failure-counter key of all registrations (the per-address keys hash an address). */
+export const REGISTRATIONS_KEY = sha256Hex('registrations:all')
+
 export function registrationAddressKey(ip: string): string {
   return sha256Hex(`registration-address:${clientNetwork(ip)}`)
 }
@@ -32,6 +42,8 @@ export interface RegistrationDeps {
   issuer: string
   config: RegistrationConfig
   grants: readonly GrantDescriptor[]
+  /** MAX_REGISTRATIONS_PER_HOUR unless a test lowers it. */
+  maxRegistrationsPerHour?: number
 }
 
 /** A response body with its status (201 for a registration, 200 for a read or update). */
@@ -127,6 +139,14 @@ export function registrations(deps: RegistrationDeps): Registrations {
         throw OAuthError.tooManyFailures('too many registrations from this address; try again later', retryAfterSeconds)
       }
       if (mode === 'token' && initialAccessToken === undefined) throw OAuthError.noCredentials('an initial access token is required')
+      // The global cap counts registrations, not requests: counted here, taken back if refused below.
+      const maxPerHour = deps.maxRegistrationsPerHour ?? MAX_REGISTRATIONS_PER_HOUR
+      const all = await repos.failureCounters.increment(REGISTRATIONS_KEY, now, REGISTRATION_WINDOW_MS)
+      if (all.failures > maxPerHour) {
+        const retryAfterSeconds = Math.max(1, Math.ceil((all.expiresAt - now) / 1000))
+        if (all.failures === maxPerHour + 1) audit.record({ event: 'registration_throttled', limit: 'server', retryAfterSeconds })
+        throw OAuthError.tooManyFailures('too many registrations on this server; try again later', retryAfterSeconds)
+      }
       // Made before the transaction, used only if the client turns out confidential.
       const secret = randomToken(32)
       const registrationToken = randomToken(32)
@@ -158,6 +178,9 @@ export function registrations(deps: RegistrationDeps): Registrations {
         }
         await tx.clients.create(created)
         return { created, metadata }
+      }).catch(async (error: unknown) => {
+        await repos.failureCounters.decrement(REGISTRATIONS_KEY, now)
+        throw error
       })
       const { created, metadata } = client
       const isPublic = created.isPublic

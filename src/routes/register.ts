@@ -30,7 +30,8 @@ export const registerRoute: FastifyPluginAsync<RegisterRouteOptions> = async (ap
     return reply.code(answer.status).send(answer.body)
   })
 
-  app.get<{ Params: { client_id: string } }>('/register/:client_id', { config }, async (request, reply) => {
+  // No HEAD route: a HEAD would spend the registration access token and discard the new one.
+  app.get<{ Params: { client_id: string } }>('/register/:client_id', { config, exposeHeadRoute: false }, async (request, reply) => {
     const answer = await registrations.read({ clientId: request.params.client_id, token: presentedToken(request) })
     return reply.code(answer.status).send(answer.body)
   })
@@ -46,5 +47,5 @@ export const registerRoute: FastifyPluginAsync<RegisterRouteOptions> = async (ap
   })
 
   refuseOtherMethods(app, '/register', ['GET', 'PUT', 'PATCH', 'DELETE'], 'POST')
-  refuseOtherMethods(app, '/register/:client_id', ['POST', 'PATCH'], 'GET, PUT, DELETE')
+  refuseOtherMethods(app, '/register/:client_id', ['HEAD', 'POST', 'PATCH'], 'GET, PUT, DELETE')
 }

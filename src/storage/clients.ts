@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely'
+import { createHash } from 'node:crypto'
+import type { Kysely, Transaction } from 'kysely'
 import type { Database, ClientRow } from './database.js'
 import { containsIgnoringCase, type PageQuery } from './paging.js'
 import { revokeAccessTokensOfClient } from './revocation.js'
@@ -45,7 +46,7 @@ export interface ClientRepository {
   setSecretHash(id: string, secretHash: string): Promise<void>
   /** The first registered resource server (`--audience`) for this audience, for the consent page. */
   findByAudience(audience: string): Promise<Client | undefined>
-  /** Whether some client has a redirect URI with this origin (for CORS preflight at /token). */
+  /** Whether some client has a redirect URI with this origin (for CORS preflight at /token): one lookup in client_origins. */
   isRegisteredOrigin(origin: string): Promise<boolean>
   /** Clients ordered by client_id (the primary key), after `after`, matching `search` in id or name. */
   list(query: PageQuery): Promise<Client[]>
@@ -86,6 +87,18 @@ export function redirectOrigins(client: Pick<Client, 'redirectUris'>): string[] 
   return origins
 }
 
+/** How client_origins stores an origin (2026-12-01-03-client-origins: an origin has no length limit). */
+function originHash(origin: string): string {
+  return createHash('sha256').update(origin).digest('hex')
+}
+
+/** Replaces a client's rows in client_origins with its redirect URIs' origins. */
+async function storeOrigins(trx: Kysely<Database>, id: string, redirectUris: string[]): Promise<void> {
+  await trx.deleteFrom('client_origins').where('client_id', '=', id).execute()
+  const hashes = [...new Set(redirectOrigins({ redirectUris }))].map(originHash)
+  if (hashes.length > 0) await trx.insertInto('client_origins').values(hashes.map((origin_hash) => ({ origin_hash, client_id: id }))).execute()
+}
+
 function toClient(row: ClientRow): Client {
   return {
     id: row.id,
@@ -109,27 +122,32 @@ function toClient(row: ClientRow): Client {
 }
 
 export function clientRepository(db: Kysely<Database>): ClientRepository {
+  /** In the caller's transaction if there is one (InTransaction), else in one of its own. */
+  const atomically = (work: (trx: Kysely<Database>) => Promise<void>) => (db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work))
   return {
     async create(client) {
-      await db
-        .insertInto('clients')
-        .values({
-          id: client.id,
-          name: client.name,
-          secret_hash: client.secretHash,
-          is_public: toDbBool(client.isPublic),
-          redirect_uris: toDbList(client.redirectUris),
-          post_logout_redirect_uris: toDbList(client.postLogoutRedirectUris),
-          grant_types: toDbList(client.grantTypes),
-          scopes: toDbList(client.scopes),
-          audience: client.audience,
-          resources: toDbList(client.resources),
-          created_at: client.createdAt,
-          self_registered: toDbBool(client.selfRegistered === true),
-          registration_token_hash: client.registrationTokenHash ?? null,
-          token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? null,
-        })
-        .execute()
+      await atomically(async (trx) => {
+        await trx
+          .insertInto('clients')
+          .values({
+            id: client.id,
+            name: client.name,
+            secret_hash: client.secretHash,
+            is_public: toDbBool(client.isPublic),
+            redirect_uris: toDbList(client.redirectUris),
+            post_logout_redirect_uris: toDbList(client.postLogoutRedirectUris),
+            grant_types: toDbList(client.grantTypes),
+            scopes: toDbList(client.scopes),
+            audience: client.audience,
+            resources: toDbList(client.resources),
+            created_at: client.createdAt,
+            self_registered: toDbBool(client.selfRegistered === true),
+            registration_token_hash: client.registrationTokenHash ?? null,
+            token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? null,
+          })
+          .execute()
+        await storeOrigins(trx, client.id, client.redirectUris)
+      })
     },
     async findById(id) {
       const row = await db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst()
@@ -155,8 +173,9 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       return row && toClient(row)
     },
     async isRegisteredOrigin(origin) {
-      const rows = await db.selectFrom('clients').select('redirect_uris').execute()
-      return rows.some((row) => redirectOrigins({ redirectUris: fromDbList(row.redirect_uris) }).includes(origin))
+      // One indexed lookup: a preflight needs no credentials, and anyone may register clients.
+      const row = await db.selectFrom('client_origins').select('client_id').where('origin_hash', '=', originHash(origin)).limit(1).executeTakeFirst()
+      return row !== undefined
     },
     async list({ after, limit, search }) {
       let query = db.selectFrom('clients').selectAll().orderBy('id').limit(limit)
@@ -176,7 +195,10 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       if (changes.resources !== undefined) set.resources = toDbList(changes.resources)
       if (changes.tokenEndpointAuthMethod) set.token_endpoint_auth_method = changes.tokenEndpointAuthMethod
       if (Object.keys(set).length === 0) return
-      await db.updateTable('clients').set(set).where('id', '=', id).execute()
+      await atomically(async (trx) => {
+        await trx.updateTable('clients').set(set).where('id', '=', id).execute()
+        if (changes.redirectUris !== undefined) await storeOrigins(trx, id, changes.redirectUris)
+      })
     },
     async rotateSecret(id, secretHash, previousExpiresAt) {
       await db

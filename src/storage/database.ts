@@ -53,6 +53,12 @@ export interface InitialAccessTokensTable {
   used_at: number | null
 }
 
+/** The web origins of each client's redirect URIs, as SHA-256 hashes (CORS preflight lookups). */
+export interface ClientOriginsTable {
+  origin_hash: string
+  client_id: string
+}
+
 export interface ScopesTable {
   name: string
   description: string
@@ -209,6 +215,7 @@ export interface Database {
   failure_counters: FailureCountersTable
   initial_access_tokens: InitialAccessTokensTable
   device_authorizations: DeviceAuthorizationsTable
+  client_origins: ClientOriginsTable
 }
 
 export type UserRow = Selectable<UsersTable>

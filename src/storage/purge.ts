@@ -73,15 +73,37 @@ function deadFamily(eb: AnyBuilder, policy: PurgePolicy): Expression<SqlBool> {
   ])
 }
 
+/** A self-registered client no token was ever issued to goes after this, whatever REGISTRATION_UNUSED_DAYS says. */
+export const NEVER_USED_REGISTRATION_MS = 86_400_000
+
 /**
- * A self-registered client no token was issued to for REGISTRATION_UNUSED_DAYS (since it
- * registered, if never): anyone may register, so what nobody uses must not pile up. That period
- * (2 days at least) outlasts any access token it was issued, so none is left valid; deleting it
- * takes its families, codes, consents and transactions along (ON DELETE CASCADE).
+ * A self-registered client no token was issued to for REGISTRATION_UNUSED_DAYS, or never one
+ * within NEVER_USED_REGISTRATION_MS of registering: anyone may register, so what nobody uses
+ * must not pile up. The unused period (2 days at least) outlasts any access token it was
+ * issued, and a client with a refresh token still valid (in a family not revoked) stays, as
+ * REFRESH_TOKEN_TTL may be the longer. Deleting it takes its families, codes, consents and
+ * transactions along (ON DELETE CASCADE).
  */
 function unusedSelfRegistered(eb: AnyBuilder, policy: PurgePolicy): Expression<SqlBool> {
   const since = policy.now - (policy.registrationUnusedMs ?? DEFAULT_UNUSED_DAYS * DAY_MS)
-  return eb.and([eb('self_registered', '=', 1), eb(eb.fn.coalesce('last_used_at', 'created_at'), '<=', since)])
+  return eb.and([
+    eb('self_registered', '=', 1),
+    eb.or([
+      eb.and([eb('last_used_at', 'is', null), eb('created_at', '<=', policy.now - NEVER_USED_REGISTRATION_MS)]),
+      eb(eb.fn.coalesce('last_used_at', 'created_at'), '<=', since),
+    ]),
+    eb.not(
+      eb.exists(
+        eb
+          .selectFrom('refresh_token_families as family')
+          .innerJoin('refresh_tokens as live', 'live.family_id', 'family.id')
+          .select(sql.lit(1).as('one'))
+          .whereRef('family.client_id', '=', 'clients.id')
+          .where('family.revoked_at', 'is', null)
+          .where('live.expires_at', '>', policy.now),
+      ),
+    ),
+  ])
 }
 
 /**

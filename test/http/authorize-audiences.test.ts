@@ -83,7 +83,7 @@ eachDialect(t, (t) => {
     const browser = new Browser(ctx.app)
     const orders = await signIn(browser, await browser.get(codeRequest(shop, { resource: ORDERS }).url))
     t.equal(orders.statusCode, 200)
-    t.match(orders.body, /<strong>Shop<\/strong> asks for access to <strong>Orders API<\/strong>/)
+    t.match(orders.body, /<strong><bdi>Shop<\/bdi><\/strong> asks for access to <strong>Orders API<\/strong>/)
     t.notMatch(orders.body, /orders\.example\.com/, 'the name, not the URI')
     const unregistered = await browser.get(codeRequest(shop, { resource: odd }).url)
     t.match(unregistered.body, /asks for access to <strong>https:\/\/unregistered\.example\.com\/\?q=&lt;b&gt;&amp;x=&quot;1&quot;<\/strong>/, 'the URI itself, escaped')

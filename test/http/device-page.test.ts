@@ -44,7 +44,7 @@ eachDialect(t, (t) => {
     const consent = await signIn(browser, login)
     t.equal(consent.statusCode, 200)
     t.match(consent.body, 'action="/authorize/consent"')
-    t.match(consent.body, /<strong>Living-room TV<\/strong> is asking from a device/)
+    t.match(consent.body, /<strong><bdi>Living-room TV<\/bdi><\/strong> is asking from a device/)
     t.match(consent.body, 'See your name and username', 'the scopes asked for')
     t.notMatch(consent.body, 'you then go back to', 'no redirect target to name')
     t.notMatch(consent.body, 'remembers it', 'a device consent is never remembered')

@@ -104,7 +104,7 @@ eachDialect(t, (t) => {
     t.match(consent.body, /Signed in as <strong>alice<\/strong>/)
     t.match(consent.body, /<li>See your email address<\/li>/)
     t.match(consent.body, /<li>Sign you in with your latchkey account and learn your user id<\/li>/)
-    t.match(consent.body, /Each access lasts <strong>15 minutes<\/strong>\. <strong>Web Shop<\/strong> can renew it without asking you as long as it uses it at least every <strong>7 days<\/strong>, for <strong>90 days<\/strong> at most\./)
+    t.match(consent.body, /Each access lasts <strong>15 minutes<\/strong>\. <strong><bdi>Web Shop<\/bdi><\/strong> can renew it without asking you as long as it uses it at least every <strong>7 days<\/strong>, for <strong>90 days<\/strong> at most\./)
     t.match(consent.body, /If you allow, latchkey remembers it/, 'a confidential client: the consent is remembered')
 
     // No refresh_token grant: access ends with the access token, whatever the scopes say.
@@ -116,7 +116,7 @@ eachDialect(t, (t) => {
       scope: 'openid offline_access',
     })
     const nativePage = await browser.get(codeRequest(native).url)
-    t.match(nativePage.body, /Access lasts <strong>15 minutes<\/strong>\. After that, <strong>Desk App<\/strong> has to send you back here/)
+    t.match(nativePage.body, /Access lasts <strong>15 minutes<\/strong>\. After that, <strong><bdi>Desk App<\/bdi><\/strong> has to send you back here/)
     t.notMatch(nativePage.body, /renew/)
     t.match(nativePage.body, /an app on this device \(<strong>com\.example\.desk<\/strong>\)/)
     t.match(nativePage.body, /latchkey asks you each time/, 'a native app is asked every time (OAuth 2.1 §7.3.1)')

@@ -33,7 +33,7 @@ eachDialect(t, (t) => {
     const consent = await signIn(browser, await browser.get(codeRequest(agent).url))
     t.equal(consent.statusCode, 200)
     t.match(consent.body, /class="notice"/)
-    t.match(consent.body, /<strong>Photo Agent<\/strong> registered itself with <strong>latchkey<\/strong>/)
+    t.match(consent.body, /<strong><bdi>Photo Agent<\/bdi><\/strong> registered itself with <strong>latchkey<\/strong>/)
     t.match(consent.body, /send you back to <strong>agent\.example\.com<\/strong>/)
     t.match(consent.body, /latchkey asks you each time this app wants access/)
     const done = await decide(browser, consent, 'allow')
@@ -44,7 +44,7 @@ eachDialect(t, (t) => {
     t.equal(again.statusCode, 200, 'the consent page again, not a redirect')
     t.match(again.body, /name="decision" value="allow"/)
     const german = await browser.get(codeRequest(agent, { ui_locales: 'de' }).url)
-    t.match(german.body, /<strong>Photo Agent<\/strong> hat sich selbst bei <strong>latchkey<\/strong> registriert/)
+    t.match(german.body, /<strong><bdi>Photo Agent<\/bdi><\/strong> hat sich selbst bei <strong>latchkey<\/strong> registriert/)
     t.match(german.body, /zurück zu <strong>agent\.example\.com<\/strong>/)
 
     // A second registration with the same name and redirect URI inherits nothing.
@@ -91,8 +91,8 @@ eachDialect(t, (t) => {
     t.equal(vettedRes.json().error, 'invalid_target')
   })
 
-  t.test('a token issued to a self-registered client records its use, at most once an hour; the purge removes those unused for REGISTRATION_UNUSED_DAYS', async (t) => {
-    const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open', REGISTRATION_UNUSED_DAYS: '10' } })
+  t.test('a token issued to a self-registered client records its use, at most once an hour; the purge removes those unused for REGISTRATION_UNUSED_DAYS, never used for a day', async (t) => {
+    const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open', REGISTRATION_UNUSED_DAYS: '10', REFRESH_TOKEN_TTL: String(5 * DAY) } })
     await createUser(ctx)
     const used = await selfRegistered(ctx)
     const unused = await selfRegistered(ctx)
@@ -119,17 +119,21 @@ eachDialect(t, (t) => {
     await exchange(ctx.app, { grant_type: 'authorization_code', client_id: vetted.client_id, client_secret: vetted.client_secret as string, code, code_verifier: verifier, redirect_uri: vetted.redirectUri })
     t.equal(await lastUsedAt(ctx, vetted.client_id), null, 'nothing written for a client an administrator added')
 
-    // Registered at 0, the used one last used at 1 h. At 9 d 1 h nothing is purged; at
-    // 10 d 30 min the unused one goes; at 10 d 1 h 30 min the used one; an administrator's never.
-    ctx.clock.advance(9 * DAY)
+    // Registered at 0, the used one last used at 1 h. At 23 h nothing is purged; at 24 h the
+    // never-used one goes (whatever REGISTRATION_UNUSED_DAYS says); at 10 d the used one stays;
+    // at 10 d 1 h 30 min it goes, its refresh tokens (REFRESH_TOKEN_TTL 5 d) long expired; an
+    // administrator's never.
     const purge = () => purgeExpired(ctx.store.db, purgePolicy(ctx.config, ctx.clock.now()))
+    ctx.clock.advance(22 * 3600)
     t.equal((await purge()).clients, 0)
-    ctx.clock.advance(DAY - 1800)
+    ctx.clock.advance(3600)
     const deleted = await purge()
     t.equal(deleted.clients, 1)
-    t.equal(await ctx.repos.clients.findById(unused.client_id), undefined, 'the unused client is gone')
+    t.equal(await ctx.repos.clients.findById(unused.client_id), undefined, 'the never-used client is gone after a day')
     t.ok(await ctx.repos.clients.findById(used.client_id), 'the used one stays')
-    ctx.clock.advance(3600)
+    ctx.clock.advance(9 * DAY)
+    t.equal((await purge()).clients, 0)
+    ctx.clock.advance(5400)
     t.equal((await purge()).clients, 1)
     t.equal(await ctx.repos.clients.findById(used.client_id), undefined)
     t.ok(await ctx.repos.clients.findById(vetted.client_id), 'never a client an administrator added')

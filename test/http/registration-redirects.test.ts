@@ -71,7 +71,9 @@ eachDialect(t, (t) => {
   t.test('/logout always asks before sending the browser to a self-registered client, and the page says where it goes', async (t) => {
     const ctx = await buildTestApp(t, { env: { REGISTRATION: 'open' } })
     await createUser(ctx)
-    const evil = await selfRegistered(ctx, { client_name: 'Company SSO \u202Eevil', redirect_uris: [EVIL], post_logout_redirect_uris: [PHISH], scope: 'openid' })
+    const evil = await selfRegistered(ctx, { client_name: 'Company SSO', redirect_uris: [EVIL], post_logout_redirect_uris: [PHISH], scope: 'openid' })
+    // Registration refuses direction overrides in client_name; an administrator's rename does not.
+    await ctx.repos.clients.update(evil.client_id, { name: 'Company SSO \u202Eevil' })
     const { code, verifier, browser } = await obtainCode(ctx, evil, { scope: 'openid' })
     const tokens = await exchange(ctx.app, { grant_type: 'authorization_code', code, code_verifier: verifier, client_id: evil.client_id, redirect_uri: EVIL })
     const hint = (tokens.json() as { id_token: string }).id_token

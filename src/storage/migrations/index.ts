@@ -10,6 +10,7 @@ import * as uiLocales from './2026-11-30-04-ui-locales.js'
 import * as administration from './2026-11-30-05-administration.js'
 import * as registration from './2026-12-01-01-registration.js'
 import * as deviceAuthorization from './2026-12-01-02-device-authorization.js'
+import * as clientOrigins from './2026-12-01-03-client-origins.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-30-05-administration': administration,
   '2026-12-01-01-registration': registration,
   '2026-12-01-02-device-authorization': deviceAuthorization,
+  '2026-12-01-03-client-origins': clientOrigins,
 }
