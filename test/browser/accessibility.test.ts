@@ -15,6 +15,7 @@ const SCREENSHOT_PAGES: Partial<Record<PageName, string>> = {
   'sign-in': 'sign-in',
   consent: 'consent',
   error: 'error',
+  logout: 'sign-out',
   'signed-out': 'signed-out',
   device: 'device',
   'device-consent': 'device-consent',
