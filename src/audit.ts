@@ -16,6 +16,12 @@ export type AuditEvent =
    */
   | { event: 'authorize_throttled'; limit: 'open_transactions' | 'open_device_authorizations' | 'user_code_failures'; retryAfterSeconds: number }
   /**
+   * The verification page (/device) refuses every user code, from every address, for the rest of
+   * the window: too many wrong codes from all addresses together, a sign of someone guessing
+   * from many addresses (once per window).
+   */
+  | { event: 'device_code_guessing'; retryAfterSeconds: number }
+  /**
    * A failure that started a lock on a username (from one address, or from everywhere): sign-ins
    * to it are refused unchecked until `lockedUntil`.
    */
@@ -82,6 +88,7 @@ export const AUDIT_EVENTS = [
   'signin_throttled',
   'signin_locked',
   'authorize_throttled',
+  'device_code_guessing',
   'client_auth_failed',
   'consent_given',
   'consent_denied',

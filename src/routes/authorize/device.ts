@@ -89,10 +89,16 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
     const userCode = (params.get('user_code') ?? '').slice(0, 64)
     const entry = await auth.devices.enter({ userCode, ip: request.ip, browserId })
     if (entry.outcome === 'limited') {
-      if (entry.first) request.audit.record({ event: 'authorize_throttled', limit: 'user_code_failures', retryAfterSeconds: entry.retryAfterSeconds })
-      reply.header('retry-after', String(entry.retryAfterSeconds))
-      const wait = { seconds: Math.ceil(entry.retryAfterSeconds / 60) * 60 }
-      return renderForm(reply, { browserId, userCode, error: { key: 'device.error.limited', values: { wait } } }, 429)
+      const { limit, retryAfterSeconds } = entry
+      if (entry.first) {
+        request.audit.record(
+          limit === 'global' ? { event: 'device_code_guessing', retryAfterSeconds } : { event: 'authorize_throttled', limit: 'user_code_failures', retryAfterSeconds },
+        )
+      }
+      reply.header('retry-after', String(retryAfterSeconds))
+      const wait = { seconds: Math.ceil(retryAfterSeconds / 60) * 60 }
+      const error = limit === 'global' ? { key: 'device.error.limitedEveryone', values: { wait } } : { key: 'device.error.limited', values: { wait } }
+      return renderForm(reply, { browserId, userCode, error }, 429)
     }
     if (entry.outcome === 'wrong') return renderForm(reply, { browserId, userCode, error: { key: 'device.error.wrong' } }, 400)
 
