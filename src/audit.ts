@@ -38,8 +38,12 @@ export type AuditEvent =
   | { event: 'tokens_issued'; grant: string; clientId: string; subject: string; jti: string; familyId?: string | undefined; idToken: boolean }
   /** A rotated refresh token came back: its family is revoked (RFC 9700 §4.14.2). */
   | { event: 'refresh_token_reuse'; familyId: string; clientId: string; userId: string | null; familyRevoked: boolean }
-  /** A used authorization code came back: what it yielded is revoked (RFC 9700 §4.2.4). */
-  | { event: 'code_replay'; codeId: string; clientId: string }
+  /**
+   * A used authorization code came back: what it yielded is revoked (RFC 9700 §4.2.4). Or a
+   * redeemed device code came back (`via: 'device'`): the code its approval wrote is revoked
+   * the same way.
+   */
+  | { event: 'code_replay'; codeId: string; clientId: string; via?: 'device'; deviceAuthorizationId?: string }
   /** RFC 7009 revocation by the token's client. */
   | { event: 'token_revoked'; clientId: string; kind: 'refresh_token'; familyId: string }
   | { event: 'token_revoked'; clientId: string; kind: 'access_token'; jti: string }

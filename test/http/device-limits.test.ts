@@ -2,12 +2,13 @@ import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { MAX_USER_CODE_FAILURES } from '../../src/authorization/device.js'
 import { loadConfig } from '../../src/config.js'
+import { sha256Hex } from '../../src/oauth/secrets.js'
 import { repositories } from '../../src/storage/repositories.js'
 import { logLines, type TestApp } from '../helpers/app.js'
 import { Browser } from '../helpers/browser.js'
 import { FakeClock } from '../helpers/clock.js'
 import { dialectOf } from '../helpers/db.js'
-import { createDeviceClient, enterUserCode, postForm, startDevice } from '../helpers/device.js'
+import { createDeviceClient, decideOnDevicePage, enterUserCode, poll, postForm, startDevice } from '../helpers/device.js'
 import { fixtureKeyStore } from '../helpers/keys.js'
 import { createUser } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
@@ -62,4 +63,19 @@ t.test('the cap on open sign-in requests applies to the device page too: an erro
   t.match(refused.body, 'too many sign-in requests')
   t.ok(refused.headers['retry-after'])
   t.match(audit(), [{ event: 'authorize_throttled', limit: 'open_transactions' }])
+})
+
+t.test('a replayed device code is audited as code_replay, by id only', async (t) => {
+  const { ctx, lines, audit } = await loggedApp(t)
+  await createUser(ctx)
+  const client = await createDeviceClient(ctx)
+  const started = await startDevice(ctx, client)
+  await decideOnDevicePage(ctx, started.user_code, 'allow')
+  const issued = await poll(ctx, client, started.device_code)
+  t.equal(issued.statusCode, 200)
+  t.equal((await poll(ctx, client, started.device_code)).json().error, 'invalid_grant')
+  const device = await ctx.repos.devices.findByDeviceCodeHash(sha256Hex(started.device_code))
+  t.match(audit().filter((line) => line.event === 'code_replay'), [{ codeId: device?.codeId, clientId: client.client_id, via: 'device', deviceAuthorizationId: device?.id }])
+  const log = lines.join('\n')
+  for (const secret of [started.device_code, started.user_code, issued.json().access_token, issued.json().refresh_token]) t.notOk(log.includes(secret), 'no code or token in the log')
 })
