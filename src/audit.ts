@@ -32,8 +32,11 @@ export type AuditEvent =
    * latchkey's shape (a secret pasted into it is never logged).
    */
   | { event: 'client_auth_failed'; clientId: string | undefined; throttled: boolean }
-  | { event: 'consent_given'; userId: string; clientId: string; scopes: string[]; resource: string }
-  | { event: 'consent_denied'; userId: string; clientId: string }
+  /** The consent page was answered; for a device (RFC 8628), `via: 'device'` and the device authorization's id. */
+  | { event: 'consent_given'; userId: string; clientId: string; scopes: string[]; resource: string; via?: 'device'; deviceAuthorizationId?: string }
+  | { event: 'consent_denied'; userId: string; clientId: string; via?: 'device'; deviceAuthorizationId?: string }
+  /** /device_authorization gave a client a device code and user code (RFC 8628 §3.2): ids only, never the codes. */
+  | { event: 'device_authorization_started'; clientId: string; network: string; deviceAuthorizationId: string }
   /** Tokens from /token: the access token's jti, and the refresh-token family when there is one. */
   | { event: 'tokens_issued'; grant: string; clientId: string; subject: string; jti: string; familyId?: string | undefined; idToken: boolean }
   /** A rotated refresh token came back: its family is revoked (RFC 9700 §4.14.2). */
@@ -96,6 +99,7 @@ export const AUDIT_EVENTS = [
   'client_auth_failed',
   'consent_given',
   'consent_denied',
+  'device_authorization_started',
   'tokens_issued',
   'refresh_token_reuse',
   'code_replay',

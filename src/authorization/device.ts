@@ -63,6 +63,10 @@ export function tooManyDeviceAuthorizations(retryAfterSeconds: number): OAuthErr
 
 /** What /device_authorization answers (RFC 8628 §3.2), less the URIs the route adds. */
 export interface StartedDeviceAuthorization {
+  /** The device authorization's id (for the audit log: never a code). */
+  id: string
+  /** The client network it is counted against (clientNetwork). */
+  network: string
   deviceCode: string
   /** Formatted for display: `BCDF-GHJK`. */
   userCode: string
@@ -147,8 +151,9 @@ export function deviceAuthorizations(deps: {
       // and a fifth practically never happens.
       for (let attempt = 0; attempt < 5; attempt++) {
         const userCode = newUserCode()
+        const id = randomUUID()
         const stored = await deps.devices.create({
-          id: randomUUID(),
+          id,
           deviceCodeHash: sha256Hex(deviceCode),
           userCodeHash: userCodeHash(userCode),
           clientId: input.clientId,
@@ -165,7 +170,7 @@ export function deviceAuthorizations(deps: {
           expiresAt: now + DEVICE_AUTHORIZATION_TTL_S * 1000,
           redeemedAt: null,
         })
-        if (stored) return { deviceCode, userCode: formatUserCode(userCode), expiresInSeconds: DEVICE_AUTHORIZATION_TTL_S, intervalSeconds: POLLING_INTERVAL_S }
+        if (stored) return { id, network: address, deviceCode, userCode: formatUserCode(userCode), expiresInSeconds: DEVICE_AUTHORIZATION_TTL_S, intervalSeconds: POLLING_INTERVAL_S }
       }
       throw new Error('no free user code after 5 draws')
     },

@@ -36,10 +36,12 @@ export function deviceSteps(deps: { auth: Authorization; pages: Pages }): Device
           : await deps.auth.devices.deny(id, { userId, authTime })
       // Expired while the pages were open (or decided in another tab): the device gets nothing.
       if (!decided) throw new OAuthError('invalid_request', 'the code from your device has expired or was already used', { reason: 'expired' })
+      // The device authorization's id, never its codes.
+      const device = { via: 'device', deviceAuthorizationId: id } as const
       if (decision === 'allow') {
-        request.audit.record({ event: 'consent_given', userId, clientId: client.id, scopes: tx.scopes, resource: tx.resource })
+        request.audit.record({ event: 'consent_given', userId, clientId: client.id, scopes: tx.scopes, resource: tx.resource, ...device })
       } else {
-        request.audit.record({ event: 'consent_denied', userId, clientId: client.id })
+        request.audit.record({ event: 'consent_denied', userId, clientId: client.id, ...device })
       }
       return deps.pages.render(reply, 'device-done', { approved: decision === 'allow', clientName: client.name }, { locale: tx.uiLocale })
     },
