@@ -66,6 +66,8 @@ function csrfTokenOf(browserId: string): string {
  */
 export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { pages: Pages; issuer: string }): void {
   const { auth, cookies, steps, repos, pages } = ctx
+  // No app sent the person here: a bad request is this page's, not an app's (error page text).
+  const config = { ...ctx.routeConfig, badRequestReason: 'device_request' as const }
 
   const renderForm = (reply: FastifyReply, view: { browserId: string; userCode: string; prefilled?: boolean; error?: PageMessage }, status = 200) =>
     pages.render(
@@ -75,13 +77,13 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
       { status },
     )
 
-  app.get('/device', { config: ctx.routeConfig }, async (request, reply) => {
+  app.get('/device', { config }, async (request, reply) => {
     const userCode = new Params(request.query).get('user_code') ?? ''
     // Shown as typed, never looked up here: a link alone approves nothing.
     return renderForm(reply, { browserId: cookies.browserId(request, reply), userCode: userCode.slice(0, 64), prefilled: userCode !== '' })
   })
 
-  app.post('/device', { config: ctx.routeConfig }, async (request, reply) => {
+  app.post('/device', { config }, async (request, reply) => {
     const params = new Params(request.body)
     const browserId = cookies.existingBrowserId(request)
     const csrfToken = params.get('csrf_token')
