@@ -63,6 +63,8 @@ export interface AppDeps {
   maxOpenTransactionsPerAddress?: number
   /** Live device authorizations per client network; MAX_OPEN_DEVICE_AUTHORIZATIONS_PER_ADDRESS unless a test lowers it. */
   maxOpenDeviceAuthorizationsPerAddress?: number
+  /** Wrong user codes per window from all addresses together; MAX_USER_CODE_FAILURES_GLOBAL unless a test lowers it. */
+  maxUserCodeFailuresGlobal?: number
 }
 
 const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/jwks.json'])
@@ -197,6 +199,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     codeTtlSeconds: config.codeTtlSeconds,
     maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress,
     maxOpenDeviceAuthorizationsPerAddress: deps.maxOpenDeviceAuthorizationsPerAddress,
+    maxUserCodeFailuresGlobal: deps.maxUserCodeFailuresGlobal,
   })
   // RFC 8628: /device_authorization and /device exist while /token serves the device grant.
   const deviceFlow = grants.has(deviceCodeDefinition.type)

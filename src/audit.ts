@@ -16,6 +16,12 @@ export type AuditEvent =
    */
   | { event: 'authorize_throttled'; limit: 'open_transactions' | 'open_device_authorizations' | 'user_code_failures'; retryAfterSeconds: number }
   /**
+   * The verification page (/device) refuses every user code, from every address, for the rest of
+   * the window: too many wrong codes from all addresses together, a sign of someone guessing
+   * from many addresses (once per window).
+   */
+  | { event: 'device_code_guessing'; retryAfterSeconds: number }
+  /**
    * A failure that started a lock on a username (from one address, or from everywhere): sign-ins
    * to it are refused unchecked until `lockedUntil`.
    */
@@ -26,14 +32,21 @@ export type AuditEvent =
    * latchkey's shape (a secret pasted into it is never logged).
    */
   | { event: 'client_auth_failed'; clientId: string | undefined; throttled: boolean }
-  | { event: 'consent_given'; userId: string; clientId: string; scopes: string[]; resource: string }
-  | { event: 'consent_denied'; userId: string; clientId: string }
+  /** The consent page was answered; for a device (RFC 8628), `via: 'device'` and the device authorization's id. */
+  | { event: 'consent_given'; userId: string; clientId: string; scopes: string[]; resource: string; via?: 'device'; deviceAuthorizationId?: string }
+  | { event: 'consent_denied'; userId: string; clientId: string; via?: 'device'; deviceAuthorizationId?: string }
+  /** /device_authorization gave a client a device code and user code (RFC 8628 §3.2): ids only, never the codes. */
+  | { event: 'device_authorization_started'; clientId: string; network: string; deviceAuthorizationId: string }
   /** Tokens from /token: the access token's jti, and the refresh-token family when there is one. */
   | { event: 'tokens_issued'; grant: string; clientId: string; subject: string; jti: string; familyId?: string | undefined; idToken: boolean }
   /** A rotated refresh token came back: its family is revoked (RFC 9700 §4.14.2). */
   | { event: 'refresh_token_reuse'; familyId: string; clientId: string; userId: string | null; familyRevoked: boolean }
-  /** A used authorization code came back: what it yielded is revoked (RFC 9700 §4.2.4). */
-  | { event: 'code_replay'; codeId: string; clientId: string }
+  /**
+   * A used authorization code came back: what it yielded is revoked (RFC 9700 §4.2.4). Or a
+   * redeemed device code came back (`via: 'device'`): the code its approval wrote is revoked
+   * the same way.
+   */
+  | { event: 'code_replay'; codeId: string; clientId: string; via?: 'device'; deviceAuthorizationId?: string }
   /** RFC 7009 revocation by the token's client. */
   | { event: 'token_revoked'; clientId: string; kind: 'refresh_token'; familyId: string }
   | { event: 'token_revoked'; clientId: string; kind: 'access_token'; jti: string }
@@ -82,9 +95,11 @@ export const AUDIT_EVENTS = [
   'signin_throttled',
   'signin_locked',
   'authorize_throttled',
+  'device_code_guessing',
   'client_auth_failed',
   'consent_given',
   'consent_denied',
+  'device_authorization_started',
   'tokens_issued',
   'refresh_token_reuse',
   'code_replay',

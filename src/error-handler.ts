@@ -15,6 +15,11 @@ export type ErrorFormat = 'json' | 'authorize' | 'bearer'
 declare module 'fastify' {
   interface FastifyContextConfig {
     errorFormat?: ErrorFormat
+    /**
+     * What an error page tells a person about a plain bad request (an error without its own
+     * reason): `bad_request` (blames the app that sent them) unless the route names a fitting one.
+     */
+    badRequestReason?: ErrorReason
   }
 }
 
@@ -70,18 +75,19 @@ function sendAuthorizeError(request: FastifyRequest, reply: FastifyReply, error:
     return reply.redirect(errorRedirectUrl(error, deps.issuer), redirectStatus(request))
   }
   // Client or redirect URI not verified: never redirect (RFC 9700 §4.11.2), show the error.
-  const data = { error: error.code, description: error.description, status: error.status, reason: errorReason(error) }
+  const reason = errorReason(error, request.routeOptions.config?.badRequestReason)
+  const data = { error: error.code, description: error.description, status: error.status, reason }
   return deps.pages.render(reply, 'error', data, { status: error.status })
 }
 
 /** What the error page tells a person: the error's own reason, else one by its status. */
-export function errorReason(error: OAuthError): ErrorReason {
+export function errorReason(error: OAuthError, badRequest: ErrorReason = 'bad_request'): ErrorReason {
   if (error.reason !== undefined) return error.reason
   if (error.status === 403) return 'wrong_browser'
   if (error.status === 429) return 'too_many'
   if (error.status === 503) return 'unavailable'
   if (error.status >= 500) return 'server'
-  return 'bad_request'
+  return badRequest
 }
 
 /**

@@ -55,7 +55,7 @@ const defaultStatus: Record<OAuthErrorCode, number> = {
 /**
  * What an error page tells a person, above the code and description a developer reads. Without
  * one the page goes by the status: 403 wrong_browser, 429 too_many, 503 unavailable, other 5xx
- * server, else bad_request.
+ * server, else bad_request (on /device, device_request).
  */
 export type ErrorReason =
   | 'unknown_client'
@@ -68,6 +68,8 @@ export type ErrorReason =
   | 'unavailable'
   | 'server'
   | 'bad_request'
+  /** bad_request on the device verification page, where no app sent the person. */
+  | 'device_request'
 
 /**
  * RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E. Descriptions may

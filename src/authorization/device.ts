@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
-import { clientNetwork } from '../network.js'
+import { clientNetwork, wideNetworks } from '../network.js'
 import { DEVICE_AUTHORIZATION_TTL_S, formatUserCode, newUserCode, normalizeUserCode, POLLING_INTERVAL_S, userCodeHash } from '../oauth/device-flow.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
 import type { DeviceAuthorization, DeviceAuthorizationRepository } from '../storage/device-authorizations.js'
@@ -24,19 +24,37 @@ function secondsUntil(untilMs: number, nowMs: number): number {
 }
 
 /**
- * Wrong user codes one client network, and one browser, may enter per
- * USER_CODE_FAILURE_WINDOW_MS (15 minutes) before the verification page refuses further entries (RFC 8628 §5.1).
+ * Wrong user codes the verification page accepts per USER_CODE_FAILURE_WINDOW_MS (15 minutes)
+ * before it refuses further entries (RFC 8628 §5.1), checked in this order, widest address first:
+ * - per IPv6 /48 (MAX_USER_CODE_FAILURES_PER_48) and /56 (MAX_USER_CODE_FAILURES_PER_56): a /48
+ *   is free from a tunnel broker and holds 65,536 /64s, each of which would otherwise get its
+ *   own budget;
+ * - per client network, an IPv4 address or an IPv6 /64 (MAX_USER_CODE_FAILURES);
+ * - across all addresses (MAX_USER_CODE_FAILURES_GLOBAL), whatever the attacker's address space;
+ * - per browser (MAX_USER_CODE_FAILURES): this one only spares honest neighbours behind a shared
+ *   NAT address from one mistyping person's lockout and vice versa. The browser cookie is made
+ *   up by anyone who wants, so it stops no attacker; it is counted last, and not at all for an
+ *   entry a wider limit refused, so throttled posts with invented cookies write no rows.
+ * An entry one limit refuses is counted by none after it: an address over its own limit does not
+ * eat the global budget (one IPv4 address cannot shut the page for everyone; that takes 100
+ * addresses, or 20 /48s, each at its limit for the whole window).
  *
- * The arithmetic: a user code is 8 characters from 20, 20^8 ≈ 2.56e10 codes, and lives 10
- * minutes. With N codes live at once, one guess hits one with probability N / 2.56e10. An
- * address gets 10 guesses per 15 minutes, so over a code's whole lifetime at most 10: even with
- * N = 10,000 live codes (a large deployment at its peak), one address's chance of hitting any
- * is 10 × 10,000 / 2.56e10 ≈ 4e-6, and a botnet of 10,000 addresses working for a day (96
- * windows) gets about 10,000 × 96 × 10 × 10,000 / 2.56e10 ≈ 3.75 hits on somebody's code,
- * each of which still only lets the guesser approve that device with the guesser's own
- * account, for the user to notice. Brute force within a code's lifetime is pointless.
+ * The arithmetic: a user code is 8 characters from 20, 20^8 ≈ 2.56e10 codes (34.6 bits), and
+ * lives 10 minutes; with N codes of other people live at once, one guess hits one with
+ * probability N / 2.56e10 (the guesser's own codes are no use to them). The global limit lets at
+ * most 1,000 wrong codes per 15 minutes through, 96,000 a day, so even with N = 10,000 live
+ * codes all day (a large deployment at its peak; each address may hold up to
+ * MAX_OPEN_DEVICE_AUTHORIZATIONS_PER_ADDRESS) the expected number of hits is
+ * 96,000 × 10,000 / 2.56e10 ≈ 0.04 a day, about one a month, whatever the addresses: and a hit
+ * only lets the guesser approve somebody's device with the guesser's own account, for that
+ * person to notice. One IPv4 address alone gets 10 guesses per window: 10 × 10,000 / 2.56e10 ≈
+ * 4e-6 in a code's lifetime. The price: someone with 100 addresses can keep the page answering
+ * 429 for everyone; the first refusal of each window is logged as device_code_guessing.
  */
 export const MAX_USER_CODE_FAILURES = 10
+export const MAX_USER_CODE_FAILURES_PER_56 = 20
+export const MAX_USER_CODE_FAILURES_PER_48 = 50
+export const MAX_USER_CODE_FAILURES_GLOBAL = 1000
 
 /** Too many live device authorizations from one address: 429 with Retry-After, nothing stored. */
 export function tooManyDeviceAuthorizations(retryAfterSeconds: number): OAuthError {
@@ -45,6 +63,10 @@ export function tooManyDeviceAuthorizations(retryAfterSeconds: number): OAuthErr
 
 /** What /device_authorization answers (RFC 8628 §3.2), less the URIs the route adds. */
 export interface StartedDeviceAuthorization {
+  /** The device authorization's id (for the audit log: never a code). */
+  id: string
+  /** The client network it is counted against (clientNetwork). */
+  network: string
   deviceCode: string
   /** Formatted for display: `BCDF-GHJK`. */
   userCode: string
@@ -56,8 +78,18 @@ export interface StartedDeviceAuthorization {
 export type UserCodeEntry =
   | { outcome: 'found'; device: DeviceAuthorization }
   | { outcome: 'wrong' }
-  /** `first`: the first refusal of its window (the one to log). */
-  | { outcome: 'limited'; retryAfterSeconds: number; first: boolean }
+  /**
+   * `limit`: which count refused it (`global`: every address together); `first`: the first
+   * refusal of its window (the one to log).
+   */
+  | { outcome: 'limited'; limit: 'address' | 'global' | 'browser'; retryAfterSeconds: number; first: boolean }
+
+/** One count a wrong user code goes against (see MAX_USER_CODE_FAILURES). */
+interface EntryLimit {
+  limit: 'address' | 'global' | 'browser'
+  key: string
+  max: number
+}
 
 export interface DeviceAuthorizations {
   /**
@@ -67,8 +99,8 @@ export interface DeviceAuthorizations {
   start(input: { clientId: string; scopes: readonly string[]; resource: string; clientAddress: string }): Promise<StartedDeviceAuthorization | { refused: { retryAfterSeconds: number } }>
   /**
    * A user code typed on the verification page, from `ip` and the browser `browserId`: the pending
-   * authorization it names, `wrong`, or `limited` once the address or the browser has entered
-   * too many wrong codes (RFC 8628 §5.1).
+   * authorization it names, `wrong`, or `limited` once the address's networks, every address
+   * together, or the browser have entered too many wrong codes (RFC 8628 §5.1).
    */
   enter(input: { userCode: string; ip: string; browserId: string }): Promise<UserCodeEntry>
   /**
@@ -85,13 +117,25 @@ export function deviceAuthorizations(deps: {
   counters: FailureCounterRepository
   clock: Clock
   maxOpenPerAddress?: number | undefined
+  /** MAX_USER_CODE_FAILURES_GLOBAL unless a test lowers it. */
+  maxFailuresGlobal?: number | undefined
 }): DeviceAuthorizations {
   const maxOpen = deps.maxOpenPerAddress ?? MAX_OPEN_DEVICE_AUTHORIZATIONS_PER_ADDRESS
-  // Each wrong code counts against both: the address (whatever cookies it drops) and the browser.
-  const entryKeys = (ip: string, browserId: string) => [
-    sha256Hex(`user-code-address:${clientNetwork(ip)}`),
-    sha256Hex(`user-code-browser:${browserId}`),
-  ]
+  // The counts a wrong code goes against, in the order they are checked (see MAX_USER_CODE_FAILURES).
+  const entryLimits = (ip: string, browserId: string): EntryLimit[] => {
+    const wide = wideNetworks(ip)
+    return [
+      ...(wide
+        ? [
+            { limit: 'address' as const, key: `user-code-address:${wide.net48}`, max: MAX_USER_CODE_FAILURES_PER_48 },
+            { limit: 'address' as const, key: `user-code-address:${wide.net56}`, max: MAX_USER_CODE_FAILURES_PER_56 },
+          ]
+        : []),
+      { limit: 'address', key: `user-code-address:${clientNetwork(ip)}`, max: MAX_USER_CODE_FAILURES },
+      { limit: 'global', key: 'user-code-global', max: deps.maxFailuresGlobal ?? MAX_USER_CODE_FAILURES_GLOBAL },
+      { limit: 'browser', key: `user-code-browser:${browserId}`, max: MAX_USER_CODE_FAILURES },
+    ]
+  }
 
   return {
     async start(input) {
@@ -107,8 +151,9 @@ export function deviceAuthorizations(deps: {
       // and a fifth practically never happens.
       for (let attempt = 0; attempt < 5; attempt++) {
         const userCode = newUserCode()
+        const id = randomUUID()
         const stored = await deps.devices.create({
-          id: randomUUID(),
+          id,
           deviceCodeHash: sha256Hex(deviceCode),
           userCodeHash: userCodeHash(userCode),
           clientId: input.clientId,
@@ -125,26 +170,27 @@ export function deviceAuthorizations(deps: {
           expiresAt: now + DEVICE_AUTHORIZATION_TTL_S * 1000,
           redeemedAt: null,
         })
-        if (stored) return { deviceCode, userCode: formatUserCode(userCode), expiresInSeconds: DEVICE_AUTHORIZATION_TTL_S, intervalSeconds: POLLING_INTERVAL_S }
+        if (stored) return { id, network: address, deviceCode, userCode: formatUserCode(userCode), expiresInSeconds: DEVICE_AUTHORIZATION_TTL_S, intervalSeconds: POLLING_INTERVAL_S }
       }
       throw new Error('no free user code after 5 draws')
     },
 
     async enter({ userCode, ip, browserId }) {
       const now = deps.clock.now()
-      const keys = entryKeys(ip, browserId)
-      // Counted as wrong from the start, so concurrent guesses cannot overshoot the limit; a
-      // code that is found is taken back.
-      const counts = await Promise.all(keys.map((key) => deps.counters.increment(key, now, USER_CODE_FAILURE_WINDOW_MS)))
-      const over = counts.filter((count) => count.failures > MAX_USER_CODE_FAILURES)
-      if (over.length > 0) {
-        const retryAfterSeconds = secondsUntil(Math.max(...over.map((c) => c.expiresAt)), now)
-        return { outcome: 'limited', retryAfterSeconds, first: over.some((c) => c.failures === MAX_USER_CODE_FAILURES + 1) }
+      // Counted as wrong from the start, so concurrent guesses cannot overshoot a limit; a code
+      // that is found is taken back. One at a time: the first count over its limit refuses the
+      // entry, and the counts after it are not touched.
+      const counted: string[] = []
+      for (const { limit, key, max } of entryLimits(ip, browserId)) {
+        const keyHash = sha256Hex(key)
+        const count = await deps.counters.increment(keyHash, now, USER_CODE_FAILURE_WINDOW_MS)
+        if (count.failures > max) return { outcome: 'limited', limit, retryAfterSeconds: secondsUntil(count.expiresAt, now), first: count.failures === max + 1 }
+        counted.push(keyHash)
       }
       const normalized = normalizeUserCode(userCode)
       const device = normalized === undefined ? undefined : await deps.devices.findPendingByUserCodeHash(userCodeHash(normalized), now)
       if (!device) return { outcome: 'wrong' }
-      await Promise.all(keys.map((key) => deps.counters.decrement(key, now)))
+      await Promise.all(counted.map((keyHash) => deps.counters.decrement(keyHash, now)))
       return { outcome: 'found', device }
     },
 

@@ -27,6 +27,7 @@ export function authorization(deps: {
   codeTtlSeconds: number
   maxOpenTransactionsPerAddress?: number | undefined
   maxOpenDeviceAuthorizationsPerAddress?: number | undefined
+  maxUserCodeFailuresGlobal?: number | undefined
 }): Authorization {
   const { repos, clock } = deps
   return {
@@ -34,6 +35,6 @@ export function authorization(deps: {
     consent: consentPolicy({ consents: repos.consents, clock }),
     sessions: loginSessions({ sessions: repos.sessions, clock }),
     codes: codeIssuance({ codes: repos.codes, clock, codeTtlSeconds: deps.codeTtlSeconds, issuer: deps.issuer }),
-    devices: deviceAuthorizations({ devices: repos.devices, counters: repos.failureCounters, clock, maxOpenPerAddress: deps.maxOpenDeviceAuthorizationsPerAddress }),
+    devices: deviceAuthorizations({ devices: repos.devices, counters: repos.failureCounters, clock, maxOpenPerAddress: deps.maxOpenDeviceAuthorizationsPerAddress, maxFailuresGlobal: deps.maxUserCodeFailuresGlobal }),
   }
 }

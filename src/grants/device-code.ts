@@ -5,7 +5,7 @@ import { sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationCodeRepository } from '../storage/authorization-codes.js'
 import type { DeviceAuthorization, DeviceAuthorizationRepository } from '../storage/device-authorizations.js'
 import type { TokenResponses } from '../tokens/token-response.js'
-import type { GrantDefinition, GrantHandler } from './grant.js'
+import type { GrantDefinition, GrantHandler, TokenRequest } from './grant.js'
 
 export interface DeviceCodeGrantDeps {
   devices: DeviceAuthorizationRepository
@@ -29,6 +29,21 @@ async function pending(deps: DeviceCodeGrantDeps, device: DeviceAuthorization, n
 }
 
 /**
+ * RFC 9700 §4.2.4, as for a replayed authorization code: a device code already redeemed, presented
+ * again by its own client (authenticated as /token requires; for a public client, holding the
+ * 256-bit device code is the proof), revokes what the approval's code yielded (its refresh-token
+ * family and access tokens) and is recorded. A concurrent poll that lost the race to redeem is
+ * as much a replay, as in the code flow.
+ */
+async function replayed(deps: DeviceCodeGrantDeps, req: TokenRequest, device: DeviceAuthorization, now: number): Promise<never> {
+  if (device.codeId !== null) {
+    await deps.codes.revokeIssuedFrom(device.codeId, now)
+    req.audit.record({ event: 'code_replay', codeId: device.codeId, clientId: device.clientId, via: 'device', deviceAuthorizationId: device.id })
+  }
+  throw new OAuthError('invalid_grant', 'the device code has already been used')
+}
+
+/**
  * RFC 8628 §3.4, §3.5: the device polls with its device code until the user approves or denies
  * on the verification page, or the code expires. Approval wrote an authorization code; the
  * device code redeems it through the same exchange as the code flow (its tokens, refresh-token
@@ -42,8 +57,9 @@ export function deviceCodeGrant(deps: DeviceCodeGrantDeps): GrantHandler {
       const device = await deps.devices.findByDeviceCodeHash(sha256Hex(value))
       // Another client's device code is as unknown to this one as a made-up one.
       if (!device || device.clientId !== client.id) throw new OAuthError('invalid_grant', 'unknown device_code')
-      if (device.redeemedAt !== null) throw new OAuthError('invalid_grant', 'the device code has already been used')
       const now = deps.clock.now()
+      // Before the expiry check, as in the code flow: a replay is answered whenever it comes.
+      if (device.redeemedAt !== null) return replayed(deps, req, device, now)
       if (device.expiresAt <= now) throw new OAuthError('expired_token', 'the device code has expired; start again')
       // RFC 6749 §5.2 error responses are 400, access_denied included.
       if (device.status === 'denied') throw new OAuthError('access_denied', 'the user denied the request', { status: 400 })
@@ -52,11 +68,12 @@ export function deviceCodeGrant(deps: DeviceCodeGrantDeps): GrantHandler {
       const code = device.codeId === null ? undefined : await deps.codes.findById(device.codeId)
       // Gone: the user's grants were revoked (or the user removed) since the approval.
       if (!code) throw new OAuthError('invalid_grant', 'the authorization is no longer valid')
-      if (code.usedAt !== null) throw new OAuthError('invalid_grant', 'the device code has already been used')
+      // Redeemed by a concurrent poll that has not yet marked the device authorization.
+      if (code.usedAt !== null) return replayed(deps, req, device, now)
       const response = await deps.tokens.exchangeCode({ client, code, request: req })
       if (response === 'userInactive') throw new OAuthError('invalid_grant', 'the authorization is no longer valid')
       // A concurrent poll redeemed it first.
-      if (!response) throw new OAuthError('invalid_grant', 'the device code has already been used')
+      if (!response) return replayed(deps, req, device, now)
       await deps.devices.markRedeemed(device.id, now)
       return response
     },

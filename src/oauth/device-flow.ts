@@ -40,7 +40,14 @@ export function formatUserCode(code: string): string {
   return `${code.slice(0, 4)}-${code.slice(4)}`
 }
 
-/** Stored as SHA-256 of the normalized code, never in the clear. */
+/**
+ * Stored as SHA-256 of the normalized code, never in the clear. Unsalted and unkeyed: a user
+ * code holds only ~34.6 bits (20^8), so anyone who can read device_authorizations can recover a
+ * live code by trying all 2.56e10 in minutes on a GPU, and approve that device with their own
+ * account during its 10-minute life. latchkey has no server-side secret to key an HMAC with
+ * (signing keys are for signing), and reading the database already gives far more. Device codes
+ * (256 random bits) are safe as plain SHA-256.
+ */
 export function userCodeHash(normalized: string): string {
   return sha256Hex(`user-code:${normalized}`)
 }

@@ -51,6 +51,7 @@ export const deviceAuthorizationRoute: FastifyPluginAsync<DeviceAuthorizationRou
       request.audit.record({ event: 'authorize_throttled', limit: 'open_device_authorizations', retryAfterSeconds })
       throw tooManyDeviceAuthorizations(retryAfterSeconds)
     }
+    request.audit.record({ event: 'device_authorization_started', clientId: client.id, network: started.network, deviceAuthorizationId: started.id })
     const uri = verificationUri(options.issuer)
     // RFC 8628 §3.3.1: the complete URI only fills the code in; the user still signs in and
     // approves on the consent page. Cache-Control: no-store comes from the onSend hook.

@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config.js'
 import { inTransaction, repositories } from '../../src/storage/repositories.js'
 import { logLines, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
+import { createDeviceClient, enterUserCode, startDevice } from '../helpers/device.js'
 import { manage, PUBLIC_APP, register } from '../helpers/registration.js'
 import { FakeClock } from '../helpers/clock.js'
 import { dialectOf, eachDialect } from '../helpers/db.js'
@@ -22,7 +23,7 @@ import { retireKey, rotateKeys } from '../../src/keys/key-writer.js'
 import { basic, codeRequest, decide, exchange, PASSWORD, redirectParams, signIn } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
 
-async function auditedApp(t: Test, level: string, env: Record<string, string> = {}, deps: { maxOpenTransactionsPerAddress?: number } = {}) {
+async function auditedApp(t: Test, level: string, env: Record<string, string> = {}, deps: { maxOpenTransactionsPerAddress?: number; maxUserCodeFailuresGlobal?: number } = {}) {
   const lines: string[] = []
   const config = loadConfig({ ISSUER: 'http://localhost:3000', ...env })
   const store = await dialectOf(t).open(t)
@@ -39,7 +40,7 @@ async function auditedApp(t: Test, level: string, env: Record<string, string> = 
 
 eachDialect(t, (t) => {
   t.test('a whole flow records every audit event, and the log holds no secret', async (t) => {
-    const { ctx, lines, admin, parsed } = await auditedApp(t, 'trace', { LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '12', REGISTRATION: 'token', LIMIT_REGISTRATIONS_PER_ADDRESS: '2' }, { maxOpenTransactionsPerAddress: 8 })
+    const { ctx, lines, admin, parsed } = await auditedApp(t, 'trace', { LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '12', REGISTRATION: 'token', LIMIT_REGISTRATIONS_PER_ADDRESS: '2' }, { maxOpenTransactionsPerAddress: 8, maxUserCodeFailuresGlobal: 1 })
     const { app } = ctx
     const secrets: string[] = [PASSWORD, 'wrong password one']
     const user = await addUser(admin, { username: 'alice', password: PASSWORD })
@@ -119,6 +120,13 @@ eachDialect(t, (t) => {
     let status = 0
     for (let i = 0; i < 10 && status !== 429; i++) status = (await new Browser(app).get(codeRequest(client).url)).statusCode
     t.equal(status, 429)
+
+    // A device asks for a code; wrong user codes from everywhere pass the global limit.
+    const tv = await createDeviceClient(ctx)
+    const device = await startDevice(ctx, tv)
+    secrets.push(device.device_code, device.user_code)
+    t.equal((await enterUserCode(new Browser(app), 'BCDF-GHJK')).statusCode, 400)
+    t.equal((await enterUserCode(new Browser(app), device.user_code)).statusCode, 429)
 
     // Administration, as the admin API runs it: the acting client recorded as `actor`.
     const acting = { ...admin, actor: client.client_id, issuer: ctx.config.issuer }

@@ -56,16 +56,22 @@ eachDialect(t, (t) => {
     t.equal(idToken.payload.sub, user.id, 'openid: an ID token')
     t.equal(idToken.payload.auth_time, payload.auth_time)
 
-    // RFC 8628 §3.5: a device code works once.
-    ctx.clock.advance(15)
-    const again = await poll(ctx, client, started.device_code)
-    assertError(t, again, 'invalid_grant')
-    t.match(again.json().error_description, /already been used/)
-
     // The refresh token works as in the code flow.
     const refreshed = await exchange(ctx.app, { ...client.auth.form, grant_type: 'refresh_token', refresh_token: body.refresh_token })
     t.equal(refreshed.statusCode, 200)
     t.type(refreshed.json().id_token, 'string', 'a family begun with openid gets ID tokens on refresh')
+    const userinfo = (token: string) => ctx.app.inject({ url: '/userinfo', headers: { authorization: `Bearer ${token}` } })
+    t.equal((await userinfo(body.access_token)).statusCode, 200)
+
+    // RFC 8628 §3.5: a device code works once; RFC 9700 §4.2.4: its replay revokes what it yielded.
+    ctx.clock.advance(15)
+    const again = await poll(ctx, client, started.device_code)
+    assertError(t, again, 'invalid_grant')
+    t.match(again.json().error_description, /already been used/)
+    t.equal((await userinfo(body.access_token)).statusCode, 401, 'the access token issued from it is revoked')
+    t.equal((await userinfo(refreshed.json().access_token)).statusCode, 401, 'and the ones its family issued')
+    const afterReplay = await exchange(ctx.app, { ...client.auth.form, grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token })
+    t.equal(afterReplay.json().error, 'invalid_grant', 'and its refresh-token family')
   })
 
   t.test('a denial is access_denied, and stays so', async (t) => {

@@ -232,3 +232,17 @@ eachDialect(t, (t) => {
     t.match(done.body, 'Zugriff verweigert')
   })
 })
+
+t.test('an error page under /device speaks of the code page, not of an app that sent the person', async (t) => {
+  const ctx = await buildTestApp(t)
+  for (const [language, text] of [
+    ['en', 'could not accept what this code page sent'],
+    ['de', 'konnte nicht annehmen, was diese Code-Seite gesendet hat'],
+  ] as const) {
+    const res = await ctx.app.inject({ method: 'POST', url: '/device', headers: { 'content-type': 'text/plain', 'accept-language': language }, payload: 'user_code=BCDF-GHJK' })
+    t.equal(res.statusCode, 400)
+    t.match(res.headers['content-type'], /^text\/html/)
+    t.match(res.body, text)
+    t.notMatch(res.body, /sent you here|hierher geschickt/)
+  }
+})

@@ -22,18 +22,27 @@ const approved: DeviceAuthorization = {
 const code = { id: 'code1', usedAt: null } as AuthorizationCode
 const request = { params: new Params({ device_code: 'x' }), audit: NO_AUDIT, grantType: 'urn:ietf:params:oauth:grant-type:device_code', ip: '192.0.2.1' }
 
-function grant(found: { code?: AuthorizationCode | undefined; exchanged?: Awaited<ReturnType<TokenResponses['exchangeCode']>> }) {
+function grant(found: { code?: AuthorizationCode | undefined; exchanged?: Awaited<ReturnType<TokenResponses['exchangeCode']>>; device?: DeviceAuthorization; revoked?: string[] }) {
   return deviceCodeGrant({
-    devices: { findByDeviceCodeHash: async () => approved } as unknown as DeviceAuthorizationRepository,
-    codes: { findById: async () => found.code } as unknown as AuthorizationCodeRepository,
+    devices: { findByDeviceCodeHash: async () => found.device ?? approved } as unknown as DeviceAuthorizationRepository,
+    codes: { findById: async () => found.code, revokeIssuedFrom: async (id: string) => void found.revoked?.push(id) } as unknown as AuthorizationCodeRepository,
     tokens: { exchangeCode: async () => found.exchanged } as unknown as TokenResponses,
     clock,
   })
 }
 
-t.test('approved, but the code a concurrent poll claimed is invalid_grant', async (t) => {
-  await t.rejects(grant({ code: { ...code, usedAt: clock.now() } }).handle(request, client), new OAuthError('invalid_grant', 'the device code has already been used'))
-  await t.rejects(grant({ code, exchanged: undefined }).handle(request, client), new OAuthError('invalid_grant', 'the device code has already been used'))
+t.test('approved, but the code a concurrent poll claimed is invalid_grant, and a replay: what it yielded is revoked', async (t) => {
+  const revoked: string[] = []
+  await t.rejects(grant({ code: { ...code, usedAt: clock.now() }, revoked }).handle(request, client), new OAuthError('invalid_grant', 'the device code has already been used'))
+  await t.rejects(grant({ code, exchanged: undefined, revoked }).handle(request, client), new OAuthError('invalid_grant', 'the device code has already been used'))
+  t.same(revoked, ['code1', 'code1'])
+})
+
+t.test('a redeemed device code whose approval no longer names a code: invalid_grant, nothing to revoke', async (t) => {
+  const revoked: string[] = []
+  const device = { ...approved, codeId: null, redeemedAt: clock.now() }
+  await t.rejects(grant({ device, revoked }).handle(request, client), new OAuthError('invalid_grant', 'the device code has already been used'))
+  t.same(revoked, [])
 })
 
 t.test('approved, but the code is gone or its user inactive: invalid_grant', async (t) => {

@@ -12,4 +12,6 @@ t.test('what an error page tells a person: the error\'s reason, else one by stat
   t.equal(errorReason(new OAuthError('temporarily_unavailable', 'down')), 'unavailable')
   t.equal(errorReason(new OAuthError('server_error', 'bad gateway', { status: 502 })), 'server')
   t.equal(errorReason(new OAuthError('invalid_request', 'malformed request')), 'bad_request')
+  t.equal(errorReason(new OAuthError('invalid_request', 'malformed request'), 'device_request'), 'device_request', 'a route may name its own')
+  t.equal(errorReason(new OAuthError('invalid_request', 'forged', { status: 403 }), 'device_request'), 'wrong_browser', 'only for a plain bad request')
 })

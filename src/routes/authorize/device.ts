@@ -36,10 +36,12 @@ export function deviceSteps(deps: { auth: Authorization; pages: Pages }): Device
           : await deps.auth.devices.deny(id, { userId, authTime })
       // Expired while the pages were open (or decided in another tab): the device gets nothing.
       if (!decided) throw new OAuthError('invalid_request', 'the code from your device has expired or was already used', { reason: 'expired' })
+      // The device authorization's id, never its codes.
+      const device = { via: 'device', deviceAuthorizationId: id } as const
       if (decision === 'allow') {
-        request.audit.record({ event: 'consent_given', userId, clientId: client.id, scopes: tx.scopes, resource: tx.resource })
+        request.audit.record({ event: 'consent_given', userId, clientId: client.id, scopes: tx.scopes, resource: tx.resource, ...device })
       } else {
-        request.audit.record({ event: 'consent_denied', userId, clientId: client.id })
+        request.audit.record({ event: 'consent_denied', userId, clientId: client.id, ...device })
       }
       return deps.pages.render(reply, 'device-done', { approved: decision === 'allow', clientName: client.name }, { locale: tx.uiLocale })
     },
@@ -64,6 +66,8 @@ function csrfTokenOf(browserId: string): string {
  */
 export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { pages: Pages; issuer: string }): void {
   const { auth, cookies, steps, repos, pages } = ctx
+  // No app sent the person here: a bad request is this page's, not an app's (error page text).
+  const config = { ...ctx.routeConfig, badRequestReason: 'device_request' as const }
 
   const renderForm = (reply: FastifyReply, view: { browserId: string; userCode: string; prefilled?: boolean; error?: PageMessage }, status = 200) =>
     pages.render(
@@ -73,13 +77,13 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
       { status },
     )
 
-  app.get('/device', { config: ctx.routeConfig }, async (request, reply) => {
+  app.get('/device', { config }, async (request, reply) => {
     const userCode = new Params(request.query).get('user_code') ?? ''
     // Shown as typed, never looked up here: a link alone approves nothing.
     return renderForm(reply, { browserId: cookies.browserId(request, reply), userCode: userCode.slice(0, 64), prefilled: userCode !== '' })
   })
 
-  app.post('/device', { config: ctx.routeConfig }, async (request, reply) => {
+  app.post('/device', { config }, async (request, reply) => {
     const params = new Params(request.body)
     const browserId = cookies.existingBrowserId(request)
     const csrfToken = params.get('csrf_token')
@@ -89,10 +93,16 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
     const userCode = (params.get('user_code') ?? '').slice(0, 64)
     const entry = await auth.devices.enter({ userCode, ip: request.ip, browserId })
     if (entry.outcome === 'limited') {
-      if (entry.first) request.audit.record({ event: 'authorize_throttled', limit: 'user_code_failures', retryAfterSeconds: entry.retryAfterSeconds })
-      reply.header('retry-after', String(entry.retryAfterSeconds))
-      const wait = { seconds: Math.ceil(entry.retryAfterSeconds / 60) * 60 }
-      return renderForm(reply, { browserId, userCode, error: { key: 'device.error.limited', values: { wait } } }, 429)
+      const { limit, retryAfterSeconds } = entry
+      if (entry.first) {
+        request.audit.record(
+          limit === 'global' ? { event: 'device_code_guessing', retryAfterSeconds } : { event: 'authorize_throttled', limit: 'user_code_failures', retryAfterSeconds },
+        )
+      }
+      reply.header('retry-after', String(retryAfterSeconds))
+      const wait = { seconds: Math.ceil(retryAfterSeconds / 60) * 60 }
+      const error = limit === 'global' ? { key: 'device.error.limitedEveryone', values: { wait } } : { key: 'device.error.limited', values: { wait } }
+      return renderForm(reply, { browserId, userCode, error }, 429)
     }
     if (entry.outcome === 'wrong') return renderForm(reply, { browserId, userCode, error: { key: 'device.error.wrong' } }, 400)
 
