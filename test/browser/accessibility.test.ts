@@ -21,6 +21,7 @@ const SCREENSHOT_PAGES: Partial<Record<PageName, string>> = {
   'device-consent': 'device-consent',
   'device-done': 'device-done',
   'consent-self-registered': 'consent-self-registered',
+  'logout-self-registered': 'sign-out-self-registered',
 }
 
 if (chromiumAvailable(t)) {

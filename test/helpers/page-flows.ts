@@ -44,7 +44,7 @@ export async function startPagesServer(t: Test, env: Record<string, string> = {}
   const registered = await fetch(`${ctx.issuer}/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ client_name: 'Research Agent', redirect_uris: [agentRedirectUri], scope: 'openid profile' }),
+    body: JSON.stringify({ client_name: 'Research Agent', redirect_uris: [agentRedirectUri], post_logout_redirect_uris: ['https://agent.example.org/signed-out'], scope: 'openid profile' }),
   })
   if (registered.status !== 201) throw new Error(`registration: ${registered.status} ${await registered.text()}`)
   const agentClient = { client_id: ((await registered.json()) as { client_id: string }).client_id, redirectUri: agentRedirectUri }
@@ -92,7 +92,7 @@ export async function signIn(page: Page, username: string, password = PASSWORD):
 }
 
 /** Every page latchkey shows, in the order a person meets them; `visit` runs on each. */
-export const PAGE_NAMES = ['sign-in', 'sign-in-error', 'consent', 'error', 'logout', 'signed-out', 'device', 'device-error', 'device-consent', 'device-done', 'consent-self-registered'] as const
+export const PAGE_NAMES = ['sign-in', 'sign-in-error', 'consent', 'error', 'logout', 'signed-out', 'device', 'device-error', 'device-consent', 'device-done', 'consent-self-registered', 'logout-self-registered'] as const
 export type PageName = (typeof PAGE_NAMES)[number]
 
 export async function visitEveryPage(page: Page, server: PagesServer, visit: (name: PageName) => Promise<void>): Promise<void> {
@@ -136,4 +136,9 @@ export async function visitEveryPage(page: Page, server: PagesServer, visit: (na
   await page.goto(`${server.ctx.issuer}${codeRequest(server.agentClient, { scope: 'openid profile' }).url}`)
   await page.locator('form[action="/authorize/consent"]').waitFor()
   await visit('consent-self-registered')
+  // …and signing out on its behalf always asks, naming where it returns.
+  const logout = new URLSearchParams({ client_id: server.agentClient.client_id, post_logout_redirect_uri: 'https://agent.example.org/signed-out' })
+  await page.goto(`${server.ctx.issuer}/logout?${logout.toString()}`)
+  await page.locator('form[action="/logout/confirm"]').waitFor()
+  await visit('logout-self-registered')
 }
