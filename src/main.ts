@@ -59,10 +59,9 @@ async function main(): Promise<void> {
     // A second signal while stopping means: now.
     if (stopping) process.exit(1)
     stopping = true
-    stopWatchingKeys()
     app.log.info({ event: 'shutdown', signal }, 'stopping: no new connections, finishing requests in flight')
-    shutDown({ app, store, graceMs: SHUTDOWN_GRACE_MS }).then(
-      (outcome) => {
+    Promise.all([stopWatchingKeys(), shutDown({ app, store, graceMs: SHUTDOWN_GRACE_MS })]).then(
+      ([, outcome]) => {
         app.log.info({ event: 'stopped', outcome }, 'stopped')
         process.exit(0)
       },

@@ -56,7 +56,8 @@ export interface KeyStore {
    * several does it). With `accessTokenAlg`, a key of it is created again should KEYS_DIR lose
    * every one (`keys retire`). Returns the stop.
    */
-  watch(options: WatchOptions): () => void
+  /** Starts watching; the function it returns stops, resolving once a check in progress has ended. */
+  watch(options: WatchOptions): () => Promise<void>
 }
 
 /** pino's shape, as much as the key store uses. */
@@ -235,13 +236,12 @@ class DirectoryKeyStore implements KeyStore {
     this.loaded = next
   }
 
-  watch(options: WatchOptions): () => void {
+  watch(options: WatchOptions): () => Promise<void> {
     this.log = options.log
-    let busy = false
+    let running: Promise<void> | undefined
     let nextRotationCheck = 0
-    const tick = async () => {
-      if (busy) return
-      busy = true
+    const tick = () => (running ??= check().finally(() => (running = undefined)))
+    const check = async () => {
       try {
         await this.reload()
         if ((options.rotation !== undefined || options.accessTokenAlg !== undefined) && Date.now() >= nextRotationCheck) {
@@ -253,14 +253,16 @@ class DirectoryKeyStore implements KeyStore {
       } catch (error) {
         nextRotationCheck = Date.now() + ROTATION_RETRY_MS
         options.log.error({ event: 'keys_watch_failed', err: error }, 'scheduled key rotation failed; will retry in a minute')
-      } finally {
-        busy = false
       }
     }
     const timer = setInterval(() => void tick(), options.intervalMs)
     timer.unref()
     void tick()
-    return () => clearInterval(timer)
+    // A rotation in progress finishes (its key file and the lock) before a shutdown goes on.
+    return async () => {
+      clearInterval(timer)
+      await running
+    }
   }
 
   /**

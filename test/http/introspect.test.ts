@@ -330,7 +330,7 @@ eachDialect(t, (t) => {
       if (published instanceof Error) throw published
       return { keys: published }
     }
-    const keys: KeyStore = { signingKey: () => signing.signingKey(), accessTokenKey: () => signing.signingKey(), ensureKey: async () => undefined, jwks, list: () => signing.list(), reload: async () => {}, refresh: async () => {}, watch: () => () => {} }
+    const keys: KeyStore = { signingKey: () => signing.signingKey(), accessTokenKey: () => signing.signingKey(), ensureKey: async () => undefined, jwks, list: () => signing.list(), reload: async () => {}, refresh: async () => {}, watch: () => async () => {} }
     return { keys, publish: (next: PublicJwk[] | Error) => (published = next) }
   }
 

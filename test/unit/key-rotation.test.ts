@@ -133,7 +133,7 @@ t.test('scheduled rotation: due after KEY_ROTATION_DAYS, done once by one of sev
   const watch = (store: typeof first) =>
     store.watch({ intervalMs: 15, log, audit: { record: (e) => audit.push(e) }, rotation: { days: 90, policy } })
   const stops = [watch(first), watch(second)]
-  t.teardown(() => stops.forEach((stop) => stop()))
+  t.teardown(() => Promise.all(stops.map((stop) => stop())))
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal((await jsonFiles(dir)).length, 1, 'not due yet')
   clock.advance(90 * 86_400)
@@ -164,7 +164,7 @@ t.test('scheduled rotation rotates every algorithm that has a current key; a run
   const watch = (store: typeof first) =>
     store.watch({ intervalMs: 15, log, audit: { record: (e) => audit.push(e) }, rotation: { days: 90, policy }, accessTokenAlg: { alg: 'ES256', policy } })
   const stops = [watch(first), watch(second)]
-  t.teardown(() => stops.forEach((stop) => stop()))
+  t.teardown(() => Promise.all(stops.map((stop) => stop())))
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal((await jsonFiles(dir)).length, 2, 'not due yet')
   clock.advance(90 * 86_400)
