@@ -43,6 +43,8 @@ export interface ClientsTable {
   token_endpoint_auth_method: Generated<string | null>
   /** When a token was last issued to a self-registered client (to the hour); null: never. */
   last_used_at: Generated<number | null>
+  /** The client accepts only a sign-in with two factors or a passkey (client add --require-mfa). */
+  require_mfa: Generated<number>
 }
 
 /** RFC 7591 §3: initial access tokens for REGISTRATION=token, single use, stored as hashes. */
@@ -90,6 +92,15 @@ export interface AuthorizationTransactionsTable {
   ui_locale: string | null
   /** Set when the transaction was opened from the device verification page (RFC 8628 §3.3). */
   device_authorization_id: Generated<string | null>
+  /** RFC 8176 methods as a JSON list; null: an older row, a password sign-in. */
+  amr: Generated<string | null>
+  /** Password checked, second factor still to come: this user is not signed in yet. */
+  pending_user_id: Generated<string | null>
+  pending_amr: Generated<string | null>
+  /** The WebAuthn challenge of the passkey ceremony the login or second-factor page started. */
+  passkey_challenge: Generated<string | null>
+  /** OIDC Core §3.1.2.1 acr_values, space-separated, as requested. */
+  acr_values: Generated<string | null>
 }
 
 export interface LoginSessionsTable {
@@ -98,6 +109,10 @@ export interface LoginSessionsTable {
   auth_time: number
   created_at: number
   expires_at: number
+  /** RFC 8176 methods as a JSON list; null: an older row, a password sign-in. */
+  amr: Generated<string | null>
+  /** The WebAuthn challenge of a passkey registration in progress on /account/security. */
+  passkey_challenge: Generated<string | null>
 }
 
 export interface ConsentsTable {
@@ -126,6 +141,8 @@ export interface AuthorizationCodesTable {
   used_at: number | null
   family_id: string | null
   nonce: string | null
+  /** RFC 8176 methods as a JSON list; null: an older row, a password sign-in. */
+  amr: Generated<string | null>
 }
 
 export interface RefreshTokenFamiliesTable {
@@ -138,6 +155,8 @@ export interface RefreshTokenFamiliesTable {
   began_with_openid: number
   created_at: number
   revoked_at: number | null
+  /** RFC 8176 methods as a JSON list; null: an older row, a password sign-in. */
+  amr: Generated<string | null>
 }
 
 export interface RefreshTokensTable {
@@ -197,6 +216,56 @@ export interface DeviceAuthorizationsTable {
   created_at: number
   expires_at: number
   redeemed_at: number | null
+  /** RFC 8176 methods as a JSON list; null: an older row, a password sign-in. */
+  amr: Generated<string | null>
+}
+
+/** An authenticator-app secret (RFC 6238), encrypted; unconfirmed: an enrolment in progress. */
+export interface TotpFactorsTable {
+  user_id: string
+  secret: string
+  created_at: number
+  confirmed_at: number | null
+  /** The last time step a code was accepted for: a code is never accepted twice. */
+  last_step: number | null
+}
+
+/** A single-use recovery code, as its SHA-256 hash. */
+export interface RecoveryCodesTable {
+  code_hash: string
+  user_id: string
+  created_at: number
+  used_at: number | null
+}
+
+/** A WebAuthn credential (passkey), found by its credential id (base64url). */
+export interface PasskeysTable {
+  credential_id: string
+  user_id: string
+  /** The COSE public key, base64url. */
+  public_key: string
+  counter: number
+  /** JSON list of authenticator transports. */
+  transports: string
+  name: string
+  backed_up: number
+  created_at: number
+  last_used_at: number | null
+}
+
+/** The sign-in that leads to /account/security: bound to a browser and its forms like a transaction. */
+export interface AccountSignInsTable {
+  id: string
+  browser_hash: string
+  csrf_hash: string
+  address: string
+  ui_locale: string | null
+  pending_user_id: string | null
+  pending_amr: string | null
+  passkey_challenge: string | null
+  created_at: number
+  expires_at: number
+  completed_at: number | null
 }
 
 export interface Database {
@@ -216,6 +285,10 @@ export interface Database {
   initial_access_tokens: InitialAccessTokensTable
   device_authorizations: DeviceAuthorizationsTable
   client_origins: ClientOriginsTable
+  totp_factors: TotpFactorsTable
+  recovery_codes: RecoveryCodesTable
+  passkeys: PasskeysTable
+  account_sign_ins: AccountSignInsTable
 }
 
 export type UserRow = Selectable<UsersTable>
@@ -230,3 +303,6 @@ export type AuthorizationCodeRow = Selectable<AuthorizationCodesTable>
 export type RefreshTokenFamilyRow = Selectable<RefreshTokenFamiliesTable>
 export type RefreshTokenRow = Selectable<RefreshTokensTable>
 export type DeviceAuthorizationRow = Selectable<DeviceAuthorizationsTable>
+export type TotpFactorRow = Selectable<TotpFactorsTable>
+export type PasskeyRow = Selectable<PasskeysTable>
+export type AccountSignInRow = Selectable<AccountSignInsTable>

@@ -185,7 +185,7 @@ export function refreshTokenRepository(db: Kysely<Database>): RefreshTokenReposi
         .selectFrom('refresh_tokens as t')
         .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
         .select(['t.token_hash', 't.family_id', 't.created_at as token_created_at', 't.expires_at', 't.rotated_at'])
-        .select(['f.id', 'f.client_id', 'f.user_id', 'f.scopes', 'f.audience', 'f.auth_time', 'f.began_with_openid', 'f.created_at', 'f.revoked_at'])
+        .select(['f.id', 'f.client_id', 'f.user_id', 'f.scopes', 'f.audience', 'f.auth_time', 'f.amr', 'f.began_with_openid', 'f.created_at', 'f.revoked_at'])
         .where('t.token_hash', '=', tokenHash)
         .executeTakeFirst()
       if (!row) return undefined

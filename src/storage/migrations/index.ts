@@ -11,6 +11,7 @@ import * as administration from './2026-11-30-05-administration.js'
 import * as registration from './2026-12-01-01-registration.js'
 import * as deviceAuthorization from './2026-12-01-02-device-authorization.js'
 import * as clientOrigins from './2026-12-01-03-client-origins.js'
+import * as secondFactors from './2026-12-02-01-second-factors.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01-01-registration': registration,
   '2026-12-01-02-device-authorization': deviceAuthorization,
   '2026-12-01-03-client-origins': clientOrigins,
+  '2026-12-02-01-second-factors': secondFactors,
 }
