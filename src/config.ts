@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import { extname } from 'node:path'
 import { isResourceUri, RESOURCE_URI_RULE } from './oauth/resource-uri.js'
 import { parseScope } from './oauth/scope.js'
+import { MFA_POLICIES, type MfaPolicy } from './accounts/auth-methods.js'
 
 export type PkceRequired = 'all' | 'public'
 
@@ -113,6 +114,8 @@ export interface Config {
   adminApi: boolean
   brand: Brand
   registration: RegistrationConfig
+  /** MFA_REQUIRED: off, enrolled (users with a second factor must use it) or all (everyone must enrol). */
+  mfaRequired: MfaPolicy
 }
 
 /** A bad configuration value; the message is one line naming the variable. */
@@ -344,6 +347,14 @@ function registrationMode(env: Env): RegistrationMode {
   return mode
 }
 
+/** MFA_REQUIRED: who must use a second factor at sign-in. */
+function mfaPolicy(env: Env): MfaPolicy {
+  const raw = env.MFA_REQUIRED || 'enrolled'
+  const policy = MFA_POLICIES.find((p) => p === raw)
+  if (policy === undefined) throw new ConfigError('MFA_REQUIRED', `must be one of ${MFA_POLICIES.join(', ')} (got ${JSON.stringify(raw)})`)
+  return policy
+}
+
 /** REGISTRATION_SCOPES: space-separated scope names; the admin API's reserved scope is refused. */
 function registrationScopes(env: Env): string[] {
   const raw = env.REGISTRATION_SCOPES ?? ''
@@ -394,6 +405,7 @@ export function loadConfig(env: Env): Config {
       unusedDays: integer(env, 'REGISTRATION_UNUSED_DAYS', 30, 2, 3650),
       limitPerAddress: integer(env, 'LIMIT_REGISTRATIONS_PER_ADDRESS', 20, 1, 1_000_000),
     },
+    mfaRequired: mfaPolicy(env),
   }
   if (config.refreshTokenTtlSeconds > config.refreshTokenMaxTtlSeconds) {
     throw new ConfigError('REFRESH_TOKEN_TTL', 'must not exceed REFRESH_TOKEN_MAX_TTL')

@@ -64,7 +64,8 @@ export function requiredAcrOf(acrValues: string | null | undefined): Acr | undef
 }
 
 /** MFA_REQUIRED: who must use a second factor. */
-export type MfaPolicy = 'off' | 'enrolled' | 'all'
+export const MFA_POLICIES = ['off', 'enrolled', 'all'] as const
+export type MfaPolicy = (typeof MFA_POLICIES)[number]
 
 /**
  * The class a sign-in must meet: ACR_MFA when the policy asks it of this user (`all`, or

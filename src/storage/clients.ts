@@ -32,10 +32,12 @@ export interface Client {
   tokenEndpointAuthMethod?: string | null
   /** When a token was last issued to it (self-registered clients only, to the hour). */
   lastUsedAt?: number | null
+  /** Accepts only a sign-in with two factors or a passkey (`client add/update --require-mfa`). */
+  requireMfa?: boolean
 }
 
 /** What `client update` may change; an absent field stays as it is. */
-export type ClientChanges = Partial<Pick<Client, 'name' | 'redirectUris' | 'postLogoutRedirectUris' | 'grantTypes' | 'scopes' | 'resources' | 'tokenEndpointAuthMethod'>>
+export type ClientChanges = Partial<Pick<Client, 'name' | 'redirectUris' | 'postLogoutRedirectUris' | 'grantTypes' | 'scopes' | 'resources' | 'tokenEndpointAuthMethod' | 'requireMfa'>>
 
 export interface ClientRepository {
   create(client: Client): Promise<void>
@@ -118,6 +120,7 @@ function toClient(row: ClientRow): Client {
     registrationTokenHash: row.registration_token_hash,
     tokenEndpointAuthMethod: row.token_endpoint_auth_method,
     lastUsedAt: row.last_used_at === null ? null : fromDbTime(row.last_used_at),
+    requireMfa: fromDbBool(row.require_mfa),
   }
 }
 
@@ -144,6 +147,7 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
             self_registered: toDbBool(client.selfRegistered === true),
             registration_token_hash: client.registrationTokenHash ?? null,
             token_endpoint_auth_method: client.tokenEndpointAuthMethod ?? null,
+            require_mfa: toDbBool(client.requireMfa === true),
           })
           .execute()
         await storeOrigins(trx, client.id, client.redirectUris)
@@ -186,7 +190,7 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       return (await query.execute()).map(toClient)
     },
     async update(id, changes) {
-      const set: Partial<Record<'name' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'scopes' | 'resources' | 'token_endpoint_auth_method', string>> = {}
+      const set: Partial<Record<'name' | 'redirect_uris' | 'post_logout_redirect_uris' | 'grant_types' | 'scopes' | 'resources' | 'token_endpoint_auth_method', string> & { require_mfa: number }> = {}
       if (changes.name !== undefined) set.name = changes.name
       if (changes.redirectUris !== undefined) set.redirect_uris = toDbList(changes.redirectUris)
       if (changes.postLogoutRedirectUris !== undefined) set.post_logout_redirect_uris = toDbList(changes.postLogoutRedirectUris)
@@ -194,6 +198,7 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       if (changes.scopes !== undefined) set.scopes = toDbList(changes.scopes)
       if (changes.resources !== undefined) set.resources = toDbList(changes.resources)
       if (changes.tokenEndpointAuthMethod) set.token_endpoint_auth_method = changes.tokenEndpointAuthMethod
+      if (changes.requireMfa !== undefined) set.require_mfa = toDbBool(changes.requireMfa)
       if (Object.keys(set).length === 0) return
       await atomically(async (trx) => {
         await trx.updateTable('clients').set(set).where('id', '=', id).execute()
