@@ -20,6 +20,8 @@ import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
+import { accountPasskeysRoute } from './routes/account/passkeys.js'
+import { passkeyService } from './accounts/passkeys.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
@@ -175,12 +177,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const grantDefinitions = deps.grants ?? BUILT_IN_GRANTS
   // One sign-in check for the login page and the password grant: one throttle, one address limit.
-  const signIns = signInChecker({
-    users: repos.users,
-    throttle: loginThrottle({ attempts: repos.loginAttempts, clock }),
-    addressLimit: signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitSignInFailuresPerAddress }),
-    passwords,
-  })
+  const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
+  const addressLimit = signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitSignInFailuresPerAddress })
+  const signIns = signInChecker({ users: repos.users, throttle, addressLimit, passwords })
+  // Passkeys count against the same limits as passwords.
+  const passkeys = passkeyService({ issuer: config.issuer, rpName: config.brand.name, passkeys: repos.passkeys, users: repos.users, clock, addressLimit, throttle })
   const grants = grantRegistry({ config, repos, accessTokens, idTokens, signIns, clock }, grantDefinitions)
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
@@ -219,7 +220,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       await api.register(registerRoute, { registrations: registry, requireInitialAccessToken: config.registration.mode === 'token' })
     }
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, passkeys })
+  await app.register(accountPasskeysRoute, { config, repos, clock, pages, auth, passkeys })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   await app.register(assetsRoute, { assets: pages.assets })

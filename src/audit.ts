@@ -85,8 +85,14 @@ export type AuditEvent =
   | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' | 'configuration' }
   /** `keys retire`: the key is no longer published or trusted. */
   | { event: 'key_retired'; kid: string; alg: string }
+  /** A second factor (an authenticator app or a passkey) was added to, or removed from, a user. */
+  | { event: 'mfa_enrolled'; userId: string; method: 'totp' | 'passkey' }
+  | { event: 'mfa_removed'; userId: string; method: 'totp' | 'passkey' }
+  /** A wrong second factor, or a passkey that did not verify (never the code or the assertion). */
+  | { event: 'mfa_failed'; userId: string; method: 'totp' | 'recovery_code' | 'passkey' }
 
-export type SignInChannel = 'login_page' | 'password_grant'
+/** `passkey`: a passkey alone, from the sign-in page. */
+export type SignInChannel = 'login_page' | 'password_grant' | 'passkey'
 
 /** Every event name, for the README's list and the tests. */
 export const AUDIT_EVENTS = [
@@ -126,6 +132,9 @@ export const AUDIT_EVENTS = [
   'client_registration_deleted',
   'registration_throttled',
   'registration_token_created',
+  'mfa_enrolled',
+  'mfa_removed',
+  'mfa_failed',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

@@ -15,6 +15,8 @@ import { initialAccessTokenRepository, type InitialAccessTokenRepository } from 
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
 import { loginAttemptRepository, type LoginAttemptRepository } from './login-attempts.js'
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
+import { passkeyChallengeRepository, type PasskeyChallengeRepository } from './passkey-challenges.js'
+import { passkeyRepository, type PasskeyRepository } from './passkeys.js'
 import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
 import { scopeRepository, type ScopeRepository } from './scopes.js'
 import { userRepository, type UserRepository } from './users.js'
@@ -34,6 +36,9 @@ export interface Repositories {
   grants: GrantRepository
   initialAccessTokens: InitialAccessTokenRepository
   devices: DeviceAuthorizationRepository
+  passkeys: PasskeyRepository
+  /** The WebAuthn challenges waiting on transactions, account sign-ins and login sessions. */
+  passkeyChallenges: PasskeyChallengeRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -56,6 +61,8 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     grants: grantRepository(db),
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
+    passkeys: passkeyRepository(db),
+    passkeyChallenges: passkeyChallengeRepository(db),
   }
 }
 

@@ -4,6 +4,7 @@ import { sessionSatisfies } from '../../authorization/login-session.js'
 import { authorizationError, parseAuthorizationRequest } from '../../authorization/request.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
+import type { PasskeyService } from '../../accounts/passkeys.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
 import { OAuthError } from '../../errors.js'
@@ -15,6 +16,7 @@ import { browserCookies, redirectPostToGet } from '../browser-cookies.js'
 import { consentRoute } from './consent.js'
 import { deviceRoute, deviceSteps } from './device.js'
 import { loginRoute } from './login.js'
+import { passkeyLoginRoute } from './passkey.js'
 import { startTransaction } from './start.js'
 import { authorizeSteps } from './steps.js'
 
@@ -31,6 +33,8 @@ export interface AuthorizeRouteOptions {
   signIns: SignInChecker
   /** Whether /token serves the device code grant, so /device is served. */
   deviceFlow: boolean
+  /** Passkey sign-in (built once in app.ts). */
+  passkeys: PasskeyService
 }
 
 /** The authorization endpoint (RFC 6749 §3.1) and the login and consent forms it shows. */
@@ -92,6 +96,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
 
   const context = { auth, cookies, steps, device: deviceSteps({ auth, pages }), repos, clock }
   loginRoute(app, { ...context, routeConfig, signIns: options.signIns })
+  passkeyLoginRoute(app, { ...context, routeConfig, passkeys: options.passkeys })
   consentRoute(app, { ...context, routeConfig })
   // RFC 8628 §3.3: the verification page, when the device grant is served.
   if (options.deviceFlow) deviceRoute(app, { ...context, routeConfig, pages, issuer: config.issuer })

@@ -57,7 +57,14 @@ export function authorizeSteps(deps: {
       return pages.render(
         reply,
         'login',
-        { clientName: view.client.name, transaction: view.tx.id, csrfToken: view.csrfToken, error: extra.error, username: extra.username ?? view.tx.loginHint ?? '' },
+        {
+          clientName: view.client.name,
+          transaction: view.tx.id,
+          csrfToken: view.csrfToken,
+          error: extra.error,
+          username: extra.username ?? view.tx.loginHint ?? '',
+          passkey: { optionsUrl: '/authorize/passkey/options', action: '/authorize/passkey' },
+        },
         { status, locale: view.tx.uiLocale },
       )
     },
