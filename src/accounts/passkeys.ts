@@ -90,7 +90,6 @@ export function webauthnUserId(userId: string): Uint8Array<ArrayBuffer> {
 
 /** A passkey's name as stored: control characters dropped, whitespace collapsed, at most PASSKEY_NAME_MAX. */
 export function passkeyName(name: string, fallback: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = name.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').replace(/\s+/g, ' ').trim()
   return [...(clean === '' ? fallback : clean)].slice(0, PASSKEY_NAME_MAX).join('')
 }
