@@ -22,6 +22,7 @@ import { rotationPolicy } from '../../src/keys/key-timeline.js'
 import { retireKey, rotateKeys } from '../../src/keys/key-writer.js'
 import { basic, codeRequest, decide, exchange, PASSWORD, redirectParams, signIn } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
+import { SoftAuthenticator } from '../helpers/webauthn.js'
 
 async function auditedApp(t: Test, level: string, env: Record<string, string> = {}, deps: { maxOpenTransactionsPerAddress?: number; maxUserCodeFailuresGlobal?: number } = {}) {
   const lines: string[] = []
@@ -107,6 +108,19 @@ eachDialect(t, (t) => {
     const revoked = await app.inject({ method: 'POST', url: '/revoke', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${tokens.access_token}` })
     t.equal(revoked.statusCode, 200)
     t.equal((await app.inject({ url: '/userinfo', headers: { authorization: `Bearer ${(byPassword.json() as { access_token: string }).access_token}` } })).statusCode, 200)
+
+    // Passkeys: one registered on the account page, a wrong assertion with it, then removed.
+    const authenticator = new SoftAuthenticator(ctx.config.issuer)
+    const accountCsrf = hiddenInputs((await browser.get('/account/passkeys')).body, '/account/passkeys').csrf_token as string
+    secrets.push(accountCsrf)
+    const creation = (await browser.post('/account/passkeys/options', { csrf_token: accountCsrf })).json()
+    t.equal((await browser.post('/account/passkeys', { csrf_token: accountCsrf, name: 'Key', credential: JSON.stringify(authenticator.register(creation)) })).statusCode, 200)
+    const stranger = new Browser(app)
+    const passkeyForm = hiddenInputs((await stranger.get(codeRequest(client).url)).body, '/authorize/passkey')
+    const assertionOptions = (await stranger.post('/authorize/passkey/options', passkeyForm)).json()
+    const wrongOrigin = authenticator.assert(assertionOptions, { origin: 'https://evil.example' })
+    t.equal((await stranger.post('/authorize/passkey', { ...passkeyForm, credential: JSON.stringify(wrongOrigin) })).statusCode, 401)
+    t.equal((await browser.post('/account/passkeys/remove', { csrf_token: accountCsrf, credential_id: wrongOrigin.id })).statusCode, 303)
 
     // Logout, confirmed on the page.
     const logoutPage = await browser.get('/logout')
