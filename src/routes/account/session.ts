@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { LoginSessions } from '../../authorization/login-session.js'
 import type { Clock } from '../../clock.js'
+import { secretMatchesHash, sha256Hex } from '../../oauth/secrets.js'
 import type { LoginSession } from '../../storage/login-sessions.js'
 import type { BrowserCookies } from '../browser-cookies.js'
 
@@ -13,14 +13,12 @@ export const ACCOUNT_SIGN_IN_MAX_AGE_MS = 15 * 60_000
  * storage, and a form from another browser (without the cookie) cannot carry it.
  */
 export function accountCsrfToken(sessionId: string): string {
-  return createHash('sha256').update(`account-csrf:${sessionId}`).digest('base64url')
+  return sha256Hex(`account-csrf:${sessionId}`)
 }
 
+/** Constant time: the presented token's hash against the one derived from the cookie. */
 export function accountCsrfMatches(sessionId: string, presented: string | undefined): boolean {
-  if (presented === undefined) return false
-  const expected = Buffer.from(accountCsrfToken(sessionId))
-  const given = Buffer.from(presented)
-  return given.length === expected.length && timingSafeEqual(given, expected)
+  return presented !== undefined && secretMatchesHash(presented, sha256Hex(accountCsrfToken(sessionId)))
 }
 
 /** The browser's login session, if it is recent enough for the account page. */
