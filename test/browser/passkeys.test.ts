@@ -1,5 +1,6 @@
 import type { CDPSession, Page } from 'playwright-core'
-import t from 'tap'
+import { AxeBuilder } from '@axe-core/playwright'
+import t, { type Test } from 'tap'
 import { decodeJwt } from 'jose'
 import { chromiumAvailable, launchChromium } from '../helpers/chromium.js'
 import { codeRequest, createClient, createUser } from '../helpers/oauth.js'
@@ -17,6 +18,13 @@ async function virtualAuthenticator(page: Page): Promise<{ cdp: CDPSession; auth
     options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
   })
   return { cdp, authenticatorId }
+}
+
+/** No serious or critical axe-core violation on the page as it is now. */
+async function axeClean(t: Test, page: Page, name: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze()
+  const grave = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  t.same(grave.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [], `${name}: axe-core`)
 }
 
 if (chromiumAvailable(t)) {
@@ -37,9 +45,15 @@ if (chromiumAvailable(t)) {
     await signIn(page, 'alice')
     await page.locator('form[action="/authorize/consent"]').waitFor()
     await page.goto(`${ctx.issuer}/account/passkeys`)
+    // By keyboard: the name field, then Enter submits the form the script handles.
     await page.getByLabel('Name of the new passkey').fill('Virtual key')
-    await page.locator('#passkey-add').click()
+    await page.getByLabel('Name of the new passkey').press('Enter')
     await page.getByText('Virtual key', { exact: true }).waitFor()
+    await axeClean(t, page, 'the account page with a passkey')
+    // The same authenticator again: the browser refuses (excludeCredentials), the page says so.
+    await page.locator('#passkey-add').click()
+    await page.getByText('The passkey could not be added. Try again.').waitFor()
+    t.ok(await page.locator('#passkey-add').isEnabled(), 'the button works again after a failure')
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId })
     t.equal(credentials.length, 1, 'the authenticator holds the new credential')
     t.equal(credentials[0]?.isResidentCredential, true, 'a discoverable one')
@@ -52,6 +66,7 @@ if (chromiumAvailable(t)) {
     await page.context().clearCookies()
     const second = codeRequest(client, { scope: 'openid profile' })
     await page.goto(`${ctx.issuer}${second.url}`)
+    await axeClean(t, page, 'the login page with its passkey button')
     await page.locator('#passkey-sign-in').click()
     await page.locator('form[action="/authorize/consent"]').waitFor()
     const back = sentBackToClient(page)
@@ -75,5 +90,19 @@ if (chromiumAvailable(t)) {
     const body = (await tokens.json()) as { id_token: string; access_token: string }
     t.equal(decodeJwt(body.id_token).sub, userId, 'the passkey\'s user')
     t.ok((await ctx.repos.passkeys.listForUser(userId))[0]?.lastUsedAt, 'the use was recorded')
+  })
+
+  t.test('without script the passkey button stays hidden, and the password works as before', async (t) => {
+    const chromium = await launchChromium(t)
+    const ctx = await startLatchkey(t, { issuerHost: 'localhost' })
+    await createUser(ctx, 'alice')
+    const client = await createClient(ctx, { name: 'Photo Print Shop', redirectUris: [`${CLIENT_ORIGIN}/callback`], scope: 'openid profile' })
+    const page = await chromium.newPage({ javaScriptEnabled: false })
+    await routeClient(page.context(), ctx.issuer)
+    await page.goto(`${ctx.issuer}${codeRequest(client, { scope: 'openid profile' }).url}`)
+    t.equal(await page.locator('#passkey-sign-in').isVisible(), false)
+    await signIn(page, 'alice')
+    await page.locator('form[action="/authorize/consent"]').waitFor()
+    t.pass('signed in with the password')
   })
 }
