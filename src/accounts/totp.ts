@@ -3,12 +3,11 @@ import { HOTP, Secret, TOTP } from 'otpauth'
 import type { AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
 import type { SecondFactorRepository } from '../storage/second-factors.js'
-import type { SecretBox } from './secret-box.js'
 import type { SecondFactors, TotpEnrolment } from './second-factors.js'
 
 /**
  * SecondFactors over the database: RFC 6238 with what every authenticator app takes (SHA-1,
- * 6 digits, 30 s), secrets sealed at rest (secret-box.ts), recovery codes stored as hashes.
+ * 6 digits, 30 s), secrets sealed at rest (src/keys/secret-box.ts), recovery codes stored as hashes.
  *
  * Events recorded here: mfa_enrolled, mfa_removed, recovery_code_used,
  * recovery_codes_regenerated, mfa_reset. A wrong code is the caller's to record (mfa_failed),
@@ -16,6 +15,12 @@ import type { SecondFactors, TotpEnrolment } from './second-factors.js'
  * then tried as a recovery code. It is cheap to build: pages build one per request with
  * `audit: request.audit`.
  */
+/** Encryption at rest of the secrets (src/keys/secret-box.ts: AES-256-GCM under KEYS_DIR/totp.key). */
+export interface SecretBox {
+  seal(plain: string, context: string): Promise<string>
+  open(sealed: string, context: string): Promise<string>
+}
+
 export interface SecondFactorDeps {
   factors: SecondFactorRepository
   /** Seals the secrets; in the app `deps.totpSecrets` (KEYS_DIR/totp.key unless a test swaps it). */

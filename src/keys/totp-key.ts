@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { lstat, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { keySecretBox, SECRET_KEY_BYTES, type SecretBox } from '../accounts/secret-box.js'
+import { keySecretBox, SECRET_KEY_BYTES, type SecretBox } from './secret-box.js'
 import { KeyFileError } from './key-file.js'
 import { withLock, writeFileAtomic } from './key-writer.js'
 

@@ -3,7 +3,7 @@ import type { Database, TotpFactorRow } from './database.js'
 import { fromDbTime } from './convert.js'
 import { userHasFactor } from './factor-presence.js'
 
-/** A user's authenticator-app secret, as stored: sealed (src/accounts/secret-box.ts). */
+/** A user's authenticator-app secret, as stored: sealed (src/keys/secret-box.ts). */
 export interface TotpFactor {
   userId: string
   sealedSecret: string

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { keySecretBox } from '../../src/accounts/secret-box.js'
+import { keySecretBox } from '../../src/keys/secret-box.js'
 import { secondFactors } from '../../src/accounts/totp.js'
 import type { AuditEvent } from '../../src/audit.js'
 import type { Store } from '../../src/storage/connect.js'
