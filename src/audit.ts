@@ -81,18 +81,28 @@ export type AuditEvent =
   | { event: 'client_registration_deleted'; clientId: string }
   | { event: 'registration_throttled'; retryAfterSeconds: number; limit?: 'server' }
   | { event: 'registration_token_created'; expiresAt: string }
+  /**
+   * Second factors (no code or secret, ever). `actor` when an administrator acted (`cli`).
+   * mfa_enrolled: an authenticator app confirmed, or a passkey registered; mfa_removed: one
+   * removed; recovery_code_used: one spent (`left` unused remain); mfa_failed: a wrong app code,
+   * recovery code or passkey at sign-in; recovery_codes_regenerated: new codes replaced the
+   * old; mfa_reset: every factor removed (`user mfa reset`).
+   */
+  | { event: 'mfa_enrolled'; userId: string; method: SecondFactorMethod; actor?: string | undefined }
+  | { event: 'mfa_removed'; userId: string; method: SecondFactorMethod; actor?: string | undefined }
+  | { event: 'recovery_code_used'; userId: string; left: number }
+  | { event: 'mfa_failed'; userId: string; method: SecondFactorMethod | 'recovery_code' }
+  | { event: 'recovery_codes_regenerated'; userId: string; actor?: string | undefined }
+  | { event: 'mfa_reset'; userId: string; actor?: string | undefined }
   /** A signing key was added: by `keys rotate` (`--now`: `immediate`), by KEY_ROTATION_DAYS, or because SIGNING_ALG names an algorithm KEYS_DIR had no key of (`configuration`). */
   | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' | 'configuration' }
   /** `keys retire`: the key is no longer published or trusted. */
   | { event: 'key_retired'; kid: string; alg: string }
-  /** A second factor (an authenticator app or a passkey) was added to, or removed from, a user. */
-  | { event: 'mfa_enrolled'; userId: string; method: 'totp' | 'passkey' }
-  | { event: 'mfa_removed'; userId: string; method: 'totp' | 'passkey' }
-  /** A wrong second factor, or a passkey that did not verify (never the code or the assertion). */
-  | { event: 'mfa_failed'; userId: string; method: 'totp' | 'recovery_code' | 'passkey' }
 
 /** `passkey`: a passkey alone, from the sign-in page. */
 export type SignInChannel = 'login_page' | 'password_grant' | 'passkey'
+
+export type SecondFactorMethod = 'totp' | 'passkey'
 
 /** Every event name, for the README's list and the tests. */
 export const AUDIT_EVENTS = [
@@ -135,6 +145,9 @@ export const AUDIT_EVENTS = [
   'mfa_enrolled',
   'mfa_removed',
   'mfa_failed',
+  'recovery_code_used',
+  'recovery_codes_regenerated',
+  'mfa_reset',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

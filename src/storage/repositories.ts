@@ -19,6 +19,7 @@ import { passkeyChallengeRepository, type PasskeyChallengeRepository } from './p
 import { passkeyRepository, type PasskeyRepository } from './passkeys.js'
 import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
 import { scopeRepository, type ScopeRepository } from './scopes.js'
+import { secondFactorRepository, type SecondFactorRepository } from './second-factors.js'
 import { userRepository, type UserRepository } from './users.js'
 
 export interface Repositories {
@@ -36,6 +37,8 @@ export interface Repositories {
   grants: GrantRepository
   initialAccessTokens: InitialAccessTokenRepository
   devices: DeviceAuthorizationRepository
+  /** Authenticator apps and recovery codes (src/accounts/totp.ts builds on it). */
+  secondFactors: SecondFactorRepository
   passkeys: PasskeyRepository
   /** The WebAuthn challenges waiting on transactions, account sign-ins and login sessions. */
   passkeyChallenges: PasskeyChallengeRepository
@@ -61,6 +64,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     grants: grantRepository(db),
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
+    secondFactors: secondFactorRepository(db),
     passkeys: passkeyRepository(db),
     passkeyChallenges: passkeyChallengeRepository(db),
   }
