@@ -53,7 +53,10 @@ export interface PasskeyRepository {
   recordUse(credentialId: string, newCounter: number, now: number): Promise<boolean>
   /** Renames one of the user's passkeys; false if the user has no such passkey. */
   rename(userId: string, credentialId: string, name: string): Promise<boolean>
-  /** Removes one of the user's passkeys; false if the user has no such passkey. */
+  /**
+   * Removes one of the user's passkeys; false if the user has no such passkey. The last second
+   * factor gone (no passkey, no confirmed authenticator app), the recovery codes go with it.
+   */
   remove(userId: string, credentialId: string): Promise<boolean>
 }
 
@@ -101,8 +104,14 @@ export function passkeyRepository(db: Kysely<Database>): PasskeyRepository {
       return Number(result.numUpdatedRows) === 1
     },
     async remove(userId, credentialId) {
-      const result = await db.deleteFrom('passkeys').where('user_id', '=', userId).where('credential_id', '=', credentialId).executeTakeFirst()
-      return Number(result.numDeletedRows) === 1
+      return db.transaction().execute(async (trx) => {
+        const result = await trx.deleteFrom('passkeys').where('user_id', '=', userId).where('credential_id', '=', credentialId).executeTakeFirst()
+        if (Number(result.numDeletedRows) !== 1) return false
+        const passkey = await trx.selectFrom('passkeys').select('user_id').where('user_id', '=', userId).limit(1).executeTakeFirst()
+        const totp = await trx.selectFrom('totp_factors').select('user_id').where('user_id', '=', userId).where('confirmed_at', 'is not', null).executeTakeFirst()
+        if (!passkey && !totp) await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute()
+        return true
+      })
     },
   }
 }

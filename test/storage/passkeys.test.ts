@@ -58,6 +58,23 @@ for (const dialect of dialects(t)) {
       t.equal(await passkeys.remove('u1', 'mine'), false)
     })
 
+    t.test('the last second factor removed takes the recovery codes with it', async (t) => {
+      const { store, passkeys } = await open(t)
+      await passkeys.add(passkey('u1', 'one'))
+      await passkeys.add(passkey('u1', 'two'))
+      await store.db.insertInto('recovery_codes').values({ code_hash: 'h1', user_id: 'u1', created_at: NOW, used_at: null }).execute()
+      const codes = async () => (await store.db.selectFrom('recovery_codes').select('code_hash').where('user_id', '=', 'u1').execute()).length
+      await passkeys.remove('u1', 'one')
+      t.equal(await codes(), 1, 'a passkey remains')
+      await store.db.insertInto('totp_factors').values({ user_id: 'u1', secret: 's', created_at: NOW, confirmed_at: NOW, last_step: null }).execute()
+      await passkeys.remove('u1', 'two')
+      t.equal(await codes(), 1, 'an authenticator app remains')
+      await store.db.deleteFrom('totp_factors').execute()
+      await passkeys.add(passkey('u1', 'three'))
+      await passkeys.remove('u1', 'three')
+      t.equal(await codes(), 0, 'nothing remains: the codes go')
+    })
+
     t.test('a challenge is taken once, on the login session it waits on', async (t) => {
       const { store, challenges } = await open(t)
       await store.db.insertInto('login_sessions').values({ id_hash: sha256Hex('s'), user_id: 'u1', auth_time: NOW, created_at: NOW, expires_at: NOW + 1000 }).execute()
