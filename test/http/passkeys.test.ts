@@ -6,6 +6,8 @@ import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { codeRequest, createClient, createUser, decide, exchange, redirectParams, signIn } from '../helpers/oauth.js'
 import { SoftAuthenticator, type Tamper } from '../helpers/webauthn.js'
+import { sha256Hex } from '../../src/oauth/secrets.js'
+import { accountCsrfToken } from '../../src/routes/account/session.js'
 
 const ISSUER = 'http://localhost:3000'
 
@@ -274,6 +276,28 @@ t.test('rename and remove: the user\'s own passkeys only, audited', async (t) =>
   t.equal(removed.statusCode, 303)
   t.equal(await ctx.repos.passkeys.findByCredentialId(id), undefined)
   t.match(audit().find((e) => e.event === 'mfa_removed'), { userId: user.id, method: 'passkey' })
+})
+
+t.test('MFA_REQUIRED=all: the last second factor cannot be removed', async (t) => {
+  const { ctx, user, authenticator } = await setUp(t, { MFA_REQUIRED: 'all' })
+  // A session made directly: under MFA_REQUIRED=all the password alone signs nobody in.
+  const cookie = 'a-session-cookie-value-for-this-test-only-0001'
+  await ctx.store.db.insertInto('login_sessions').values({ id_hash: sha256Hex(cookie), user_id: user.id, auth_time: ctx.clock.now(), created_at: ctx.clock.now(), expires_at: ctx.clock.now() + 60_000, amr: '["pwd","otp","mfa"]' }).execute()
+  const browser = new Browser(ctx.app)
+  browser.cookies.set('lk_session', cookie)
+  const csrf = accountCsrfToken(cookie)
+  const add = async () => {
+    const options = (await browser.post('/account/passkeys/options', { csrf_token: csrf })).json()
+    t.equal((await browser.post('/account/passkeys', { csrf_token: csrf, name: 'k', credential: JSON.stringify(authenticator.register(options)) })).statusCode, 200)
+  }
+  await add()
+  await add()
+  const [first, second] = authenticator.credentials
+  t.equal((await browser.post('/account/passkeys/remove', { csrf_token: csrf, credential_id: first!.id })).statusCode, 303, 'another remains')
+  const last = await browser.post('/account/passkeys/remove', { csrf_token: csrf, credential_id: second!.id })
+  t.equal(last.statusCode, 409)
+  t.equal(last.json().error, 'invalid_request')
+  t.equal((await ctx.repos.passkeys.listForUser(user.id)).length, 1, 'the last one stays')
 })
 
 t.test('the account endpoints need a recent sign-in', async (t) => {

@@ -97,6 +97,12 @@ export const accountPasskeysRoute: FastifyPluginAsync<AccountPasskeyRouteOptions
     const params = new Params(request.body)
     const { user } = await signedIn(request, params)
     const credentialId = params.get('credential_id')
+    // MFA_REQUIRED=all: an account may not be left without a second factor.
+    if (config.mfaRequired === 'all' && credentialId !== undefined) {
+      const [passkeys, totp] = await Promise.all([repos.passkeys.listForUser(user.id), repos.secondFactors.findTotp(user.id)])
+      const lastFactor = passkeys.length === 1 && passkeys[0]?.credentialId === credentialId && !totp?.confirmedAt
+      if (lastFactor) throw new OAuthError('invalid_request', 'every account needs a second factor: add another before removing this one', { status: 409 })
+    }
     if (credentialId === undefined || !(await repos.passkeys.remove(user.id, credentialId))) {
       throw new OAuthError('invalid_request', 'no such passkey', { status: 404 })
     }
