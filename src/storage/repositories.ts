@@ -17,6 +17,7 @@ import { loginAttemptRepository, type LoginAttemptRepository } from './login-att
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
 import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
 import { scopeRepository, type ScopeRepository } from './scopes.js'
+import { secondFactorRepository, type SecondFactorRepository } from './second-factors.js'
 import { userRepository, type UserRepository } from './users.js'
 
 export interface Repositories {
@@ -34,6 +35,8 @@ export interface Repositories {
   grants: GrantRepository
   initialAccessTokens: InitialAccessTokenRepository
   devices: DeviceAuthorizationRepository
+  /** Authenticator apps and recovery codes (src/accounts/totp.ts builds on it). */
+  secondFactors: SecondFactorRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -56,6 +59,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     grants: grantRepository(db),
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
+    secondFactors: secondFactorRepository(db),
   }
 }
 

@@ -7,7 +7,10 @@ import { revokeSessions } from '../../src/admin/sessions.js'
 import { addUser, disableUser, enableUser, removeUser, setPassword, updateUser } from '../../src/admin/users.js'
 import { setUpDemo } from '../../src/admin/demo.js'
 import { buildApp } from '../../src/app.js'
+import { randomBytes } from 'node:crypto'
+import { secondFactors, totpCode, totpStep } from '../../src/accounts/totp.js'
 import { AUDIT_EVENTS, loggerAudit } from '../../src/audit.js'
+import { keySecretBox } from '../../src/keys/secret-box.js'
 import { loadConfig } from '../../src/config.js'
 import { inTransaction, repositories } from '../../src/storage/repositories.js'
 import { logLines, type TestApp } from '../helpers/app.js'
@@ -160,6 +163,19 @@ eachDialect(t, (t) => {
     secrets.push(initial.token, registered.client_secret, registered.registration_access_token, updated.json().registration_access_token)
     t.equal((await register(ctx, PUBLIC_APP)).statusCode, 401)
     t.equal((await register(ctx, PUBLIC_APP)).statusCode, 429)
+
+    // Second factors: an app enrolled with a first code, a recovery code used, new codes, the
+    // app removed; one added by `user totp add`, then `user mfa reset`.
+    const factors = secondFactors({ factors: ctx.repos.secondFactors, secrets: keySecretBox(randomBytes(32)), clock: ctx.clock, issuer: 'latchkey', audit: admin.audit })
+    const enrolment = (await factors.beginTotp(user.id, 'alice'))!
+    const confirmed = (await factors.confirmTotp(user.id, totpCode(enrolment.secret, totpStep(ctx.clock.now()))))!
+    secrets.push(enrolment.secret, ...confirmed.recoveryCodes)
+    t.ok(await factors.useRecoveryCode(user.id, confirmed.recoveryCodes[0]!))
+    secrets.push(...(await factors.regenerateRecoveryCodes(user.id))!)
+    await factors.removeTotp(user.id)
+    const scripted = (await factors.addConfirmedTotp(user.id, 'alice'))!
+    secrets.push(scripted.secret, ...scripted.recoveryCodes)
+    await factors.resetAll(user.id)
 
     const events = parsed().filter((line) => line.audit === true)
     const names = new Set(events.map((e) => e.event))
