@@ -10,6 +10,7 @@ import {
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
 import { deviceAuthorizationRepository, type DeviceAuthorizationRepository } from './device-authorizations.js'
+import { factorPresenceRepository, type FactorPresenceRepository } from './factor-presence.js'
 import { grantRepository, type GrantRepository } from './grants.js'
 import { initialAccessTokenRepository, type InitialAccessTokenRepository } from './initial-access-tokens.js'
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
@@ -34,6 +35,8 @@ export interface Repositories {
   grants: GrantRepository
   initialAccessTokens: InitialAccessTokenRepository
   devices: DeviceAuthorizationRepository
+  /** Whether a user has a second factor (MFA_REQUIRED=enrolled, the password grant). */
+  factorPresence: FactorPresenceRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -56,6 +59,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     grants: grantRepository(db),
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
+    factorPresence: factorPresenceRepository(db),
   }
 }
 

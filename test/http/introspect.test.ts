@@ -207,7 +207,7 @@ eachDialect(t, (t) => {
     const ctx = await buildTestApp(t)
     const client = await confidentialClient(ctx)
     const now = ctx.clock.now()
-    const family = newFamily({ clientId: client.client_id, userId: null, scopes: ['read'], audience: DEFAULT_AUDIENCE, authTime: null, beganWithOpenid: false, createdAt: now })
+    const family = newFamily({ clientId: client.client_id, userId: null, scopes: ['read'], audience: DEFAULT_AUDIENCE, authTime: null, amr: null, beganWithOpenid: false, createdAt: now })
     const refresh = newRefreshToken(family, now, { ttlSeconds: 100, maxTtlSeconds: 1000 })
     const accessToken = { jti: 'jti-no-user', clientId: client.client_id, codeId: null, familyId: family.id, createdAt: now, expiresAt: now + 60_000 }
     await ctx.repos.refreshTokens.createFamily({ family, token: refresh.record, accessToken })
