@@ -99,6 +99,9 @@ function accessTokenAnswer(ctx: TestApp, granted: Granted, userId: string) {
     token_type: 'Bearer',
     jti: claims.jti,
     auth_time: claims.auth_time,
+    // How the user signed in: a password, on the login page.
+    acr: 'urn:latchkey:acr:pwd',
+    amr: ['pwd'],
   }
 }
 
@@ -128,6 +131,8 @@ eachDialect(t, (t) => {
       iss: ctx.config.issuer,
       aud: DEFAULT_AUDIENCE,
       token_type: 'refresh_token',
+      acr: 'urn:latchkey:acr:pwd',
+      amr: ['pwd'],
     }
     assertAnswer(t, await introspect(ctx, { token: granted.refreshToken }, granted.client.auth), expected)
     const hinted = await introspect(ctx, { token: granted.refreshToken, token_type_hint: 'refresh_token' }, granted.client.auth)

@@ -55,6 +55,7 @@ for (const dialect of dialects(t)) {
       scopes: ['openid', 'email', 'source:r'],
       audience: 'http://localhost:4000',
       authTime: now,
+      amr: ['pwd'],
       beganWithOpenid: false,
       createdAt: now,
       revokedAt: null,

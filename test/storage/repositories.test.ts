@@ -41,6 +41,7 @@ for (const dialect of dialects(t)) {
         previousSecretHash: null,
         previousSecretExpiresAt: null,
         selfRegistered: false,
+        requireMfa: false,
         registrationTokenHash: null,
         tokenEndpointAuthMethod: null,
         lastUsedAt: null,
