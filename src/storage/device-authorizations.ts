@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { fromDbAmr, toDbAmr, type AuthMethod } from '../accounts/auth-methods.js'
+import { fromDbAmr, toDbAmr, type AuthMethod } from './convert.js'
 import { insertCode, type AuthorizationCode } from './authorization-codes.js'
 import { fromDbList, fromDbTime, toDbList } from './convert.js'
 import type { Database, DeviceAuthorizationRow } from './database.js'
