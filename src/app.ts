@@ -18,6 +18,7 @@ import type { GrantDefinition } from './grants/grant.js'
 import { deviceCodeDefinition } from './grants/device-code.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
+import type { SecretBox } from './keys/secret-box.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
@@ -51,6 +52,12 @@ export interface AppDeps {
   audit?: AppAudit
   store: Store
   keys: KeyStore
+  /**
+   * Seals authenticator-app secrets at rest (src/accounts/totp.ts): main.ts loads KEYS_DIR/totp.key
+   * at start; tests give a key of their own. Without it, totpSecretBox(config.keysDir) reads
+   * or creates that file on first use.
+   */
+  totpSecrets?: SecretBox
   clock?: Clock
   /** Connection timeouts; production values unless a test shortens them. */
   connectionLimits?: ConnectionLimits

@@ -2,6 +2,10 @@
  * Authenticator-app codes (RFC 6238) and recovery codes: what a user enrolled and the checks of
  * a code. Free of HTTP; the sign-in pages, /account/security and the CLI use it. Passkeys are
  * src/accounts/passkeys.ts; `status` counts them so the sign-in knows whether a user has a factor.
+ * Implemented by `secondFactors(deps)` (src/accounts/totp.ts), which records mfa_enrolled,
+ * mfa_removed, recovery_code_used, recovery_codes_regenerated and mfa_reset in `deps.audit`
+ * (build one per request with `request.audit`); a wrong code (mfa_failed) is the caller's to
+ * record, with the throttle it counts against.
  */
 
 /** What a user has enrolled. */
@@ -50,6 +54,9 @@ export interface SecondFactors {
   removeTotp(userId: string): Promise<void>
   /** Removes every factor of the user: app, recovery codes and passkeys (`user mfa reset`). */
   resetAll(userId: string): Promise<void>
-  /** Enrols a confirmed secret directly, for scripted set-ups (`user totp add`). */
-  addConfirmedTotp(userId: string, username: string): Promise<TotpEnrolment & { recoveryCodes: string[] }>
+  /**
+   * Enrols a confirmed secret directly, with ten new recovery codes, for scripted set-ups
+   * (`user totp add`). Undefined when the user already has a confirmed one.
+   */
+  addConfirmedTotp(userId: string, username: string): Promise<(TotpEnrolment & { recoveryCodes: string[] }) | undefined>
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { AuthMethod } from '../accounts/auth-methods.js'
+import type { AuthMethod } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationCodeRepository } from '../storage/authorization-codes.js'

@@ -1,4 +1,4 @@
-import type { MfaPolicy } from '../accounts/auth-methods.js'
+import type { MfaPolicy } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import type { Repositories } from '../storage/repositories.js'
 import { codeIssuance, type CodeIssuance } from './code-issuance.js'

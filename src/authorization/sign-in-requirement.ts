@@ -1,4 +1,4 @@
-import { ACR_MFA, acrOf, meetsAcr, requiredAcr, type Acr, type AuthMethod, type MfaPolicy } from '../accounts/auth-methods.js'
+import { ACR_MFA, acrOf, meetsAcr, requiredAcr, type Acr, type AuthMethod, type MfaPolicy } from '../oauth/auth-methods.js'
 import type { Client } from '../storage/clients.js'
 import type { FactorPresenceRepository } from '../storage/factor-presence.js'
 

@@ -1,4 +1,4 @@
-import { PASSWORD_ONLY, type MfaPolicy } from '../accounts/auth-methods.js'
+import { PASSWORD_ONLY, type MfaPolicy } from '../oauth/auth-methods.js'
 import type { SignInChecker } from '../accounts/credentials.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'

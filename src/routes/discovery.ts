@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { ACR_VALUES_SUPPORTED } from '../accounts/auth-methods.js'
+import { ACR_VALUES_SUPPORTED } from '../oauth/auth-methods.js'
 import type { Config } from '../config.js'
 import type { GrantDescriptor } from '../grants/grant.js'
 import { DEVICE_CODE_GRANT } from '../oauth/device-flow.js'

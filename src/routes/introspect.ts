@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { acrOf } from '../accounts/auth-methods.js'
+import { acrOf } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { formatScope } from '../oauth/scope.js'
 import { sha256Hex } from '../oauth/secrets.js'

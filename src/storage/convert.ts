@@ -18,8 +18,9 @@ export function toDbList(values: readonly string[]): string {
 
 /**
  * How a user authenticated (RFC 8176 `amr`): `pwd` a password; `otp` an authenticator-app or
- * recovery code; `hwk` a passkey; `mfa` two factors were used. Defined here, where it is
- * stored; accounts/auth-methods.ts holds the rules about it and re-exports it.
+ * recovery code; `hwk` a passkey; `mfa` two factors were used. The same union as in
+ * oauth/auth-methods.ts (which holds the rules), repeated because storage imports nothing above
+ * it; the types are structural, so the two stay interchangeable while they agree.
  */
 export type AuthMethod = 'pwd' | 'otp' | 'hwk' | 'mfa'
 

@@ -18,6 +18,7 @@ import { loginAttemptRepository, type LoginAttemptRepository } from './login-att
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
 import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
 import { scopeRepository, type ScopeRepository } from './scopes.js'
+import { secondFactorRepository, type SecondFactorRepository } from './second-factors.js'
 import { userRepository, type UserRepository } from './users.js'
 
 export interface Repositories {
@@ -37,6 +38,8 @@ export interface Repositories {
   devices: DeviceAuthorizationRepository
   /** Whether a user has a second factor (MFA_REQUIRED=enrolled, the password grant). */
   factorPresence: FactorPresenceRepository
+  /** Authenticator apps and recovery codes (src/accounts/totp.ts builds on it). */
+  secondFactors: SecondFactorRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -60,6 +63,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
     factorPresence: factorPresenceRepository(db),
+    secondFactors: secondFactorRepository(db),
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { acrOf, type AuthMethod } from '../accounts/auth-methods.js'
+import { acrOf, type AuthMethod } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { signCompactJws } from '../keys/jws.js'
 import type { SigningAlg } from '../keys/key-file.js'

@@ -1,4 +1,4 @@
-import { PASSWORD_ONLY, type AuthMethod } from '../accounts/auth-methods.js'
+import { PASSWORD_ONLY, type AuthMethod } from '../oauth/auth-methods.js'
 import type { AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
 import { formatScope } from '../oauth/scope.js'

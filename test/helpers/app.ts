@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Test } from 'tap'
+import { randomBytes } from 'node:crypto'
 import { buildApp } from '../../src/app.js'
+import { keySecretBox } from '../../src/keys/secret-box.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import type { KeyStore } from '../../src/keys/key-store.js'
 import type { Store } from '../../src/storage/connect.js'
@@ -31,7 +33,8 @@ export async function buildTestApp(
   const store = await (options.dialect ?? dialectOf(t)).open(t)
   const keys = options.keys ?? (await fixtureKeyStore())
   const clock = new FakeClock()
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger })
+  // A TOTP key of the test's own: never a totp.key in the working directory.
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger, totpSecrets: keySecretBox(randomBytes(32)) })
   t.teardown(() => app.close())
   return { app, config, store, keys, clock, repos: repositories(store) }
 }

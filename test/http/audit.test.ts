@@ -7,7 +7,10 @@ import { revokeSessions } from '../../src/admin/sessions.js'
 import { addUser, disableUser, enableUser, removeUser, setPassword, updateUser } from '../../src/admin/users.js'
 import { setUpDemo } from '../../src/admin/demo.js'
 import { buildApp } from '../../src/app.js'
+import { randomBytes } from 'node:crypto'
+import { secondFactors, totpCode, totpStep } from '../../src/accounts/totp.js'
 import { AUDIT_EVENTS, loggerAudit } from '../../src/audit.js'
+import { keySecretBox } from '../../src/keys/secret-box.js'
 import { loadConfig } from '../../src/config.js'
 import { inTransaction, repositories } from '../../src/storage/repositories.js'
 import { logLines, type TestApp } from '../helpers/app.js'
@@ -110,6 +113,7 @@ eachDialect(t, (t) => {
     // Once alice has a second factor, the password grant refuses her (after her password was checked).
     await ctx.store.db.insertInto('totp_factors').values({ user_id: user.id, secret: 'not-a-real-secret', created_at: 0, confirmed_at: 0, last_step: null }).execute()
     t.equal((await exchange(app, { grant_type: 'password', username: 'alice', password: PASSWORD }, { authorization: auth })).statusCode, 400)
+    await ctx.store.db.deleteFrom('totp_factors').where('user_id', '=', user.id).execute()
 
     // Logout, confirmed on the page.
     const logoutPage = await browser.get('/logout')
@@ -163,6 +167,19 @@ eachDialect(t, (t) => {
     secrets.push(initial.token, registered.client_secret, registered.registration_access_token, updated.json().registration_access_token)
     t.equal((await register(ctx, PUBLIC_APP)).statusCode, 401)
     t.equal((await register(ctx, PUBLIC_APP)).statusCode, 429)
+
+    // Second factors: an app enrolled with a first code, a recovery code used, new codes, the
+    // app removed; one added by `user totp add`, then `user mfa reset`.
+    const factors = secondFactors({ factors: ctx.repos.secondFactors, secrets: keySecretBox(randomBytes(32)), clock: ctx.clock, issuer: 'latchkey', audit: admin.audit })
+    const enrolment = (await factors.beginTotp(user.id, 'alice'))!
+    const confirmed = (await factors.confirmTotp(user.id, totpCode(enrolment.secret, totpStep(ctx.clock.now()))))!
+    secrets.push(enrolment.secret, ...confirmed.recoveryCodes)
+    t.ok(await factors.useRecoveryCode(user.id, confirmed.recoveryCodes[0]!))
+    secrets.push(...(await factors.regenerateRecoveryCodes(user.id))!)
+    await factors.removeTotp(user.id)
+    const scripted = (await factors.addConfirmedTotp(user.id, 'alice'))!
+    secrets.push(scripted.secret, ...scripted.recoveryCodes)
+    await factors.resetAll(user.id)
 
     const events = parsed().filter((line) => line.audit === true)
     const names = new Set(events.map((e) => e.event))

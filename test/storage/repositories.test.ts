@@ -41,10 +41,10 @@ for (const dialect of dialects(t)) {
         previousSecretHash: null,
         previousSecretExpiresAt: null,
         selfRegistered: false,
-        requireMfa: false,
         registrationTokenHash: null,
         tokenEndpointAuthMethod: null,
         lastUsedAt: null,
+        requireMfa: false,
       })
       // A self-registered client (RFC 7591): its token hash, auth method and use.
       await repos.clients.create({ ...client, id: 'lk_self', selfRegistered: true, registrationTokenHash: 'h1', tokenEndpointAuthMethod: 'none' })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ACR_MFA, ACR_PWD } from '../../src/accounts/auth-methods.js'
+import { ACR_MFA, ACR_PWD } from '../../src/oauth/auth-methods.js'
 import { requiredAcrFor, signInRequirements } from '../../src/authorization/sign-in-requirement.js'
 
 /** A user store that counts its lookups: the policy asks only when the answer matters. */

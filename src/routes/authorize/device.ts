@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { AuthMethod } from '../../accounts/auth-methods.js'
+import type { AuthMethod } from '../../oauth/auth-methods.js'
 import type { Authorization } from '../../authorization/index.js'
 import { signedInTransaction } from '../../authorization/transactions.js'
 import { findClient } from '../../authorization/request.js'

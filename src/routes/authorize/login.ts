@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { PASSWORD_ONLY } from '../../accounts/auth-methods.js'
+import { PASSWORD_ONLY } from '../../oauth/auth-methods.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
 import { findClient } from '../../authorization/request.js'
 import { Params } from '../../oauth/params.js'
