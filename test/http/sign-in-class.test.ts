@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import { buildTestApp, type TestApp } from '../helpers/app.js'
 import { Browser } from '../helpers/browser.js'
 import { eachDialect } from '../helpers/db.js'
+import { createDeviceClient, decideOnDevicePage, enterUserCode, poll, startDevice } from '../helpers/device.js'
 import { basic, codeRequest, createClient, createUser, decide, exchange, obtainCode, redirectParams, signIn, verifyAccessToken } from '../helpers/oauth.js'
 
 const ACR_PWD = 'urn:latchkey:acr:pwd'
@@ -168,5 +169,31 @@ eachDialect(t, (t) => {
     t.match(res.body, /name="password"/, 'back to signing in, no code')
     t.notOk(res.headers.location)
     t.same(await s.ctx.store.db.selectFrom('authorization_codes').select('id').execute(), [], 'no code issued')
+  })
+
+  t.test('the device flow: the approval carries the session\'s amr to the tokens; a too-weak session does not count', async (t) => {
+    const s = await setup(t)
+    const tv = await createDeviceClient(s.ctx, { scope: 'openid' })
+    const browser = new Browser(s.ctx.app)
+    const first = await startDevice(s.ctx, tv)
+    t.equal((await decideOnDevicePage(s.ctx, first.user_code, 'allow', browser)).statusCode, 200)
+    const pwd = (await poll(s.ctx, tv, first.device_code)).json() as { access_token: string }
+    t.same((await verifyAccessToken(s.ctx, pwd.access_token)).payload.amr, ['pwd'], 'a password sign-in on the verification page')
+
+    await upgradeSessions(s.ctx, s.user.id)
+    const second = await startDevice(s.ctx, tv)
+    const consent = await enterUserCode(browser, second.user_code)
+    t.match(consent.body, /action="\/authorize\/consent"/, 'the session counts: straight to consent')
+    t.equal((await decide(browser, consent, 'allow')).statusCode, 200)
+    const mfa = (await poll(s.ctx, tv, second.device_code)).json() as { access_token: string; id_token: string }
+    t.same((await verifyAccessToken(s.ctx, mfa.access_token)).payload.amr, TWO_FACTORS)
+    t.same((await verifyIdToken(s.ctx, mfa.id_token)).acr, ACR_MFA)
+
+    // A password-only session, and the device's client now requires two factors.
+    const other = new Browser(s.ctx.app)
+    await obtainCode(s.ctx, s.client, { scope: 'openid' }, other)
+    await s.ctx.store.db.updateTable('clients').set({ require_mfa: 1 }).where('id', '=', tv.client_id).execute()
+    const third = await startDevice(s.ctx, tv)
+    t.match((await enterUserCode(other, third.user_code)).body, /name="password"/, 'sign in again')
   })
 })
