@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely'
+import { fromDbAmr, toDbAmr, type AuthMethod } from './convert.js'
 import { insertCode, type AuthorizationCode } from './authorization-codes.js'
 import { fromDbList, fromDbTime, toDbList } from './convert.js'
 import type { Database, DeviceAuthorizationRow } from './database.js'
+import { countOpenRows, type OpenCount } from './open-count.js'
 
 /** Where a device authorization stands (RFC 8628 §3.5): the user has not decided, allowed, or denied. */
 export type DeviceAuthorizationStatus = 'pending' | 'approved' | 'denied'
@@ -21,6 +23,8 @@ export interface DeviceAuthorization {
   /** Who approved or denied, and when they signed in. */
   userId: string | null
   authTime: number | null
+  /** How the approving user signed in (RFC 8176); null until decided; older rows read as ["pwd"]. */
+  amr: AuthMethod[] | null
   /** The authorization code the approval wrote (never handed out); null until approved, or once revoked. */
   codeId: string | null
   /** RFC 8628 §3.5: the polling interval, 5 seconds more after each slow_down. */
@@ -34,13 +38,6 @@ export interface DeviceAuthorization {
   redeemedAt: number | null
 }
 
-/** The live ones of one address, counted up to a limit. */
-export interface OpenDeviceCount {
-  count: number
-  /** When the first of them expires; null when none is live. */
-  firstExpiresAt: number | null
-}
-
 export interface DeviceAuthorizationRepository {
   /** Stores it; false, with nothing stored, when its user code or device code is taken already. */
   create(device: DeviceAuthorization): Promise<boolean>
@@ -49,7 +46,7 @@ export interface DeviceAuthorizationRepository {
   /** The pending, unexpired one with this user code, if any. */
   findPendingByUserCodeHash(hash: string, now: number): Promise<DeviceAuthorization | undefined>
   /** Counts, from the (address, expires_at) index, the unexpired ones of an address. */
-  countOpen(address: string, now: number, limit: number): Promise<OpenDeviceCount>
+  countOpen(address: string, now: number, limit: number): Promise<OpenCount>
   /**
    * Records a poll at `now`, only if no other poll was recorded since the one read
    * (`previousPolledAt`): false when a concurrent poll came first.
@@ -63,7 +60,7 @@ export interface DeviceAuthorizationRepository {
    */
   approve(input: { id: string; code: AuthorizationCode; now: number }): Promise<boolean>
   /** The user denied: only while pending and unexpired; false otherwise. */
-  deny(input: { id: string; userId: string; authTime: number; now: number }): Promise<boolean>
+  deny(input: { id: string; userId: string; authTime: number; amr: readonly AuthMethod[]; now: number }): Promise<boolean>
   /** Marks it redeemed (after its code was claimed, which is what makes redemption single). */
   markRedeemed(id: string, now: number): Promise<void>
 }
@@ -79,6 +76,7 @@ function toDevice(row: DeviceAuthorizationRow): DeviceAuthorization {
     status: row.status as DeviceAuthorizationStatus,
     userId: row.user_id,
     authTime: row.auth_time === null ? null : fromDbTime(row.auth_time),
+    amr: row.user_id === null ? null : fromDbAmr(row.amr),
     codeId: row.code_id,
     intervalSeconds: Number(row.interval_seconds),
     lastPolledAt: row.last_polled_at === null ? null : fromDbTime(row.last_polled_at),
@@ -106,6 +104,7 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
           status: device.status,
           user_id: device.userId,
           auth_time: device.authTime,
+          amr: device.amr === null ? null : toDbAmr(device.amr),
           code_id: device.codeId,
           interval_seconds: device.intervalSeconds,
           last_polled_at: device.lastPolledAt,
@@ -138,20 +137,7 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
       return row && toDevice(row)
     },
     async countOpen(address, now, limit) {
-      const row = await db
-        .selectFrom((eb) =>
-          eb
-            .selectFrom('device_authorizations')
-            .select('expires_at')
-            .where('address', '=', address)
-            .where('expires_at', '>', now)
-            .orderBy('expires_at')
-            .limit(limit)
-            .as('open'),
-        )
-        .select((eb) => [eb.fn.countAll().as('count'), eb.fn.min('expires_at').as('first')])
-        .executeTakeFirstOrThrow()
-      return { count: Number(row.count), firstExpiresAt: row.first === null ? null : fromDbTime(row.first) }
+      return countOpenRows(db, 'device_authorizations', address, now, limit)
     },
     async recordPoll(id, previousPolledAt, now) {
       const result = await db
@@ -174,7 +160,7 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
         // The claim first: a second decision, or one after expiry, changes no row and writes nothing.
         const claimed = await trx
           .updateTable('device_authorizations')
-          .set({ status: 'approved', user_id: code.userId, auth_time: code.authTime })
+          .set({ status: 'approved', user_id: code.userId, auth_time: code.authTime, amr: toDbAmr(code.amr) })
           .where('id', '=', id)
           .where('status', '=', 'pending')
           .where('expires_at', '>', now)
@@ -185,10 +171,10 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
         return true
       })
     },
-    async deny({ id, userId, authTime, now }) {
+    async deny({ id, userId, authTime, amr, now }) {
       const result = await db
         .updateTable('device_authorizations')
-        .set({ status: 'denied', user_id: userId, auth_time: authTime })
+        .set({ status: 'denied', user_id: userId, auth_time: authTime, amr: toDbAmr(amr) })
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where('expires_at', '>', now)

@@ -88,7 +88,13 @@ if (chromiumAvailable(t)) {
     })
     t.equal(tokens.status, 200)
     const body = (await tokens.json()) as { id_token: string; access_token: string }
-    t.equal(decodeJwt(body.id_token).sub, userId, 'the passkey\'s user')
+    const idToken = decodeJwt(body.id_token)
+    t.equal(idToken.sub, userId, 'the passkey\'s user')
+    t.same(idToken.amr, ['hwk'], 'signed in with a passkey alone')
+    t.equal(idToken.acr, 'urn:latchkey:acr:mfa', 'which counts as two factors')
+    const accessToken = decodeJwt(body.access_token)
+    t.same(accessToken.amr, ['hwk'])
+    t.equal(accessToken.acr, 'urn:latchkey:acr:mfa')
     t.ok((await ctx.repos.passkeys.listForUser(userId))[0]?.lastUsedAt, 'the use was recorded')
   })
 

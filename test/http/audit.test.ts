@@ -111,6 +111,10 @@ eachDialect(t, (t) => {
     const revoked = await app.inject({ method: 'POST', url: '/revoke', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${tokens.access_token}` })
     t.equal(revoked.statusCode, 200)
     t.equal((await app.inject({ url: '/userinfo', headers: { authorization: `Bearer ${(byPassword.json() as { access_token: string }).access_token}` } })).statusCode, 200)
+    // Once alice has a second factor, the password grant refuses her (after her password was checked).
+    await ctx.store.db.insertInto('totp_factors').values({ user_id: user.id, secret: 'not-a-real-secret', created_at: 0, confirmed_at: 0, last_step: null }).execute()
+    t.equal((await exchange(app, { grant_type: 'password', username: 'alice', password: PASSWORD }, { authorization: auth })).statusCode, 400)
+    await ctx.store.db.deleteFrom('totp_factors').where('user_id', '=', user.id).execute()
 
     // Passkeys: one registered on the account page, a wrong assertion with it, then removed.
     const authenticator = new SoftAuthenticator(ctx.config.issuer)
@@ -123,7 +127,10 @@ eachDialect(t, (t) => {
     const assertionOptions = (await stranger.post('/authorize/passkey/options', passkeyForm)).json()
     const wrongOrigin = authenticator.assert(assertionOptions, { origin: 'https://evil.example' })
     t.equal((await stranger.post('/authorize/passkey', { ...passkeyForm, credential: JSON.stringify(wrongOrigin) })).statusCode, 401)
-    t.equal((await browser.post('/account/passkeys/remove', { csrf_token: accountCsrf, credential_id: wrongOrigin.id })).statusCode, 303)
+    // The registration started a new session (with the passkey): the page's token is new too.
+    const newCsrf = hiddenInputs((await browser.get('/account/passkeys')).body, '/account/passkeys').csrf_token as string
+    secrets.push(newCsrf, ...browser.cookies.values())
+    t.equal((await browser.post('/account/passkeys/remove', { csrf_token: newCsrf, credential_id: wrongOrigin.id })).statusCode, 303)
 
     // Logout, confirmed on the page.
     const logoutPage = await browser.get('/logout')

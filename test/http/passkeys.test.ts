@@ -1,10 +1,11 @@
 import type { LightMyRequestResponse } from 'fastify'
+import { decodeJwt } from 'jose'
 import t, { type Test } from 'tap'
 import { disableUser } from '../../src/admin/users.js'
 import { NO_AUDIT } from '../../src/audit.js'
 import { buildTestApp, logLines, type TestApp } from '../helpers/app.js'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
-import { codeRequest, createClient, createUser, decide, exchange, redirectParams, signIn } from '../helpers/oauth.js'
+import { codeRequest, createClient, createUser, decide, exchange, redirectParams, signIn, verifyAccessToken } from '../helpers/oauth.js'
 import { SoftAuthenticator, type Tamper } from '../helpers/webauthn.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
 import { accountCsrfToken } from '../../src/routes/account/session.js'
@@ -23,12 +24,19 @@ async function setUp(t: Test, env: Record<string, string> = {}) {
   return { ctx, user, client, audit, authenticator: new SoftAuthenticator(ISSUER) }
 }
 
+/** The account page's CSRF token for the browser's current session (a registration starts a new one). */
+function csrfOf(browser: Browser): string {
+  return accountCsrfToken(browser.cookies.get('lk_session') as string)
+}
+
 /** Signs in with the password through /authorize and opens the account page's passkey section. */
-async function accountPage(ctx: TestApp, client: { client_id: string; redirectUri: string }) {
+async function accountPage(ctx: TestApp, client: { client_id: string; redirectUri: string }, username = 'alice') {
   const browser = new Browser(ctx.app)
-  await signIn(browser, await browser.get(codeRequest(client).url))
+  await signIn(browser, await browser.get(codeRequest(client).url), username)
   const page = await browser.get('/account/passkeys')
-  return { browser, page, csrf: hiddenInputs(page.body, '/account/passkeys').csrf_token as string }
+  const csrf = hiddenInputs(page.body, '/account/passkeys').csrf_token as string
+  if (csrf !== csrfOf(browser)) throw new Error('the page carries another token')
+  return { browser, page, csrf }
 }
 
 async function register(ctx: TestApp, client: { client_id: string; redirectUri: string }, authenticator: SoftAuthenticator, name = 'My laptop') {
@@ -36,7 +44,7 @@ async function register(ctx: TestApp, client: { client_id: string; redirectUri: 
   const options = await browser.post('/account/passkeys/options', { csrf_token: csrf })
   const credential = authenticator.register(options.json())
   const res = await browser.post('/account/passkeys', { csrf_token: csrf, name, credential: JSON.stringify(credential) })
-  return { browser, csrf, res, options: options.json() }
+  return { browser, csrf: csrfOf(browser), res, options: options.json() }
 }
 
 /** The login page of a fresh browser, and the options the passkey button fetches. */
@@ -176,7 +184,8 @@ t.test('an assertion fails, with one message and an audit line, when…', async 
 
   t.test('the credential is unknown', async (t) => {
     const stranger = new SoftAuthenticator(ISSUER)
-    const { browser: other, csrf } = await accountPage(ctx, client)
+    await createUser(ctx, 'carol')
+    const { browser: other, csrf } = await accountPage(ctx, client, 'carol')
     stranger.register((await other.post('/account/passkeys/options', { csrf_token: csrf })).json())
     const { browser, form, options } = await loginWithOptions(ctx, client)
     await refused(t, await verify(browser, form, stranger.assert(options.json())))
@@ -224,9 +233,9 @@ t.test('failed passkey sign-ins count against the address limit like passwords',
 
 t.test('registration refuses a bad answer with a JSON 400, and a used challenge', async (t) => {
   const { ctx, user, client, authenticator } = await setUp(t)
-  const { browser, csrf } = await accountPage(ctx, client)
-  const post = (credential: unknown) => browser.post('/account/passkeys', { csrf_token: csrf, name: 'x', credential: JSON.stringify(credential) })
-  const options = async () => (await browser.post('/account/passkeys/options', { csrf_token: csrf })).json()
+  const { browser } = await accountPage(ctx, client)
+  const post = (credential: unknown) => browser.post('/account/passkeys', { csrf_token: csrfOf(browser), name: 'x', credential: JSON.stringify(credential) })
+  const options = async () => (await browser.post('/account/passkeys/options', { csrf_token: csrfOf(browser) })).json()
 
   const first = await post(authenticator.register(await options()))
   t.equal(first.statusCode, 200, 'a good answer is taken')
@@ -285,16 +294,16 @@ t.test('MFA_REQUIRED=all: the last second factor cannot be removed', async (t) =
   await ctx.store.db.insertInto('login_sessions').values({ id_hash: sha256Hex(cookie), user_id: user.id, auth_time: ctx.clock.now(), created_at: ctx.clock.now(), expires_at: ctx.clock.now() + 60_000, amr: '["pwd","otp","mfa"]' }).execute()
   const browser = new Browser(ctx.app)
   browser.cookies.set('lk_session', cookie)
-  const csrf = accountCsrfToken(cookie)
   const add = async () => {
-    const options = (await browser.post('/account/passkeys/options', { csrf_token: csrf })).json()
-    t.equal((await browser.post('/account/passkeys', { csrf_token: csrf, name: 'k', credential: JSON.stringify(authenticator.register(options)) })).statusCode, 200)
+    const options = (await browser.post('/account/passkeys/options', { csrf_token: csrfOf(browser) })).json()
+    t.equal((await browser.post('/account/passkeys', { csrf_token: csrfOf(browser), name: 'k', credential: JSON.stringify(authenticator.register(options)) })).statusCode, 200)
   }
+  const csrf = () => csrfOf(browser)
   await add()
   await add()
   const [first, second] = authenticator.credentials
-  t.equal((await browser.post('/account/passkeys/remove', { csrf_token: csrf, credential_id: first!.id })).statusCode, 303, 'another remains')
-  const last = await browser.post('/account/passkeys/remove', { csrf_token: csrf, credential_id: second!.id })
+  t.equal((await browser.post('/account/passkeys/remove', { csrf_token: csrf(), credential_id: first!.id })).statusCode, 303, 'another remains')
+  const last = await browser.post('/account/passkeys/remove', { csrf_token: csrf(), credential_id: second!.id })
   t.equal(last.statusCode, 409)
   t.equal(last.json().error, 'invalid_request')
   t.equal((await ctx.repos.passkeys.listForUser(user.id)).length, 1, 'the last one stays')
@@ -309,13 +318,79 @@ t.test('the account endpoints need a recent sign-in', async (t) => {
   t.equal(res.json().error, 'access_denied')
 })
 
-t.test('the code from a passkey sign-in redeems', async (t) => {
+async function redeem(ctx: TestApp, client: { client_id: string; client_secret?: string; redirectUri: string }, consent: LightMyRequestResponse, browser: Browser, verifier: string) {
+  const done = await decide(browser, consent, 'allow')
+  const code = redirectParams(done).get('code') as string
+  const tokens = await exchange(ctx.app, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier, client_id: client.client_id, client_secret: client.client_secret as string })
+  const body = tokens.json() as { access_token: string; id_token: string }
+  return { status: tokens.statusCode, access: (await verifyAccessToken(ctx, body.access_token)).payload, id: decodeJwt(body.id_token) }
+}
+
+t.test('a passkey alone: the tokens say amr ["hwk"] and acr mfa', async (t) => {
   const { ctx, client, authenticator } = await setUp(t)
   await register(ctx, client, authenticator)
   const { browser, form, options, pkce } = await loginWithOptions(ctx, client)
   const consent = await verify(browser, form, authenticator.assert(options.json()))
-  const done = await decide(browser, consent, 'allow')
-  const code = redirectParams(done).get('code') as string
-  const tokens = await exchange(ctx.app, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: pkce.verifier, client_id: client.client_id, client_secret: client.client_secret as string })
-  t.equal(tokens.statusCode, 200, 'redeemed')
+  const tokens = await redeem(ctx, client, consent, browser, pkce.verifier)
+  t.equal(tokens.status, 200)
+  t.same(tokens.id.amr, ['hwk'])
+  t.equal(tokens.id.acr, 'urn:latchkey:acr:mfa')
+  t.same(tokens.access.amr, ['hwk'])
+  t.equal(tokens.access.acr, 'urn:latchkey:acr:mfa')
+})
+
+t.test('as the second factor after the password: the pending user\'s own passkey, then amr pwd hwk mfa', async (t) => {
+  const { ctx, user, client, audit, authenticator } = await setUp(t)
+  await register(ctx, client, authenticator)
+  const bobKey = new SoftAuthenticator(ISSUER)
+  await createUser(ctx, 'bob')
+  const bob = await accountPage(ctx, client, 'bob')
+  const bobOptions = (await bob.browser.post('/account/passkeys/options', { csrf_token: bob.csrf })).json()
+  t.equal((await bob.browser.post('/account/passkeys', { csrf_token: bob.csrf, name: 'b', credential: JSON.stringify(bobKey.register(bobOptions)) })).statusCode, 200)
+
+  // The password was right; the second factor is due (what the second-factor page's step records).
+  const pendingSignIn = async () => {
+    const { browser, form, pkce } = await loginWithOptions(ctx, client)
+    await ctx.repos.transactions.setPending(form.transaction as string, { userId: user.id, amr: ['pwd'] })
+    const fields = { transaction: form.transaction as string, csrf_token: form.csrf_token as string }
+    const options = await browser.post('/authorize/second-factor/passkey/options', fields)
+    return { browser, fields, options, pkce }
+  }
+
+  const first = await pendingSignIn()
+  t.equal(first.options.statusCode, 200)
+  t.same(first.options.json().allowCredentials.map((c: { id: string }) => c.id), [authenticator.credentials[0]!.id], 'alice\'s passkeys only')
+  const wrongUser = await first.browser.post('/authorize/second-factor/passkey', { ...first.fields, credential: JSON.stringify(bobKey.assert(first.options.json())) })
+  t.equal(wrongUser.statusCode, 401, 'bob\'s passkey does not finish alice\'s sign-in')
+  t.match(audit().findLast((e) => e.event === 'mfa_failed'), { userId: user.id, method: 'passkey' })
+  t.equal((await ctx.repos.transactions.findById(first.fields.transaction))?.pendingUserId, null, 'the pending sign-in ends: the password again')
+
+  const second = await pendingSignIn()
+  const consent = await second.browser.post('/authorize/second-factor/passkey', { ...second.fields, credential: JSON.stringify(authenticator.assert(second.options.json(), { userHandle: null })) })
+  t.equal(consent.statusCode, 200, consent.body)
+  const tokens = await redeem(ctx, client, consent, second.browser, second.pkce.verifier)
+  t.same(tokens.id.amr, ['pwd', 'hwk', 'mfa'])
+  t.equal(tokens.access.acr, 'urn:latchkey:acr:mfa')
+
+  const none = await loginWithOptions(ctx, client)
+  const refused = await none.browser.post('/authorize/second-factor/passkey/options', { transaction: none.form.transaction as string, csrf_token: none.form.csrf_token as string })
+  t.equal(refused.statusCode, 400, 'no sign-in waits for a second factor')
+  t.equal(refused.json().error, 'invalid_request')
+})
+
+t.test('registering a passkey makes the session one with it; a password alone then no longer manages passkeys', async (t) => {
+  const { ctx, user, client, authenticator } = await setUp(t)
+  const { browser } = await register(ctx, client, authenticator)
+  const session = await ctx.repos.sessions.findActive(sha256Hex(browser.cookies.get('lk_session') as string), ctx.clock.now())
+  t.same(session?.amr, ['pwd', 'hwk', 'mfa'], 'a new session, with the passkey')
+  t.equal((await browser.post('/account/passkeys/options', { csrf_token: csrfOf(browser) })).statusCode, 200)
+
+  // Another browser with the password alone (a session as the password step would make it).
+  const cookie = 'another-session-cookie-for-this-test-only-000002'
+  await ctx.store.db.insertInto('login_sessions').values({ id_hash: sha256Hex(cookie), user_id: user.id, auth_time: ctx.clock.now(), created_at: ctx.clock.now(), expires_at: ctx.clock.now() + 60_000, amr: '["pwd"]' }).execute()
+  const other = new Browser(ctx.app)
+  other.cookies.set('lk_session', cookie)
+  const res = await other.post('/account/passkeys/options', { csrf_token: csrfOf(other) })
+  t.equal(res.statusCode, 401, 'the account has a second factor: the password alone is not enough')
+  t.equal((await other.post('/account/passkeys/remove', { csrf_token: csrfOf(other), credential_id: authenticator.credentials[0]!.id })).statusCode, 401)
 })

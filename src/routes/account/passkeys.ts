@@ -4,6 +4,7 @@ import type { Authorization } from '../../authorization/index.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
 import { OAuthError } from '../../errors.js'
+import { withSecondFactor } from '../../oauth/auth-methods.js'
 import { Params } from '../../oauth/params.js'
 import { sha256Hex } from '../../oauth/secrets.js'
 import { setPageHeaders, type Pages } from '../../pages/pages.js'
@@ -46,18 +47,19 @@ export const accountPasskeysRoute: FastifyPluginAsync<AccountPasskeyRouteOptions
   const { config, repos, clock, pages, auth, passkeys } = options
   const cookies = browserCookies({ issuer: config.issuer })
   const json = { config: { errorFormat: 'json' as const } }
+  const sessionDeps = { sessions: auth.sessions, cookies, clock, policy: config.mfaRequired, factors: repos.factorPresence }
   app.addHook('onRequest', async (_request, reply) => setPageHeaders(reply))
 
   /** The signed-in user behind a form post with the right token; else a JSON 401 or 403. */
   async function signedIn(request: FastifyRequest, params: Params) {
-    const found = await recentSession({ sessions: auth.sessions, cookies, clock }, request)
+    const found = await recentSession(sessionDeps, request)
     if (!found) throw new OAuthError('access_denied', 'sign in again to manage your passkeys', { status: 401 })
     if (!accountCsrfMatches(found.sessionId, params.get('csrf_token'))) {
       throw new OAuthError('invalid_request', 'this form was not sent from the browser that is signed in', { status: 403 })
     }
     const user = await repos.users.findById(found.session.userId)
     if (!user) throw new OAuthError('access_denied', 'sign in again to manage your passkeys', { status: 401 })
-    return { user, slot: repos.passkeyChallenges.forSession(sha256Hex(found.sessionId)) }
+    return { user, ...found, slot: repos.passkeyChallenges.forSession(sha256Hex(found.sessionId)) }
   }
 
   app.post('/account/passkeys/options', json, async (request, reply) => {
@@ -70,7 +72,7 @@ export const accountPasskeysRoute: FastifyPluginAsync<AccountPasskeyRouteOptions
 
   app.post('/account/passkeys', json, async (request, reply) => {
     const params = new Params(request.body)
-    const { user, slot } = await signedIn(request, params)
+    const { user, slot, session, sessionId } = await signedIn(request, params)
     const name = passkeyName(params.get('name') ?? '', 'Passkey')
     const result = await passkeys.register(slot, { userId: user.id, response: credentialField(params), name })
     if (result.outcome === 'failed') {
@@ -78,6 +80,10 @@ export const accountPasskeysRoute: FastifyPluginAsync<AccountPasskeyRouteOptions
       throw new OAuthError('invalid_request', 'the passkey could not be registered', { status: 400 })
     }
     request.audit.record({ event: 'mfa_enrolled', userId: user.id, method: 'passkey' })
+    // The person has just unlocked the new passkey (user verification), minutes after signing
+    // in: the session now counts as a sign-in with it too (a new session: no fixation).
+    const started = await auth.sessions.start(user.id, sessionId, withSecondFactor(session.amr, 'hwk'))
+    if (started) cookies.setSession(reply, started.sessionId)
     return reply.send({ location: ACCOUNT_PAGE })
   })
 
@@ -113,7 +119,7 @@ export const accountPasskeysRoute: FastifyPluginAsync<AccountPasskeyRouteOptions
   // TODO(passkey): until /account/security (helper "flow") lands, a page of its own with the
   // passkey section; afterwards that page includes views/passkeys-section.eta and this goes.
   app.get(ACCOUNT_PAGE, json, async (request, reply) => {
-    const found = await recentSession({ sessions: auth.sessions, cookies, clock }, request)
+    const found = await recentSession(sessionDeps, request)
     if (!found) throw new OAuthError('access_denied', 'sign in again to manage your passkeys', { status: 401 })
     return pages.render(reply, 'account-passkeys', {
       passkeys: await passkeySection(repos, found.session.userId),

@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AuthMethod } from '../../oauth/auth-methods.js'
 import type { Authorization } from '../../authorization/index.js'
+import { signedInTransaction } from '../../authorization/transactions.js'
 import { findClient } from '../../authorization/request.js'
 import { OAuthError } from '../../errors.js'
 import { Params } from '../../oauth/params.js'
@@ -22,18 +24,25 @@ export interface DeviceSteps {
   decide(
     request: FastifyRequest,
     reply: FastifyReply,
-    input: { tx: AuthorizationTransaction & { deviceAuthorizationId: string }; userId: string; authTime: number; client: Client; decision: 'allow' | 'deny' },
+    input: {
+      tx: AuthorizationTransaction & { deviceAuthorizationId: string }
+      userId: string
+      authTime: number
+      amr: readonly AuthMethod[]
+      client: Client
+      decision: 'allow' | 'deny'
+    },
   ): Promise<FastifyReply>
 }
 
 export function deviceSteps(deps: { auth: Authorization; pages: Pages }): DeviceSteps {
   return {
-    async decide(request, reply, { tx, userId, authTime, client, decision }) {
+    async decide(request, reply, { tx, userId, authTime, amr, client, decision }) {
       const id = tx.deviceAuthorizationId
       const decided =
         decision === 'allow'
-          ? await deps.auth.devices.approve(id, { userId, authTime, verificationUri: tx.redirectUri })
-          : await deps.auth.devices.deny(id, { userId, authTime })
+          ? await deps.auth.devices.approve(id, { userId, authTime, amr, verificationUri: tx.redirectUri })
+          : await deps.auth.devices.deny(id, { userId, authTime, amr })
       // Expired while the pages were open (or decided in another tab): the device gets nothing.
       if (!decided) throw new OAuthError('invalid_request', 'the code from your device has expired or was already used', { reason: 'expired' })
       // The device authorization's id, never its codes.
@@ -108,7 +117,9 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
 
     const { device } = entry
     const client = await findClient(repos.clients, device.clientId)
-    const session = await auth.sessions.find(cookies.sessionId(request))
+    const found = await auth.sessions.find(cookies.sessionId(request))
+    // A session counts only if its sign-in meets what this client requires (no acr_values here).
+    const session = found && (await auth.requirements.isMetBy(found.amr, { client, acrValues: null, userId: found.userId })) ? found : undefined
     const open = await startTransaction(auth, request, {
       grant: {
         clientId: device.clientId,
@@ -123,14 +134,14 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
       browserId,
       // RFC 8628 §5.4: the user always sees who asks, and for what, before approving.
       forceConsent: true,
-      signedIn: session && { userId: session.userId, authTime: session.authTime },
+      signedIn: session && { userId: session.userId, authTime: session.authTime, amr: session.amr },
       loginHint: undefined,
       maxAgeSeconds: undefined,
       clientAddress: request.ip,
       deviceAuthorizationId: device.id,
     })
-    const { tx } = open
-    if (tx.userId === null || tx.authTime === null) return steps.renderLogin(reply, { ...open, client })
-    return steps.continueSignedIn(request, reply, { ...open, tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, client })
+    const signedIn = signedInTransaction(open.tx)
+    if (!signedIn) return steps.renderLogin(reply, { ...open, client })
+    return steps.continueSignedIn(request, reply, { ...open, tx: signedIn, client })
   })
 }

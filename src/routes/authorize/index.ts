@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
 import { sessionSatisfies } from '../../authorization/login-session.js'
+import { signedInTransaction } from '../../authorization/transactions.js'
 import { authorizationError, parseAuthorizationRequest } from '../../authorization/request.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
@@ -54,7 +55,12 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     const found = req.prompt.login ? undefined : await auth.sessions.find(cookies.sessionId(request))
     const hinted = found && req.idTokenHint !== undefined ? await hints.verify(req.idTokenHint) : undefined
     const requirement = { maxAgeSeconds: req.maxAgeSeconds, hintSubject: hinted?.subject }
-    const session = found && sessionSatisfies(found, requirement, clock.now()) ? found : undefined
+    // OIDC Core §3.1.2.1: a session counts only if it is recent enough, of the hinted user, and
+    // its sign-in meets the class required (acr_values, the client's --require-mfa, MFA_REQUIRED);
+    // otherwise the user signs in again (prompt=none: login_required).
+    const strongEnough = async (s: NonNullable<typeof found>) =>
+      auth.requirements.isMetBy(s.amr, { client: req.client, acrValues: req.acrValues, userId: s.userId })
+    const session = found && sessionSatisfies(found, requirement, clock.now()) && (await strongEnough(found)) ? found : undefined
     const grant: AuthorizationGrant = {
       clientId: req.client.id,
       redirectUri: req.redirectUri,
@@ -73,23 +79,24 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       if (await auth.consent.needsConsent(req.client, { ...grant, userId: session.userId, forceConsent: false })) {
         throw authorizationError(req.client, new OAuthError('consent_required', 'the user has not consented to this request'), target)
       }
-      return steps.redirectWithCode(request, reply, { ...grant, userId: session.userId, authTime: session.authTime })
+      return steps.redirectWithCode(request, reply, { ...grant, userId: session.userId, authTime: session.authTime, amr: session.amr })
     }
 
     const open = await startTransaction(auth, request, {
       grant,
       browserId: cookies.browserId(request, reply),
       forceConsent: req.prompt.consent,
-      signedIn: session && { userId: session.userId, authTime: session.authTime },
+      signedIn: session && { userId: session.userId, authTime: session.authTime, amr: session.amr },
+      acrValues: req.acrValues,
       loginHint: req.loginHint,
       maxAgeSeconds: req.maxAgeSeconds,
       // OIDC Core §3.1.2.1: the pages' language, kept for the forms that follow.
       uiLocale: pages.pickUiLocale(req.uiLocales),
       clientAddress: request.ip,
     })
-    const { tx } = open
-    if (tx.userId === null || tx.authTime === null) return steps.renderLogin(reply, { ...open, client: req.client })
-    return steps.continueSignedIn(request, reply, { ...open, tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, client: req.client })
+    const signedIn = signedInTransaction(open.tx)
+    if (!signedIn) return steps.renderLogin(reply, { ...open, client: req.client })
+    return steps.continueSignedIn(request, reply, { ...open, tx: signedIn, client: req.client })
   })
 
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))

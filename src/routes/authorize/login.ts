@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { PASSWORD_ONLY } from '../../oauth/auth-methods.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
 import { findClient } from '../../authorization/request.js'
 import { Params } from '../../oauth/params.js'
@@ -33,12 +34,12 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     // One message for every failure.
     if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
     const { user } = checked
-    const started = await auth.sessions.start(user.id, cookies.sessionId(request))
+    const started = await auth.sessions.start(user.id, cookies.sessionId(request), PASSWORD_ONLY)
     // Disabled while argon2 ran: the same answer as any failure.
     if (!started) return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
-    const { sessionId, authTime } = started
+    const { sessionId, authTime, amr } = started
     cookies.setSession(reply, sessionId)
-    await auth.transactions.setUser(tx.id, { userId: user.id, authTime })
-    return steps.continueSignedIn(request, reply, { tx: { ...tx, userId: user.id, authTime }, csrfToken, client })
+    await auth.transactions.setUser(tx.id, { userId: user.id, authTime, amr })
+    return steps.continueSignedIn(request, reply, { tx: { ...tx, userId: user.id, authTime, amr }, csrfToken, client })
   })
 }

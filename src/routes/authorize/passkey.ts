@@ -1,11 +1,20 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { PasskeyService } from '../../accounts/passkeys.js'
 import { findClient } from '../../authorization/request.js'
+import { OAuthError } from '../../errors.js'
+import { withSecondFactor, type AuthMethod } from '../../oauth/auth-methods.js'
 import { Params } from '../../oauth/params.js'
+import type { PageMessage } from '../../pages/i18n.js'
+import type { PasskeyChallengeSlot } from '../../storage/passkey-challenges.js'
+import type { AuthorizationTransaction } from '../../storage/authorization-transactions.js'
+import type { Client } from '../../storage/clients.js'
 import { formTransaction, type FormRouteContext } from './form.js'
 
 /** The longest WebAuthn answer read from a form: a credential id (≤ 1023 bytes) and a signature with room to spare. */
 export const MAX_CREDENTIAL_JSON = 16 * 1024
+
+/** A passkey alone (user verification required): two factors' worth, RFC 8176 `hwk`. */
+export const PASSKEY_ONLY: readonly AuthMethod[] = ['hwk']
 
 /** The `credential` field: the browser's PublicKeyCredential as JSON; undefined when it is not JSON. */
 export function credentialField(params: Params): unknown {
@@ -19,45 +28,133 @@ export function credentialField(params: Params): unknown {
 }
 
 /**
- * "Sign in with a passkey" on the login page: a discoverable credential, no username.
- * - POST /authorize/passkey/options (the form's transaction and CSRF token): the
- *   PublicKeyCredentialRequestOptions as JSON; the challenge waits on the transaction.
- * - POST /authorize/passkey (a form the script submits, `credential` = the assertion as JSON):
- *   checked, the user signed in (amr hwk), then the flow goes on as after a password (consent,
- *   or the code); a failure shows the login page again with one message, like a wrong password.
- * Both refuse a form from another browser, or without its CSRF token, with 403.
+ * What a passkey step needs of the sign-in it belongs to: an authorization transaction here; an
+ * account sign-in has the same shape (its challenge on account_sign_ins).
+ */
+export interface PasskeyFlow {
+  /** Where this sign-in's WebAuthn challenge waits. */
+  challenge: PasskeyChallengeSlot
+  /** The password was right; the second factor is still to come. */
+  pending: { userId: string; amr: AuthMethod[] } | null
+  setPending(pending: null): Promise<void>
+  /** Starts the login session with `amr` and records it on the flow; false if the user was disabled meanwhile. */
+  signIn(request: FastifyRequest, reply: FastifyReply, userId: string, amr: readonly AuthMethod[]): Promise<boolean>
+  /** After signIn: what comes next (consent or the code). */
+  proceed(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>
+  renderLogin(reply: FastifyReply, extra?: { error?: PageMessage }, status?: number): FastifyReply | Promise<FastifyReply>
+  /**
+   * The second-factor page again, with an error. Until the page exists, a failed second factor
+   * ends the pending sign-in and shows the login page.
+   */
+  renderSecondFactor?(reply: FastifyReply, extra: { error: PageMessage }, status: number): Promise<FastifyReply>
+}
+
+/** The transaction's challenge, stored on its row (authorization_transactions.passkey_challenge). */
+function transactionFlow(ctx: FormRouteContext, view: { tx: AuthorizationTransaction; csrfToken: string; client: Client }): PasskeyFlow {
+  const { auth, cookies, steps } = ctx
+  const { tx, csrfToken, client } = view
+  let signedIn: { userId: string; authTime: number; amr: AuthMethod[] } | undefined
+  return {
+    challenge: { set: (c) => auth.transactions.setPasskeyChallenge(tx.id, c), take: () => auth.transactions.takePasskeyChallenge(tx.id) },
+    pending: tx.pendingUserId !== null && tx.pendingAmr !== null ? { userId: tx.pendingUserId, amr: tx.pendingAmr } : null,
+    setPending: (pending) => auth.transactions.setPending(tx.id, pending),
+    async signIn(request, reply, userId, amr) {
+      const started = await auth.sessions.start(userId, cookies.sessionId(request), amr)
+      if (!started) return false
+      cookies.setSession(reply, started.sessionId)
+      await auth.transactions.setUser(tx.id, { userId, authTime: started.authTime, amr: started.amr })
+      signedIn = { userId, authTime: started.authTime, amr: started.amr }
+      return true
+    },
+    async proceed(request, reply) {
+      if (!signedIn) throw new Error('proceed before signIn')
+      return steps.continueSignedIn(request, reply, { tx: { ...tx, ...signedIn, pendingUserId: null, pendingAmr: null }, csrfToken, client })
+    },
+    renderLogin: (reply, extra, status) => steps.renderLogin(reply, view, extra, status),
+  }
+}
+
+const SIGN_IN_FAILED = { key: 'passkey.error.signIn' }
+
+/** The limits' refusal as the page says it. */
+function limited(reply: FastifyReply, retryAfterSeconds: number): PageMessage {
+  reply.header('retry-after', String(retryAfterSeconds))
+  return { key: 'login.error.addressLimited', values: { wait: { seconds: Math.ceil(retryAfterSeconds / 60) * 60 } } }
+}
+
+/**
+ * The passkey steps of a sign-in, whichever flow it belongs to:
+ * - `firstFactor`: "Sign in with a passkey" on the login page, a discoverable credential, no
+ *   username; the user is signed in with amr ["hwk"] and the flow goes on.
+ * - `secondFactor`: the pending user's own passkey after the password: ["pwd","hwk","mfa"].
+ * A failure shows the page again with one message, like a wrong password.
+ */
+export function passkeySteps(passkeys: PasskeyService) {
+  return {
+    options(flow: PasskeyFlow, second: boolean) {
+      if (second && flow.pending === null) throw new OAuthError('invalid_request', 'no sign-in is waiting for a second factor')
+      return passkeys.authenticationOptions(flow.challenge, second ? flow.pending?.userId : undefined)
+    },
+
+    async firstFactor(request: FastifyRequest, reply: FastifyReply, flow: PasskeyFlow, params: Params): Promise<FastifyReply> {
+      const checked = await passkeys.authenticate(flow.challenge, { response: credentialField(params), ip: request.ip }, request.audit)
+      if (checked.outcome === 'addressLimited' || checked.outcome === 'throttled') return flow.renderLogin(reply, { error: limited(reply, checked.retryAfterSeconds) }, 429)
+      if (checked.outcome === 'failed') {
+        request.log.info({ event: 'passkey_refused', reason: checked.reason }, 'passkey sign-in refused')
+        return flow.renderLogin(reply, { error: SIGN_IN_FAILED }, 401)
+      }
+      // Disabled in the meantime: the same answer as any failure.
+      if (!(await flow.signIn(request, reply, checked.user.id, PASSKEY_ONLY))) return flow.renderLogin(reply, { error: SIGN_IN_FAILED }, 401)
+      return flow.proceed(request, reply)
+    },
+
+    async secondFactor(request: FastifyRequest, reply: FastifyReply, flow: PasskeyFlow, params: Params): Promise<FastifyReply> {
+      const pending = flow.pending
+      const again = async (error: PageMessage, status: number) => {
+        if (flow.renderSecondFactor) return flow.renderSecondFactor(reply, { error }, status)
+        await flow.setPending(null)
+        return flow.renderLogin(reply, { error }, status)
+      }
+      if (pending === null) return flow.renderLogin(reply, { error: { key: 'login.error.again' } }, 400)
+      const checked = await passkeys.authenticate(flow.challenge, { response: credentialField(params), ip: request.ip, userId: pending.userId }, request.audit)
+      if (checked.outcome === 'addressLimited' || checked.outcome === 'throttled') return again(limited(reply, checked.retryAfterSeconds), 429)
+      if (checked.outcome === 'failed') {
+        request.log.info({ event: 'passkey_refused', reason: checked.reason }, 'passkey second factor refused')
+        return again(SIGN_IN_FAILED, 401)
+      }
+      if (!(await flow.signIn(request, reply, pending.userId, withSecondFactor(pending.amr, 'hwk')))) {
+        await flow.setPending(null)
+        return flow.renderLogin(reply, { error: { key: 'login.error.again' } }, 400)
+      }
+      return flow.proceed(request, reply)
+    },
+  }
+}
+
+/**
+ * The passkey endpoints of /authorize. Each takes the transaction's form fields (its id and CSRF
+ * token) and refuses a form from another browser, or without its token, with 403.
+ * - POST /authorize/passkey/options, /authorize/second-factor/passkey/options: the
+ *   PublicKeyCredentialRequestOptions as JSON (errors as JSON); the challenge waits on the transaction.
+ * - POST /authorize/passkey, /authorize/second-factor/passkey (a form the script submits,
+ *   `credential` = the assertion as JSON): checked, then the flow goes on as after a password.
  */
 export function passkeyLoginRoute(app: FastifyInstance, ctx: FormRouteContext & { passkeys: PasskeyService }): void {
-  const { auth, cookies, steps, repos, passkeys } = ctx
+  const steps = passkeySteps(ctx.passkeys)
+  const json = { config: { errorFormat: 'json' as const } }
 
-  app.post('/authorize/passkey/options', { config: { errorFormat: 'json' } }, async (request, reply) => {
-    const { tx } = await formTransaction(ctx, request, new Params(request.body))
-    const options = await passkeys.authenticationOptions(repos.passkeyChallenges.forTransaction(tx.id))
-    return reply.send(options)
-  })
-
-  app.post('/authorize/passkey', { config: ctx.routeConfig }, async (request, reply) => {
-    const params = new Params(request.body)
+  const flowOf = async (request: FastifyRequest, params: Params) => {
     const { tx, csrfToken } = await formTransaction(ctx, request, params)
-    const client = await findClient(repos.clients, tx.clientId)
-    const view = { tx, csrfToken, client }
-    const slot = repos.passkeyChallenges.forTransaction(tx.id)
-    const checked = await passkeys.authenticate(slot, { response: credentialField(params), ip: request.ip }, request.audit)
-    if (checked.outcome === 'addressLimited' || checked.outcome === 'throttled') {
-      reply.header('retry-after', String(checked.retryAfterSeconds))
-      const wait = { seconds: Math.ceil(checked.retryAfterSeconds / 60) * 60 }
-      return steps.renderLogin(reply, view, { error: { key: 'login.error.addressLimited', values: { wait } } }, 429)
-    }
-    if (checked.outcome === 'failed') {
-      request.log.info({ event: 'passkey_refused', reason: checked.reason }, 'passkey sign-in refused')
-      return steps.renderLogin(reply, view, { error: { key: 'passkey.error.signIn' } }, 401)
-    }
-    const { user } = checked
-    const started = await auth.sessions.start(user.id, cookies.sessionId(request))
-    // Disabled in the meantime: the same answer as any failure.
-    if (!started) return steps.renderLogin(reply, view, { error: { key: 'passkey.error.signIn' } }, 401)
-    cookies.setSession(reply, started.sessionId)
-    await auth.transactions.setUser(tx.id, { userId: user.id, authTime: started.authTime })
-    return steps.continueSignedIn(request, reply, { tx: { ...tx, userId: user.id, authTime: started.authTime }, csrfToken, client })
-  })
+    const client = await findClient(ctx.repos.clients, tx.clientId)
+    return transactionFlow(ctx, { tx, csrfToken, client })
+  }
+
+  for (const [path, second] of [['/authorize/passkey', false], ['/authorize/second-factor/passkey', true]] as const) {
+    app.post(`${path}/options`, json, async (request, reply) => reply.send(await steps.options(await flowOf(request, new Params(request.body)), second)))
+    app.post(path, { config: ctx.routeConfig }, async (request, reply) => {
+      const params = new Params(request.body)
+      const flow = await flowOf(request, params)
+      return second ? steps.secondFactor(request, reply, flow, params) : steps.firstFactor(request, reply, flow, params)
+    })
+  }
 }
