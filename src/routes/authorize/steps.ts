@@ -67,7 +67,7 @@ export function authorizeSteps(deps: {
           csrfToken: view.csrfToken,
           error: extra.error,
           username: extra.username ?? view.tx.loginHint ?? '',
-          passkey: { optionsUrl: '/authorize/passkey/options', action: '/authorize/passkey' },
+          passkey: { action: '/authorize/passkey' },
         },
         { status, locale: view.tx.uiLocale },
       )
