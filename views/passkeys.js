@@ -7,7 +7,9 @@
 //                                `credential` input and submit the form
 //   form[data-passkey="create"]  register: same options step, then POST the answer (and the
 //                                form's fields) to the form's action; a JSON answer names the
-//                                page to go to next ({"location"}) or the error ({"message"})
+//                                page to go to next ({"location"}) or the error ({"message"});
+//                                with data-submit-form, the form itself is submitted (a sign-in
+//                                that goes on, as for "get")
 //   [data-passkey-status]  inside a form: where a failure is said (role=status)
 ;(function () {
   'use strict'
@@ -68,7 +70,7 @@
           return mode === 'create' ? webauthn.startRegistration({ optionsJSON: answer.json }) : webauthn.startAuthentication({ optionsJSON: answer.json })
         })
         .then(function (credential) {
-          if (mode === 'get') {
+          if (mode === 'get' || form.hasAttribute('data-submit-form')) {
             form.elements.namedItem('credential').value = JSON.stringify(credential)
             form.submit()
             return

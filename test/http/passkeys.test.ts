@@ -378,6 +378,37 @@ t.test('as the second factor after the password: the pending user\'s own passkey
   t.equal(refused.json().error, 'invalid_request')
 })
 
+t.test('a pending user without a factor, sent to enrol, registers a first passkey in the flow', async (t) => {
+  const { ctx, user, client, audit, authenticator } = await setUp(t)
+  const pending = async (userId: string) => {
+    const { browser, form, pkce } = await loginWithOptions(ctx, client)
+    await ctx.repos.transactions.setPending(form.transaction as string, { userId, amr: ['pwd'] })
+    const fields = { transaction: form.transaction as string, csrf_token: form.csrf_token as string }
+    return { browser, fields, pkce, options: await browser.post('/authorize/enrol/passkey/options', fields) }
+  }
+  const first = await pending(user.id)
+  t.equal(first.options.statusCode, 200)
+  t.equal(first.options.json().user.name, 'alice')
+  const consent = await first.browser.post('/authorize/enrol/passkey', { ...first.fields, name: 'Phone', credential: JSON.stringify(authenticator.register(first.options.json())) })
+  t.equal(consent.statusCode, 200, consent.body)
+  t.match(consent.body, /action="\/authorize\/consent"/)
+  t.match(audit().find((e) => e.event === 'mfa_enrolled'), { userId: user.id, method: 'passkey' })
+  const tokens = await redeem(ctx, client, consent, first.browser, first.pkce.verifier)
+  t.same(tokens.id.amr, ['pwd', 'hwk', 'mfa'])
+
+  // Now alice has a factor: a password alone may not add another one.
+  const second = await pending(user.id)
+  t.equal(second.options.statusCode, 400)
+  t.equal(second.options.json().error, 'invalid_request')
+  const forced = await second.browser.post('/authorize/enrol/passkey', { ...second.fields, name: 'x', credential: '{}' })
+  t.equal(forced.statusCode, 400)
+  t.equal((await ctx.repos.passkeys.listForUser(user.id)).length, 1)
+
+  const none = await loginWithOptions(ctx, client)
+  t.equal((await none.browser.post('/authorize/enrol/passkey/options', { transaction: none.form.transaction as string, csrf_token: none.form.csrf_token as string })).statusCode, 400, 'nothing pending')
+  t.equal((await none.browser.post('/authorize/enrol/passkey/options', { transaction: none.form.transaction as string, csrf_token: 'x' })).statusCode, 403)
+})
+
 t.test('registering a passkey makes the session one with it; a password alone then no longer manages passkeys', async (t) => {
   const { ctx, user, client, authenticator } = await setUp(t)
   const { browser } = await register(ctx, client, authenticator)

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { PasskeyService } from '../../accounts/passkeys.js'
+import { passkeyName, type PasskeyService } from '../../accounts/passkeys.js'
 import { findClient } from '../../authorization/request.js'
 import { OAuthError } from '../../errors.js'
 import { withSecondFactor, type AuthMethod } from '../../oauth/auth-methods.js'
@@ -8,6 +8,8 @@ import type { PageMessage } from '../../pages/i18n.js'
 import type { PasskeyChallengeSlot } from '../../storage/passkey-challenges.js'
 import type { AuthorizationTransaction } from '../../storage/authorization-transactions.js'
 import type { Client } from '../../storage/clients.js'
+import type { FactorPresenceRepository } from '../../storage/factor-presence.js'
+import type { User, UserRepository } from '../../storage/users.js'
 import { formTransaction, type FormRouteContext } from './form.js'
 
 /** The longest WebAuthn answer read from a form: a credential id (≤ 1023 bytes) and a signature with room to spare. */
@@ -47,6 +49,8 @@ export interface PasskeyFlow {
    * ends the pending sign-in and shows the login page.
    */
   renderSecondFactor?(reply: FastifyReply, extra: { error: PageMessage }, status: number): Promise<FastifyReply>
+  /** The in-flow enrolment page again, with an error (the same interim fallback). */
+  renderEnrol?(reply: FastifyReply, extra: { error: PageMessage }, status: number): Promise<FastifyReply>
 }
 
 /** The transaction's challenge, stored on its row (authorization_transactions.passkey_challenge). */
@@ -89,8 +93,52 @@ function limited(reply: FastifyReply, retryAfterSeconds: number): PageMessage {
  * - `secondFactor`: the pending user's own passkey after the password: ["pwd","hwk","mfa"].
  * A failure shows the page again with one message, like a wrong password.
  */
-export function passkeySteps(passkeys: PasskeyService) {
+export function passkeySteps(passkeys: PasskeyService, deps: { users: Pick<UserRepository, 'findById'>; factors: Pick<FactorPresenceRepository, 'hasFactor'> }) {
+  /**
+   * The pending user, if they may enrol a passkey here: only one with no second factor at all
+   * (a password alone must never add a factor beside an existing one), still enabled.
+   */
+  const enrolling = async (flow: PasskeyFlow): Promise<User | undefined> => {
+    if (flow.pending === null) return undefined
+    const user = await deps.users.findById(flow.pending.userId)
+    if (!user || user.disabledAt !== null || (await deps.factors.hasFactor(user.id))) return undefined
+    return user
+  }
+
   return {
+    /** Registration options for a pending user sent to enrol (no factor yet); the challenge on the flow. */
+    async enrolOptions(flow: PasskeyFlow) {
+      const user = await enrolling(flow)
+      if (!user) throw new OAuthError('invalid_request', 'no sign-in is waiting for a passkey to be set up')
+      return passkeys.registrationOptions(flow.challenge, user)
+    },
+
+    /**
+     * The pending user's first passkey, registered in the flow: then signed in with the password
+     * and it (["pwd","hwk","mfa"]) and on with the flow.
+     */
+    async enrol(request: FastifyRequest, reply: FastifyReply, flow: PasskeyFlow, params: Params): Promise<FastifyReply> {
+      const user = await enrolling(flow)
+      const pending = flow.pending
+      if (!user || pending === null) {
+        await flow.setPending(null)
+        return flow.renderLogin(reply, { error: { key: 'login.error.again' } }, 400)
+      }
+      const result = await passkeys.register(flow.challenge, { userId: user.id, response: credentialField(params), name: passkeyName(params.get('name') ?? '', 'Passkey') })
+      if (result.outcome === 'failed') {
+        request.log.info({ event: 'passkey_refused', reason: result.reason }, 'passkey enrolment refused')
+        if (flow.renderEnrol) return flow.renderEnrol(reply, { error: { key: 'passkey.error.register' } }, 400)
+        await flow.setPending(null)
+        return flow.renderLogin(reply, { error: { key: 'passkey.error.register' } }, 400)
+      }
+      request.audit.record({ event: 'mfa_enrolled', userId: user.id, method: 'passkey' })
+      if (!(await flow.signIn(request, reply, user.id, withSecondFactor(pending.amr, 'hwk')))) {
+        await flow.setPending(null)
+        return flow.renderLogin(reply, { error: { key: 'login.error.again' } }, 400)
+      }
+      return flow.proceed(request, reply)
+    },
+
     options(flow: PasskeyFlow, second: boolean) {
       if (second && flow.pending === null) throw new OAuthError('invalid_request', 'no sign-in is waiting for a second factor')
       return passkeys.authenticationOptions(flow.challenge, second ? flow.pending?.userId : undefined)
@@ -134,13 +182,15 @@ export function passkeySteps(passkeys: PasskeyService) {
 /**
  * The passkey endpoints of /authorize. Each takes the transaction's form fields (its id and CSRF
  * token) and refuses a form from another browser, or without its token, with 403.
+ * - POST /authorize/enrol/passkey/options and /authorize/enrol/passkey (`name`, `credential`):
+ *   a pending user without any factor, sent to enrol, registers a first passkey in the flow.
  * - POST /authorize/passkey/options, /authorize/second-factor/passkey/options: the
  *   PublicKeyCredentialRequestOptions as JSON (errors as JSON); the challenge waits on the transaction.
  * - POST /authorize/passkey, /authorize/second-factor/passkey (a form the script submits,
  *   `credential` = the assertion as JSON): checked, then the flow goes on as after a password.
  */
 export function passkeyLoginRoute(app: FastifyInstance, ctx: FormRouteContext & { passkeys: PasskeyService }): void {
-  const steps = passkeySteps(ctx.passkeys)
+  const steps = passkeySteps(ctx.passkeys, { users: ctx.repos.users, factors: ctx.repos.factorPresence })
   const json = { config: { errorFormat: 'json' as const } }
 
   const flowOf = async (request: FastifyRequest, params: Params) => {
@@ -148,6 +198,13 @@ export function passkeyLoginRoute(app: FastifyInstance, ctx: FormRouteContext & 
     const client = await findClient(ctx.repos.clients, tx.clientId)
     return transactionFlow(ctx, { tx, csrfToken, client })
   }
+
+  // A pending user sent to enrol (no factor yet, one required): a first passkey, in the flow.
+  app.post('/authorize/enrol/passkey/options', json, async (request, reply) => reply.send(await steps.enrolOptions(await flowOf(request, new Params(request.body)))))
+  app.post('/authorize/enrol/passkey', { config: ctx.routeConfig }, async (request, reply) => {
+    const params = new Params(request.body)
+    return steps.enrol(request, reply, await flowOf(request, params), params)
+  })
 
   for (const [path, second] of [['/authorize/passkey', false], ['/authorize/second-factor/passkey', true]] as const) {
     app.post(`${path}/options`, json, async (request, reply) => reply.send(await steps.options(await flowOf(request, new Params(request.body)), second)))
