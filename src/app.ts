@@ -20,6 +20,8 @@ import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
+import { accountRoute } from './routes/account/index.js'
+import type { SecondFactors } from './accounts/second-factors.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
@@ -59,12 +61,28 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger']
   /** The grants /token serves and discovery advertises; default: the built-in ones. */
   grants?: readonly GrantDefinition[]
+  /** Authenticator apps and recovery codes. */
+  secondFactors?: SecondFactors
   /** Open authorization transactions per client network; MAX_OPEN_TRANSACTIONS_PER_ADDRESS unless a test lowers it. */
   maxOpenTransactionsPerAddress?: number
   /** Live device authorizations per client network; MAX_OPEN_DEVICE_AUTHORIZATIONS_PER_ADDRESS unless a test lowers it. */
   maxOpenDeviceAuthorizationsPerAddress?: number
   /** Wrong user codes per window from all addresses together; MAX_USER_CODE_FAILURES_GLOBAL unless a test lowers it. */
   maxUserCodeFailuresGlobal?: number
+}
+
+// TODO(flow): interim until the totp part lands on main (its SecondFactors implementation).
+const noSecondFactors: SecondFactors = {
+  status: async () => ({ totp: false, passkeys: 0, recoveryCodesLeft: 0 }),
+  hasFactor: async () => false,
+  beginTotp: async () => undefined,
+  confirmTotp: async () => undefined,
+  verifyTotp: async () => false,
+  useRecoveryCode: async () => false,
+  regenerateRecoveryCodes: async () => undefined,
+  removeTotp: async () => undefined,
+  resetAll: async () => undefined,
+  addConfirmedTotp: async () => undefined,
 }
 
 const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/jwks.json'])
@@ -175,12 +193,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const grantDefinitions = deps.grants ?? BUILT_IN_GRANTS
   // One sign-in check for the login page and the password grant: one throttle, one address limit.
-  const signIns = signInChecker({
-    users: repos.users,
+  // Second-factor codes count against the same two limits as passwords.
+  const signInLimits = {
     throttle: loginThrottle({ attempts: repos.loginAttempts, clock }),
     addressLimit: signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitSignInFailuresPerAddress }),
-    passwords,
-  })
+  }
+  const signIns = signInChecker({ users: repos.users, ...signInLimits, passwords })
+  const secondFactors = deps.secondFactors ?? noSecondFactors
   const grants = grantRegistry({ config, repos, accessTokens, idTokens, signIns, clock }, grantDefinitions)
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
@@ -219,7 +238,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       await api.register(registerRoute, { registrations: registry, requireInitialAccessToken: config.registration.mode === 'token' })
     }
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, secondFactors, signInLimits })
+  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactors, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   await app.register(assetsRoute, { assets: pages.assets })

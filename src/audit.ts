@@ -81,12 +81,27 @@ export type AuditEvent =
   | { event: 'client_registration_deleted'; clientId: string }
   | { event: 'registration_throttled'; retryAfterSeconds: number; limit?: 'server' }
   | { event: 'registration_token_created'; expiresAt: string }
+  /**
+   * Second factors (no code or secret, ever). `actor` when an administrator acted (`cli`).
+   * mfa_enrolled: an authenticator app confirmed, or a passkey registered; mfa_removed: one
+   * removed; recovery_code_used: one spent (`left` unused remain); mfa_failed: a wrong app code,
+   * recovery code or passkey at sign-in; recovery_codes_regenerated: new codes replaced the
+   * old; mfa_reset: every factor removed (`user mfa reset`).
+   */
+  | { event: 'mfa_enrolled'; userId: string; method: SecondFactorMethod; actor?: string | undefined }
+  | { event: 'mfa_removed'; userId: string; method: SecondFactorMethod; actor?: string | undefined }
+  | { event: 'recovery_code_used'; userId: string; left: number }
+  | { event: 'mfa_failed'; userId: string; method: SecondFactorMethod | 'recovery_code' }
+  | { event: 'recovery_codes_regenerated'; userId: string; actor?: string | undefined }
+  | { event: 'mfa_reset'; userId: string; actor?: string | undefined }
   /** A signing key was added: by `keys rotate` (`--now`: `immediate`), by KEY_ROTATION_DAYS, or because SIGNING_ALG names an algorithm KEYS_DIR had no key of (`configuration`). */
   | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' | 'configuration' }
   /** `keys retire`: the key is no longer published or trusted. */
   | { event: 'key_retired'; kid: string; alg: string }
 
 export type SignInChannel = 'login_page' | 'password_grant'
+
+export type SecondFactorMethod = 'totp' | 'passkey'
 
 /** Every event name, for the README's list and the tests. */
 export const AUDIT_EVENTS = [
@@ -126,6 +141,12 @@ export const AUDIT_EVENTS = [
   'client_registration_deleted',
   'registration_throttled',
   'registration_token_created',
+  'mfa_enrolled',
+  'mfa_removed',
+  'recovery_code_used',
+  'mfa_failed',
+  'recovery_codes_regenerated',
+  'mfa_reset',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

@@ -50,6 +50,9 @@ export interface SecondFactors {
   removeTotp(userId: string): Promise<void>
   /** Removes every factor of the user: app, recovery codes and passkeys (`user mfa reset`). */
   resetAll(userId: string): Promise<void>
-  /** Enrols a confirmed secret directly, for scripted set-ups (`user totp add`). */
-  addConfirmedTotp(userId: string, username: string): Promise<TotpEnrolment & { recoveryCodes: string[] }>
+  /**
+   * Enrols a confirmed secret directly, with ten new recovery codes, for scripted set-ups
+   * (`user totp add`). Undefined when the user already has a confirmed one.
+   */
+  addConfirmedTotp(userId: string, username: string): Promise<(TotpEnrolment & { recoveryCodes: string[] }) | undefined>
 }

@@ -1,3 +1,4 @@
+import type { AuthMethod } from '../accounts/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
 import type { LoginSession, LoginSessionRepository } from '../storage/login-sessions.js'
@@ -8,16 +9,18 @@ export interface StartedSession {
   /** The value for the browser's cookie; only its SHA-256 is stored. */
   sessionId: string
   authTime: number
+  amr: AuthMethod[]
 }
 
 export interface LoginSessions {
   /** The session a cookie value names, if it exists and has not expired. */
   find(sessionId: string | undefined): Promise<LoginSession | undefined>
   /**
-   * Signs the user in: a new session, replacing the browser's previous one (no fixation).
-   * Undefined when the user was disabled or removed since the password was checked.
+   * Signs the user in, with the methods the sign-in used (RFC 8176 amr): a new session,
+   * replacing the browser's previous one (no fixation). Undefined when the user was disabled or
+   * removed since the password was checked.
    */
-  start(userId: string, previousSessionId: string | undefined): Promise<StartedSession | undefined>
+  start(userId: string, previousSessionId: string | undefined, amr: readonly AuthMethod[]): Promise<StartedSession | undefined>
   /** Signs the browser out; an unknown or expired session is fine. */
   end(sessionId: string): Promise<void>
 }
@@ -27,12 +30,13 @@ export function loginSessions(deps: { sessions: LoginSessionRepository; clock: C
     async find(sessionId) {
       return sessionId ? deps.sessions.findActive(sha256Hex(sessionId), deps.clock.now()) : undefined
     },
-    async start(userId, previousSessionId) {
+    async start(userId, previousSessionId, amr) {
       if (previousSessionId) await deps.sessions.delete(sha256Hex(previousSessionId))
       const sessionId = randomToken(32)
       const now = deps.clock.now()
-      const created = await deps.sessions.create({ idHash: sha256Hex(sessionId), userId, authTime: now, createdAt: now, expiresAt: now + SESSION_TTL_MS })
-      return created ? { sessionId, authTime: now } : undefined
+      const methods = [...amr]
+      const created = await deps.sessions.create({ idHash: sha256Hex(sessionId), userId, authTime: now, amr: methods, createdAt: now, expiresAt: now + SESSION_TTL_MS })
+      return created ? { sessionId, authTime: now, amr: methods } : undefined
     },
     async end(sessionId) {
       if (sessionId !== '') await deps.sessions.delete(sha256Hex(sessionId))

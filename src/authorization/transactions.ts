@@ -1,3 +1,4 @@
+import type { AuthMethod } from '../accounts/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { clientNetwork } from '../network.js'
@@ -33,15 +34,23 @@ export interface OpenTransaction {
 }
 
 /** A transaction whose user is known. */
-export type SignedInTransaction = AuthorizationTransaction & { userId: string; authTime: number }
+export type SignedInTransaction = AuthorizationTransaction & { userId: string; authTime: number; amr: AuthMethod[] }
+
+/** The transaction with its sign-in, if it has one (userId, authTime and amr all set). */
+export function signedInTransaction(tx: AuthorizationTransaction): SignedInTransaction | undefined {
+  const { userId, authTime, amr } = tx
+  return userId !== null && authTime !== null && amr !== null ? { ...tx, userId, authTime, amr } : undefined
+}
 
 export interface NewTransaction {
   grant: AuthorizationGrant
   /** The browser cookie the transaction is bound to. */
   browserId: string
   forceConsent: boolean
-  /** The user of a login session that already satisfies the request. */
-  signedIn: { userId: string; authTime: number } | undefined
+  /** The user of a login session that already satisfies the request, and how they signed in. */
+  signedIn: { userId: string; authTime: number; amr: readonly AuthMethod[] } | undefined
+  /** OIDC Core §3.1.2.1 acr_values as requested (space-separated); undefined when absent. */
+  acrValues?: string | undefined
   loginHint: string | undefined
   maxAgeSeconds: number | undefined
   /** The pages' language, chosen from ui_locales; undefined: each request's Accept-Language. */
@@ -71,8 +80,20 @@ export interface AuthorizationTransactions {
    * otherwise 403, which also stops login CSRF. Expired or finished transactions are refused.
    */
   load(form: PresentedForm): Promise<AuthorizationTransaction>
-  /** Records who signed in for the transaction, or forgets it (null: switch user, max_age). */
-  setUser(id: string, user: { userId: string; authTime: number } | null): Promise<void>
+  /**
+   * Records who signed in for the transaction and how (clearing a pending sign-in), or forgets
+   * it (null: switch user, max_age, a sign-in too weak for the request).
+   */
+  setUser(id: string, user: { userId: string; authTime: number; amr: readonly AuthMethod[] } | null): Promise<void>
+  /**
+   * The first factor was right and a second one is required: records the user as pending (not
+   * signed in: the transaction's user is cleared), or forgets it (null).
+   */
+  setPending(id: string, pending: { userId: string; amr: readonly AuthMethod[] } | null): Promise<void>
+  /** Stores (or, with null, clears) the WebAuthn challenge of the ceremony in progress. */
+  setPasskeyChallenge(id: string, challenge: string | null): Promise<void>
+  /** The stored WebAuthn challenge, cleared atomically (single use); null when none. */
+  takePasskeyChallenge(id: string): Promise<string | null>
   /** Marks it finished; a second submit of the same form is refused. */
   complete(id: string): Promise<void>
 }
@@ -103,6 +124,11 @@ export function authorizationTransactions(deps: {
         forceConsent: input.forceConsent,
         userId: input.signedIn?.userId ?? null,
         authTime: input.signedIn?.authTime ?? null,
+        amr: input.signedIn ? [...input.signedIn.amr] : null,
+        acrValues: input.acrValues ?? null,
+        pendingUserId: null,
+        pendingAmr: null,
+        passkeyChallenge: null,
         createdAt: now,
         expiresAt: now + TRANSACTION_TTL_MS,
         completedAt: null,
@@ -133,6 +159,15 @@ export function authorizationTransactions(deps: {
     },
     setUser(id, user) {
       return deps.transactions.setUser(id, user)
+    },
+    setPending(id, pending) {
+      return deps.transactions.setPending(id, pending)
+    },
+    setPasskeyChallenge(id, challenge) {
+      return deps.transactions.setPasskeyChallenge(id, challenge)
+    },
+    takePasskeyChallenge(id) {
+      return deps.transactions.takePasskeyChallenge(id)
     },
     async complete(id) {
       if (!(await deps.transactions.complete(id, deps.clock.now()))) throw alreadyCompleted()

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { fromDbAmr, toDbAmr, type AuthMethod } from '../accounts/auth-methods.js'
 import type { AuthorizationTransactionRow, Database } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 
@@ -26,6 +27,18 @@ export interface AuthorizationTransaction extends AuthorizationGrant {
   /** Set once the user has signed in (or a login session was found) for this transaction. */
   userId: string | null
   authTime: number | null
+  /** How that user signed in (RFC 8176); null while nobody is. A row from before second factors reads as ["pwd"]. */
+  amr: AuthMethod[] | null
+  /** OIDC Core §3.1.2.1 acr_values, space-separated as requested; null when absent. */
+  acrValues: string | null
+  /**
+   * The password (or first factor) was right but a second factor is still to come: this user
+   * and the methods used so far. The user is not signed in (userId stays null) until it is done.
+   */
+  pendingUserId: string | null
+  pendingAmr: AuthMethod[] | null
+  /** The WebAuthn challenge of a passkey ceremony in progress for this transaction. */
+  passkeyChallenge: string | null
   createdAt: number
   expiresAt: number
   completedAt: number | null
@@ -55,7 +68,23 @@ export interface OpenCount {
 export interface AuthorizationTransactionRepository {
   create(transaction: AuthorizationTransaction): Promise<void>
   findById(id: string): Promise<AuthorizationTransaction | undefined>
-  setUser(id: string, user: { userId: string; authTime: number } | null): Promise<void>
+  /**
+   * Records who signed in, when and how (and clears any pending sign-in), or forgets it (null:
+   * switch user, max_age, a sign-in too weak for the request).
+   */
+  setUser(id: string, user: { userId: string; authTime: number; amr: readonly AuthMethod[] } | null): Promise<void>
+  /**
+   * Records a sign-in whose second factor is still to come (the transaction's user is cleared:
+   * nobody is signed in yet), or forgets it (null).
+   */
+  setPending(id: string, pending: { userId: string; amr: readonly AuthMethod[] } | null): Promise<void>
+  /** Stores (or, with null, clears) the WebAuthn challenge of the ceremony in progress. */
+  setPasskeyChallenge(id: string, challenge: string | null): Promise<void>
+  /**
+   * The stored WebAuthn challenge, cleared in the same step: of concurrent calls, one gets it
+   * (single use); null when none is stored.
+   */
+  takePasskeyChallenge(id: string): Promise<string | null>
   /** Marks the transaction finished; false when it already was (a second submit). */
   complete(id: string, now: number): Promise<boolean>
   /** Counts, from the (address, expires_at) index, the open transactions of an address. */
@@ -77,6 +106,12 @@ function toTransaction(row: AuthorizationTransactionRow): AuthorizationTransacti
     forceConsent: fromDbBool(row.force_consent),
     userId: row.user_id,
     authTime: row.auth_time === null ? null : fromDbTime(row.auth_time),
+    // A signed-in row from before second factors has a null amr: a password sign-in.
+    amr: row.user_id === null ? null : fromDbAmr(row.amr),
+    acrValues: row.acr_values,
+    pendingUserId: row.pending_user_id,
+    pendingAmr: row.pending_user_id === null ? null : fromDbAmr(row.pending_amr),
+    passkeyChallenge: row.passkey_challenge,
     createdAt: fromDbTime(row.created_at),
     expiresAt: fromDbTime(row.expires_at),
     completedAt: row.completed_at === null ? null : fromDbTime(row.completed_at),
@@ -108,6 +143,11 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
           force_consent: toDbBool(tx.forceConsent),
           user_id: tx.userId,
           auth_time: tx.authTime,
+          amr: tx.amr === null ? null : toDbAmr(tx.amr),
+          acr_values: tx.acrValues,
+          pending_user_id: tx.pendingUserId,
+          pending_amr: tx.pendingAmr === null ? null : toDbAmr(tx.pendingAmr),
+          passkey_challenge: tx.passkeyChallenge,
           created_at: tx.createdAt,
           expires_at: tx.expiresAt,
           completed_at: tx.completedAt,
@@ -127,9 +167,44 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
     async setUser(id, user) {
       await db
         .updateTable('authorization_transactions')
-        .set({ user_id: user?.userId ?? null, auth_time: user?.authTime ?? null })
+        .set({
+          user_id: user?.userId ?? null,
+          auth_time: user?.authTime ?? null,
+          amr: user ? toDbAmr(user.amr) : null,
+          pending_user_id: null,
+          pending_amr: null,
+        })
         .where('id', '=', id)
         .execute()
+    },
+    async setPending(id, pending) {
+      await db
+        .updateTable('authorization_transactions')
+        .set({
+          user_id: null,
+          auth_time: null,
+          amr: null,
+          pending_user_id: pending?.userId ?? null,
+          pending_amr: pending ? toDbAmr(pending.amr) : null,
+        })
+        .where('id', '=', id)
+        .execute()
+    },
+    async setPasskeyChallenge(id, challenge) {
+      await db.updateTable('authorization_transactions').set({ passkey_challenge: challenge }).where('id', '=', id).execute()
+    },
+    async takePasskeyChallenge(id) {
+      // Compare-and-clear: only the call whose UPDATE still sees the value read gets it.
+      const row = await db.selectFrom('authorization_transactions').select('passkey_challenge').where('id', '=', id).executeTakeFirst()
+      const challenge = row?.passkey_challenge ?? null
+      if (challenge === null) return null
+      const cleared = await db
+        .updateTable('authorization_transactions')
+        .set({ passkey_challenge: null })
+        .where('id', '=', id)
+        .where('passkey_challenge', '=', challenge)
+        .executeTakeFirst()
+      return Number(cleared.numUpdatedRows) === 1 ? challenge : null
     },
     async complete(id, now) {
       const result = await db

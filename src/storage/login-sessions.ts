@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { fromDbAmr, toDbAmr, type AuthMethod } from '../accounts/auth-methods.js'
 import type { Database } from './database.js'
 import { fromDbTime } from './convert.js'
 import type { LoginSessionRow } from './database.js'
@@ -11,6 +12,7 @@ function toSession(row: LoginSessionRow): LoginSession {
     idHash: row.id_hash,
     userId: row.user_id,
     authTime: fromDbTime(row.auth_time),
+    amr: fromDbAmr(row.amr),
     createdAt: fromDbTime(row.created_at),
     expiresAt: fromDbTime(row.expires_at),
   }
@@ -21,6 +23,8 @@ export interface LoginSession {
   idHash: string
   userId: string
   authTime: number
+  /** How the user signed in (RFC 8176); a row from before second factors reads as ["pwd"]. */
+  amr: AuthMethod[]
   createdAt: number
   expiresAt: number
 }
@@ -38,6 +42,13 @@ export interface LoginSessionRepository {
   listForUser(userId: string, now: number, query: PageQuery): Promise<LoginSession[]>
   /** Ends every session of the user and the authorization requests they were signed in to. */
   endAllFor(userId: string): Promise<number>
+  /** Stores (or, with null, clears) the WebAuthn registration challenge of a session. */
+  setPasskeyChallenge(idHash: string, challenge: string | null): Promise<void>
+  /**
+   * The session's WebAuthn challenge, cleared in the same step: of concurrent calls, one gets
+   * it (single use); null when none is stored.
+   */
+  takePasskeyChallenge(idHash: string): Promise<string | null>
 }
 
 export function loginSessionRepository(db: Kysely<Database>): LoginSessionRepository {
@@ -51,6 +62,7 @@ export function loginSessionRepository(db: Kysely<Database>): LoginSessionReposi
             id_hash: session.idHash,
             user_id: session.userId,
             auth_time: session.authTime,
+            amr: toDbAmr(session.amr),
             created_at: session.createdAt,
             expires_at: session.expiresAt,
           })
@@ -80,6 +92,22 @@ export function loginSessionRepository(db: Kysely<Database>): LoginSessionReposi
     },
     async delete(idHash) {
       await db.deleteFrom('login_sessions').where('id_hash', '=', idHash).execute()
+    },
+    async setPasskeyChallenge(idHash, challenge) {
+      await db.updateTable('login_sessions').set({ passkey_challenge: challenge }).where('id_hash', '=', idHash).execute()
+    },
+    async takePasskeyChallenge(idHash) {
+      // Compare-and-clear: only the call whose UPDATE still sees the value read gets it.
+      const row = await db.selectFrom('login_sessions').select('passkey_challenge').where('id_hash', '=', idHash).executeTakeFirst()
+      const challenge = row?.passkey_challenge ?? null
+      if (challenge === null) return null
+      const cleared = await db
+        .updateTable('login_sessions')
+        .set({ passkey_challenge: null })
+        .where('id_hash', '=', idHash)
+        .where('passkey_challenge', '=', challenge)
+        .executeTakeFirst()
+      return Number(cleared.numUpdatedRows) === 1 ? challenge : null
     },
   }
 }

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Store } from './connect.js'
 import type { Database } from './database.js'
 import { accessTokenRepository, type AccessTokenRepository } from './access-tokens.js'
+import { accountSignInRepository, type AccountSignInRepository } from './account-sign-ins.js'
 import { authorizationCodeRepository, type AuthorizationCodeRepository } from './authorization-codes.js'
 import {
   authorizationTransactionRepository,
@@ -34,6 +35,7 @@ export interface Repositories {
   grants: GrantRepository
   initialAccessTokens: InitialAccessTokenRepository
   devices: DeviceAuthorizationRepository
+  accountSignIns: AccountSignInRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -56,6 +58,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     grants: grantRepository(db),
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
+    accountSignIns: accountSignInRepository(db),
   }
 }
 

@@ -5,7 +5,9 @@ import { loadConfig, type Config } from '../../src/config.js'
 import type { KeyStore } from '../../src/keys/key-store.js'
 import type { Store } from '../../src/storage/connect.js'
 import { repositories, type Repositories } from '../../src/storage/repositories.js'
+import type { SecondFactors } from '../../src/accounts/second-factors.js'
 import { FakeClock } from './clock.js'
+import { fakeSecondFactors } from './fake-second-factors.js'
 import { dialectOf, type DialectCase } from './db.js'
 import { fixtureKeyStore } from './keys.js'
 import { testPasswords } from './passwords.js'
@@ -17,6 +19,8 @@ export interface TestApp {
   keys: KeyStore
   clock: FakeClock
   repos: Repositories
+  /** The app's authenticator apps and recovery codes, for tests that enrol a user directly. */
+  secondFactors?: SecondFactors
 }
 
 /**
@@ -31,9 +35,10 @@ export async function buildTestApp(
   const store = await (options.dialect ?? dialectOf(t)).open(t)
   const keys = options.keys ?? (await fixtureKeyStore())
   const clock = new FakeClock()
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger })
+  const secondFactors = fakeSecondFactors(store.db, clock)
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger, secondFactors })
   t.teardown(() => app.close())
-  return { app, config, store, keys, clock, repos: repositories(store) }
+  return { app, config, store, keys, clock, repos: repositories(store), secondFactors }
 }
 
 /** A pino stream that collects each log line, for tests that read the log. */

@@ -7,6 +7,7 @@ import type { ConnectionLimits } from '../../src/http-server.js'
 import { repositories } from '../../src/storage/repositories.js'
 import type { TestApp } from './app.js'
 import { FakeClock } from './clock.js'
+import { fakeSecondFactors } from './fake-second-factors.js'
 import { dialectOf } from './db.js'
 import { fixtureKeyStore } from './keys.js'
 import { testPasswords } from './passwords.js'
@@ -35,8 +36,9 @@ export async function startLatchkey(t: Test, options: { env?: Record<string, str
   const store = await dialectOf(t).open(t)
   const keys = await fixtureKeyStore()
   const clock = options.clock ?? new FakeClock(Date.now())
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, connectionLimits: options.connectionLimits })
+  const secondFactors = fakeSecondFactors(store.db, clock)
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, connectionLimits: options.connectionLimits, secondFactors })
   t.teardown(() => app.close())
   await app.listen({ port, host: '127.0.0.1' })
-  return { app, config, store, keys, clock: clock as FakeClock, repos: repositories(store), issuer: config.issuer }
+  return { app, config, store, keys, clock: clock as FakeClock, repos: repositories(store), issuer: config.issuer, secondFactors }
 }

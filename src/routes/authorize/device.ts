@@ -10,6 +10,7 @@ import type { AuthorizationTransaction } from '../../storage/authorization-trans
 import type { Client } from '../../storage/clients.js'
 import { verificationUri } from '../device-authorization.js'
 import type { FormRouteContext } from './form.js'
+import { signedInTransaction } from '../../authorization/transactions.js'
 import { startTransaction } from './start.js'
 
 /** The end of a device's authorization: the user's decision on the consent page. */
@@ -123,14 +124,14 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
       browserId,
       // RFC 8628 §5.4: the user always sees who asks, and for what, before approving.
       forceConsent: true,
-      signedIn: session && { userId: session.userId, authTime: session.authTime },
+      signedIn: session && { userId: session.userId, authTime: session.authTime, amr: session.amr },
       loginHint: undefined,
       maxAgeSeconds: undefined,
       clientAddress: request.ip,
       deviceAuthorizationId: device.id,
     })
-    const { tx } = open
-    if (tx.userId === null || tx.authTime === null) return steps.renderLogin(reply, { ...open, client })
-    return steps.continueSignedIn(request, reply, { ...open, tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, client })
+    const signedIn = signedInTransaction(open.tx)
+    if (!signedIn) return steps.renderLogin(reply, { ...open, client })
+    return steps.continueSignedIn(request, reply, { ...open, tx: signedIn, client })
   })
 }

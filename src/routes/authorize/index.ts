@@ -4,6 +4,10 @@ import { sessionSatisfies } from '../../authorization/login-session.js'
 import { authorizationError, parseAuthorizationRequest } from '../../authorization/request.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
+import type { SignInLimits } from '../../accounts/second-factor-check.js'
+import type { SecondFactors } from '../../accounts/second-factors.js'
+import { secondStep } from '../sign-in/second-step.js'
+import { secondFactorRoutes } from './second-factor.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
 import { OAuthError } from '../../errors.js'
@@ -15,6 +19,7 @@ import { browserCookies, redirectPostToGet } from '../browser-cookies.js'
 import { consentRoute } from './consent.js'
 import { deviceRoute, deviceSteps } from './device.js'
 import { loginRoute } from './login.js'
+import { signedInTransaction } from '../../authorization/transactions.js'
 import { startTransaction } from './start.js'
 import { authorizeSteps } from './steps.js'
 
@@ -31,6 +36,9 @@ export interface AuthorizeRouteOptions {
   signIns: SignInChecker
   /** Whether /token serves the device code grant, so /device is served. */
   deviceFlow: boolean
+  secondFactors: SecondFactors
+  /** The login throttle and the per-address limit, which second-factor codes count against too. */
+  signInLimits: SignInLimits
 }
 
 /** The authorization endpoint (RFC 6749 §3.1) and the login and consent forms it shows. */
@@ -76,23 +84,36 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       grant,
       browserId: cookies.browserId(request, reply),
       forceConsent: req.prompt.consent,
-      signedIn: session && { userId: session.userId, authTime: session.authTime },
+      signedIn: session && { userId: session.userId, authTime: session.authTime, amr: session.amr },
       loginHint: req.loginHint,
       maxAgeSeconds: req.maxAgeSeconds,
       // OIDC Core §3.1.2.1: the pages' language, kept for the forms that follow.
       uiLocale: pages.pickUiLocale(req.uiLocales),
       clientAddress: request.ip,
     })
-    const { tx } = open
-    if (tx.userId === null || tx.authTime === null) return steps.renderLogin(reply, { ...open, client: req.client })
-    return steps.continueSignedIn(request, reply, { ...open, tx: { ...tx, userId: tx.userId, authTime: tx.authTime }, client: req.client })
+    const signedIn = signedInTransaction(open.tx)
+    if (!signedIn) return steps.renderLogin(reply, { ...open, client: req.client })
+    return steps.continueSignedIn(request, reply, { ...open, tx: signedIn, client: req.client })
   })
 
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
-  const context = { auth, cookies, steps, device: deviceSteps({ auth, pages }), repos, clock }
-  loginRoute(app, { ...context, routeConfig, signIns: options.signIns })
-  consentRoute(app, { ...context, routeConfig })
+  const { secondFactors } = options
+  const context = {
+    auth,
+    cookies,
+    steps,
+    device: deviceSteps({ auth, pages }),
+    repos,
+    clock,
+    routeConfig,
+    secondFactors,
+    secondStep: secondStep({ pages, secondFactors, limits: options.signInLimits, users: repos.users }),
+    mfaRequired: config.mfaRequired,
+  }
+  loginRoute(app, { ...context, signIns: options.signIns })
+  secondFactorRoutes(app, context)
+  consentRoute(app, context)
   // RFC 8628 §3.3: the verification page, when the device grant is served.
-  if (options.deviceFlow) deviceRoute(app, { ...context, routeConfig, pages, issuer: config.issuer })
+  if (options.deviceFlow) deviceRoute(app, { ...context, pages, issuer: config.issuer })
 }

@@ -3,10 +3,11 @@ import type { SignInChecker } from '../../accounts/credentials.js'
 import { findClient } from '../../authorization/request.js'
 import { Params } from '../../oauth/params.js'
 import { formTransaction, type FormRouteContext } from './form.js'
+import { authorizeFlow, requiredForTransaction } from './sign-in-flow.js'
 
 /** POST /authorize/login: the login form, or "use another account". */
 export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signIns: SignInChecker }): void {
-  const { auth, cookies, steps, repos } = ctx
+  const { auth, steps, repos } = ctx
 
   app.post('/authorize/login', { config: ctx.routeConfig }, async (request, reply) => {
     const params = new Params(request.body)
@@ -14,6 +15,7 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     const client = await findClient(repos.clients, tx.clientId)
     const view = { tx, csrfToken, client }
     if (params.get('action') === 'switch') {
+      // Forgets the user, signed in or pending.
       await auth.transactions.setUser(tx.id, null)
       return steps.renderLogin(reply, view)
     }
@@ -33,12 +35,7 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     // One message for every failure.
     if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
     const { user } = checked
-    const started = await auth.sessions.start(user.id, cookies.sessionId(request))
-    // Disabled while argon2 ran: the same answer as any failure.
-    if (!started) return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
-    const { sessionId, authTime } = started
-    cookies.setSession(reply, sessionId)
-    await auth.transactions.setUser(tx.id, { userId: user.id, authTime })
-    return steps.continueSignedIn(request, reply, { tx: { ...tx, userId: user.id, authTime }, csrfToken, client })
+    const required = await requiredForTransaction(ctx, { client, acrValues: tx.acrValues, userId: user.id })
+    return ctx.secondStep.afterPassword(request, reply, authorizeFlow(ctx, view), user, required)
   })
 }
