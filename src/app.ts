@@ -7,7 +7,7 @@ import { signInChecker } from './accounts/credentials.js'
 import { clientAuthFailureLimit, signInAddressLimit } from './accounts/failure-limits.js'
 import { loginThrottle } from './accounts/login-throttle.js'
 import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
-import { loggerAudit, type AppAudit } from './audit.js'
+import { loggerAudit, type AppAudit, type AuditLog } from './audit.js'
 import { authorization } from './authorization/index.js'
 import { CONNECTION_LIMITS, serverOptions, type ConnectionLimits } from './http-server.js'
 import type { Config, TrustProxy } from './config.js'
@@ -18,10 +18,12 @@ import type { GrantDefinition } from './grants/grant.js'
 import { deviceCodeDefinition } from './grants/device-code.js'
 import { BUILT_IN_GRANTS, grantRegistry } from './grants/index.js'
 import type { KeyStore } from './keys/key-store.js'
+import type { SecretBox } from './keys/secret-box.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { accountRoute } from './routes/account/index.js'
-import type { SecondFactors } from './accounts/second-factors.js'
+import { secondFactors } from './accounts/totp.js'
+import { totpSecretBox } from './keys/totp-key.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
@@ -53,6 +55,12 @@ export interface AppDeps {
   audit?: AppAudit
   store: Store
   keys: KeyStore
+  /**
+   * Seals authenticator-app secrets at rest (src/accounts/totp.ts): main.ts loads KEYS_DIR/totp.key
+   * at start; tests give a key of their own. Without it, totpSecretBox(config.keysDir) reads
+   * or creates that file on first use.
+   */
+  totpSecrets?: SecretBox
   clock?: Clock
   /** Connection timeouts; production values unless a test shortens them. */
   connectionLimits?: ConnectionLimits
@@ -61,28 +69,12 @@ export interface AppDeps {
   logger?: FastifyServerOptions['logger']
   /** The grants /token serves and discovery advertises; default: the built-in ones. */
   grants?: readonly GrantDefinition[]
-  /** Authenticator apps and recovery codes. */
-  secondFactors?: SecondFactors
   /** Open authorization transactions per client network; MAX_OPEN_TRANSACTIONS_PER_ADDRESS unless a test lowers it. */
   maxOpenTransactionsPerAddress?: number
   /** Live device authorizations per client network; MAX_OPEN_DEVICE_AUTHORIZATIONS_PER_ADDRESS unless a test lowers it. */
   maxOpenDeviceAuthorizationsPerAddress?: number
   /** Wrong user codes per window from all addresses together; MAX_USER_CODE_FAILURES_GLOBAL unless a test lowers it. */
   maxUserCodeFailuresGlobal?: number
-}
-
-// TODO(flow): interim until the totp part lands on main (its SecondFactors implementation).
-const noSecondFactors: SecondFactors = {
-  status: async () => ({ totp: false, passkeys: 0, recoveryCodesLeft: 0 }),
-  hasFactor: async () => false,
-  beginTotp: async () => undefined,
-  confirmTotp: async () => undefined,
-  verifyTotp: async () => false,
-  useRecoveryCode: async () => false,
-  regenerateRecoveryCodes: async () => undefined,
-  removeTotp: async () => undefined,
-  resetAll: async () => undefined,
-  addConfirmedTotp: async () => undefined,
 }
 
 const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/jwks.json'])
@@ -199,7 +191,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     addressLimit: signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitSignInFailuresPerAddress }),
   }
   const signIns = signInChecker({ users: repos.users, ...signInLimits, passwords })
-  const secondFactors = deps.secondFactors ?? noSecondFactors
+  // Authenticator apps and recovery codes, built per request: their events go to its audit log.
+  const totpSecrets = deps.totpSecrets ?? totpSecretBox(config.keysDir)
+  const secondFactorsFor = (audit: AuditLog) => secondFactors({ factors: repos.secondFactors, secrets: totpSecrets, clock, issuer: config.brand.name, audit })
   const grants = grantRegistry({ config, repos, accessTokens, idTokens, signIns, clock }, grantDefinitions)
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
@@ -238,8 +232,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       await api.register(registerRoute, { registrations: registry, requireInitialAccessToken: config.registration.mode === 'token' })
     }
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, secondFactors, signInLimits })
-  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactors, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, secondFactorsFor, signInLimits })
+  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactorsFor, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   await app.register(assetsRoute, { assets: pages.assets })

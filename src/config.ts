@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { extname } from 'node:path'
 import { isResourceUri, RESOURCE_URI_RULE } from './oauth/resource-uri.js'
 import { parseScope } from './oauth/scope.js'
-import { MFA_POLICIES, type MfaPolicy } from './accounts/auth-methods.js'
+import { MFA_POLICIES, type MfaPolicy } from './oauth/auth-methods.js'
 
 export type PkceRequired = 'all' | 'public'
 

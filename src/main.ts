@@ -5,6 +5,8 @@ import { firstRunHint } from './first-run.js'
 import { prettyLogStream } from './log-format.js'
 import { KEYS_RELOAD_INTERVAL_MS, KeyFileError, keysDirWarnings, loadKeyStore } from './keys/key-store.js'
 import { rotationPolicy } from './keys/key-timeline.js'
+import { loadOrCreateTotpKey } from './keys/totp-key.js'
+import { keySecretBox } from './keys/secret-box.js'
 import { connect, databaseFileWarnings } from './storage/connect.js'
 import { isUnconfigured } from './storage/first-run.js'
 import { migrate } from './storage/migrate.js'
@@ -27,10 +29,13 @@ async function main(): Promise<void> {
     await migrate(store)
   }
   const keys = await loadKeyStore(config.keysDir, { policy: rotationPolicy(config) })
+  // Read (or made) at start, so a KEYS_DIR problem stops the start, not a user's enrolment.
+  const totpSecrets = keySecretBox(await loadOrCreateTotpKey(config.keysDir))
   const keyWarnings = await keysDirWarnings(config.keysDir)
   const app = await buildApp(config, {
     store,
     keys,
+    totpSecrets,
     // buildApp keeps query strings and headers out of the request lines; audit events are
     // written at any level.
     // A person at a terminal reads one line per request; anything else gets pino's JSON lines.

@@ -24,6 +24,7 @@ export interface SignInLimits {
  * are throttled): the per-address failure limit, then the lock on the username from this address
  * and from everywhere. A locked username is refused before the code is looked at; a wrong code
  * is a failure of both counts (audit mfa_failed, plus signin_locked when it starts a lock).
+ * `secondFactors` is the request's (built with its audit log).
  */
 export async function checkSecondFactor(
   deps: SignInLimits & { secondFactors: SecondFactors; audit: AuditLog },
@@ -48,9 +49,8 @@ export async function checkSecondFactor(
     await deps.addressLimit.notFailed(ip)
     await deps.throttle.succeeded(username, ip)
     if (code.kind === 'totp') return { outcome: 'ok' }
-    const left = (await deps.secondFactors.status(userId)).recoveryCodesLeft
-    deps.audit.record({ event: 'recovery_code_used', userId, left })
-    return { outcome: 'ok', recoveryCodesLeft: left }
+    // SecondFactors records recovery_code_used itself; the page says how many are left.
+    return { outcome: 'ok', recoveryCodesLeft: (await deps.secondFactors.status(userId)).recoveryCodesLeft }
   }
   deps.audit.record({ event: 'mfa_failed', userId, method: code.kind === 'totp' ? 'totp' : 'recovery_code' })
   for (const { lock, failures, lockedUntil } of attempt.lockouts) {

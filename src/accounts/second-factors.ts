@@ -2,6 +2,10 @@
  * Authenticator-app codes (RFC 6238) and recovery codes: what a user enrolled and the checks of
  * a code. Free of HTTP; the sign-in pages, /account/security and the CLI use it. Passkeys are
  * src/accounts/passkeys.ts; `status` counts them so the sign-in knows whether a user has a factor.
+ * Implemented by `secondFactors(deps)` (src/accounts/totp.ts), which records mfa_enrolled,
+ * mfa_removed, recovery_code_used, recovery_codes_regenerated and mfa_reset in `deps.audit`
+ * (build one per request with `request.audit`); a wrong code (mfa_failed) is the caller's to
+ * record, with the throttle it counts against.
  */
 
 /** What a user has enrolled. */

@@ -4,11 +4,22 @@ import { AdminError } from '../admin/admin-error.js'
 import { listGrants, revokeGrants } from '../admin/grants.js'
 import { listSessions, revokeSessions } from '../admin/sessions.js'
 import { addUser, disableUser, enableUser, listUsers, removeUser, setPassword, showUser, updateUser, type UserView } from '../admin/users.js'
+import { addTotp, listFactors, resetFactors, type FactorsView } from '../admin/second-factors.js'
+import { secondFactors } from '../accounts/totp.js'
 import { systemClock } from '../clock.js'
+import { loadConfig } from '../config.js'
+import { totpSecretBox } from '../keys/totp-key.js'
+import type { Store } from '../storage/connect.js'
 import { repositories } from '../storage/repositories.js'
 import { CLI_ACTOR, fieldLines, listOptions, pageLines, printer, readPasswordFromStdin, stderrAudit, withStore, type CliIo, type ListOpts } from './io.js'
 
 const userLine = (user: UserView) => `${user.username}  ${user.id}${user.disabled ? '  (disabled)' : ''}`
+
+function factorLines(view: FactorsView): string {
+  const totp = view.totp === null ? 'none' : view.totp.confirmed ? `confirmed, added ${view.totp.confirmed_at}` : `not confirmed (enrolment started ${view.totp.created_at})`
+  const passkeys = view.passkeys.map((p) => `  ${p.name}  added ${p.created_at}  last used ${p.last_used_at ?? 'never'}`)
+  return [`authenticator app: ${totp}`, `passkeys: ${view.passkeys.length}`, ...passkeys, `recovery codes left: ${view.recovery_codes_left}`].join('\n')
+}
 
 /** `user …`, `grants …` and `sessions …`: a user is named by --username. */
 export function userCommands(program: Command, io: CliIo): void {
@@ -102,6 +113,57 @@ export function userCommands(program: Command, io: CliIo): void {
     .action(async (opts: { username: string; json?: boolean }) => {
       const removed = await withStore(io, (store) => removeUser({ users: repositories(store).users, ...acting() }, opts.username))
       print(opts.json, removed, `removed user ${removed.username} (id ${removed.id})`)
+    })
+
+  // Second factors. The TOTP key is KEYS_DIR/totp.key, the one the server uses (made if missing).
+  const factorsOf = (store: Store, audit = acting().audit) => {
+    const config = loadConfig(io.env)
+    const repos = repositories(store)
+    return secondFactors({ factors: repos.secondFactors, secrets: totpSecretBox(config.keysDir), clock: io.clock ?? systemClock, issuer: config.brand.name, audit, actor: CLI_ACTOR })
+  }
+  user
+    .command('totp')
+    .description("a user's authenticator app (TOTP)")
+    .command('add')
+    .description('enrol an authenticator app for a user, confirmed at once; prints its secret and ten recovery codes, once')
+    .requiredOption('--username <username>', 'the user')
+    .option('--json', 'print {"secret","otpauth_uri","recovery_codes"} as JSON')
+    .action(async (opts: { username: string; json?: boolean }) => {
+      const added = await withStore(io, (store) => addTotp({ users: repositories(store).users, factors: factorsOf(store) }, opts.username))
+      const human = [
+        `secret:      ${added.secret}`,
+        `otpauth URI: ${added.otpauth_uri}`,
+        'recovery codes (each works once; shown only now):',
+        ...added.recovery_codes.map((code) => `  ${code}`),
+      ].join('\n')
+      print(opts.json, added, human)
+    })
+
+  const mfa = user.command('mfa').description("a user's second factors: authenticator app, passkeys, recovery codes")
+  mfa
+    .command('list')
+    .description("show a user's second factors (never a secret or code)")
+    .requiredOption('--username <username>', 'the user')
+    .option('--json', 'print {"username","totp","passkeys","recovery_codes_left"} as JSON')
+    .action(async (opts: { username: string; json?: boolean }) => {
+      const view = await withStore(io, (store) => {
+        const repos = repositories(store)
+        return listFactors({ users: repos.users, factors: repos.secondFactors }, opts.username)
+      })
+      print(opts.json, view, factorLines(view))
+    })
+  mfa
+    .command('reset')
+    .description('remove every second factor of a user (app, passkeys, recovery codes) and end their sessions')
+    .requiredOption('--username <username>', 'the user')
+    .option('--json', 'print {"removed":{"totp","passkeys","recovery_codes"},"sessions_ended":N}')
+    .action(async (opts: { username: string; json?: boolean }) => {
+      const result = await withStore(io, (store) => {
+        const repos = repositories(store)
+        return resetFactors({ users: repos.users, factors: factorsOf(store), sessions: repos.sessions, audit: acting().audit, actor: CLI_ACTOR }, opts.username)
+      })
+      const { removed } = result
+      print(opts.json, result, `removed: authenticator app ${removed.totp ? 'yes' : 'no'}, ${removed.passkeys} passkey(s), ${removed.recovery_codes} recovery code(s); ended ${result.sessions_ended} session(s)`)
     })
 
   const grants = program.command('grants').description("a user's consents and refresh-token families")

@@ -6,6 +6,7 @@ import { readKeyDir, type LoadedKey, type PublicJwk } from './key-dir.js'
 import { KeyFileError, type KeyFile, type KeyStatus, type SigningAlg } from './key-file.js'
 import { accessTokenSigner, rotationDue, signingAlgs, signsThroughout, statusesAt, toTimes, type RotationPolicy } from './key-timeline.js'
 import { generateKeyFile, KEYS_LOCK, recordPolicy, rotateKeys, withLock, type WrittenKey } from './key-writer.js'
+import { TOTP_KEY_FILE } from './totp-key.js'
 
 export { KeyFileError, KEYS_LOCK, type PublicJwk }
 
@@ -126,7 +127,8 @@ function currentOf(loaded: ReadonlyMap<string, LoadedKey>, alg: SigningAlg, now:
 export async function keysDirWarnings(dir: string): Promise<string[]> {
   const warnings: string[] = []
   const { keys } = await readKeyDir(dir)
-  for (const path of [dir, ...[...keys.keys()].map((name) => `${dir}/${name}`)]) {
+  // totp.key (src/keys/totp-key.ts) encrypts authenticator-app secrets: as private as a signing key.
+  for (const path of [dir, ...[...keys.keys(), TOTP_KEY_FILE].map((name) => `${dir}/${name}`)]) {
     const mode = (await stat(path).catch(() => undefined))?.mode
     if (mode !== undefined && (mode & 0o077) !== 0) {
       warnings.push(`${path} has mode 0${(mode & 0o777).toString(8)}: others can read or plant signing keys; chmod ${path === dir ? 700 : 600} ${path}`)

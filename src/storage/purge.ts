@@ -26,6 +26,8 @@ export function purgePolicy(
 }
 
 const DAY_MS = 86_400_000
+/** As TOTP_ENROLMENT_TTL_MS in src/accounts/totp.ts (storage imports no account code). */
+const UNCONFIRMED_TOTP_MS = DAY_MS
 const DEFAULT_UNUSED_DAYS = 30
 
 /** Rows one statement deletes at most, so no purge holds a write lock for long. */
@@ -142,6 +144,13 @@ export const PURGE_RULES: readonly PurgeRule[] = [
   // RFC 7591 initial access tokens: used or not, useless once expired.
   { table: 'initial_access_tokens', key: 'token_hash', purgeable: expired },
   { table: 'clients', key: 'id', purgeable: unusedSelfRegistered },
+  // An authenticator-app enrolment not confirmed within a day is abandoned (it no longer
+  // confirms: src/accounts/totp.ts). Restarting it renews created_at, which the delete re-checks.
+  {
+    table: 'totp_factors',
+    key: 'user_id',
+    purgeable: (eb, policy) => eb.and([eb('confirmed_at', 'is', null), eb('created_at', '<=', policy.now - UNCONFIRMED_TOTP_MS)]),
+  },
 ]
 
 /** Every purged table, each with the rows deleted (0 included). */

@@ -18,6 +18,7 @@ import { loginAttemptRepository, type LoginAttemptRepository } from './login-att
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
 import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
 import { scopeRepository, type ScopeRepository } from './scopes.js'
+import { secondFactorRepository, type SecondFactorRepository } from './second-factors.js'
 import { userRepository, type UserRepository } from './users.js'
 
 export interface Repositories {
@@ -36,6 +37,8 @@ export interface Repositories {
   initialAccessTokens: InitialAccessTokenRepository
   devices: DeviceAuthorizationRepository
   accountSignIns: AccountSignInRepository
+  /** Authenticator apps and recovery codes (src/accounts/totp.ts builds on it). */
+  secondFactors: SecondFactorRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -59,6 +62,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
     accountSignIns: accountSignInRepository(db),
+    secondFactors: secondFactorRepository(db),
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { chromiumAvailable, launchChromium, type Chromium } from '../helpers/chromium.js'
-import { totpCode } from '../helpers/fake-second-factors.js'
+import { appCode as totpCode } from '../helpers/mfa.js'
 import { codeRequest, createClient, createUser } from '../helpers/oauth.js'
 import { routeClient, sentBackToClient, signIn, startPagesServer, type PagesServer } from '../helpers/page-flows.js'
 

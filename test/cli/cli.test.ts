@@ -226,6 +226,7 @@ const cases: CliCase[] = [
     t.same(Object.keys(deleted), [
       'authorization_transactions', 'account_sign_ins', 'login_sessions', 'device_authorizations', 'access_tokens', 'revoked_jtis', 'authorization_codes',
       'refresh_tokens', 'refresh_token_families', 'login_attempts', 'failure_counters', 'initial_access_tokens', 'clients',
+      'totp_factors',
     ], 'every purged table, 0 included')
     t.equal(deleted.authorization_transactions, 1)
     t.equal(Object.values(deleted).reduce((a: number, b) => a + (b as number), 0), 1)
@@ -236,7 +237,7 @@ const cases: CliCase[] = [
     const human = await runCli(['purge'], { env })
     t.equal(human.code, 0, human.stderr)
     t.match(human.stdout, /^authorization_transactions +0\n/)
-    t.match(human.stdout, /\nclients +0\n$/)
+    t.match(human.stdout, /\ntotp_factors +0\n$/)
   }],
 
   ['purge refuses a bad configuration with one line', async (t, runCli) => {

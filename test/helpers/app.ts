@@ -1,13 +1,16 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Test } from 'tap'
+import { randomBytes } from 'node:crypto'
 import { buildApp } from '../../src/app.js'
+import { keySecretBox } from '../../src/keys/secret-box.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import type { KeyStore } from '../../src/keys/key-store.js'
 import type { Store } from '../../src/storage/connect.js'
 import { repositories, type Repositories } from '../../src/storage/repositories.js'
 import type { SecondFactors } from '../../src/accounts/second-factors.js'
+import { secondFactors } from '../../src/accounts/totp.js'
+import { NO_AUDIT } from '../../src/audit.js'
 import { FakeClock } from './clock.js'
-import { fakeSecondFactors } from './fake-second-factors.js'
 import { dialectOf, type DialectCase } from './db.js'
 import { fixtureKeyStore } from './keys.js'
 import { testPasswords } from './passwords.js'
@@ -35,10 +38,14 @@ export async function buildTestApp(
   const store = await (options.dialect ?? dialectOf(t)).open(t)
   const keys = options.keys ?? (await fixtureKeyStore())
   const clock = new FakeClock()
-  const secondFactors = fakeSecondFactors(store.db, clock)
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger, secondFactors })
+  // A TOTP key of the test's own: never a totp.key in the working directory.
+  const totpSecrets = keySecretBox(randomBytes(32))
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger, totpSecrets })
   t.teardown(() => app.close())
-  return { app, config, store, keys, clock, repos: repositories(store), secondFactors }
+  const repos = repositories(store)
+  // The app's own: the same key, so what a test enrols the app reads.
+  const factors = secondFactors({ factors: repos.secondFactors, secrets: totpSecrets, clock, issuer: config.brand.name, audit: NO_AUDIT })
+  return { app, config, store, keys, clock, repos, secondFactors: factors }
 }
 
 /** A pino stream that collects each log line, for tests that read the log. */

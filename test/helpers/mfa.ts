@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import type { AuthMethod } from '../../src/accounts/auth-methods.js'
 import { buildTestApp, logLines, type TestApp } from './app.js'
 import { Browser, hiddenInputs } from './browser.js'
-import { totpCode } from './fake-second-factors.js'
+import { totpCode, totpStep } from '../../src/accounts/totp.js'
 import { createClient, createUser } from './oauth.js'
 
 /** An app whose audit lines (and request log) are collected, with one user and one client. */
@@ -23,9 +23,14 @@ export async function enrolTotp(ctx: TestApp, user: { id: string; username: stri
   return enrolled
 }
 
-/** The code the user's app shows now (the app's clock). */
+/** The code an authenticator app with `secret` shows at `ms`. */
+export function appCode(secret: string, ms: number): string {
+  return totpCode(secret, totpStep(ms))
+}
+
+/** The code the user's app shows now (on the server's clock). */
 export function codeNow(ctx: TestApp, secret: string, offsetSeconds = 0): string {
-  return totpCode(secret, ctx.clock.now() + offsetSeconds * 1000)
+  return appCode(secret, ctx.clock.now() + offsetSeconds * 1000)
 }
 
 /** Posts the second-factor form of `page` (an app code, or a recovery code). */

@@ -1,7 +1,7 @@
 import type { BrowserContext, Page } from 'playwright-core'
 import type { Test } from 'tap'
 import type { TestApp } from './app.js'
-import { totpCode } from './fake-second-factors.js'
+import { appCode as totpCode } from './mfa.js'
 import { codeRequest, createClient, createUser, PASSWORD } from './oauth.js'
 import { startLatchkey } from './server.js'
 

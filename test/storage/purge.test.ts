@@ -205,6 +205,21 @@ for (const dialect of dialects(t)) {
       t.equal(code.family_id, null)
     })
 
+    t.test('an authenticator-app enrolment left unconfirmed for a day goes; a confirmed app stays however old', async (t) => {
+      const store = await dialect.open(t)
+      await fixtures(store)
+      const DAY = 24 * HOUR
+      const factor = (userId: string, createdAt: number, confirmedAt: number | null) =>
+        store.db.insertInto('users').values({ id: userId, username: userId, password_hash: 'x', email: null, name: null, created_at: 0 }).execute().then(() =>
+          store.db.insertInto('totp_factors').values({ user_id: userId, secret: 'v1:x:y', created_at: createdAt, confirmed_at: confirmedAt, last_step: null }).execute())
+      await factor('abandoned', NOW - DAY, null)
+      await factor('in-progress', NOW - DAY + 1, null)
+      await factor('confirmed', NOW - 10 * YEAR, NOW - 10 * YEAR + 1)
+      const deleted = await purgeExpired(store.db, POLICY)
+      t.same(deleted, { ...ZERO, totp_factors: 1 })
+      t.same(await keys(store.db, 'totp_factors', 'user_id'), ['confirmed', 'in-progress'])
+    })
+
     t.test('consents, users, clients and scopes are never purged', async (t) => {
       const store = await dialect.open(t)
       await fixtures(store)

@@ -44,6 +44,7 @@ for (const dialect of dialects(t)) {
         registrationTokenHash: null,
         tokenEndpointAuthMethod: null,
         lastUsedAt: null,
+        requireMfa: false,
       })
       // A self-registered client (RFC 7591): its token hash, auth method and use.
       await repos.clients.create({ ...client, id: 'lk_self', selfRegistered: true, registrationTokenHash: 'h1', tokenEndpointAuthMethod: 'none' })

@@ -4,6 +4,7 @@ import { ACR_MFA, ACR_PWD, meetsAcr, type Acr } from '../../accounts/auth-method
 import type { SignInChecker } from '../../accounts/credentials.js'
 import type { SignInLimits } from '../../accounts/second-factor-check.js'
 import type { SecondFactors } from '../../accounts/second-factors.js'
+import { NO_AUDIT, type AuditLog } from '../../audit.js'
 import { accountSignIns, type OpenAccountSignIn } from '../../authorization/account-sign-ins.js'
 import type { Authorization } from '../../authorization/index.js'
 import { TooManyTransactionsError } from '../../authorization/transactions.js'
@@ -29,7 +30,8 @@ export interface AccountRouteOptions {
   pages: Pages
   auth: Authorization
   signIns: SignInChecker
-  secondFactors: SecondFactors
+  /** The request's authenticator apps and recovery codes (they record their own audit events). */
+  secondFactorsFor: (audit: AuditLog) => SecondFactors
   signInLimits: SignInLimits
   /** For the list of passkeys (the passkeys table). */
   db: Kysely<Database>
@@ -57,14 +59,16 @@ const NOTICES: Record<string, PageMessage> = {
  * factor (or enrolment) as at /authorize, then a 303 back to the page.
  */
 export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app, options) => {
-  const { config, repos, clock, pages, auth, secondFactors } = options
+  const { config, repos, clock, pages, auth, secondFactorsFor } = options
+  // Reads only: no audit events come from them.
+  const factorsReadOnly = secondFactorsFor(NO_AUDIT)
   const cookies = browserCookies({ issuer: config.issuer })
   const flows = accountSignIns({ signIns: repos.accountSignIns, clock, maxOpenPerAddress: options.maxOpenPerAddress })
-  const step = secondStep({ pages, secondFactors, limits: options.signInLimits, users: repos.users })
+  const step = secondStep({ pages, secondFactorsFor, limits: options.signInLimits, users: repos.users })
   const routeConfig = { errorFormat: 'authorize' as const }
   app.addHook('onRequest', async (_request, reply) => setPageHeaders(reply))
 
-  const requiredFor = async (userId: string): Promise<Acr> => (config.mfaRequired === 'all' || (await secondFactors.hasFactor(userId)) ? ACR_MFA : ACR_PWD)
+  const requiredFor = async (userId: string): Promise<Acr> => (config.mfaRequired === 'all' || (await factorsReadOnly.hasFactor(userId)) ? ACR_MFA : ACR_PWD)
 
   const ctx: AccountContext = {
     ...options,
@@ -76,7 +80,7 @@ export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app,
     async renderAccount(reply, { session, sessionId, notice, error }, status = 200) {
       const [user, factors, passkeys] = await Promise.all([
         repos.users.findById(session.userId),
-        secondFactors.status(session.userId),
+        factorsReadOnly.status(session.userId),
         options.db.selectFrom('passkeys').select(['credential_id', 'name', 'created_at']).where('user_id', '=', session.userId).orderBy('created_at').execute(),
       ])
       return pages.render(

@@ -21,7 +21,7 @@ export function accountCsrfToken(sessionId: string): string {
  * suitable for managing the account (otherwise back to the page, which asks to sign in again).
  */
 export function manageRoutes(app: FastifyInstance, ctx: AccountContext, step: SecondStep): void {
-  const { auth, cookies, secondFactors, repos, routeConfig } = ctx
+  const { auth, cookies, secondFactorsFor, repos, routeConfig } = ctx
   const toPage = (reply: FastifyReply, notice?: string) => reply.redirect(notice ? `/account/security?notice=${notice}` : '/account/security', 303)
 
   /** The signed-in session the form was posted with; undefined when it is no longer suitable. */
@@ -52,17 +52,17 @@ export function manageRoutes(app: FastifyInstance, ctx: AccountContext, step: Se
     required: false,
   })
 
-  post('/account/totp/begin', async (_request, reply, { session, sessionId }) => {
+  post('/account/totp/begin', async (request, reply, { session, sessionId }) => {
     const user = await repos.users.findById(session.userId)
-    const enrolment = user && (await secondFactors.beginTotp(user.id, user.username))
+    const enrolment = user && (await secondFactorsFor(request.audit).beginTotp(user.id, user.username))
     if (!enrolment) return toPage(reply)
     return step.renderEnrol(reply, { ...enrolView(sessionId), enrolment })
   })
 
   post('/account/totp/confirm', async (request, reply, { params, session, sessionId }) => {
-    const confirmed = await secondFactors.confirmTotp(session.userId, (params.get('code') ?? '').slice(0, 64))
+    // SecondFactors records mfa_enrolled.
+    const confirmed = await secondFactorsFor(request.audit).confirmTotp(session.userId, (params.get('code') ?? '').slice(0, 64))
     if (!confirmed) return step.renderEnrol(reply, { ...enrolView(sessionId), error: { key: 'enrol.error.wrong' } }, 400)
-    request.audit.record({ event: 'mfa_enrolled', userId: session.userId, method: 'totp' })
     // The person has just shown a code from the app, within minutes of signing in: the session
     // now counts as a sign-in with two factors (a new one: no fixation).
     const started = await auth.sessions.start(session.userId, sessionId, withSecondFactor(session.amr, 'otp'))
@@ -76,21 +76,22 @@ export function manageRoutes(app: FastifyInstance, ctx: AccountContext, step: Se
   })
 
   post('/account/totp/remove', async (request, reply, { session, sessionId }) => {
+    const secondFactors = secondFactorsFor(request.audit)
     const factors = await secondFactors.status(session.userId)
     if (!factors.totp) return toPage(reply)
     // MFA_REQUIRED=all: an account may not be left without a second factor.
     if (ctx.config.mfaRequired === 'all' && factors.passkeys === 0) {
       return ctx.renderAccount(reply, { session, sessionId, error: { key: 'account.error.lastFactor' } }, 409)
     }
+    // SecondFactors records mfa_removed.
     await secondFactors.removeTotp(session.userId)
-    request.audit.record({ event: 'mfa_removed', userId: session.userId, method: 'totp' })
     return toPage(reply, 'totp_removed')
   })
 
   post('/account/recovery-codes', async (request, reply, { session }) => {
-    const codes = await secondFactors.regenerateRecoveryCodes(session.userId)
+    // SecondFactors records recovery_codes_regenerated.
+    const codes = await secondFactorsFor(request.audit).regenerateRecoveryCodes(session.userId)
     if (!codes) return toPage(reply)
-    request.audit.record({ event: 'recovery_codes_regenerated', userId: session.userId })
     return step.renderCodes(reply, { codes, next: { method: 'get', action: '/account/security', hidden: [] }, locale: null })
   })
 }

@@ -6,6 +6,7 @@ import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
 import type { SignInLimits } from '../../accounts/second-factor-check.js'
 import type { SecondFactors } from '../../accounts/second-factors.js'
+import type { AuditLog } from '../../audit.js'
 import { secondStep } from '../sign-in/second-step.js'
 import { secondFactorRoutes } from './second-factor.js'
 import type { Clock } from '../../clock.js'
@@ -36,7 +37,7 @@ export interface AuthorizeRouteOptions {
   signIns: SignInChecker
   /** Whether /token serves the device code grant, so /device is served. */
   deviceFlow: boolean
-  secondFactors: SecondFactors
+  secondFactorsFor: (audit: AuditLog) => SecondFactors
   /** The login throttle and the per-address limit, which second-factor codes count against too. */
   signInLimits: SignInLimits
 }
@@ -98,7 +99,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
 
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
-  const { secondFactors } = options
+  const { secondFactorsFor } = options
   const context = {
     auth,
     cookies,
@@ -107,8 +108,8 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     repos,
     clock,
     routeConfig,
-    secondFactors,
-    secondStep: secondStep({ pages, secondFactors, limits: options.signInLimits, users: repos.users }),
+    secondFactorsFor,
+    secondStep: secondStep({ pages, secondFactorsFor, limits: options.signInLimits, users: repos.users }),
     mfaRequired: config.mfaRequired,
   }
   loginRoute(app, { ...context, signIns: options.signIns })

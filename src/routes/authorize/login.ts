@@ -35,7 +35,7 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     // One message for every failure.
     if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
     const { user } = checked
-    const required = await requiredForTransaction(ctx, { client, acrValues: tx.acrValues, userId: user.id })
+    const required = await requiredForTransaction(ctx, request.audit, { client, acrValues: tx.acrValues, userId: user.id })
     return ctx.secondStep.afterPassword(request, reply, authorizeFlow(ctx, view), user, required)
   })
 }

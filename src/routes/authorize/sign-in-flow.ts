@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { requiredAcr, type Acr } from '../../accounts/auth-methods.js'
 import type { SecondFactors } from '../../accounts/second-factors.js'
+import type { AuditLog } from '../../audit.js'
 import type { MfaPolicy } from '../../accounts/auth-methods.js'
 import type { SignedInTransaction, OpenTransaction } from '../../authorization/transactions.js'
 import type { Client } from '../../storage/clients.js'
@@ -17,12 +18,13 @@ export function transactionFields(view: OpenTransaction) {
 
 /** The class this sign-in must meet for this client and request (design: requiredAcr). */
 export async function requiredForTransaction(
-  deps: { mfaRequired: MfaPolicy; secondFactors: SecondFactors },
+  deps: { mfaRequired: MfaPolicy; secondFactorsFor: (audit: AuditLog) => SecondFactors },
+  audit: AuditLog,
   input: { client: Client; acrValues: string | null; userId: string },
 ): Promise<Acr> {
   return requiredAcr({
     policy: deps.mfaRequired,
-    userHasFactor: await deps.secondFactors.hasFactor(input.userId),
+    userHasFactor: await deps.secondFactorsFor(audit).hasFactor(input.userId),
     clientRequiresMfa: input.client.requireMfa === true,
     acrValues: input.acrValues,
   })

@@ -4,6 +4,7 @@ import { ACR_PWD, PASSWORD_ONLY, withSecondFactor, type Acr, type AuthMethod } f
 import { checkSecondFactor, type SignInLimits } from '../../accounts/second-factor-check.js'
 import type { SecondFactors, TotpEnrolment } from '../../accounts/second-factors.js'
 import type { Params } from '../../oauth/params.js'
+import type { AuditLog } from '../../audit.js'
 import type { PageMessage } from '../../pages/i18n.js'
 import type { Pages } from '../../pages/pages.js'
 import type { User, UserRepository } from '../../storage/users.js'
@@ -45,7 +46,8 @@ export interface SignInFlow {
 
 export interface SecondStepDeps {
   pages: Pages
-  secondFactors: SecondFactors
+  /** The request's SecondFactors: it records its own audit events (enrolment, recovery codes). */
+  secondFactorsFor: (audit: AuditLog) => SecondFactors
   limits: SignInLimits
   users: Pick<UserRepository, 'findById'>
 }
@@ -89,10 +91,10 @@ export interface EnrolView {
 const WRONG_SIGN_IN = { key: 'login.error.wrong' }
 
 export function secondStep(deps: SecondStepDeps): SecondStep {
-  const { pages, secondFactors } = deps
+  const { pages } = deps
 
   const renderSecondFactor = async (reply: FastifyReply, flow: SignInFlow, userId: string, extra: { error?: PageMessage; mode?: 'totp' | 'recovery' } = {}, status = 200) => {
-    const factors = await secondFactors.status(userId)
+    const factors = await deps.secondFactorsFor(reply.request.audit).status(userId)
     return pages.render(
       reply,
       'second-factor',
@@ -152,6 +154,7 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
     renderCodes,
 
     async afterPassword(request, reply, flow, user, required) {
+      const secondFactors = deps.secondFactorsFor(request.audit)
       if (required === ACR_PWD) {
         if (!(await flow.signIn(request, reply, user.id, PASSWORD_ONLY))) return flow.renderLogin(reply, { error: WRONG_SIGN_IN, username: user.username }, 401)
         return flow.proceed(request, reply)
@@ -167,6 +170,7 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
       const pending = await pendingUser(flow)
       if (!pending) return signInAgain(reply, flow)
       const { user } = pending
+      const secondFactors = deps.secondFactorsFor(request.audit)
       const mode = params.get('method') === 'recovery' ? 'recovery' : 'totp'
       const code = params.get('code') ?? ''
       const checked = await checkSecondFactor(
@@ -197,6 +201,7 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
       const pending = await pendingUser(flow)
       if (!pending) return signInAgain(reply, flow)
       const { user } = pending
+      const secondFactors = deps.secondFactorsFor(request.audit)
       // Only a user with no factor at all enrols here: one with a factor must use it (a password
       // alone must never add a factor beside an existing one).
       if (await secondFactors.hasFactor(user.id)) return renderSecondFactor(reply, flow, user.id)
@@ -204,8 +209,8 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
         return renderEnrol(reply, flowEnrol(flow, await secondFactors.beginTotp(user.id, user.username)))
       }
       const confirmed = await secondFactors.confirmTotp(user.id, (params.get('code') ?? '').slice(0, 64))
+      // SecondFactors records mfa_enrolled.
       if (!confirmed) return renderEnrol(reply, flowEnrol(flow, undefined, { key: 'enrol.error.wrong' }), 400)
-      request.audit.record({ event: 'mfa_enrolled', userId: user.id, method: 'totp' })
       if (!(await flow.signIn(request, reply, user.id, withSecondFactor(pending.amr, 'otp')))) return signInAgain(reply, flow)
       return renderCodes(reply, { codes: confirmed.recoveryCodes, next: flow.next, locale: flow.locale })
     },

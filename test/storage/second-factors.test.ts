@@ -1,0 +1,175 @@
+import t from 'tap'
+import { normalizeRecoveryCode, totpCode, totpStep } from '../../src/accounts/totp.js'
+import { eachDialect } from '../helpers/db.js'
+import { addUser, totpFixture } from '../helpers/totp.js'
+
+const codeAt = (secret: string, ms: number) => totpCode(secret, totpStep(ms))
+
+eachDialect(t, async (t, dialect) => {
+  t.test('enrolment: begin, confirm with a first code, ten recovery codes; the first code is not accepted again', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock, events, repos } = totpFixture(store)
+    const userId = await addUser(store)
+    t.same(await factors.status(userId), { totp: false, passkeys: 0, recoveryCodesLeft: 0 })
+    const started = await factors.beginTotp(userId, 'alice')
+    t.ok(started)
+    t.match(started!.secret, /^[A-Z2-7]{32}$/, '160 bits in base32')
+    const uri = new URL(started!.otpauthUri)
+    t.equal(uri.protocol, 'otpauth:')
+    t.equal(uri.host, 'totp')
+    t.equal(decodeURIComponent(uri.pathname), '/Example Co:alice')
+    t.equal(uri.searchParams.get('issuer'), 'Example Co')
+    t.equal(uri.searchParams.get('secret'), started!.secret)
+    t.equal(uri.searchParams.get('algorithm'), 'SHA1')
+    t.equal(uri.searchParams.get('digits'), '6')
+    t.equal(uri.searchParams.get('period'), '30')
+    t.equal(await factors.hasFactor(userId), false, 'unconfirmed is no factor')
+    t.equal(await factors.verifyTotp(userId, codeAt(started!.secret, clock.now())), false, 'an unconfirmed secret signs nobody in')
+
+    // Restarting replaces the unconfirmed secret: the old one's codes no longer confirm.
+    const again = await factors.beginTotp(userId, 'alice')
+    t.not(again!.secret, started!.secret)
+    t.equal(await factors.confirmTotp(userId, codeAt(started!.secret, clock.now())), undefined)
+    t.equal(await factors.confirmTotp(userId, '000000x'), undefined)
+    const confirmed = await factors.confirmTotp(userId, codeAt(again!.secret, clock.now()))
+    t.equal(confirmed?.recoveryCodes.length, 10)
+    for (const code of confirmed!.recoveryCodes) t.match(code, /^[0-9a-hjkmnp-tv-z]{4}(-[0-9a-hjkmnp-tv-z]{4}){3}$/)
+    t.equal(new Set(confirmed!.recoveryCodes).size, 10)
+    t.same(await factors.status(userId), { totp: true, passkeys: 0, recoveryCodesLeft: 10 })
+    t.equal(await factors.hasFactor(userId), true)
+    t.same(events, [{ event: 'mfa_enrolled', userId, method: 'totp' }])
+    t.equal(await factors.verifyTotp(userId, codeAt(again!.secret, clock.now())), false, 'the confirming code cannot be replayed at sign-in')
+    t.equal(await factors.beginTotp(userId, 'alice'), undefined, 'no new enrolment over a confirmed app')
+    t.equal(await factors.confirmTotp(userId, codeAt(again!.secret, clock.now() + 30_000)), undefined, 'nothing left to confirm')
+
+    // Stored sealed: the row holds neither the secret nor its base32 text.
+    const row = await store.db.selectFrom('totp_factors').selectAll().executeTakeFirstOrThrow()
+    t.match(row.secret, /^v1:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]+$/)
+    t.notMatch(row.secret, again!.secret)
+    const hashes = await store.db.selectFrom('recovery_codes').select('code_hash').execute()
+    t.equal(hashes.length, 10)
+    for (const { code_hash } of hashes) t.match(code_hash, /^[0-9a-f]{64}$/)
+    for (const code of confirmed!.recoveryCodes) t.notOk(hashes.some((h) => h.code_hash.includes(code.replace(/-/g, ''))))
+    t.equal((await repos.secondFactors.findTotp(userId))?.lastStep, Math.floor(clock.now() / 30_000))
+  })
+
+  t.test('an enrolment older than a day no longer confirms', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock } = totpFixture(store)
+    const userId = await addUser(store)
+    const started = await factors.beginTotp(userId, 'alice')
+    clock.advance(86_400)
+    t.equal(await factors.confirmTotp(userId, codeAt(started!.secret, clock.now())), undefined)
+  })
+
+  t.test('sign-in codes: ±1 step, each step once, never an older step than the last', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock } = totpFixture(store)
+    const userId = await addUser(store)
+    const { secret } = (await factors.addConfirmedTotp(userId, 'alice'))!
+    clock.advance(300)
+    const now = clock.now()
+    t.equal(await factors.verifyTotp(userId, codeAt(secret, now - 60_000)), false, 'two steps back: outside the window')
+    t.equal(await factors.verifyTotp(userId, codeAt(secret, now + 60_000)), false, 'two steps ahead: outside the window')
+    t.equal(await factors.verifyTotp(userId, codeAt(secret, now - 30_000)), true, 'one step back')
+    t.equal(await factors.verifyTotp(userId, codeAt(secret, now - 30_000)), false, 'the same code again: a replay')
+    t.equal(await factors.verifyTotp(userId, codeAt(secret, now + 30_000)), true, 'one step ahead')
+    t.equal(await factors.verifyTotp(userId, codeAt(secret, now)), false, 'an older step after a newer one')
+    clock.advance(60)
+    const next = codeAt(secret, clock.now())
+    t.equal(await factors.verifyTotp(userId, ` ${next.slice(0, 3)} ${next.slice(3)} `), true, 'spaces are ignored')
+    clock.advance(30)
+    for (const bad of ['', '12345', '1234567', 'abcdef', '１２３４５６', '٠١٢٣٤٥']) t.equal(await factors.verifyTotp(userId, bad), false, `refused: ${JSON.stringify(bad)}`)
+    const other = await addUser(store, 'bob')
+    t.equal(await factors.verifyTotp(other, codeAt(secret, clock.now())), false, 'no app, nothing accepted')
+  })
+
+  t.test('two concurrent checks of one code: exactly one is accepted', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock } = totpFixture(store)
+    const userId = await addUser(store)
+    const { secret } = (await factors.addConfirmedTotp(userId, 'alice'))!
+    for (let round = 0; round < 5; round++) {
+      clock.advance(30)
+      const code = codeAt(secret, clock.now())
+      const results = await Promise.all(Array.from({ length: 4 }, () => factors.verifyTotp(userId, code)))
+      t.equal(results.filter(Boolean).length, 1, `round ${round}: ${results.join(',')}`)
+    }
+  })
+
+  t.test('recovery codes: once each, any case, with or without hyphens; regenerating replaces them', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, events } = totpFixture(store)
+    const userId = await addUser(store)
+    const bob = await addUser(store, 'bob')
+    t.equal(await factors.regenerateRecoveryCodes(userId), undefined, 'no factor, no codes')
+    const { recoveryCodes: codes } = (await factors.addConfirmedTotp(userId, 'alice'))!
+    events.length = 0
+    t.equal(await factors.useRecoveryCode(bob, codes[0]!), false, "another user's code")
+    t.equal(await factors.useRecoveryCode(userId, codes[0]!), true)
+    t.equal(await factors.useRecoveryCode(userId, codes[0]!), false, 'used twice')
+    t.equal(await factors.useRecoveryCode(userId, codes[1]!.toUpperCase().replace(/-/g, '')), true, 'upper case, no hyphens')
+    t.equal(await factors.useRecoveryCode(userId, ` ${codes[2]!.replace(/-/g, ' ')} `), true, 'spaces')
+    const concurrent = await Promise.all([factors.useRecoveryCode(userId, codes[3]!), factors.useRecoveryCode(userId, codes[3]!)])
+    t.same(concurrent.filter(Boolean).length, 1, 'two at once: one wins')
+    for (const bad of ['', 'nope', codes[4]!.slice(0, -1), 'x'.repeat(100), `${codes[4]!}0`]) t.equal(await factors.useRecoveryCode(userId, bad), false)
+    t.same(events, [
+      { event: 'recovery_code_used', userId, left: 9 },
+      { event: 'recovery_code_used', userId, left: 8 },
+      { event: 'recovery_code_used', userId, left: 7 },
+      { event: 'recovery_code_used', userId, left: 6 },
+    ])
+    t.equal((await factors.status(userId)).recoveryCodesLeft, 6)
+
+    const fresh = await factors.regenerateRecoveryCodes(userId)
+    t.equal(fresh?.length, 10)
+    t.equal(await factors.useRecoveryCode(userId, codes[5]!), false, 'an old code is gone')
+    t.equal((await factors.status(userId)).recoveryCodesLeft, 10)
+    t.equal(await factors.useRecoveryCode(userId, fresh![0]!), true)
+    t.match(events.at(-2), { event: 'recovery_codes_regenerated', userId })
+    t.equal(normalizeRecoveryCode('ILOO-abcd-efgh-jkmn'), '1100abcdefghjkmn', 'i, l and o read as 1 and 0')
+  })
+
+  t.test('removing the app; a reset removes every factor', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, events, clock } = totpFixture(store)
+    const userId = await addUser(store)
+    const { secret } = (await factors.addConfirmedTotp(userId, 'alice'))!
+    t.equal(await factors.addConfirmedTotp(userId, 'alice'), undefined, 'already has one')
+    await factors.removeTotp(userId)
+    t.same(await factors.status(userId), { totp: false, passkeys: 0, recoveryCodesLeft: 0 }, 'codes go with the last factor')
+    clock.advance(30)
+    t.equal(await factors.verifyTotp(userId, codeAt(secret, clock.now())), false)
+    t.match(events.at(-1), { event: 'mfa_removed', userId, method: 'totp' })
+
+    await factors.addConfirmedTotp(userId, 'alice')
+    const passkey = (name: string) => ({ credential_id: `cred-${name}`, user_id: userId, public_key: 'pk', counter: 0, transports: '[]', name, backed_up: 0, created_at: clock.now(), last_used_at: null })
+    await store.db.insertInto('passkeys').values(passkey('laptop')).execute()
+    await factors.removeTotp(userId)
+    t.same(await factors.status(userId), { totp: false, passkeys: 1, recoveryCodesLeft: 10 }, 'a passkey remains: the codes stay')
+    t.equal(await factors.hasFactor(userId), true)
+    t.same(await factors.regenerateRecoveryCodes(userId).then((c) => c?.length), 10, 'a passkey alone has recovery codes')
+
+    await factors.addConfirmedTotp(userId, 'alice')
+    await store.db.insertInto('passkeys').values(passkey('phone')).execute()
+    t.same((await factors.status(userId)).passkeys, 2)
+    await factors.resetAll(userId)
+    t.same(await factors.status(userId), { totp: false, passkeys: 0, recoveryCodesLeft: 0 })
+    t.equal(await factors.hasFactor(userId), false)
+    t.match(events.at(-1), { event: 'mfa_reset', userId })
+    for (const event of events) t.notMatch(JSON.stringify(event), secret)
+  })
+
+  t.test('a value sealed for one user does not open for another', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock } = totpFixture(store)
+    const alice = await addUser(store)
+    const bob = await addUser(store, 'bob')
+    const { secret } = (await factors.addConfirmedTotp(alice, 'alice'))!
+    await factors.addConfirmedTotp(bob, 'bob')
+    const aliceRow = await store.db.selectFrom('totp_factors').select('secret').where('user_id', '=', alice).executeTakeFirstOrThrow()
+    await store.db.updateTable('totp_factors').set({ secret: aliceRow.secret }).where('user_id', '=', bob).execute()
+    clock.advance(30)
+    await t.rejects(factors.verifyTotp(bob, codeAt(secret, clock.now())), /does not open/)
+  })
+})
