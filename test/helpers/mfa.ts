@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
-import type { AuthMethod } from '../../src/accounts/auth-methods.js'
+import type { AuthMethod } from '../../src/oauth/auth-methods.js'
 import { buildTestApp, logLines, type TestApp } from './app.js'
 import { Browser, hiddenInputs } from './browser.js'
 import { totpCode, totpStep } from '../../src/accounts/totp.js'

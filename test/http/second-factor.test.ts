@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
+import { createDeviceClient, enterUserCode, poll, startDevice } from '../helpers/device.js'
 import { eachDialect } from '../helpers/db.js'
 import { codeNow, enrolTotp, mfaApp, sendCode, sessionAmr, shownSecret } from '../helpers/mfa.js'
 import { codeRequest, createUser, decide, PASSWORD, redirectParams, signIn } from '../helpers/oauth.js'
@@ -277,6 +278,24 @@ eachDialect(t, (t) => {
     t.equal(res.statusCode, 400)
     t.match(res.body, /name="password"/)
     t.notOk(browser.cookies.has('lk_session'))
+  })
+
+  t.test('a device sign-in (RFC 8628) asks for the code too, then the device gets its tokens', async (t) => {
+    const { ctx, user } = await mfaApp(t)
+    const { secret } = await enrolTotp(ctx, user)
+    const device = await createDeviceClient(ctx)
+    const started = await startDevice(ctx, device)
+    const browser = new Browser(ctx.app)
+    const login = await enterUserCode(browser, started.user_code)
+    const codePage = await signIn(browser, login)
+    t.match(codePage.body, /action="\/authorize\/second-factor"/)
+    const consent = await sendCode(browser, codePage, codeNow(ctx, secret))
+    t.match(consent.body, /action="\/authorize\/consent"/)
+    const done = await decide(browser, consent, 'allow')
+    t.equal(done.statusCode, 200)
+    ctx.clock.advance(started.interval)
+    const tokens = await poll(ctx, device, started.device_code)
+    t.equal(tokens.statusCode, 200)
   })
 
   t.test('the pages are in German with ui_locales=de', async (t) => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { Kysely } from 'kysely'
-import { ACR_MFA, ACR_PWD, meetsAcr, type Acr } from '../../accounts/auth-methods.js'
+import { ACR_MFA, ACR_PWD, meetsAcr, type Acr } from '../../oauth/auth-methods.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
 import type { SignInLimits } from '../../accounts/second-factor-check.js'
 import type { SecondFactors } from '../../accounts/second-factors.js'

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { withSecondFactor } from '../../accounts/auth-methods.js'
+import { withSecondFactor } from '../../oauth/auth-methods.js'
 import { OAuthError } from '../../errors.js'
 import { Params } from '../../oauth/params.js'
 import { secretMatchesHash, sha256Hex } from '../../oauth/secrets.js'

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
-import type { MfaPolicy } from '../../accounts/auth-methods.js'
+import type { MfaPolicy } from '../../oauth/auth-methods.js'
 import type { SecondFactors } from '../../accounts/second-factors.js'
 import type { AuditLog } from '../../audit.js'
 import type { Clock } from '../../clock.js'

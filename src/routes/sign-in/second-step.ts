@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
-import { ACR_PWD, PASSWORD_ONLY, withSecondFactor, type Acr, type AuthMethod } from '../../accounts/auth-methods.js'
+import { ACR_PWD, PASSWORD_ONLY, withSecondFactor, type Acr, type AuthMethod } from '../../oauth/auth-methods.js'
 import { checkSecondFactor, type SignInLimits } from '../../accounts/second-factor-check.js'
 import type { SecondFactors, TotpEnrolment } from '../../accounts/second-factors.js'
 import type { Params } from '../../oauth/params.js'
