@@ -4,6 +4,14 @@ import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { eachDialect } from '../helpers/db.js'
 import { codeNow, enrolTotp, mfaApp, sendCode, sessionAmr, shownSecret } from '../helpers/mfa.js'
 import { codeRequest, PASSWORD, signIn } from '../helpers/oauth.js'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { keySecretBox } from '../../src/keys/secret-box.js'
+import { randomBytes } from 'node:crypto'
+import { FakeClock } from '../helpers/clock.js'
+import { dialectOf } from '../helpers/db.js'
+import { fixtureKeyStore } from '../helpers/keys.js'
+import { testPasswords } from '../helpers/passwords.js'
 
 /** The account page's sign-in: the login form posting to /account/login. */
 function accountSignIn(browser: Browser, page: LightMyRequestResponse, username = 'alice', password = PASSWORD) {
@@ -37,6 +45,23 @@ eachDialect(t, (t) => {
     t.match(page.body, /<a href="\/logout">Sign out<\/a>/)
     // The sign-in cannot be replayed.
     t.equal((await accountSignIn(browser, login)).statusCode, 400)
+  })
+
+  t.test('open account sign-ins are capped per address (429 with Retry-After, nothing stored)', async (t) => {
+    const store = await dialectOf(t).open(t)
+    const clock = new FakeClock()
+    const app = await buildApp(loadConfig({ ISSUER: 'http://localhost:3000' }), {
+      store, keys: await fixtureKeyStore(), clock, passwords: testPasswords, totpSecrets: keySecretBox(randomBytes(32)), maxOpenTransactionsPerAddress: 2,
+    })
+    t.teardown(() => app.close())
+    t.equal((await new Browser(app).get('/account/security')).statusCode, 200)
+    t.equal((await new Browser(app).get('/account/security')).statusCode, 200)
+    const refused = await new Browser(app).get('/account/security')
+    t.equal(refused.statusCode, 429)
+    t.equal(refused.headers['retry-after'], '600')
+    t.equal((await store.db.selectFrom('account_sign_ins').selectAll().execute()).length, 2)
+    clock.advance(600)
+    t.equal((await new Browser(app).get('/account/security')).statusCode, 200, 'expired ones no longer count')
   })
 
   t.test('the account sign-in form is bound to its browser (403) and expires', async (t) => {
