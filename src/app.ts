@@ -1,5 +1,5 @@
 import cookie from '@fastify/cookie'
-import cors from '@fastify/cors'
+import cors, { type FastifyCorsOptionsDelegateCallback } from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import { createRequire } from 'node:module'
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
@@ -83,20 +83,26 @@ const PUBLIC_METADATA = new Set(['/.well-known/oauth-authorization-server', '/.w
  * CORS (RFC 9700 §2.6): discovery and JWKS for anyone; a /token or /revoke preflight for any
  * origin some client registered a redirect URI on (the POST itself is checked against its
  * client in the route); /userinfo for anyone, as it takes a bearer token and never a cookie.
- * Nothing else, and never /authorize or /introspect.
+ * Nothing else, and never /authorize or /introspect. In @fastify/cors's callback form: only a
+ * preflight waits for the database; every other request is answered at once, without a promise.
  */
-function corsPolicy(repos: Repositories) {
-  return async (request: FastifyRequest) => {
+function corsPolicy(repos: Repositories): FastifyCorsOptionsDelegateCallback {
+  return (request, callback) => {
     const path = request.url.split('?')[0] ?? ''
-    if (PUBLIC_METADATA.has(path)) return { origin: '*', methods: ['GET'] }
+    if (PUBLIC_METADATA.has(path)) return callback(null, { origin: '*', methods: ['GET'] })
     if (path === '/userinfo') {
-      return { origin: '*', methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'], exposedHeaders: ['WWW-Authenticate'], maxAge: 600 }
+      return callback(null, { origin: '*', methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'], exposedHeaders: ['WWW-Authenticate'], maxAge: 600 })
     }
     const origin = request.headers.origin
-    if (BROWSER_CLIENT_ENDPOINTS.has(path) && request.method === 'OPTIONS' && origin && (await repos.clients.isRegisteredOrigin(origin))) {
-      return { origin, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }
+    if (BROWSER_CLIENT_ENDPOINTS.has(path) && request.method === 'OPTIONS' && origin) {
+      // As in the promise form: a failure of the lookup, or of what the callback goes on to do, goes to the error handler.
+      repos.clients
+        .isRegisteredOrigin(origin)
+        .then((registered) => callback(null, registered ? { origin, methods: ['POST'], allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 } : { origin: false }))
+        .catch((error: unknown) => callback(error instanceof Error ? error : new Error(String(error))))
+      return
     }
-    return { origin: false }
+    callback(null, { origin: false })
   }
 }
 

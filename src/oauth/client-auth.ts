@@ -1,6 +1,6 @@
 import { OAuthError } from '../errors.js'
 import type { Params } from './params.js'
-import { secretMatchesHash, sha256Hex } from './secrets.js'
+import { digestMatchesHash, secretMatchesHash, sha256Digest, sha256Hex } from './secrets.js'
 
 // Compared against when the client is unknown, so both paths do the same work.
 const DUMMY_HASH = sha256Hex('latchkey-no-such-client')
@@ -67,14 +67,16 @@ export function clientCredentials(request: { authorization: string | undefined; 
 }
 
 /**
- * Whether the secret is the client's, or its previous one within the grace period. Both hashes
- * are always compared, each in constant time, so the timing says nothing about which matched.
+ * Whether the secret is the client's, or its previous one within the grace period. The secret
+ * is hashed once and both hashes are always compared, each in constant time, so the timing says
+ * nothing about which matched.
  */
 function secretMatches(secret: string, client: AuthenticatableClient & { secretHash: string }, now: number): boolean {
-  const current = secretMatchesHash(secret, client.secretHash)
+  const digest = sha256Digest(secret)
+  const current = digestMatchesHash(digest, client.secretHash)
   const previousHash = client.previousSecretHash ?? DUMMY_HASH
   const previousValid = client.previousSecretHash != null && (client.previousSecretExpiresAt ?? 0) > now
-  const previous = secretMatchesHash(secret, previousHash)
+  const previous = digestMatchesHash(digest, previousHash)
   return current || (previous && previousValid)
 }
 

@@ -9,9 +9,18 @@ export function sha256Hex(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex')
 }
 
+/** The SHA-256 digest of a presented secret, to compare with stored hashes (digestMatchesHash). */
+export function sha256Digest(presented: string): Buffer {
+  return createHash('sha256').update(presented, 'utf8').digest()
+}
+
+/** Compares a SHA-256 digest with a stored SHA-256 hex digest in constant time. */
+export function digestMatchesHash(digest: Buffer, storedHex: string): boolean {
+  const expected = Buffer.from(storedHex, 'hex')
+  return expected.length === digest.length && timingSafeEqual(expected, digest)
+}
+
 /** Compares a presented secret with a stored SHA-256 hex digest in constant time. */
 export function secretMatchesHash(presented: string, storedHex: string): boolean {
-  const expected = Buffer.from(storedHex, 'hex')
-  const actual = createHash('sha256').update(presented, 'utf8').digest()
-  return expected.length === actual.length && timingSafeEqual(expected, actual)
+  return digestMatchesHash(sha256Digest(presented), storedHex)
 }

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import { fromDbAmr, toDbAmr, type AuthMethod } from '../accounts/auth-methods.js'
 import type { AuthorizationTransactionRow, Database } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
+import { countOpenRows, type OpenCount } from './open-count.js'
 
 /** What an authorization request asks for, carried unchanged from the request to the code. */
 export interface AuthorizationGrant {
@@ -57,14 +58,6 @@ export interface AuthorizationTransaction extends AuthorizationGrant {
   deviceAuthorizationId?: string | null | undefined
 }
 
-/** The open transactions of one address, counted up to a limit. */
-export interface OpenCount {
-  /** How many are open (neither completed nor expired), at most the limit asked for. */
-  count: number
-  /** When the first of them expires; null when none is open. */
-  firstExpiresAt: number | null
-}
-
 export interface AuthorizationTransactionRepository {
   create(transaction: AuthorizationTransaction): Promise<void>
   findById(id: string): Promise<AuthorizationTransaction | undefined>
@@ -87,7 +80,7 @@ export interface AuthorizationTransactionRepository {
   takePasskeyChallenge(id: string): Promise<string | null>
   /** Marks the transaction finished; false when it already was (a second submit). */
   complete(id: string, now: number): Promise<boolean>
-  /** Counts, from the (address, expires_at) index, the open transactions of an address. */
+  /** Counts, from the (address, expires_at) index, the open (neither completed nor expired) transactions of an address. */
   countOpen(address: string, now: number, limit: number): Promise<OpenCount>
 }
 
@@ -216,22 +209,7 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
       return Number(result.numUpdatedRows) === 1
     },
     async countOpen(address, now, limit) {
-      // Reads at most `limit` entries of the index, in expiry order, however many there are.
-      const row = await db
-        .selectFrom((eb) =>
-          eb
-            .selectFrom('authorization_transactions')
-            .select('expires_at')
-            .where('address', '=', address)
-            .where('expires_at', '>', now)
-            .where('completed_at', 'is', null)
-            .orderBy('expires_at')
-            .limit(limit)
-            .as('open'),
-        )
-        .select((eb) => [eb.fn.countAll().as('count'), eb.fn.min('expires_at').as('first')])
-        .executeTakeFirstOrThrow()
-      return { count: Number(row.count), firstExpiresAt: row.first === null ? null : fromDbTime(row.first) }
+      return countOpenRows(db, 'authorization_transactions', address, now, limit)
     },
   }
 }

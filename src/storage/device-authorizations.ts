@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import { insertCode, type AuthorizationCode } from './authorization-codes.js'
 import { fromDbList, fromDbTime, toDbList } from './convert.js'
 import type { Database, DeviceAuthorizationRow } from './database.js'
+import { countOpenRows, type OpenCount } from './open-count.js'
 
 /** Where a device authorization stands (RFC 8628 §3.5): the user has not decided, allowed, or denied. */
 export type DeviceAuthorizationStatus = 'pending' | 'approved' | 'denied'
@@ -34,13 +35,6 @@ export interface DeviceAuthorization {
   redeemedAt: number | null
 }
 
-/** The live ones of one address, counted up to a limit. */
-export interface OpenDeviceCount {
-  count: number
-  /** When the first of them expires; null when none is live. */
-  firstExpiresAt: number | null
-}
-
 export interface DeviceAuthorizationRepository {
   /** Stores it; false, with nothing stored, when its user code or device code is taken already. */
   create(device: DeviceAuthorization): Promise<boolean>
@@ -49,7 +43,7 @@ export interface DeviceAuthorizationRepository {
   /** The pending, unexpired one with this user code, if any. */
   findPendingByUserCodeHash(hash: string, now: number): Promise<DeviceAuthorization | undefined>
   /** Counts, from the (address, expires_at) index, the unexpired ones of an address. */
-  countOpen(address: string, now: number, limit: number): Promise<OpenDeviceCount>
+  countOpen(address: string, now: number, limit: number): Promise<OpenCount>
   /**
    * Records a poll at `now`, only if no other poll was recorded since the one read
    * (`previousPolledAt`): false when a concurrent poll came first.
@@ -138,20 +132,7 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
       return row && toDevice(row)
     },
     async countOpen(address, now, limit) {
-      const row = await db
-        .selectFrom((eb) =>
-          eb
-            .selectFrom('device_authorizations')
-            .select('expires_at')
-            .where('address', '=', address)
-            .where('expires_at', '>', now)
-            .orderBy('expires_at')
-            .limit(limit)
-            .as('open'),
-        )
-        .select((eb) => [eb.fn.countAll().as('count'), eb.fn.min('expires_at').as('first')])
-        .executeTakeFirstOrThrow()
-      return { count: Number(row.count), firstExpiresAt: row.first === null ? null : fromDbTime(row.first) }
+      return countOpenRows(db, 'device_authorizations', address, now, limit)
     },
     async recordPoll(id, previousPolledAt, now) {
       const result = await db

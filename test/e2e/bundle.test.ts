@@ -4,19 +4,26 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { runCliInProcess, runNode, UNTRACKED } from '../helpers/cli.js'
+import { staleDist } from '../helpers/dist.js'
 import { eventually } from '../helpers/server-process.js'
 
-// `npm start` runs the one-file bundle scripts/bundle-server.mjs writes; this builds it next to
-// dist/server/ (the same depth, so views and locales resolve as they do there) and serves from it.
+// `npm start` runs the one-file bundle scripts/bundle-server.mjs writes: dist/server/main.js,
+// which `npm ci` (the `prepare` script) and `npm run build` build. This serves from it when it
+// is the build of the sources as they are; otherwise it builds one next to dist/server/ (the
+// same depth, so views and locales resolve as they do there) and serves from that.
 const root = fileURLToPath(new URL('../../', import.meta.url))
+const stale = staleDist(root)
 const outDir = join(root, 'dist', `server-test-${process.pid}`)
-const bundle = join(outDir, 'main.js')
+const bundle = stale === undefined ? join(root, 'dist', 'server', 'main.js') : join(outDir, 'main.js')
 
-t.before(async () => {
-  const { bundleServer } = (await import(join(root, 'scripts', 'bundle-server.mjs'))) as { bundleServer: (outfile: string) => Promise<void> }
-  await bundleServer(bundle)
-})
-t.teardown(() => rmSync(outDir, { recursive: true, force: true }))
+if (stale !== undefined) {
+  t.comment(`dist/ is not current (${stale}; \`npm run build\` makes it so): bundling the server for this test`)
+  t.before(async () => {
+    const { bundleServer } = (await import(join(root, 'scripts', 'bundle-server.mjs'))) as { bundleServer: (outfile: string) => Promise<void> }
+    await bundleServer(bundle)
+  })
+  t.teardown(() => rmSync(outDir, { recursive: true, force: true }))
+}
 
 t.test('a bad configuration value stops the bundled server with exit 1 and one line naming it', async (t) => {
   const run = await runNode(bundle, [], { env: { PORT: 'abc' } })

@@ -5,14 +5,15 @@ import { addUser } from '../../src/admin/users.js'
 import { NO_AUDIT } from '../../src/audit.js'
 import { systemClock } from '../../src/clock.js'
 import { hiddenInputs } from '../helpers/browser.js'
-import { eachDialect } from '../helpers/db.js'
 import { FetchBrowser } from '../helpers/fetch-browser.js'
 import { testPasswords } from '../helpers/passwords.js'
 import { startLatchkey } from '../helpers/server.js'
 
 // openid-client 6 as a device (a TV, a command-line tool) would use it, against a listening
 // latchkey; the person approving on another device is played by HTTP requests. The library
-// waits the interval (5 s) before each poll, so each case takes that long.
+// waits the interval (5 s) before each poll, so each case takes that long. On SQLite only: the
+// device flow and its storage are tested on PostgreSQL too, in test/http/device-code-grant.test.ts,
+// device-page.test.ts and test/storage/device-authorizations.test.ts.
 
 const PASSWORD = 'a long enough password'
 const INSECURE = { execute: [client.allowInsecureRequests] }
@@ -38,36 +39,34 @@ async function personDecides(issuer: string, verificationUriComplete: string, de
   return (await browser.post('/authorize/consent', { ...hiddenInputs(consent, '/authorize/consent'), decision })).text()
 }
 
-eachDialect(t, (t) => {
-  t.test('openid-client: device authorization, polling, tokens with a validated ID token, refresh', async (t) => {
-    const { issuer, user, tv, config } = await setup(t)
-    t.equal(config.serverMetadata().device_authorization_endpoint, `${issuer}/device_authorization`)
-    const started = await client.initiateDeviceAuthorization(config, { scope: 'openid profile offline_access' })
-    t.match(started.user_code, /^[A-Z]{4}-[A-Z]{4}$/)
-    t.equal(started.verification_uri, `${issuer}/device`)
-    const polling = client.pollDeviceAuthorizationGrant(config, started)
-    const done = await personDecides(issuer, started.verification_uri_complete as string, 'allow')
-    t.match(done, 'You may return to your device')
-    const tokens = await polling
-    t.equal(tokens.scope, 'openid profile offline_access')
-    const claims = tokens.claims()
-    t.equal(claims?.sub, user.id)
-    t.equal(claims?.aud, tv.client_id)
-    t.type(claims?.auth_time, 'number')
-    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token as string)
-    t.equal(refreshed.claims()?.auth_time, claims?.auth_time)
-  })
+t.test('openid-client: device authorization, polling, tokens with a validated ID token, refresh', async (t) => {
+  const { issuer, user, tv, config } = await setup(t)
+  t.equal(config.serverMetadata().device_authorization_endpoint, `${issuer}/device_authorization`)
+  const started = await client.initiateDeviceAuthorization(config, { scope: 'openid profile offline_access' })
+  t.match(started.user_code, /^[A-Z]{4}-[A-Z]{4}$/)
+  t.equal(started.verification_uri, `${issuer}/device`)
+  const polling = client.pollDeviceAuthorizationGrant(config, started)
+  const done = await personDecides(issuer, started.verification_uri_complete as string, 'allow')
+  t.match(done, 'You may return to your device')
+  const tokens = await polling
+  t.equal(tokens.scope, 'openid profile offline_access')
+  const claims = tokens.claims()
+  t.equal(claims?.sub, user.id)
+  t.equal(claims?.aud, tv.client_id)
+  t.type(claims?.auth_time, 'number')
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token as string)
+  t.equal(refreshed.claims()?.auth_time, claims?.auth_time)
+})
 
-  t.test('openid-client: a denial ends the polling with access_denied', async (t) => {
-    const { issuer, config } = await setup(t)
-    const started = await client.initiateDeviceAuthorization(config, { scope: 'openid' })
-    const polling = client.pollDeviceAuthorizationGrant(config, started).then(
-      () => undefined,
-      (error: unknown) => error,
-    )
-    t.match(await personDecides(issuer, started.verification_uri_complete as string, 'deny'), 'Access denied')
-    const error = await polling
-    t.type(error, client.ResponseBodyError)
-    t.equal((error as client.ResponseBodyError).error, 'access_denied')
-  })
+t.test('openid-client: a denial ends the polling with access_denied', async (t) => {
+  const { issuer, config } = await setup(t)
+  const started = await client.initiateDeviceAuthorization(config, { scope: 'openid' })
+  const polling = client.pollDeviceAuthorizationGrant(config, started).then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+  t.match(await personDecides(issuer, started.verification_uri_complete as string, 'deny'), 'Access denied')
+  const error = await polling
+  t.type(error, client.ResponseBodyError)
+  t.equal((error as client.ResponseBodyError).error, 'access_denied')
 })

@@ -35,6 +35,15 @@ t.test('an unreachable database: 503 temporarily_unavailable in each format, log
   t.equal(token.headers['retry-after'], '5')
   t.equal(token.headers['cache-control'], 'no-store')
 
+  // A /token preflight looks its origin up (app.ts corsPolicy): that failure is a 503 too.
+  const preflight = await app.inject({
+    method: 'OPTIONS',
+    url: '/token',
+    headers: { origin: 'https://spa.example.com', 'access-control-request-method': 'POST' },
+  })
+  t.equal(preflight.statusCode, 503, 'a preflight whose origin lookup fails')
+  t.notOk(preflight.headers['access-control-allow-origin'])
+
   const revoke = await app.inject({
     method: 'POST',
     url: '/revoke',
@@ -61,7 +70,7 @@ t.test('an unreachable database: 503 temporarily_unavailable in each format, log
 
   const log = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
   const warnings = log.filter((e) => e.event === 'database_unavailable')
-  t.equal(warnings.length, 4, 'one warning per failed request')
+  t.equal(warnings.length, 5, 'one warning per failed request')
   t.match(warnings[0], { level: 40, msg: 'database unavailable', cause: { code: 'ECONNREFUSED', message: /ECONNREFUSED/ } })
   t.notOk(log.some((e) => e.msg === 'unhandled error'), 'not logged as a bug')
   t.notMatch(lines.join(''), /db-password/, 'the connection string is never logged')
