@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import { fromDbAmr, toDbAmr, type AuthMethod } from '../oauth/auth-methods.js'
 import { fromDbTime } from './convert.js'
 import type { AccountSignInRow, Database } from './database.js'
+import { countOpenRows, type OpenCount } from './open-count.js'
 
 /**
  * The sign-in that leads to /account/security (a person managing their own second factors):
@@ -34,7 +35,7 @@ export interface AccountSignInRepository {
   /** Marks it finished; false when it already was (a second submit). */
   complete(id: string, now: number): Promise<boolean>
   /** Open (neither completed nor expired) sign-ins of an address, counted up to `limit`. */
-  countOpen(address: string, now: number, limit: number): Promise<{ count: number; firstExpiresAt: number | null }>
+  countOpen(address: string, now: number, limit: number): Promise<OpenCount>
   setPasskeyChallenge(id: string, challenge: string | null): Promise<void>
   /** The stored WebAuthn challenge, cleared in the same step (single use); null when none. */
   takePasskeyChallenge(id: string): Promise<string | null>
@@ -91,23 +92,8 @@ export function accountSignInRepository(db: Kysely<Database>): AccountSignInRepo
       const result = await db.updateTable('account_sign_ins').set({ completed_at: now }).where('id', '=', id).where('completed_at', 'is', null).executeTakeFirst()
       return Number(result.numUpdatedRows) === 1
     },
-    async countOpen(address, now, limit) {
-      // Reads at most `limit` entries of the (address, expires_at) index.
-      const row = await db
-        .selectFrom((eb) =>
-          eb
-            .selectFrom('account_sign_ins')
-            .select('expires_at')
-            .where('address', '=', address)
-            .where('expires_at', '>', now)
-            .where('completed_at', 'is', null)
-            .orderBy('expires_at')
-            .limit(limit)
-            .as('open'),
-        )
-        .select((eb) => [eb.fn.countAll().as('count'), eb.fn.min('expires_at').as('first')])
-        .executeTakeFirstOrThrow()
-      return { count: Number(row.count), firstExpiresAt: row.first === null ? null : fromDbTime(row.first) }
+    countOpen(address, now, limit) {
+      return countOpenRows(db, 'account_sign_ins', address, now, limit)
     },
     async setPasskeyChallenge(id, challenge) {
       await db.updateTable('account_sign_ins').set({ passkey_challenge: challenge }).where('id', '=', id).execute()
