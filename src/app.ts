@@ -216,6 +216,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     clock,
     issuer: config.issuer,
     codeTtlSeconds: config.codeTtlSeconds,
+    mfaPolicy: config.mfaRequired,
     maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress,
     maxOpenDeviceAuthorizationsPerAddress: deps.maxOpenDeviceAuthorizationsPerAddress,
     maxUserCodeFailuresGlobal: deps.maxUserCodeFailuresGlobal,

@@ -7,6 +7,11 @@ export type AuditEvent =
   | { event: 'signin_succeeded'; userId: string; via: SignInChannel }
   /** Wrong username or password (the username is not logged: people type passwords into it). */
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
+  /**
+   * The password grant refused a right password: the user must sign in with a second factor
+   * (the user has one, MFA_REQUIRED=all, or the client's --require-mfa), which this grant cannot ask.
+   */
+  | { event: 'password_grant_refused'; userId: string; clientId: string; reason: 'second_factor_required' }
   /** An address over its sign-in failure limit: from now on refused unchecked (once per window). */
   | { event: 'signin_throttled'; limit: 'address'; via: SignInChannel; retryAfterSeconds: number }
   /**
@@ -108,6 +113,7 @@ export const AUDIT_EVENTS = [
   'signin_succeeded',
   'signin_failed',
   'signin_throttled',
+  'password_grant_refused',
   'signin_locked',
   'authorize_throttled',
   'device_code_guessing',

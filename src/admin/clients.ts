@@ -21,6 +21,8 @@ export interface AddClientInput {
   resources?: string[] | undefined
   /** An admin API client: client_credentials with the reserved scope, for ISSUER/admin/v1. */
   admin?: boolean | undefined
+  /** Accept only a sign-in with two factors or a passkey (`--require-mfa`). */
+  requireMfa?: boolean | undefined
 }
 
 export interface AddedClient {
@@ -44,6 +46,8 @@ export interface ClientView {
   previous_secret_expires_at: string | null
   /** Registered itself through /register (RFC 7591), not added by an administrator. */
   self_registered: boolean
+  /** Its users must sign in with two factors or a passkey (`--require-mfa`). */
+  require_mfa: boolean
 }
 
 export interface ClientDeps extends MaybeActing {
@@ -75,6 +79,7 @@ export function clientView(client: Client, now: number): ClientView {
     created_at: iso(client.createdAt),
     previous_secret_expires_at: previous !== null && previous > now ? iso(previous) : null,
     self_registered: client.selfRegistered === true,
+    require_mfa: client.requireMfa === true,
   }
 }
 
@@ -145,6 +150,7 @@ export async function addClient(deps: ClientDeps, input: AddClientInput): Promis
     grantTypes: grants,
     audience,
     ...stored(registration, deps),
+    requireMfa: input.requireMfa === true,
     createdAt: deps.clock.now(),
   }
   await deps.clients.create(client)
@@ -187,6 +193,8 @@ export interface UpdateClientInput {
   resources?: string[] | undefined
   /** true makes it an admin client, false takes the admin scope away. */
   admin?: boolean | undefined
+  /** true: only sign-ins with two factors or a passkey; false: the policy (MFA_REQUIRED) alone decides. */
+  requireMfa?: boolean | undefined
 }
 
 export async function updateClient(deps: ClientDeps & Acting, clientId: string, input: UpdateClientInput): Promise<ClientView> {
@@ -217,6 +225,7 @@ export async function updateClient(deps: ClientDeps & Acting, clientId: string, 
     postLogoutRedirectUris: registration.postLogoutRedirectUris,
     grantTypes: registration.grants,
     ...stored(registration, deps),
+    ...(input.requireMfa === undefined ? {} : { requireMfa: input.requireMfa }),
   }
   await deps.clients.update(client.id, changes)
   deps.audit.record({ event: 'client_updated', clientId: client.id, fields, actor: deps.actor })

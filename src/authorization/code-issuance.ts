@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { AuthMethod } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationCodeRepository } from '../storage/authorization-codes.js'
@@ -11,6 +12,8 @@ export interface ApprovedGrant extends AuthorizationGrant {
   userId: string
   /** Epoch ms of the sign-in the approval rests on. */
   authTime: number
+  /** How that sign-in was made (RFC 8176): the tokens' amr and acr. */
+  amr: readonly AuthMethod[]
 }
 
 export interface CodeIssuance {
@@ -39,6 +42,7 @@ export function codeIssuance(deps: { codes: AuthorizationCodeRepository; clock: 
         codeChallenge: grant.codeChallenge,
         codeChallengeMethod: grant.codeChallengeMethod,
         authTime: grant.authTime,
+        amr: [...grant.amr],
         createdAt: now,
         expiresAt: now + deps.codeTtlSeconds * 1000,
         usedAt: null,

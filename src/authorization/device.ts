@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { AuthMethod } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { clientNetwork, wideNetworks } from '../network.js'
@@ -107,9 +108,9 @@ export interface DeviceAuthorizations {
    * The user allowed: stores the grant's authorization code (never handed out: the device code
    * redeems it) and marks the authorization approved. False when it is no longer pending.
    */
-  approve(id: string, approval: { userId: string; authTime: number; verificationUri: string }): Promise<boolean>
+  approve(id: string, approval: { userId: string; authTime: number; amr: readonly AuthMethod[]; verificationUri: string }): Promise<boolean>
   /** The user denied: the device's next poll gets access_denied. False when no longer pending. */
-  deny(id: string, decision: { userId: string; authTime: number }): Promise<boolean>
+  deny(id: string, decision: { userId: string; authTime: number; amr: readonly AuthMethod[] }): Promise<boolean>
 }
 
 export function deviceAuthorizations(deps: {
@@ -162,6 +163,7 @@ export function deviceAuthorizations(deps: {
           status: 'pending',
           userId: null,
           authTime: null,
+          amr: null,
           codeId: null,
           intervalSeconds: POLLING_INTERVAL_S,
           lastPolledAt: null,
@@ -194,7 +196,7 @@ export function deviceAuthorizations(deps: {
       return { outcome: 'found', device }
     },
 
-    async approve(id, { userId, authTime, verificationUri }) {
+    async approve(id, { userId, authTime, amr, verificationUri }) {
       const device = await deps.devices.findById(id)
       if (!device) return false
       const now = deps.clock.now()
@@ -213,6 +215,7 @@ export function deviceAuthorizations(deps: {
           codeChallenge: null,
           codeChallengeMethod: null,
           authTime,
+          amr: [...amr],
           createdAt: now,
           // Redeemable as long as the device code is.
           expiresAt: device.expiresAt,
@@ -223,8 +226,8 @@ export function deviceAuthorizations(deps: {
       })
     },
 
-    async deny(id, { userId, authTime }) {
-      return deps.devices.deny({ id, userId, authTime, now: deps.clock.now() })
+    async deny(id, { userId, authTime, amr }) {
+      return deps.devices.deny({ id, userId, authTime, amr, now: deps.clock.now() })
     },
   }
 }

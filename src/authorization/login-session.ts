@@ -1,4 +1,4 @@
-import type { AuthMethod } from '../accounts/auth-methods.js'
+import type { AuthMethod } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { randomToken, sha256Hex } from '../oauth/secrets.js'
 import type { LoginSession, LoginSessionRepository } from '../storage/login-sessions.js'

@@ -32,6 +32,11 @@ export interface AuthorizationRequest {
   idTokenHint: string | undefined
   /** OIDC Core §3.1.2.1: the languages the pages should be in, by preference (unknown ones are ignored). */
   uiLocales: string | undefined
+  /**
+   * OIDC Core §3.1.2.1 acr_values: the classes of sign-in the client accepts, space-separated,
+   * by preference; stored on the transaction. Unknown values are ignored (requiredAcrOf).
+   */
+  acrValues: string | undefined
 }
 
 // OIDC Core §6: request objects are not supported, and each has its own error code.
@@ -53,10 +58,11 @@ export const MAX_PARAMETER_LENGTHS = {
   login_hint: 255,
   scope: 4096,
   resource: 4096,
+  acr_values: 255,
 } as const
 
 /** Checked once the redirect URI is verified, so these errors go back by redirect. */
-const CHECKED_AFTER_REDIRECT_URI = ['nonce', 'login_hint', 'scope', 'resource'] as const
+const CHECKED_AFTER_REDIRECT_URI = ['nonce', 'login_hint', 'scope', 'resource', 'acr_values'] as const
 
 function tooLong(name: keyof typeof MAX_PARAMETER_LENGTHS, value: string | undefined): boolean {
   return value !== undefined && value.length > MAX_PARAMETER_LENGTHS[name]
@@ -181,5 +187,5 @@ export async function parseAuthorizationRequest(
   if (maxAgeSeconds === null) throw fail(new OAuthError('invalid_request', 'max_age must be a number of seconds'))
   const nonce = params.get('nonce')
   const loginHint = params.get('login_hint')
-  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAgeSeconds, loginHint, idTokenHint: params.get('id_token_hint'), uiLocales: params.get('ui_locales') }
+  return { client, redirectUri, state, scopes, resource, pkce, prompt, nonce, maxAgeSeconds, loginHint, idTokenHint: params.get('id_token_hint'), uiLocales: params.get('ui_locales'), acrValues: params.get('acr_values') }
 }

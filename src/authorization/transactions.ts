@@ -1,4 +1,4 @@
-import type { AuthMethod } from '../accounts/auth-methods.js'
+import type { AuthMethod } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { clientNetwork } from '../network.js'

@@ -7,7 +7,8 @@ import { BUILT_IN_GRANTS } from '../grants/index.js'
 import { repositories } from '../storage/repositories.js'
 import { CLI_ACTOR, collect, fieldLines, listOptions, pageLines, printer, stderrAudit, withStore, type CliIo, type ListOpts } from './io.js'
 
-const clientLine = (client: ClientView) => `${client.client_id}  ${client.name}${client.public ? '  (public)' : ''}${client.admin ? '  (admin)' : ''}${client.self_registered ? '  (self-registered)' : ''}`
+const clientLine = (client: ClientView) =>
+  `${client.client_id}  ${client.name}${client.public ? '  (public)' : ''}${client.admin ? '  (admin)' : ''}${client.self_registered ? '  (self-registered)' : ''}${client.require_mfa ? '  (requires mfa)' : ''}`
 const nonEmpty = (values: string[]): string[] | undefined => (values.length === 0 ? undefined : values)
 
 /** `client …` (a client named by its client_id, the first argument) and `scope …`. */
@@ -28,8 +29,9 @@ export function clientCommands(program: Command, io: CliIo): void {
     .option('--audience <uri>', 'register a resource server for this audience (may introspect its tokens)')
     .option('--post-logout-redirect-uri <uri>', 'a post-logout redirect URI (repeatable)', collect, [])
     .option('--admin', 'an admin API client: client_credentials with scope latchkey:admin for ISSUER/admin/v1')
+    .option('--require-mfa', 'accept only a sign-in with two factors or a passkey (and refuse it the password grant)')
     .option('--json', 'print {"client_id","client_secret"} as JSON')
-    .action(async (opts: { name: string; redirectUri: string[]; public?: boolean; grant: string[]; scope?: string; resource: string[]; audience?: string; postLogoutRedirectUri: string[]; admin?: boolean; json?: boolean }) => {
+    .action(async (opts: { name: string; redirectUri: string[]; public?: boolean; grant: string[]; scope?: string; resource: string[]; audience?: string; postLogoutRedirectUri: string[]; admin?: boolean; requireMfa?: boolean; json?: boolean }) => {
       const added = await withStore(io, (store) => {
         const repos = repositories(store)
         return addClient(
@@ -44,6 +46,7 @@ export function clientCommands(program: Command, io: CliIo): void {
             audience: opts.audience,
             resources: opts.resource,
             admin: opts.admin,
+            requireMfa: opts.requireMfa,
           },
         )
       })
@@ -82,8 +85,10 @@ export function clientCommands(program: Command, io: CliIo): void {
     .option('--no-resources', 'no registered audience: DEFAULT_AUDIENCE only')
     .option('--admin', 'make it an admin API client')
     .option('--no-admin', 'take the admin scope away')
+    .option('--require-mfa', 'accept only a sign-in with two factors or a passkey')
+    .option('--no-require-mfa', 'let MFA_REQUIRED alone decide')
     .option('--json', 'print the client as JSON')
-    .action(async (clientId: string, opts: { name?: string; redirectUri: string[]; postLogoutRedirectUri: string[]; postLogoutRedirectUris: boolean; grant: string[]; scope?: string; resource: string[]; resources: boolean; admin?: boolean; json?: boolean }) => {
+    .action(async (clientId: string, opts: { name?: string; redirectUri: string[]; postLogoutRedirectUri: string[]; postLogoutRedirectUris: boolean; grant: string[]; scope?: string; resource: string[]; resources: boolean; admin?: boolean; requireMfa?: boolean; json?: boolean }) => {
       const updated = await withStore(io, (store) => {
         const repos = repositories(store)
         return updateClient({ clients: repos.clients, scopes: repos.scopes, ...acting() }, clientId, {
@@ -94,6 +99,7 @@ export function clientCommands(program: Command, io: CliIo): void {
           scope: opts.scope,
           resources: opts.resources ? nonEmpty(opts.resource) : [],
           admin: opts.admin,
+          requireMfa: opts.requireMfa,
         })
       })
       print(opts.json, updated, fieldLines(updated))

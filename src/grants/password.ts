@@ -1,8 +1,11 @@
+import { PASSWORD_ONLY, type MfaPolicy } from '../oauth/auth-methods.js'
 import type { SignInChecker } from '../accounts/credentials.js'
 import type { Clock } from '../clock.js'
 import { OAuthError } from '../errors.js'
 import { resolveAudience } from '../oauth/audience.js'
 import { resolveScope } from '../oauth/scope.js'
+import type { Client } from '../storage/clients.js'
+import type { FactorPresenceRepository } from '../storage/factor-presence.js'
 import type { TokenResponses } from '../tokens/token-response.js'
 import type { GrantDefinition, GrantHandler } from './grant.js'
 
@@ -11,6 +14,19 @@ export interface PasswordGrantDeps {
   tokens: TokenResponses
   clock: Clock
   defaultAudience: string
+  /** MFA_REQUIRED (config.mfaRequired). */
+  mfaPolicy: MfaPolicy
+  factors: Pick<FactorPresenceRepository, 'hasFactor'>
+}
+
+/**
+ * Whether a password alone may sign this user in here: not when MFA_REQUIRED=all, not for a
+ * client registered with --require-mfa, and never for a user who has a second factor (whatever
+ * MFA_REQUIRED says: this grant cannot ask for it, so the password is not all of their credential).
+ */
+async function passwordSuffices(deps: PasswordGrantDeps, client: Client, userId: string): Promise<boolean> {
+  if (deps.mfaPolicy === 'all' || client.requireMfa === true) return false
+  return !(await deps.factors.hasFactor(userId))
 }
 
 /**
@@ -40,8 +56,14 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
         throw new OAuthError('invalid_grant', 'too many failed sign-ins; try again later')
       }
       if (checked.outcome === 'wrong') throw new OAuthError('invalid_grant', 'wrong username or password')
+      // Only after the password was verified, so the answer says nothing about a user whose
+      // password the caller does not know.
+      if (!(await passwordSuffices(deps, client, checked.user.id))) {
+        req.audit.record({ event: 'password_grant_refused', userId: checked.user.id, clientId: client.id, reason: 'second_factor_required' })
+        throw new OAuthError('invalid_grant', 'this user must sign in with a second factor, which the password grant cannot ask for; use the authorization code flow')
+      }
 
-      const issued = await deps.tokens.forUser({ client, userId: checked.user.id, scopes, audience, authTime: deps.clock.now(), request: req })
+      const issued = await deps.tokens.forUser({ client, userId: checked.user.id, scopes, audience, authTime: deps.clock.now(), amr: PASSWORD_ONLY, request: req })
       // Disabled while argon2 ran: refused as a wrong password is, revealing nothing more.
       if (issued === 'userInactive') throw new OAuthError('invalid_grant', 'wrong username or password')
       return issued
@@ -60,5 +82,7 @@ export const passwordDefinition: GrantDefinition = {
       tokens: deps.tokens,
       clock: deps.clock,
       defaultAudience: deps.config.defaultAudience,
+      mfaPolicy: deps.config.mfaRequired,
+      factors: deps.repos.factorPresence,
     }),
 }

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
+import { ACR_VALUES_SUPPORTED } from '../oauth/auth-methods.js'
 import type { Config } from '../config.js'
 import type { GrantDescriptor } from '../grants/grant.js'
 import { DEVICE_CODE_GRANT } from '../oauth/device-flow.js'
@@ -38,7 +39,9 @@ export function discoveryDocument(config: Config, grants: readonly GrantDescript
     // Not registered metadata (RFC 8414 §2 allows others): what access tokens (RFC 9068) are
     // signed with, RS256 and SIGNING_ALG, for a resource server to pin its algorithms to.
     access_token_signing_alg_values_supported: [...new Set(['RS256', config.signingAlg])],
-    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'name', 'preferred_username', 'email', 'email_verified'],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'at_hash', 'name', 'preferred_username', 'email', 'email_verified', 'acr', 'amr'],
+    // OIDC Discovery §3: one factor, or two (or a passkey); acr_values asks for one of them.
+    acr_values_supported: [...ACR_VALUES_SUPPORTED],
     prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
     // The languages of the login, consent, error and logout pages (one file each in locales/).
     ui_locales_supported: [...uiLocales],

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
+import { acrOf } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { formatScope } from '../oauth/scope.js'
 import { sha256Hex } from '../oauth/secrets.js'
@@ -65,6 +66,9 @@ export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async
       jti: claims.jti,
     }
     if (claims.authTimeSeconds !== undefined) answer.auth_time = claims.authTimeSeconds
+    // How the user signed in, as the token says it (RFC 7662 §2.2 allows the token's claims).
+    if (claims.acr !== undefined) answer.acr = claims.acr
+    if (claims.amr !== undefined) answer.amr = claims.amr
     return answer
   }
 
@@ -87,7 +91,13 @@ export const introspectRoute: FastifyPluginAsync<IntrospectRouteOptions> = async
       aud: family.audience,
       token_type: 'refresh_token',
     }
-    if (family.userId !== null) answer.sub = family.userId
+    if (family.userId !== null) {
+      answer.sub = family.userId
+      // How the user signed in when the family began: what its access tokens say.
+      const amr = family.amr ?? ['pwd']
+      answer.acr = acrOf(amr)
+      answer.amr = amr
+    }
     return answer
   }
 

@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely'
-import { fromDbAmr, toDbAmr, type AuthMethod } from '../oauth/auth-methods.js'
-import { fromDbTime } from './convert.js'
+import { fromDbAmr, fromDbTime, toDbAmr, type AuthMethod } from './convert.js'
 import type { AccountSignInRow, Database } from './database.js'
 import { countOpenRows, type OpenCount } from './open-count.js'
 

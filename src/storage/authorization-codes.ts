@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { fromDbAmr, toDbAmr, type AuthMethod } from './convert.js'
 import type { AuthorizationCodeRow, Database } from './database.js'
 import { fromDbList, fromDbTime, toDbList } from './convert.js'
 import { recordAccessToken, revokeAccessTokensOf, type AccessTokenRecord } from './access-tokens.js'
@@ -17,6 +18,8 @@ export interface AuthorizationCode {
   codeChallenge: string | null
   codeChallengeMethod: string | null
   authTime: number
+  /** How the user signed in (RFC 8176), for the tokens' amr and acr; older rows read as ["pwd"]. */
+  amr: AuthMethod[]
   createdAt: number
   expiresAt: number
   usedAt: number | null
@@ -68,6 +71,7 @@ function toCode(row: AuthorizationCodeRow): AuthorizationCode {
     codeChallenge: row.code_challenge,
     codeChallengeMethod: row.code_challenge_method,
     authTime: fromDbTime(row.auth_time),
+    amr: fromDbAmr(row.amr),
     createdAt: fromDbTime(row.created_at),
     expiresAt: fromDbTime(row.expires_at),
     usedAt: row.used_at === null ? null : fromDbTime(row.used_at),
@@ -91,6 +95,7 @@ export async function insertCode(db: Kysely<Database>, code: AuthorizationCode):
       code_challenge: code.codeChallenge,
       code_challenge_method: code.codeChallengeMethod,
       auth_time: code.authTime,
+      amr: toDbAmr(code.amr),
       created_at: code.createdAt,
       expires_at: code.expiresAt,
       used_at: code.usedAt,

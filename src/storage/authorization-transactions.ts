@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { fromDbAmr, toDbAmr, type AuthMethod } from '../accounts/auth-methods.js'
+import { fromDbAmr, toDbAmr, type AuthMethod } from './convert.js'
 import type { AuthorizationTransactionRow, Database } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 import { countOpenRows, type OpenCount } from './open-count.js'

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { fromDbAmr, toDbAmr, type AuthMethod } from './convert.js'
 import { insertCode, type AuthorizationCode } from './authorization-codes.js'
 import { fromDbList, fromDbTime, toDbList } from './convert.js'
 import type { Database, DeviceAuthorizationRow } from './database.js'
@@ -22,6 +23,8 @@ export interface DeviceAuthorization {
   /** Who approved or denied, and when they signed in. */
   userId: string | null
   authTime: number | null
+  /** How the approving user signed in (RFC 8176); null until decided; older rows read as ["pwd"]. */
+  amr: AuthMethod[] | null
   /** The authorization code the approval wrote (never handed out); null until approved, or once revoked. */
   codeId: string | null
   /** RFC 8628 §3.5: the polling interval, 5 seconds more after each slow_down. */
@@ -57,7 +60,7 @@ export interface DeviceAuthorizationRepository {
    */
   approve(input: { id: string; code: AuthorizationCode; now: number }): Promise<boolean>
   /** The user denied: only while pending and unexpired; false otherwise. */
-  deny(input: { id: string; userId: string; authTime: number; now: number }): Promise<boolean>
+  deny(input: { id: string; userId: string; authTime: number; amr: readonly AuthMethod[]; now: number }): Promise<boolean>
   /** Marks it redeemed (after its code was claimed, which is what makes redemption single). */
   markRedeemed(id: string, now: number): Promise<void>
 }
@@ -73,6 +76,7 @@ function toDevice(row: DeviceAuthorizationRow): DeviceAuthorization {
     status: row.status as DeviceAuthorizationStatus,
     userId: row.user_id,
     authTime: row.auth_time === null ? null : fromDbTime(row.auth_time),
+    amr: row.user_id === null ? null : fromDbAmr(row.amr),
     codeId: row.code_id,
     intervalSeconds: Number(row.interval_seconds),
     lastPolledAt: row.last_polled_at === null ? null : fromDbTime(row.last_polled_at),
@@ -100,6 +104,7 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
           status: device.status,
           user_id: device.userId,
           auth_time: device.authTime,
+          amr: device.amr === null ? null : toDbAmr(device.amr),
           code_id: device.codeId,
           interval_seconds: device.intervalSeconds,
           last_polled_at: device.lastPolledAt,
@@ -155,7 +160,7 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
         // The claim first: a second decision, or one after expiry, changes no row and writes nothing.
         const claimed = await trx
           .updateTable('device_authorizations')
-          .set({ status: 'approved', user_id: code.userId, auth_time: code.authTime })
+          .set({ status: 'approved', user_id: code.userId, auth_time: code.authTime, amr: toDbAmr(code.amr) })
           .where('id', '=', id)
           .where('status', '=', 'pending')
           .where('expires_at', '>', now)
@@ -166,10 +171,10 @@ export function deviceAuthorizationRepository(db: Kysely<Database>): DeviceAutho
         return true
       })
     },
-    async deny({ id, userId, authTime, now }) {
+    async deny({ id, userId, authTime, amr, now }) {
       const result = await db
         .updateTable('device_authorizations')
-        .set({ status: 'denied', user_id: userId, auth_time: authTime })
+        .set({ status: 'denied', user_id: userId, auth_time: authTime, amr: toDbAmr(amr) })
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where('expires_at', '>', now)

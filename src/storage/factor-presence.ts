@@ -11,3 +11,12 @@ export async function userHasFactor(db: Kysely<Database>, userId: string): Promi
   const row = await totp.union(passkey).limit(1).executeTakeFirst()
   return row !== undefined
 }
+
+/** userHasFactor as a repository, for the code that holds repositories rather than the database. */
+export interface FactorPresenceRepository {
+  hasFactor(userId: string): Promise<boolean>
+}
+
+export function factorPresenceRepository(db: Kysely<Database>): FactorPresenceRepository {
+  return { hasFactor: (userId) => userHasFactor(db, userId) }
+}

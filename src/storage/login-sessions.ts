@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { fromDbAmr, toDbAmr, type AuthMethod } from '../accounts/auth-methods.js'
+import { fromDbAmr, toDbAmr, type AuthMethod } from './convert.js'
 import type { Database } from './database.js'
 import { fromDbTime } from './convert.js'
 import type { LoginSessionRow } from './database.js'

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { fromDbAmr, toDbAmr, type AuthMethod } from './convert.js'
 import type { Database, RefreshTokenFamilyRow, RefreshTokenRow } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 import { recordAccessToken, revokeAccessTokensOf, type AccessTokenRecord } from './access-tokens.js'
@@ -13,6 +14,11 @@ export interface RefreshTokenFamily {
   scopes: string[]
   audience: string
   authTime: number | null
+  /**
+   * How the user signed in (RFC 8176): every token of the family says it. Null for a family
+   * without a user; a user's row from before second factors reads as ["pwd"].
+   */
+  amr: AuthMethod[] | null
   beganWithOpenid: boolean
   createdAt: number
   revokedAt: number | null
@@ -74,6 +80,7 @@ function toFamily(row: RefreshTokenFamilyRow): RefreshTokenFamily {
     scopes: fromDbList(row.scopes),
     audience: row.audience,
     authTime: row.auth_time === null ? null : fromDbTime(row.auth_time),
+    amr: row.user_id === null ? null : fromDbAmr(row.amr),
     beganWithOpenid: fromDbBool(row.began_with_openid),
     createdAt: fromDbTime(row.created_at),
     revokedAt: row.revoked_at === null ? null : fromDbTime(row.revoked_at),
@@ -104,6 +111,7 @@ export async function insertFamily(db: Kysely<Database>, family: RefreshTokenFam
       scopes: toDbList(family.scopes),
       audience: family.audience,
       auth_time: family.authTime,
+      amr: family.amr === null ? null : toDbAmr(family.amr),
       began_with_openid: toDbBool(family.beganWithOpenid),
       created_at: family.createdAt,
       revoked_at: family.revokedAt,

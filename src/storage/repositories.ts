@@ -11,6 +11,7 @@ import {
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
 import { deviceAuthorizationRepository, type DeviceAuthorizationRepository } from './device-authorizations.js'
+import { factorPresenceRepository, type FactorPresenceRepository } from './factor-presence.js'
 import { grantRepository, type GrantRepository } from './grants.js'
 import { initialAccessTokenRepository, type InitialAccessTokenRepository } from './initial-access-tokens.js'
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
@@ -37,6 +38,8 @@ export interface Repositories {
   initialAccessTokens: InitialAccessTokenRepository
   devices: DeviceAuthorizationRepository
   accountSignIns: AccountSignInRepository
+  /** Whether a user has a second factor (MFA_REQUIRED=enrolled, the password grant). */
+  factorPresence: FactorPresenceRepository
   /** Authenticator apps and recovery codes (src/accounts/totp.ts builds on it). */
   secondFactors: SecondFactorRepository
 }
@@ -62,6 +65,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
     accountSignIns: accountSignInRepository(db),
+    factorPresence: factorPresenceRepository(db),
     secondFactors: secondFactorRepository(db),
   }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { acrOf, type AuthMethod } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { signCompactJws } from '../keys/jws.js'
 import type { SigningAlg } from '../keys/key-file.js'
@@ -13,6 +14,8 @@ export interface AccessTokenClaims {
   scopes: readonly string[]
   /** Epoch ms of the user's authentication; absent for client tokens. */
   authTime?: number | undefined
+  /** RFC 8176 methods of the user's sign-in: the `amr` and `acr` claims; absent for client tokens. */
+  amr?: readonly AuthMethod[] | undefined
   /** RFC 7800 `cnf`: the key a sender-constrained token is bound to; absent for a bearer token. */
   confirmation?: Readonly<Record<string, unknown>> | undefined
 }
@@ -47,6 +50,11 @@ export function accessTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: 
         scope: formatScope(claims.scopes),
       }
       if (claims.authTime !== undefined) payload.auth_time = Math.floor(claims.authTime / 1000)
+      // RFC 9068 §2.2.1: acr and amr, as in the ID token.
+      if (claims.amr !== undefined) {
+        payload.acr = acrOf(claims.amr)
+        payload.amr = [...claims.amr]
+      }
       if (claims.confirmation !== undefined) payload.cnf = claims.confirmation
       payload.iss = deps.issuer
       payload.sub = claims.subject

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { acrOf, type AuthMethod } from '../oauth/auth-methods.js'
 import type { Clock } from '../clock.js'
 import { signCompactJws } from '../keys/jws.js'
 import type { KeyStore } from '../keys/key-store.js'
@@ -10,6 +11,8 @@ export interface IdTokenClaims {
   clientId: string
   /** Epoch ms of the user's authentication. */
   authTime: number
+  /** RFC 8176 methods of that authentication: the `amr` claim, and `acr` (OIDC Core §2) from it. */
+  amr: readonly AuthMethod[]
   /** The nonce of the authorization request; never on refresh (OIDC Core §12.2). */
   nonce?: string | undefined
   /** The access token issued with it, for `at_hash`. */
@@ -43,6 +46,8 @@ export function idTokenSigner(deps: { keys: KeyStore; clock: Clock; issuer: stri
       const payload: Record<string, unknown> = {
         auth_time: Math.floor(claims.authTime / 1000),
         at_hash: accessTokenHash(claims.accessToken),
+        acr: acrOf(claims.amr),
+        amr: [...claims.amr],
       }
       if (claims.nonce !== undefined) payload.nonce = claims.nonce
       payload.iss = deps.issuer

@@ -1,3 +1,4 @@
+import { PASSWORD_ONLY, type AuthMethod } from '../oauth/auth-methods.js'
 import type { AuditLog } from '../audit.js'
 import type { Clock } from '../clock.js'
 import { formatScope } from '../oauth/scope.js'
@@ -74,7 +75,7 @@ export interface TokenResponses {
    * on its refreshes either. `userInactive`, with nothing issued, when the user was disabled or
    * removed since the credentials were checked.
    */
-  forUser(input: Issue & { userId: string; scopes: readonly string[]; audience: string; authTime: number }): Promise<TokenResponse | 'userInactive'>
+  forUser(input: Issue & { userId: string; scopes: readonly string[]; audience: string; authTime: number; amr: readonly AuthMethod[] }): Promise<TokenResponse | 'userInactive'>
   /**
    * A client's own token (`sub` is the client_id, no auth_time). Nothing is stored: it comes
    * from no code or family (ADR 0004), and no refresh token is issued (RFC 6749 §4.4.3).
@@ -112,11 +113,11 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
   /** Every authorization that yields refresh tokens starts a family: only for clients registered for them. */
   const startFamily = (
     client: Client,
-    input: Pick<RefreshTokenFamily, 'userId' | 'audience' | 'authTime' | 'beganWithOpenid'> & { scopes: readonly string[] },
+    input: Pick<RefreshTokenFamily, 'userId' | 'audience' | 'authTime' | 'beganWithOpenid'> & { scopes: readonly string[]; amr: readonly AuthMethod[] },
     now: number,
   ): { family: RefreshTokenFamily; refresh: NewRefreshToken } | undefined => {
     if (!client.grantTypes.includes('refresh_token')) return undefined
-    const family = newFamily({ ...input, scopes: [...input.scopes], clientId: client.id, createdAt: now })
+    const family = newFamily({ ...input, scopes: [...input.scopes], amr: [...input.amr], clientId: client.id, createdAt: now })
     return { family, refresh: newRefreshToken(family, now, lifetimes) }
   }
 
@@ -154,10 +155,13 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
       const { client, code, binding = BEARER } = issue
       const now = deps.clock.now()
       const openid = code.scopes.includes('openid')
-      const access = await sign({ subject: code.userId, clientId: client.id, audience: code.resource, scopes: code.scopes, authTime: code.authTime }, binding)
+      const access = await sign(
+        { subject: code.userId, clientId: client.id, audience: code.resource, scopes: code.scopes, authTime: code.authTime, amr: code.amr },
+        binding,
+      )
       const started = startFamily(
         client,
-        { userId: code.userId, scopes: code.scopes, audience: code.resource, authTime: code.authTime, beganWithOpenid: openid },
+        { userId: code.userId, scopes: code.scopes, audience: code.resource, authTime: code.authTime, amr: code.amr, beganWithOpenid: openid },
         now,
       )
       const redeemed = await deps.codes.redeem({
@@ -173,15 +177,17 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
         binding,
         scopes: code.scopes,
         refreshToken: started?.refresh.token,
-        idToken: openid ? { subject: code.userId, clientId: client.id, authTime: code.authTime, nonce: code.nonce ?? undefined } : undefined,
+        idToken: openid ? { subject: code.userId, clientId: client.id, authTime: code.authTime, amr: code.amr, nonce: code.nonce ?? undefined } : undefined,
       })
     },
 
     async refresh(issue) {
       const { client, family, presentedHash, scopes, binding = BEARER } = issue
       const now = deps.clock.now()
+      // A user's family keeps the amr of the sign-in it began with (older rows read as ["pwd"]).
+      const amr = family.userId === null ? undefined : (family.amr ?? PASSWORD_ONLY)
       const access = await sign(
-        { subject: family.userId ?? family.clientId, clientId: client.id, audience: family.audience, scopes, authTime: family.authTime ?? undefined },
+        { subject: family.userId ?? family.clientId, clientId: client.id, audience: family.audience, scopes, authTime: family.authTime ?? undefined, amr },
         binding,
       )
       // The successor keeps the family's scope (RFC 6749 §6); its expiry slides from now.
@@ -194,17 +200,17 @@ export function tokenResponses(deps: TokenResponseDeps): TokenResponses {
         userId: family.userId,
       })
       if (result !== 'rotated') return result
-      const idToken = family.beganWithOpenid && family.userId !== null && family.authTime !== null
-        ? { subject: family.userId, clientId: client.id, authTime: family.authTime }
+      const idToken = family.beganWithOpenid && family.userId !== null && family.authTime !== null && amr !== undefined
+        ? { subject: family.userId, clientId: client.id, authTime: family.authTime, amr }
         : undefined
       return respond(access, { ...issue, subject: family.userId ?? family.clientId, familyId: family.id }, { binding, scopes, refreshToken: next.token, idToken })
     },
 
     async forUser(issue) {
-      const { client, userId, scopes, audience, authTime, binding = BEARER } = issue
+      const { client, userId, scopes, audience, authTime, amr, binding = BEARER } = issue
       const now = deps.clock.now()
-      const access = await sign({ subject: userId, clientId: client.id, audience, scopes, authTime }, binding)
-      const started = startFamily(client, { userId, scopes, audience, authTime, beganWithOpenid: false }, now)
+      const access = await sign({ subject: userId, clientId: client.id, audience, scopes, authTime, amr }, binding)
+      const started = startFamily(client, { userId, scopes, audience, authTime, amr, beganWithOpenid: false }, now)
       // Every issue for a user checks, in its transaction, that the user is still active: the
       // credentials were checked before argon2's wait, and a disable may have landed since.
       const active = started

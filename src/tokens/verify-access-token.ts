@@ -19,6 +19,9 @@ export interface VerifiedAccessToken {
   issuedAtSeconds: number
   expiresAtSeconds: number
   authTimeSeconds: number | undefined
+  /** RFC 8176 `amr` and OIDC `acr` of a user's token; undefined for a client's token (or an older one). */
+  amr: string[] | undefined
+  acr: string | undefined
 }
 
 export interface AccessTokenVerifier {
@@ -75,7 +78,7 @@ export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer
     async verify(token) {
       const payload = await verifiedPayload(token)
       if (payload === undefined) return undefined
-      const { jti, iss, sub, client_id: clientId, aud, scope, iat, exp, auth_time: authTime } = payload
+      const { jti, iss, sub, client_id: clientId, aud, scope, iat, exp, auth_time: authTime, amr, acr } = payload
       const audience = typeof aud === 'string' ? [aud] : aud
       // Only latchkey's keys signed it, so these hold; checked anyway rather than cast.
       if (
@@ -87,11 +90,13 @@ export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer
         (scope !== undefined && typeof scope !== 'string') ||
         typeof iat !== 'number' ||
         typeof exp !== 'number' ||
-        (authTime !== undefined && typeof authTime !== 'number')
+        (authTime !== undefined && typeof authTime !== 'number') ||
+        (amr !== undefined && !isStringList(amr)) ||
+        (acr !== undefined && typeof acr !== 'string')
       ) {
         return undefined
       }
-      return { jti, issuer: iss, subject: sub, clientId, audience, scope: scope ?? '', issuedAtSeconds: iat, expiresAtSeconds: exp, authTimeSeconds: authTime }
+      return { jti, issuer: iss, subject: sub, clientId, audience, scope: scope ?? '', issuedAtSeconds: iat, expiresAtSeconds: exp, authTimeSeconds: authTime, amr, acr }
     },
   }
 }

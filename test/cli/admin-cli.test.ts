@@ -115,6 +115,24 @@ const cases: CliCase[] = [
     t.equal((await tableCounts(env)).clients, 2)
   }],
 
+  ['client add --require-mfa, and client update --require-mfa / --no-require-mfa', async (t, runCli) => {
+    const env = envFor(t)
+    const strict = await json(t, runCli, ['client', 'add', '--name', 'Bank', '--redirect-uri', 'https://bank.example.com/cb', '--require-mfa'], { env })
+    const id = strict.client_id as string
+    t.match(await json(t, runCli, ['client', 'show', id], { env }), { client_id: id, require_mfa: true })
+    t.match((await runCli(['client', 'show', id], { env })).stdout, /require_mfa: true/)
+    t.match((await runCli(['client', 'list'], { env })).stdout, /Bank {2}\(requires mfa\)/)
+    const plain = await json(t, runCli, ['client', 'add', '--name', 'Shop', '--redirect-uri', 'https://shop.example.com/cb'], { env })
+    t.match(await json(t, runCli, ['client', 'show', plain.client_id as string], { env }), { require_mfa: false }, 'off unless asked')
+
+    const relaxed = await runCli(['client', 'update', id, '--no-require-mfa', '--json'], { env })
+    t.match(JSON.parse(relaxed.stdout), { require_mfa: false, name: 'Bank' })
+    t.match(auditOf(relaxed), [{ event: 'client_updated', clientId: id, fields: ['requireMfa'], actor: 'cli' }])
+    t.match(await json(t, runCli, ['client', 'update', id, '--name', 'Bank 2'], { env }), { require_mfa: false, name: 'Bank 2' }, 'another change leaves it be')
+    t.match(await json(t, runCli, ['client', 'update', id, '--require-mfa'], { env }), { require_mfa: true })
+    t.match(await json(t, runCli, ['client', 'show', id], { env }), { require_mfa: true, name: 'Bank 2' })
+  }],
+
   ['client add --admin registers an admin API client; the reserved scope is refused elsewhere', async (t, runCli) => {
     const env = envFor(t)
     const added = await json(t, runCli, ['client', 'add', '--name', 'Ops', '--admin'], { env })

@@ -112,6 +112,10 @@ eachDialect(t, (t) => {
     const revoked = await app.inject({ method: 'POST', url: '/revoke', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: `token=${tokens.access_token}` })
     t.equal(revoked.statusCode, 200)
     t.equal((await app.inject({ url: '/userinfo', headers: { authorization: `Bearer ${(byPassword.json() as { access_token: string }).access_token}` } })).statusCode, 200)
+    // Once alice has a second factor, the password grant refuses her (after her password was checked).
+    await ctx.store.db.insertInto('totp_factors').values({ user_id: user.id, secret: 'not-a-real-secret', created_at: 0, confirmed_at: 0, last_step: null }).execute()
+    t.equal((await exchange(app, { grant_type: 'password', username: 'alice', password: PASSWORD }, { authorization: auth })).statusCode, 400)
+    await ctx.store.db.deleteFrom('totp_factors').where('user_id', '=', user.id).execute()
 
     // Logout, confirmed on the page.
     const logoutPage = await browser.get('/logout')

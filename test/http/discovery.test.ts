@@ -42,6 +42,14 @@ eachDialect(t, (t) => {
     }
   })
 
+  t.test('advertises the sign-in classes acr_values may ask for, and the amr and acr claims', async (t) => {
+    const { app } = await buildTestApp(t)
+    const doc = (await app.inject('/.well-known/openid-configuration')).json()
+    t.same(doc.acr_values_supported, ['urn:latchkey:acr:pwd', 'urn:latchkey:acr:mfa'])
+    t.ok(doc.claims_supported.includes('amr'), 'amr')
+    t.ok(doc.claims_supported.includes('acr'), 'acr')
+  })
+
   t.test('uses the configured issuer in every URL', async (t) => {
     const { app } = await buildTestApp(t, { env: { ISSUER: 'https://auth.example.com' } })
     const doc = (await app.inject('/.well-known/oauth-authorization-server')).json()

@@ -99,6 +99,9 @@ function accessTokenAnswer(ctx: TestApp, granted: Granted, userId: string) {
     token_type: 'Bearer',
     jti: claims.jti,
     auth_time: claims.auth_time,
+    // How the user signed in: a password, on the login page.
+    acr: 'urn:latchkey:acr:pwd',
+    amr: ['pwd'],
   }
 }
 
@@ -128,6 +131,8 @@ eachDialect(t, (t) => {
       iss: ctx.config.issuer,
       aud: DEFAULT_AUDIENCE,
       token_type: 'refresh_token',
+      acr: 'urn:latchkey:acr:pwd',
+      amr: ['pwd'],
     }
     assertAnswer(t, await introspect(ctx, { token: granted.refreshToken }, granted.client.auth), expected)
     const hinted = await introspect(ctx, { token: granted.refreshToken, token_type_hint: 'refresh_token' }, granted.client.auth)
@@ -207,7 +212,7 @@ eachDialect(t, (t) => {
     const ctx = await buildTestApp(t)
     const client = await confidentialClient(ctx)
     const now = ctx.clock.now()
-    const family = newFamily({ clientId: client.client_id, userId: null, scopes: ['read'], audience: DEFAULT_AUDIENCE, authTime: null, beganWithOpenid: false, createdAt: now })
+    const family = newFamily({ clientId: client.client_id, userId: null, scopes: ['read'], audience: DEFAULT_AUDIENCE, authTime: null, amr: null, beganWithOpenid: false, createdAt: now })
     const refresh = newRefreshToken(family, now, { ttlSeconds: 100, maxTtlSeconds: 1000 })
     const accessToken = { jti: 'jti-no-user', clientId: client.client_id, codeId: null, familyId: family.id, createdAt: now, expiresAt: now + 60_000 }
     await ctx.repos.refreshTokens.createFamily({ family, token: refresh.record, accessToken })

@@ -3,7 +3,7 @@ import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { createDeviceClient, enterUserCode, poll, startDevice } from '../helpers/device.js'
 import { eachDialect } from '../helpers/db.js'
 import { codeNow, enrolTotp, mfaApp, sendCode, sessionAmr, shownSecret } from '../helpers/mfa.js'
-import { codeRequest, createUser, decide, PASSWORD, redirectParams, signIn } from '../helpers/oauth.js'
+import { basic, codeRequest, createUser, decide, exchange, PASSWORD, redirectParams, signIn, verifyAccessToken } from '../helpers/oauth.js'
 
 eachDialect(t, (t) => {
   t.test('a user with an authenticator app: the password leads to the code page, and no session before the code', async (t) => {
@@ -28,7 +28,8 @@ eachDialect(t, (t) => {
     const { ctx, user, client, audit } = await mfaApp(t)
     const { secret } = await enrolTotp(ctx, user)
     const browser = new Browser(ctx.app)
-    const page = await signIn(browser, await browser.get(codeRequest(client).url))
+    const request = codeRequest(client, { scope: 'openid' })
+    const page = await signIn(browser, await browser.get(request.url))
     const consent = await sendCode(browser, page, codeNow(ctx, secret))
     t.equal(consent.statusCode, 200)
     t.match(consent.body, /action="\/authorize\/consent"/)
@@ -36,8 +37,14 @@ eachDialect(t, (t) => {
     t.same(await sessionAmr(ctx), [['pwd', 'otp', 'mfa']])
     const done = await decide(browser, consent, 'allow')
     t.equal(done.statusCode, 303)
-    t.ok(redirectParams(done).get('code'))
+    const code = redirectParams(done).get('code') as string
     t.notOk(audit().some((e) => e.event === 'mfa_failed'))
+    // The tokens say how the user signed in (RFC 8176).
+    const tokens = await exchange(ctx.app, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: request.pkce.verifier }, { authorization: basic(client.client_id, client.client_secret as string) })
+    t.equal(tokens.statusCode, 200)
+    const { payload } = await verifyAccessToken(ctx, (tokens.json() as { access_token: string }).access_token)
+    t.same(payload.amr, ['pwd', 'otp', 'mfa'])
+    t.equal(payload.acr, 'urn:latchkey:acr:mfa')
   })
 
   t.test('a wrong code shows the page again with 401 and an alert, and is audited as mfa_failed', async (t) => {

@@ -55,6 +55,7 @@ for (const dialect of dialects(t)) {
       scopes: ['openid', 'email', 'source:r'],
       audience: 'http://localhost:4000',
       authTime: now,
+      amr: ['pwd'],
       beganWithOpenid: false,
       createdAt: now,
       revokedAt: null,
@@ -191,4 +192,47 @@ t.test('a JSON body works like the form', async (t) => {
     payload: JSON.stringify({ grant_type: 'password', username: 'alice', password: 'nope' }),
   })
   t.same(wrong.json(), { error: 'invalid_grant', error_description: 'wrong username or password' })
+})
+
+/** A confirmed authenticator-app secret stored for the user: a second factor (its value plays no part here). */
+async function giveSecondFactor(ctx: TestApp, userId: string) {
+  await ctx.store.db.insertInto('totp_factors').values({ user_id: userId, secret: 'not-a-real-secret', created_at: 0, confirmed_at: 0, last_step: null }).execute()
+}
+
+t.test('a user with a second factor is refused, and only once the password is right', async (t) => {
+  const { ctx, user, auth, form } = await setup(t)
+  await giveSecondFactor(ctx, user.id)
+  const refused = await exchange(ctx.app, form, auth)
+  assertTokenError(t, refused, 'invalid_grant', /second factor/)
+  t.same(await rows(ctx, 'refresh_token_families'), [], 'nothing issued')
+  const wrong = await exchange(ctx.app, { ...form, password: 'not the password' }, auth)
+  assertTokenError(t, wrong, 'invalid_grant', /^wrong username or password$/)
+  // An unconfirmed enrolment is no second factor yet.
+  await ctx.store.db.updateTable('totp_factors').set({ confirmed_at: null }).where('user_id', '=', user.id).execute()
+  t.equal((await exchange(ctx.app, form, auth)).statusCode, 200, 'an enrolment not yet confirmed does not count')
+})
+
+t.test('every user is refused under MFA_REQUIRED=all, none under MFA_REQUIRED=off without a factor', async (t) => {
+  const all = await setup(t, { env: { MFA_REQUIRED: 'all' } })
+  assertTokenError(t, await exchange(all.ctx.app, all.form, all.auth), 'invalid_grant', /second factor/)
+  const off = await setup(t, { env: { MFA_REQUIRED: 'off' } })
+  t.equal((await exchange(off.ctx.app, off.form, off.auth)).statusCode, 200)
+})
+
+t.test('a client registered with --require-mfa is refused the password grant', async (t) => {
+  const { ctx } = await setup(t)
+  const strict = await createClient(ctx, { grants: ['password'], scope: 'openid', requireMfa: true })
+  const res = await exchange(ctx.app, { grant_type: 'password', username: 'alice', password: PASSWORD }, { authorization: basic(strict.client_id, strict.client_secret as string) })
+  assertTokenError(t, res, 'invalid_grant', /second factor/)
+})
+
+t.test('a password-grant token says amr ["pwd"] and acr pwd, and its refresh keeps them', async (t) => {
+  const { ctx, auth, form } = await setup(t)
+  const res = await exchange(ctx.app, form, auth)
+  t.equal(res.statusCode, 200)
+  const body = res.json() as { access_token: string; refresh_token: string }
+  t.same([(await verifyAccessToken(ctx, body.access_token)).payload.amr, (await verifyAccessToken(ctx, body.access_token)).payload.acr], [['pwd'], 'urn:latchkey:acr:pwd'])
+  const refreshed = await exchange(ctx.app, { grant_type: 'refresh_token', refresh_token: body.refresh_token }, auth)
+  t.equal(refreshed.statusCode, 200)
+  t.match((await verifyAccessToken(ctx, (refreshed.json() as { access_token: string }).access_token)).payload, { amr: ['pwd'], acr: 'urn:latchkey:acr:pwd' })
 })

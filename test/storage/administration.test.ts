@@ -15,12 +15,12 @@ function client(id: string, scopes: string[] = ['openid']) {
 /** A family with one access token, a consent, a session, an unused code and a transaction for the user. */
 async function holdings(repos: Repositories, store: { db: import('kysely').Kysely<import('../../src/storage/database.js').Database> }, userId: string, clientId: string, tag: string) {
   await repos.refreshTokens.createFamily({
-    family: { id: `fam-${tag}`, clientId, userId, scopes: ['openid'], audience: 'https://api', authTime: NOW, beganWithOpenid: true, createdAt: NOW, revokedAt: null },
+    family: { id: `fam-${tag}`, clientId, userId, scopes: ['openid'], audience: 'https://api', authTime: NOW, amr: ['pwd'], beganWithOpenid: true, createdAt: NOW, revokedAt: null },
     token: { tokenHash: `rt-${tag}`, familyId: `fam-${tag}`, createdAt: NOW, expiresAt: NOW + 1e6, rotatedAt: null },
     accessToken: { jti: `jti-${tag}`, clientId, codeId: null, familyId: `fam-${tag}`, createdAt: NOW, expiresAt: NOW + 1e6 },
   })
   await repos.consents.grant(clientId, userId, 'https://api', ['openid'], NOW)
-  await repos.sessions.create({ idHash: `sess-${tag}`.padEnd(64, '0'), userId, authTime: NOW, createdAt: NOW, expiresAt: NOW + 1e6 })
+  await repos.sessions.create({ idHash: `sess-${tag}`.padEnd(64, '0'), userId, authTime: NOW, amr: ['pwd'], createdAt: NOW, expiresAt: NOW + 1e6 })
   await store.db.insertInto('authorization_codes').values({ id: `code-${tag}`, code_hash: `ch-${tag}`, client_id: clientId, user_id: userId, redirect_uri: 'https://a/cb', scopes: '[]', resource: 'https://api', code_challenge: null, code_challenge_method: null, auth_time: NOW, created_at: NOW, expires_at: NOW + 60_000, used_at: null, family_id: null, nonce: null }).execute()
 }
 

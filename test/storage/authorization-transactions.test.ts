@@ -8,7 +8,7 @@ function transaction(id: string, address: string | null, expiresAt: number, comp
   return {
     id, browserHash: 'b', csrfHash: 'c', clientId: 'c1', redirectUri: 'https://app.example.com/cb', state: null, scopes: [],
     resource: 'https://api.example.com', codeChallenge: null, codeChallengeMethod: null, nonce: null, forceConsent: false,
-    userId: null, authTime: null, createdAt: expiresAt - 600_000, expiresAt, completedAt, loginHint: null, maxAgeSeconds: null, address, uiLocale: null,
+    userId: null, authTime: null, amr: null, acrValues: null, pendingUserId: null, pendingAmr: null, passkeyChallenge: null, createdAt: expiresAt - 600_000, expiresAt, completedAt, loginHint: null, maxAgeSeconds: null, address, uiLocale: null,
   }
 }
 

@@ -8,7 +8,7 @@ const NOW = 1_795_000_000_000
 function device(id: string, overrides: Partial<DeviceAuthorization> = {}): DeviceAuthorization {
   return {
     id, deviceCodeHash: `d-${id}`, userCodeHash: `u-${id}`, clientId: 'c1', scopes: ['openid'], resource: 'https://api.example.com',
-    status: 'pending', userId: null, authTime: null, codeId: null, intervalSeconds: 5, lastPolledAt: null, address: '192.0.2.1',
+    status: 'pending', userId: null, authTime: null, amr: null, codeId: null, intervalSeconds: 5, lastPolledAt: null, address: '192.0.2.1',
     createdAt: NOW, expiresAt: NOW + 600_000, redeemedAt: null, ...overrides,
   }
 }
@@ -16,7 +16,7 @@ function device(id: string, overrides: Partial<DeviceAuthorization> = {}): Devic
 function code(id: string): AuthorizationCode {
   return {
     id, codeHash: `h-${id}`, clientId: 'c1', userId: 'u1', redirectUri: 'http://localhost:3000/device', scopes: ['openid'],
-    resource: 'https://api.example.com', codeChallenge: null, codeChallengeMethod: null, authTime: NOW - 1000, createdAt: NOW,
+    resource: 'https://api.example.com', codeChallenge: null, codeChallengeMethod: null, authTime: NOW - 1000, amr: ['pwd'], createdAt: NOW,
     expiresAt: NOW + 600_000, usedAt: null, familyId: null, nonce: null,
   }
 }
@@ -61,9 +61,9 @@ for (const dialect of dialects(t)) {
       t.ok(await devices.approve({ id: 'a', code: code('a-code'), now: NOW }))
       t.match(await devices.findById('a'), { status: 'approved', userId: 'u1', authTime: NOW - 1000, codeId: 'a-code' })
       t.notOk(await devices.approve({ id: 'a', code: code('a-again'), now: NOW }), 'approved already')
-      t.notOk(await devices.deny({ id: 'a', userId: 'u1', authTime: NOW, now: NOW }), 'nor denied after')
+      t.notOk(await devices.deny({ id: 'a', userId: 'u1', authTime: NOW, amr: ['pwd'], now: NOW }), 'nor denied after')
       await devices.create(device('d'))
-      t.ok(await devices.deny({ id: 'd', userId: 'u1', authTime: NOW, now: NOW }))
+      t.ok(await devices.deny({ id: 'd', userId: 'u1', authTime: NOW, amr: ['pwd'], now: NOW }))
       t.match(await devices.findById('d'), { status: 'denied', userId: 'u1', codeId: null })
     })
 

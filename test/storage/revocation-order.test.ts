@@ -20,7 +20,7 @@ for (const dialect of dialects(t)) {
       await repos.users.create({ id: USER, username: 'alice', passwordHash: 'h', email: null, name: null, createdAt: NOW })
       await repos.clients.create({ id: 'lk_a', name: 'App', secretHash: 'a'.repeat(64), isPublic: false, redirectUris: [], postLogoutRedirectUris: [], grantTypes: ['refresh_token'], scopes: ['openid'], audience: null, resources: [], createdAt: NOW })
       await repos.refreshTokens.createFamily({
-        family: { id: 'fam', clientId: 'lk_a', userId: USER, scopes: ['openid'], audience: 'https://api', authTime: NOW, beganWithOpenid: false, createdAt: NOW, revokedAt: null },
+        family: { id: 'fam', clientId: 'lk_a', userId: USER, scopes: ['openid'], audience: 'https://api', authTime: NOW, amr: ['pwd'], beganWithOpenid: false, createdAt: NOW, revokedAt: null },
         token: { tokenHash: 'rt-1', familyId: 'fam', createdAt: NOW, expiresAt: NOW + 1e6, rotatedAt: null },
         accessToken: { jti: 'jti-1', clientId: 'lk_a', codeId: null, familyId: 'fam', createdAt: NOW, expiresAt: NOW + 1e6 },
       })

@@ -27,7 +27,21 @@ function transactionStore(): AuthorizationTransactionRepository & { rows: Map<st
     },
     async setUser(id, user) {
       const tx = rows.get(id)
-      if (tx) Object.assign(tx, { userId: user?.userId ?? null, authTime: user?.authTime ?? null })
+      if (tx) Object.assign(tx, { userId: user?.userId ?? null, authTime: user?.authTime ?? null, amr: user ? [...user.amr] : null, pendingUserId: null, pendingAmr: null })
+    },
+    async setPending(id, pending) {
+      const tx = rows.get(id)
+      if (tx) Object.assign(tx, { userId: null, authTime: null, amr: null, pendingUserId: pending?.userId ?? null, pendingAmr: pending ? [...pending.amr] : null })
+    },
+    async setPasskeyChallenge(id, challenge) {
+      const tx = rows.get(id)
+      if (tx) tx.passkeyChallenge = challenge
+    },
+    async takePasskeyChallenge(id) {
+      const tx = rows.get(id)
+      const challenge = tx?.passkeyChallenge ?? null
+      if (tx) tx.passkeyChallenge = null
+      return challenge
     },
     async complete(id, now) {
       const tx = rows.get(id)
@@ -57,6 +71,10 @@ function sessionStore(): LoginSessionRepository & { rows: Map<string, LoginSessi
     async findActive(idHash, now) {
       const session = rows.get(idHash)
       return session && session.expiresAt > now ? session : undefined
+    },
+    async setPasskeyChallenge() {},
+    async takePasskeyChallenge() {
+      return null
     },
     async delete(idHash) {
       rows.delete(idHash)
@@ -116,7 +134,7 @@ t.test('transactions', async (t) => {
   })
 
   t.test('start records a session that already satisfies the request', async (t) => {
-    const { tx } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: { userId: 'u1', authTime: 5 }, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
+    const { tx } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: { userId: 'u1', authTime: 5, amr: ['pwd'] }, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
     t.same([tx.userId, tx.authTime, tx.loginHint, tx.maxAgeSeconds], ['u1', 5, null, null])
   })
 
@@ -156,7 +174,7 @@ t.test('transactions', async (t) => {
 
   t.test('setUser records and forgets the user', async (t) => {
     const { tx } = await transactions.start({ grant: GRANT, browserId, forceConsent: false, signedIn: undefined, loginHint: undefined, maxAgeSeconds: undefined, clientAddress: ADDRESS })
-    await transactions.setUser(tx.id, { userId: 'u2', authTime: 9 })
+    await transactions.setUser(tx.id, { userId: 'u2', authTime: 9, amr: ['pwd', 'otp', 'mfa'] })
     t.same([store.rows.get(tx.id)?.userId, store.rows.get(tx.id)?.authTime], ['u2', 9])
     await transactions.setUser(tx.id, null)
     t.same([store.rows.get(tx.id)?.userId, store.rows.get(tx.id)?.authTime], [null, null])
@@ -283,13 +301,13 @@ t.test('login sessions', async (t) => {
     const clock = new FakeClock()
     const store = sessionStore()
     const sessions = loginSessions({ sessions: store, clock })
-    const first = await sessions.start('u1', undefined)
+    const first = await sessions.start('u1', undefined, ['pwd'])
     if (!first) throw new Error('not started')
     t.equal(first.authTime, clock.now())
     t.same([...store.rows.keys()], [sha256Hex(first.sessionId)])
     t.equal(store.rows.get(sha256Hex(first.sessionId))?.expiresAt, clock.now() + SESSION_TTL_MS)
     t.equal((await sessions.find(first.sessionId))?.userId, 'u1')
-    const second = await sessions.start('u2', first.sessionId)
+    const second = await sessions.start('u2', first.sessionId, ['hwk'])
     if (!second) throw new Error('not started')
     t.not(second.sessionId, first.sessionId)
     t.same([...store.rows.keys()], [sha256Hex(second.sessionId)], 'the previous session is gone (no fixation)')
@@ -303,7 +321,7 @@ t.test('login sessions', async (t) => {
   t.test('end deletes the session; an unknown or empty one is fine', async (t) => {
     const store = sessionStore()
     const sessions = loginSessions({ sessions: store, clock: new FakeClock() })
-    const { sessionId } = (await sessions.start('u1', undefined)) ?? { sessionId: '' }
+    const { sessionId } = (await sessions.start('u1', undefined, ['pwd'])) ?? { sessionId: '' }
     await sessions.end('')
     await sessions.end('unknown')
     t.equal(store.rows.size, 1)
@@ -335,7 +353,7 @@ t.test('code issuance stores the code hashed and bound to the grant, and redirec
     codeTtlSeconds: 60,
     issuer: 'https://auth.example.com',
   })
-  const grant: ApprovedGrant = { ...GRANT, userId: 'u1', authTime: clock.now() - 5000 }
+  const grant: ApprovedGrant = { ...GRANT, userId: 'u1', authTime: clock.now() - 5000, amr: ['pwd', 'otp', 'mfa'] }
   const location = new URL(await codes.issue(grant))
   t.equal(`${location.origin}${location.pathname}`, 'https://app.example.com/cb')
   t.equal(location.searchParams.get('x'), '1', 'the registered query is kept')
@@ -346,8 +364,8 @@ t.test('code issuance stores the code hashed and bound to the grant, and redirec
   const stored = created[0] as AuthorizationCode
   t.equal(stored.codeHash, sha256Hex(code), 'only the hash is stored')
   t.same(
-    { clientId: stored.clientId, userId: stored.userId, redirectUri: stored.redirectUri, scopes: stored.scopes, resource: stored.resource, codeChallenge: stored.codeChallenge, codeChallengeMethod: stored.codeChallengeMethod, authTime: stored.authTime, nonce: stored.nonce },
-    { clientId: 'lk_client', userId: 'u1', redirectUri: GRANT.redirectUri, scopes: GRANT.scopes, resource: GRANT.resource, codeChallenge: 'challenge', codeChallengeMethod: 'S256', authTime: grant.authTime, nonce: 'n-1' },
+    { clientId: stored.clientId, userId: stored.userId, redirectUri: stored.redirectUri, scopes: stored.scopes, resource: stored.resource, codeChallenge: stored.codeChallenge, codeChallengeMethod: stored.codeChallengeMethod, authTime: stored.authTime, amr: stored.amr, nonce: stored.nonce },
+    { clientId: 'lk_client', userId: 'u1', redirectUri: GRANT.redirectUri, scopes: GRANT.scopes, resource: GRANT.resource, codeChallenge: 'challenge', codeChallengeMethod: 'S256', authTime: grant.authTime, amr: ['pwd', 'otp', 'mfa'], nonce: 'n-1' },
   )
   t.same([stored.createdAt, stored.expiresAt, stored.usedAt, stored.familyId], [clock.now(), clock.now() + 60_000, null, null])
 

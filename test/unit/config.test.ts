@@ -28,7 +28,13 @@ t.test('defaults match the contract', async (t) => {
     adminApi: false,
     brand: { name: 'latchkey', color: '#3451b2', logo: undefined },
     registration: { mode: 'off', scopes: ['openid', 'profile', 'email', 'offline_access'], unusedDays: 30, limitPerAddress: 20 },
+    mfaRequired: 'enrolled',
   })
+})
+
+t.test('MFA_REQUIRED is off, enrolled or all; anything else stops the start', async (t) => {
+  for (const value of ['off', 'enrolled', 'all'] as const) t.equal(loadConfig({ MFA_REQUIRED: value }).mfaRequired, value)
+  t.throws(() => loadConfig({ MFA_REQUIRED: 'always' }), /MFA_REQUIRED/)
 })
 
 t.test('reads the registration variables', async (t) => {

@@ -16,7 +16,7 @@ const clock = new FakeClock()
 const client = { id: 'c1' } as Client
 const approved: DeviceAuthorization = {
   id: 'd1', deviceCodeHash: 'h', userCodeHash: 'u', clientId: 'c1', scopes: ['openid'], resource: 'https://api.example.com', status: 'approved',
-  userId: 'u1', authTime: 0, codeId: 'code1', intervalSeconds: 5, lastPolledAt: null, address: '192.0.2.1', createdAt: clock.now(),
+  userId: 'u1', authTime: 0, amr: ['pwd'], codeId: 'code1', intervalSeconds: 5, lastPolledAt: null, address: '192.0.2.1', createdAt: clock.now(),
   expiresAt: clock.now() + 600_000, redeemedAt: null,
 }
 const code = { id: 'code1', usedAt: null } as AuthorizationCode
@@ -77,5 +77,5 @@ t.test('an approval of a device authorization gone since (its client removed) ap
     counters: {} as FailureCounterRepository,
     clock,
   })
-  t.equal(await devices.approve('gone', { userId: 'u1', authTime: 0, verificationUri: 'http://localhost:3000/device' }), false)
+  t.equal(await devices.approve('gone', { userId: 'u1', authTime: 0, amr: ['pwd'], verificationUri: 'http://localhost:3000/device' }), false)
 })

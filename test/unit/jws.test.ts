@@ -84,9 +84,9 @@ t.test('access and ID tokens: header and claims exactly as before, whatever the 
     const verified = await jwtVerify(issued.token, await importJWK(publicJwk(keys.signingKey(alg).kid), alg), { algorithms: [alg], typ: 'at+jwt', currentDate: new Date(clock.now()) })
     t.same(verified.payload, { ...decoded, jti: issued.jti }, `${alg}: the same claims`)
   }
-  const idToken = await idTokenSigner({ keys, clock, issuer: 'https://as.example', ttlSeconds: 600 }).issue({ subject: 'user-1', clientId: 'lk_app', authTime: clock.now(), nonce: 'n', accessToken: rs.token })
+  const idToken = await idTokenSigner({ keys, clock, issuer: 'https://as.example', ttlSeconds: 600 }).issue({ subject: 'user-1', clientId: 'lk_app', authTime: clock.now(), amr: ['pwd'], nonce: 'n', accessToken: rs.token })
   t.same(decodeProtectedHeader(idToken), { alg: 'RS256', kid: rsKey.kid, typ: 'JWT' })
-  t.same(Object.keys(decodeJwt(idToken)), ['auth_time', 'at_hash', 'nonce', 'iss', 'sub', 'aud', 'iat', 'exp'])
+  t.same(Object.keys(decodeJwt(idToken)), ['auth_time', 'at_hash', 'acr', 'amr', 'nonce', 'iss', 'sub', 'aud', 'iat', 'exp'])
   const { iss, sub, aud, iat, exp, ...rest } = decodeJwt(idToken) as Record<string, string | number>
   const viaJose = await new SignJWT(rest)
     .setProtectedHeader({ alg: 'RS256', kid: rsKey.kid, typ: 'JWT' })

@@ -74,6 +74,7 @@ async function storedCode(ctx: Awaited<ReturnType<typeof setup>>, client: Client
     codeChallenge: null,
     codeChallengeMethod: null,
     authTime: now - 30_000,
+    amr: ['pwd', 'otp', 'mfa'],
     createdAt: now,
     expiresAt: now + 60_000,
     usedAt: null,
@@ -113,7 +114,7 @@ t.test('a user token starts a family (never an OpenID one) only for a client reg
   const ctx = await setup(t)
   const withRefresh = await ctx.clientOf(['password', 'refresh_token'])
   const authTime = ctx.clock.now()
-  const res = issued(await ctx.tokens.forUser({ request: ctx.request, client: withRefresh, userId: ctx.user.id, scopes: ['openid', 'read'], audience: AUDIENCE, authTime }))
+  const res = issued(await ctx.tokens.forUser({ request: ctx.request, client: withRefresh, userId: ctx.user.id, scopes: ['openid', 'read'], audience: AUDIENCE, authTime, amr: ['pwd'] }))
   t.type(res.refresh_token, 'string')
   t.notOk(res.id_token, 'no ID token outside OpenID Connect flows')
   const found = await ctx.repos.refreshTokens.findWithFamily(sha256Hex(res.refresh_token as string))
@@ -126,7 +127,7 @@ t.test('a user token starts a family (never an OpenID one) only for a client reg
   t.equal(record?.familyId, found?.family.id, 'the jti is recorded with its family')
 
   const without = await ctx.clientOf(['password'])
-  const plain = issued(await ctx.tokens.forUser({ request: ctx.request, client: without, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime }))
+  const plain = issued(await ctx.tokens.forUser({ request: ctx.request, client: without, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime, amr: ['pwd'] }))
   t.notOk(plain.refresh_token)
   t.equal(await ctx.count('refresh_token_families'), 1)
   t.equal(await ctx.count('access_tokens'), 1, 'a token from no family is not recorded')
@@ -212,9 +213,9 @@ t.test('a user disabled after the checks (a disable racing a sign-in) gets nothi
   t.equal(await ctx.tokens.refresh({ request: ctx.request, client, family, presentedHash, scopes: ['read'] }), 'userInactive')
   t.equal((await ctx.repos.refreshTokens.findByHash(presentedHash))?.rotatedAt, null, 'the token is not even marked rotated')
   const authTime = ctx.clock.now()
-  t.equal(await ctx.tokens.forUser({ request: ctx.request, client, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime }), 'userInactive')
+  t.equal(await ctx.tokens.forUser({ request: ctx.request, client, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime, amr: ['pwd'] }), 'userInactive')
   const plain = await ctx.clientOf(['password'])
-  t.equal(await ctx.tokens.forUser({ request: ctx.request, client: plain, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime }), 'userInactive', 'without a family too')
+  t.equal(await ctx.tokens.forUser({ request: ctx.request, client: plain, userId: ctx.user.id, scopes: ['read'], audience: AUDIENCE, authTime, amr: ['pwd'] }), 'userInactive', 'without a family too')
   t.same(await counts(), before, 'nothing written')
   t.equal(ctx.recorded.filter((e) => e.event === 'tokens_issued').length, 1, 'only the issue before the disable')
 })

@@ -18,6 +18,7 @@ const registration = {
   scope: { type: 'string', description: 'space-separated; "" for none' },
   resources: { ...strings, description: 'the audiences it may request (RFC 8707)' },
   admin: { type: 'boolean', description: 'an admin API client (scope latchkey:admin, audience ISSUER/admin/v1)' },
+  require_mfa: { type: 'boolean', description: 'accept only a sign-in with two factors or a passkey (--require-mfa)' },
 } as const
 
 interface RegistrationBody {
@@ -28,6 +29,7 @@ interface RegistrationBody {
   scope?: string
   resources?: string[]
   admin?: boolean
+  require_mfa?: boolean
 }
 
 function registrationInput(body: RegistrationBody) {
@@ -39,6 +41,7 @@ function registrationInput(body: RegistrationBody) {
     scope: body.scope,
     resources: body.resources,
     admin: body.admin,
+    requireMfa: body.require_mfa,
   }
 }
 

@@ -64,8 +64,12 @@ export const client = {
     created_at: time,
     previous_secret_expires_at: nullableTime,
     self_registered: { type: 'boolean' },
+    require_mfa: { type: 'boolean', description: 'its users must sign in with two factors or a passkey' },
   },
-  required: ['client_id', 'name', 'public', 'admin', 'redirect_uris', 'post_logout_redirect_uris', 'grants', 'scopes', 'resources', 'audience', 'created_at', 'previous_secret_expires_at', 'self_registered'],
+  required: [
+    'client_id', 'name', 'public', 'admin', 'redirect_uris', 'post_logout_redirect_uris', 'grants', 'scopes', 'resources', 'audience', 'created_at',
+    'previous_secret_expires_at', 'self_registered', 'require_mfa',
+  ],
 } as const
 
 export const addedClient = {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { signInIsRecent } from '../../authorization/login-session.js'
 import { findClient } from '../../authorization/request.js'
-import { grantOf } from '../../authorization/transactions.js'
+import { grantOf, signedInTransaction } from '../../authorization/transactions.js'
 import { AuthorizationRedirectError, OAuthError } from '../../errors.js'
 import { Params } from '../../oauth/params.js'
 import { formTransaction, type FormRouteContext } from './form.js'
@@ -13,8 +13,9 @@ export function consentRoute(app: FastifyInstance, ctx: FormRouteContext): void 
   app.post('/authorize/consent', { config: ctx.routeConfig }, async (request, reply) => {
     const params = new Params(request.body)
     const { tx, csrfToken } = await formTransaction(ctx, request, params)
-    const { userId, authTime } = tx
-    if (userId === null || authTime === null) throw new OAuthError('invalid_request', 'sign in first')
+    const signedIn = signedInTransaction(tx)
+    if (!signedIn) throw new OAuthError('invalid_request', 'sign in first')
+    const { userId, authTime, amr } = signedIn
     // The sign-in this page was shown for must still be this browser's: not ended by a logout,
     // expired, or replaced by another user's sign-in in another tab.
     const session = await auth.sessions.find(cookies.sessionId(request))
@@ -23,19 +24,21 @@ export function consentRoute(app: FastifyInstance, ctx: FormRouteContext): void 
         reason: 'signed_out',
       })
     }
-    if (!signInIsRecent(authTime, tx.maxAgeSeconds, clock.now())) {
-      // OIDC Core §3.1.2.1: the application asked for a sign-in no older than max_age.
+    const client = await findClient(repos.clients, tx.clientId)
+    // OIDC Core §3.1.2.1: the application asked for a sign-in no older than max_age. And again
+    // here, in depth: the sign-in must meet the class required (the client's --require-mfa,
+    // acr_values, MFA_REQUIRED) as it stands now.
+    const strongEnough = await auth.requirements.isMetBy(amr, { client, acrValues: tx.acrValues, userId })
+    if (!signInIsRecent(authTime, tx.maxAgeSeconds, clock.now()) || !strongEnough) {
       await auth.transactions.setUser(tx.id, null)
-      const client = await findClient(repos.clients, tx.clientId)
       return steps.renderLogin(reply, { tx, csrfToken, client }, { error: { key: 'login.error.again' } })
     }
     const decision = params.get('decision')
     if (decision !== 'allow' && decision !== 'deny') throw new OAuthError('invalid_request', 'decision must be allow or deny')
-    const client = await findClient(repos.clients, tx.clientId)
     await auth.transactions.complete(tx.id)
     // RFC 8628 §3.3: a device's request ends on a page, with no redirect and no remembered consent.
     const deviceAuthorizationId = tx.deviceAuthorizationId
-    if (deviceAuthorizationId != null) return ctx.device.decide(request, reply, { tx: { ...tx, deviceAuthorizationId }, userId, authTime, client, decision })
+    if (deviceAuthorizationId != null) return ctx.device.decide(request, reply, { tx: { ...tx, deviceAuthorizationId }, userId, authTime, amr, client, decision })
     if (decision === 'deny') {
       request.audit.record({ event: 'consent_denied', userId, clientId: client.id })
       throw new AuthorizationRedirectError('access_denied', 'the user denied the request', {
@@ -45,6 +48,6 @@ export function consentRoute(app: FastifyInstance, ctx: FormRouteContext): void 
     }
     await auth.consent.remember(client.id, userId, tx)
     request.audit.record({ event: 'consent_given', userId, clientId: client.id, scopes: tx.scopes, resource: tx.resource })
-    return steps.redirectWithCode(request, reply, { ...grantOf(tx), userId, authTime })
+    return steps.redirectWithCode(request, reply, { ...grantOf(tx), userId, authTime, amr })
   })
 }

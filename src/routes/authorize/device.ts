@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AuthMethod } from '../../oauth/auth-methods.js'
 import type { Authorization } from '../../authorization/index.js'
+import { signedInTransaction } from '../../authorization/transactions.js'
 import { findClient } from '../../authorization/request.js'
 import { OAuthError } from '../../errors.js'
 import { Params } from '../../oauth/params.js'
@@ -10,7 +12,6 @@ import type { AuthorizationTransaction } from '../../storage/authorization-trans
 import type { Client } from '../../storage/clients.js'
 import { verificationUri } from '../device-authorization.js'
 import type { FormRouteContext } from './form.js'
-import { signedInTransaction } from '../../authorization/transactions.js'
 import { startTransaction } from './start.js'
 
 /** The end of a device's authorization: the user's decision on the consent page. */
@@ -23,18 +24,25 @@ export interface DeviceSteps {
   decide(
     request: FastifyRequest,
     reply: FastifyReply,
-    input: { tx: AuthorizationTransaction & { deviceAuthorizationId: string }; userId: string; authTime: number; client: Client; decision: 'allow' | 'deny' },
+    input: {
+      tx: AuthorizationTransaction & { deviceAuthorizationId: string }
+      userId: string
+      authTime: number
+      amr: readonly AuthMethod[]
+      client: Client
+      decision: 'allow' | 'deny'
+    },
   ): Promise<FastifyReply>
 }
 
 export function deviceSteps(deps: { auth: Authorization; pages: Pages }): DeviceSteps {
   return {
-    async decide(request, reply, { tx, userId, authTime, client, decision }) {
+    async decide(request, reply, { tx, userId, authTime, amr, client, decision }) {
       const id = tx.deviceAuthorizationId
       const decided =
         decision === 'allow'
-          ? await deps.auth.devices.approve(id, { userId, authTime, verificationUri: tx.redirectUri })
-          : await deps.auth.devices.deny(id, { userId, authTime })
+          ? await deps.auth.devices.approve(id, { userId, authTime, amr, verificationUri: tx.redirectUri })
+          : await deps.auth.devices.deny(id, { userId, authTime, amr })
       // Expired while the pages were open (or decided in another tab): the device gets nothing.
       if (!decided) throw new OAuthError('invalid_request', 'the code from your device has expired or was already used', { reason: 'expired' })
       // The device authorization's id, never its codes.
@@ -109,7 +117,9 @@ export function deviceRoute(app: FastifyInstance, ctx: FormRouteContext & { page
 
     const { device } = entry
     const client = await findClient(repos.clients, device.clientId)
-    const session = await auth.sessions.find(cookies.sessionId(request))
+    const found = await auth.sessions.find(cookies.sessionId(request))
+    // A session counts only if its sign-in meets what this client requires (no acr_values here).
+    const session = found && (await auth.requirements.isMetBy(found.amr, { client, acrValues: null, userId: found.userId })) ? found : undefined
     const open = await startTransaction(auth, request, {
       grant: {
         clientId: device.clientId,

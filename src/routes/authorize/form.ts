@@ -1,8 +1,5 @@
 import type { FastifyRequest } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
-import type { MfaPolicy } from '../../oauth/auth-methods.js'
-import type { SecondFactors } from '../../accounts/second-factors.js'
-import type { AuditLog } from '../../audit.js'
 import type { Clock } from '../../clock.js'
 import type { Params } from '../../oauth/params.js'
 import type { AuthorizationTransaction } from '../../storage/authorization-transactions.js'
@@ -24,10 +21,6 @@ export interface FormRouteContext {
   routeConfig: { errorFormat: 'authorize' }
   /** The second factor after the password (second-step.ts). */
   secondStep: SecondStep
-  /** The request's authenticator apps and recovery codes (they record their own audit events). */
-  secondFactorsFor: (audit: AuditLog) => SecondFactors
-  /** MFA_REQUIRED. */
-  mfaRequired: MfaPolicy
 }
 
 /** The transaction a posted form names, checked against this browser's cookie and CSRF token. */

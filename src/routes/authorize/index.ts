@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { Authorization } from '../../authorization/index.js'
 import { sessionSatisfies } from '../../authorization/login-session.js'
+import { signedInTransaction } from '../../authorization/transactions.js'
 import { authorizationError, parseAuthorizationRequest } from '../../authorization/request.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
@@ -20,7 +21,6 @@ import { browserCookies, redirectPostToGet } from '../browser-cookies.js'
 import { consentRoute } from './consent.js'
 import { deviceRoute, deviceSteps } from './device.js'
 import { loginRoute } from './login.js'
-import { signedInTransaction } from '../../authorization/transactions.js'
 import { startTransaction } from './start.js'
 import { authorizeSteps } from './steps.js'
 
@@ -59,7 +59,12 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     const found = req.prompt.login ? undefined : await auth.sessions.find(cookies.sessionId(request))
     const hinted = found && req.idTokenHint !== undefined ? await hints.verify(req.idTokenHint) : undefined
     const requirement = { maxAgeSeconds: req.maxAgeSeconds, hintSubject: hinted?.subject }
-    const session = found && sessionSatisfies(found, requirement, clock.now()) ? found : undefined
+    // OIDC Core §3.1.2.1: a session counts only if it is recent enough, of the hinted user, and
+    // its sign-in meets the class required (acr_values, the client's --require-mfa, MFA_REQUIRED);
+    // otherwise the user signs in again (prompt=none: login_required).
+    const strongEnough = async (s: NonNullable<typeof found>) =>
+      auth.requirements.isMetBy(s.amr, { client: req.client, acrValues: req.acrValues, userId: s.userId })
+    const session = found && sessionSatisfies(found, requirement, clock.now()) && (await strongEnough(found)) ? found : undefined
     const grant: AuthorizationGrant = {
       clientId: req.client.id,
       redirectUri: req.redirectUri,
@@ -78,7 +83,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       if (await auth.consent.needsConsent(req.client, { ...grant, userId: session.userId, forceConsent: false })) {
         throw authorizationError(req.client, new OAuthError('consent_required', 'the user has not consented to this request'), target)
       }
-      return steps.redirectWithCode(request, reply, { ...grant, userId: session.userId, authTime: session.authTime })
+      return steps.redirectWithCode(request, reply, { ...grant, userId: session.userId, authTime: session.authTime, amr: session.amr })
     }
 
     const open = await startTransaction(auth, request, {
@@ -86,6 +91,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
       browserId: cookies.browserId(request, reply),
       forceConsent: req.prompt.consent,
       signedIn: session && { userId: session.userId, authTime: session.authTime, amr: session.amr },
+      acrValues: req.acrValues,
       loginHint: req.loginHint,
       maxAgeSeconds: req.maxAgeSeconds,
       // OIDC Core §3.1.2.1: the pages' language, kept for the forms that follow.
@@ -108,9 +114,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
     repos,
     clock,
     routeConfig,
-    secondFactorsFor,
     secondStep: secondStep({ pages, secondFactorsFor, limits: options.signInLimits, users: repos.users }),
-    mfaRequired: config.mfaRequired,
   }
   loginRoute(app, { ...context, signIns: options.signIns })
   secondFactorRoutes(app, context)

@@ -3,7 +3,7 @@ import type { SignInChecker } from '../../accounts/credentials.js'
 import { findClient } from '../../authorization/request.js'
 import { Params } from '../../oauth/params.js'
 import { formTransaction, type FormRouteContext } from './form.js'
-import { authorizeFlow, requiredForTransaction } from './sign-in-flow.js'
+import { authorizeFlow } from './sign-in-flow.js'
 
 /** POST /authorize/login: the login form, or "use another account". */
 export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signIns: SignInChecker }): void {
@@ -35,7 +35,8 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     // One message for every failure.
     if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
     const { user } = checked
-    const required = await requiredForTransaction(ctx, request.audit, { client, acrValues: tx.acrValues, userId: user.id })
+    // The one place the policy is evaluated (MFA_REQUIRED, --require-mfa, acr_values).
+    const required = await auth.requirements.requiredFor({ client, acrValues: tx.acrValues, userId: user.id })
     return ctx.secondStep.afterPassword(request, reply, authorizeFlow(ctx, view), user, required)
   })
 }

@@ -1,7 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { requiredAcr, type Acr, type MfaPolicy } from '../../oauth/auth-methods.js'
-import type { SecondFactors } from '../../accounts/second-factors.js'
-import type { AuditLog } from '../../audit.js'
 import type { SignedInTransaction, OpenTransaction } from '../../authorization/transactions.js'
 import type { Client } from '../../storage/clients.js'
 import type { SignInFlow } from '../sign-in/second-step.js'
@@ -13,20 +10,6 @@ export function transactionFields(view: OpenTransaction) {
     { name: 'transaction', value: view.tx.id },
     { name: 'csrf_token', value: view.csrfToken },
   ]
-}
-
-/** The class this sign-in must meet for this client and request (design: requiredAcr). */
-export async function requiredForTransaction(
-  deps: { mfaRequired: MfaPolicy; secondFactorsFor: (audit: AuditLog) => SecondFactors },
-  audit: AuditLog,
-  input: { client: Client; acrValues: string | null; userId: string },
-): Promise<Acr> {
-  return requiredAcr({
-    policy: deps.mfaRequired,
-    userHasFactor: await deps.secondFactorsFor(audit).hasFactor(input.userId),
-    clientRequiresMfa: input.client.requireMfa === true,
-    acrValues: input.acrValues,
-  })
 }
 
 /** An authorization transaction as a sign-in flow: it ends on the consent page or with the code. */

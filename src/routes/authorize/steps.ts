@@ -5,6 +5,7 @@ import { isLoopbackHost } from '../../config.js'
 import { grantOf, type OpenTransaction, type SignedInTransaction } from '../../authorization/transactions.js'
 import type { ApprovedGrant } from '../../authorization/code-issuance.js'
 import { redirectStatus } from '../../error-handler.js'
+import { OAuthError } from '../../errors.js'
 import type { PageMessage } from '../../pages/i18n.js'
 import type { Pages } from '../../pages/pages.js'
 import type { Client } from '../../storage/clients.js'
@@ -13,7 +14,10 @@ import type { Repositories } from '../../storage/repositories.js'
 /** The steps the /authorize handlers share: the login page, the consent page, the code. */
 export interface AuthorizeSteps {
   renderLogin(reply: FastifyReply, view: OpenTransaction & { client: Client }, extra?: { error?: PageMessage; username?: string }, status?: number): FastifyReply
-  /** After sign-in: the consent page, or the code when a remembered consent covers the request. */
+  /**
+   * After sign-in: the consent page, or the code when a remembered consent covers the request.
+   * A sign-in weaker than the request requires (a second factor is due) goes no further.
+   */
   continueSignedIn(request: FastifyRequest, reply: FastifyReply, view: { tx: SignedInTransaction; csrfToken: string; client: Client }): Promise<FastifyReply>
   /** Issues the code and sends the browser back to the client. */
   redirectWithCode(request: FastifyRequest, reply: FastifyReply, grant: ApprovedGrant): Promise<FastifyReply>
@@ -71,11 +75,15 @@ export function authorizeSteps(deps: {
       )
     },
     async continueSignedIn(request, reply, { tx, csrfToken, client }) {
+      // Defence in depth: whoever signed the user in must have asked for the second factor due.
+      if (!(await auth.requirements.isMetBy(tx.amr, { client, acrValues: tx.acrValues, userId: tx.userId }))) {
+        throw new OAuthError('invalid_request', 'this sign-in needs a second factor; start again from the application', { status: 403 })
+      }
       // RFC 8628 §5.4: a device's request always shows the consent page, whatever was remembered.
       const device = tx.deviceAuthorizationId != null
       if (!device && !(await auth.consent.needsConsent(client, tx))) {
         await auth.transactions.complete(tx.id)
-        return redirectWithCode(request, reply, { ...grantOf(tx), userId: tx.userId, authTime: tx.authTime })
+        return redirectWithCode(request, reply, { ...grantOf(tx), userId: tx.userId, authTime: tx.authTime, amr: tx.amr })
       }
       const user = await repos.users.findById(tx.userId)
       const scopes = await repos.scopes.findByNames(tx.scopes)
