@@ -7,7 +7,7 @@ import { signInChecker } from './accounts/credentials.js'
 import { clientAuthFailureLimit, signInAddressLimit } from './accounts/failure-limits.js'
 import { loginThrottle } from './accounts/login-throttle.js'
 import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
-import { loggerAudit, type AppAudit } from './audit.js'
+import { loggerAudit, type AppAudit, type AuditLog } from './audit.js'
 import { authorization } from './authorization/index.js'
 import { CONNECTION_LIMITS, serverOptions, type ConnectionLimits } from './http-server.js'
 import type { Config, TrustProxy } from './config.js'
@@ -23,6 +23,9 @@ import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
 import { accountPasskeysRoute } from './routes/account/passkeys.js'
 import { passkeyService } from './accounts/passkeys.js'
+import { accountRoute } from './routes/account/index.js'
+import { secondFactors } from './accounts/totp.js'
+import { totpSecretBox } from './keys/totp-key.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
@@ -190,11 +193,17 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const grantDefinitions = deps.grants ?? BUILT_IN_GRANTS
   // One sign-in check for the login page and the password grant: one throttle, one address limit.
-  const throttle = loginThrottle({ attempts: repos.loginAttempts, clock })
-  const addressLimit = signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitSignInFailuresPerAddress })
-  const signIns = signInChecker({ users: repos.users, throttle, addressLimit, passwords })
+  // Second-factor codes count against the same two limits as passwords.
+  const signInLimits = {
+    throttle: loginThrottle({ attempts: repos.loginAttempts, clock }),
+    addressLimit: signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitSignInFailuresPerAddress }),
+  }
+  const signIns = signInChecker({ users: repos.users, ...signInLimits, passwords })
+  // Authenticator apps and recovery codes, built per request: their events go to its audit log.
+  const totpSecrets = deps.totpSecrets ?? totpSecretBox(config.keysDir)
+  const secondFactorsFor = (audit: AuditLog) => secondFactors({ factors: repos.secondFactors, secrets: totpSecrets, clock, issuer: config.brand.name, audit })
   // Passkeys count against the same limits as passwords.
-  const passkeys = passkeyService({ issuer: config.issuer, rpName: config.brand.name, passkeys: repos.passkeys, users: repos.users, clock, addressLimit, throttle })
+  const passkeys = passkeyService({ issuer: config.issuer, rpName: config.brand.name, passkeys: repos.passkeys, users: repos.users, clock, ...signInLimits })
   const grants = grantRegistry({ config, repos, accessTokens, idTokens, signIns, clock }, grantDefinitions)
   // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
   // ID tokens as id_token_hint at /authorize and /logout.
@@ -234,7 +243,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       await api.register(registerRoute, { registrations: registry, requireInitialAccessToken: config.registration.mode === 'token' })
     }
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, passkeys })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, secondFactorsFor, signInLimits, passkeys })
+  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactorsFor, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress })
   await app.register(accountPasskeysRoute, { config, repos, clock, pages, auth, passkeys })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })

@@ -44,7 +44,7 @@ if (chromiumAvailable(t)) {
     t.ok(await page.locator('#passkey-sign-in').isVisible(), 'the login page offers a passkey')
     await signIn(page, 'alice')
     await page.locator('form[action="/authorize/consent"]').waitFor()
-    await page.goto(`${ctx.issuer}/account/passkeys`)
+    await page.goto(`${ctx.issuer}/account/security`)
     // By keyboard: the name field, then Enter submits the form the script handles.
     await page.getByLabel('Name of the new passkey').fill('Virtual key')
     await page.getByLabel('Name of the new passkey').press('Enter')

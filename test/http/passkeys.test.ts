@@ -33,7 +33,7 @@ function csrfOf(browser: Browser): string {
 async function accountPage(ctx: TestApp, client: { client_id: string; redirectUri: string }, username = 'alice') {
   const browser = new Browser(ctx.app)
   await signIn(browser, await browser.get(codeRequest(client).url), username)
-  const page = await browser.get('/account/passkeys')
+  const page = await browser.get('/account/security')
   const csrf = hiddenInputs(page.body, '/account/passkeys').csrf_token as string
   if (csrf !== csrfOf(browser)) throw new Error('the page carries another token')
   return { browser, page, csrf }
@@ -84,7 +84,7 @@ t.test('a registered passkey signs in alone: discoverable, and the flow goes on 
   const { ctx, user, client, audit, authenticator } = await setUp(t)
   const { res, options } = await register(ctx, client, authenticator)
   t.equal(res.statusCode, 200, res.body)
-  t.same(res.json(), { location: '/account/passkeys' })
+  t.same(res.json(), { location: '/account/security' })
   t.equal(options.rp.id, 'localhost')
   t.equal(options.rp.name, 'latchkey')
   t.equal(options.authenticatorSelection.residentKey, 'required')
@@ -267,16 +267,16 @@ t.test('rename and remove: the user\'s own passkeys only, audited', async (t) =>
   const id = authenticator.credentials[0]!.id
   const renamed = await browser.post('/account/passkeys/rename', { csrf_token: csrf, credential_id: id, name: '  Phone\u0007 ' })
   t.equal(renamed.statusCode, 303)
-  t.equal(renamed.headers.location, '/account/passkeys')
+  t.equal(renamed.headers.location, '/account/security')
   t.equal((await ctx.repos.passkeys.findByCredentialId(id))?.name, 'Phone')
-  const page = await browser.get('/account/passkeys')
+  const page = await browser.get('/account/security')
   t.match(page.body, /<strong>Phone<\/strong>/)
   t.equal((await browser.post('/account/passkeys/rename', { csrf_token: csrf, credential_id: id, name: '' })).statusCode, 400)
 
   await createUser(ctx, 'bob')
   const bob = new Browser(ctx.app)
   await signIn(bob, await bob.get(codeRequest(client).url), 'bob')
-  const bobCsrf = hiddenInputs((await bob.get('/account/passkeys')).body, '/account/passkeys').csrf_token as string
+  const bobCsrf = hiddenInputs((await bob.get('/account/security')).body, '/account/passkeys').csrf_token as string
   t.equal((await bob.post('/account/passkeys/remove', { csrf_token: bobCsrf, credential_id: id })).statusCode, 404, 'not bob\'s')
   t.equal((await bob.post('/account/passkeys/rename', { csrf_token: bobCsrf, credential_id: id, name: 'mine' })).statusCode, 404)
   t.ok(await ctx.repos.passkeys.findByCredentialId(id))

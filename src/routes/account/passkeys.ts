@@ -11,10 +11,10 @@ import { setPageHeaders, type Pages } from '../../pages/pages.js'
 import type { Repositories } from '../../storage/repositories.js'
 import { browserCookies } from '../browser-cookies.js'
 import { credentialField } from '../authorize/passkey.js'
-import { accountCsrfMatches, accountCsrfToken, recentSession } from './session.js'
+import { accountCsrfMatches, recentSession } from './session.js'
 
 /** Where the account page is; every passkey change returns there. */
-export const ACCOUNT_PAGE = '/account/passkeys'
+export const ACCOUNT_PAGE = '/account/security'
 
 export interface AccountPasskeyRouteOptions {
   config: Config
@@ -44,7 +44,7 @@ export async function passkeySection(repos: Pick<Repositories, 'passkeys'>, user
  * the token, 400 for an answer that does not verify.
  */
 export const accountPasskeysRoute: FastifyPluginAsync<AccountPasskeyRouteOptions> = async (app, options) => {
-  const { config, repos, clock, pages, auth, passkeys } = options
+  const { config, repos, clock, auth, passkeys } = options
   const cookies = browserCookies({ issuer: config.issuer })
   const json = { config: { errorFormat: 'json' as const } }
   const sessionDeps = { sessions: auth.sessions, cookies, clock, policy: config.mfaRequired, factors: repos.factorPresence }
@@ -114,16 +114,5 @@ export const accountPasskeysRoute: FastifyPluginAsync<AccountPasskeyRouteOptions
     }
     request.audit.record({ event: 'mfa_removed', userId: user.id, method: 'passkey' })
     return back(reply)
-  })
-
-  // TODO(passkey): until /account/security (helper "flow") lands, a page of its own with the
-  // passkey section; afterwards that page includes views/passkeys-section.eta and this goes.
-  app.get(ACCOUNT_PAGE, json, async (request, reply) => {
-    const found = await recentSession(sessionDeps, request)
-    if (!found) throw new OAuthError('access_denied', 'sign in again to manage your passkeys', { status: 401 })
-    return pages.render(reply, 'account-passkeys', {
-      passkeys: await passkeySection(repos, found.session.userId),
-      accountCsrf: accountCsrfToken(found.sessionId),
-    })
   })
 }

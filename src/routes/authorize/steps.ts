@@ -62,12 +62,15 @@ export function authorizeSteps(deps: {
         reply,
         'login',
         {
+          action: '/authorize/login',
+          hidden: [
+            { name: 'transaction', value: view.tx.id },
+            { name: 'csrf_token', value: view.csrfToken },
+          ],
           clientName: view.client.name,
-          transaction: view.tx.id,
-          csrfToken: view.csrfToken,
           error: extra.error,
           username: extra.username ?? view.tx.loginHint ?? '',
-          passkey: { action: '/authorize/passkey' },
+          passkeyAction: '/authorize/passkey',
         },
         { status, locale: view.tx.uiLocale },
       )
