@@ -244,7 +244,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     }
   })
   await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, secondFactorsFor, signInLimits, passkeys })
-  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactorsFor, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress })
+  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactorsFor, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress, passkeys })
   await app.register(accountPasskeysRoute, { config, repos, clock, pages, auth, passkeys })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })

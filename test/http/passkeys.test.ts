@@ -443,6 +443,34 @@ t.test('the second-factor page offers the pending user\'s passkey', async (t) =>
   t.same(tokens.id.amr, ['pwd', 'hwk', 'mfa'])
 })
 
+t.test('the account page\'s own sign-in takes a passkey alone, and one as the second factor', async (t) => {
+  const { ctx, client, authenticator } = await setUp(t)
+  await register(ctx, client, authenticator)
+  const browser = new Browser(ctx.app)
+  const login = await browser.get('/account/security')
+  t.match(login.body, /action="\/account\/passkey" data-passkey="get" data-options-url="\/account\/passkey\/options"/)
+  const fields = hiddenInputs(login.body, '/account/passkey')
+  const options = await browser.post('/account/passkey/options', { sign_in: fields.sign_in as string, csrf_token: fields.csrf_token as string })
+  t.equal(options.statusCode, 200)
+  const done = await browser.post('/account/passkey', { ...fields, credential: JSON.stringify(authenticator.assert(options.json())) })
+  t.equal(done.statusCode, 303)
+  t.equal(done.headers.location, '/account/security')
+  const page = await browser.get('/account/security')
+  t.match(page.body, /<strong>My laptop<\/strong>/, 'the account page, signed in by the passkey')
+  t.equal((await browser.post('/account/passkey/options', { sign_in: fields.sign_in as string, csrf_token: 'x' })).statusCode, 403)
+
+  // The password, then the passkey as the second factor.
+  const other = new Browser(ctx.app)
+  const second = await other.post('/account/login', { ...hiddenInputs((await other.get('/account/security')).body, '/account/login'), username: 'alice', password: 'correct horse battery' })
+  t.match(second.body, /action="\/account\/second-factor\/passkey"/)
+  const secondFields = hiddenInputs(second.body, '/account/second-factor/passkey')
+  const secondOptions = await other.post('/account/second-factor/passkey/options', { sign_in: secondFields.sign_in as string, csrf_token: secondFields.csrf_token as string })
+  const finished = await other.post('/account/second-factor/passkey', { ...secondFields, credential: JSON.stringify(authenticator.assert(secondOptions.json())) })
+  t.equal(finished.statusCode, 303)
+  const session = await ctx.repos.sessions.findActive(sha256Hex(other.cookies.get('lk_session') as string), ctx.clock.now())
+  t.same(session?.amr, ['pwd', 'hwk', 'mfa'])
+})
+
 t.test('registering a passkey makes the session one with it; a password alone then no longer manages passkeys', async (t) => {
   const { ctx, user, client, authenticator } = await setUp(t)
   const { browser } = await register(ctx, client, authenticator)

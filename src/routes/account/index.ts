@@ -20,6 +20,8 @@ import { browserCookies } from '../browser-cookies.js'
 import { secondStep, type SignInFlow } from '../sign-in/second-step.js'
 import { accountCsrfToken, manageRoutes } from './manage.js'
 import { passkeySection } from './passkeys.js'
+import type { PasskeyService } from '../../accounts/passkeys.js'
+import { passkeyRoutes, passkeySteps } from '../authorize/passkey.js'
 
 /** Managing second factors is sensitive: the sign-in must be this recent. */
 export const ACCOUNT_SIGN_IN_MAX_AGE_MS = 15 * 60_000
@@ -37,6 +39,8 @@ export interface AccountRouteOptions {
   /** For the list of passkeys (the passkeys table). */
   db: Kysely<Database>
   maxOpenPerAddress?: number | undefined
+  /** Passkeys: sign-in with one alone, as the second factor, or enrolled in the sign-in. */
+  passkeys: PasskeyService
 }
 
 /** The context the account routes share. */
@@ -105,7 +109,7 @@ export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app,
     pages.render(
       reply,
       'login',
-      { action: '/account/login', hidden: fields(open), error: extra.error, username: extra.username ?? '' },
+      { action: '/account/login', hidden: fields(open), error: extra.error, username: extra.username ?? '', passkeyAction: '/account/passkey' },
       { status, locale: open.signIn.uiLocale },
     )
 
@@ -189,6 +193,18 @@ export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app,
   app.post('/account/enrol', { config: routeConfig }, async (request, reply) => {
     const { params, open } = await load(request)
     return step.enrol(request, reply, flowOf(open), params)
+  })
+
+  // Passkeys in the account sign-in, as at /authorize; the challenge on the account sign-in's row.
+  passkeyRoutes(app, {
+    base: '/account',
+    steps: passkeySteps(options.passkeys, { users: repos.users, factors: repos.factorPresence }),
+    routeConfig,
+    async flowOf(request) {
+      const { open } = await load(request)
+      const id = open.signIn.id
+      return { ...flowOf(open), challenge: { set: (c) => repos.accountSignIns.setPasskeyChallenge(id, c), take: () => repos.accountSignIns.takePasskeyChallenge(id) } }
+    },
   })
 
   manageRoutes(app, ctx, step)

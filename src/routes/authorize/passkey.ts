@@ -180,38 +180,52 @@ export function passkeySteps(passkeys: PasskeyService, deps: { users: Pick<UserR
 }
 
 /**
- * The passkey endpoints of /authorize. Each takes the transaction's form fields (its id and CSRF
- * token) and refuses a form from another browser, or without its token, with 403.
- * - POST /authorize/enrol/passkey/options and /authorize/enrol/passkey (`name`, `credential`):
- *   a pending user without any factor, sent to enrol, registers a first passkey in the flow.
- * - POST /authorize/passkey/options, /authorize/second-factor/passkey/options: the
- *   PublicKeyCredentialRequestOptions as JSON (errors as JSON); the challenge waits on the transaction.
- * - POST /authorize/passkey, /authorize/second-factor/passkey (a form the script submits,
- *   `credential` = the assertion as JSON): checked, then the flow goes on as after a password.
+ * The passkey endpoints of a sign-in flow under `base` (/authorize, /account). Each takes the
+ * flow's form fields (its id and CSRF token) and refuses a form from another browser, or
+ * without its token, with 403 (from `flowOf`).
+ * - POST {base}/passkey/options, {base}/second-factor/passkey/options,
+ *   {base}/enrol/passkey/options: the WebAuthn options as JSON (errors as JSON); the challenge
+ *   waits on the flow's row.
+ * - POST {base}/passkey, {base}/second-factor/passkey (a form the script submits, `credential` =
+ *   the assertion as JSON): checked, then the flow goes on as after a password.
+ * - POST {base}/enrol/passkey (`name`, `credential`): a pending user without any factor, sent
+ *   to enrol, registers a first passkey in the flow.
  */
+export function passkeyRoutes(
+  app: FastifyInstance,
+  options: { base: '/authorize' | '/account'; flowOf: (request: FastifyRequest, params: Params) => Promise<PasskeyFlow>; steps: PasskeySteps; routeConfig: { errorFormat: 'authorize' } },
+): void {
+  const { base, flowOf, steps } = options
+  const json = { config: { errorFormat: 'json' as const } }
+  const page = { config: options.routeConfig }
+  const options_ = (path: string, make: (flow: PasskeyFlow) => Promise<unknown>) =>
+    app.post(`${base}${path}/options`, json, async (request, reply) => reply.send(await make(await flowOf(request, new Params(request.body)))))
+  const answer = (path: string, step: (request: FastifyRequest, reply: FastifyReply, flow: PasskeyFlow, params: Params) => Promise<FastifyReply>) =>
+    app.post(`${base}${path}`, page, async (request, reply) => {
+      const params = new Params(request.body)
+      return step(request, reply, await flowOf(request, params), params)
+    })
+  options_('/passkey', (flow) => steps.options(flow, false))
+  answer('/passkey', steps.firstFactor)
+  options_('/second-factor/passkey', (flow) => steps.options(flow, true))
+  answer('/second-factor/passkey', steps.secondFactor)
+  options_('/enrol/passkey', (flow) => steps.enrolOptions(flow))
+  answer('/enrol/passkey', steps.enrol)
+}
+
+export type PasskeySteps = ReturnType<typeof passkeySteps>
+
+/** The passkey endpoints of /authorize, on the authorization transaction. */
 export function passkeyLoginRoute(app: FastifyInstance, ctx: FormRouteContext & { passkeys: PasskeyService }): void {
   const steps = passkeySteps(ctx.passkeys, { users: ctx.repos.users, factors: ctx.repos.factorPresence })
-  const json = { config: { errorFormat: 'json' as const } }
-
-  const flowOf = async (request: FastifyRequest, params: Params) => {
-    const { tx, csrfToken } = await formTransaction(ctx, request, params)
-    const client = await findClient(ctx.repos.clients, tx.clientId)
-    return transactionFlow(ctx, { tx, csrfToken, client })
-  }
-
-  // A pending user sent to enrol (no factor yet, one required): a first passkey, in the flow.
-  app.post('/authorize/enrol/passkey/options', json, async (request, reply) => reply.send(await steps.enrolOptions(await flowOf(request, new Params(request.body)))))
-  app.post('/authorize/enrol/passkey', { config: ctx.routeConfig }, async (request, reply) => {
-    const params = new Params(request.body)
-    return steps.enrol(request, reply, await flowOf(request, params), params)
+  passkeyRoutes(app, {
+    base: '/authorize',
+    steps,
+    routeConfig: ctx.routeConfig,
+    async flowOf(request, params) {
+      const { tx, csrfToken } = await formTransaction(ctx, request, params)
+      const client = await findClient(ctx.repos.clients, tx.clientId)
+      return transactionFlow(ctx, { tx, csrfToken, client })
+    },
   })
-
-  for (const [path, second] of [['/authorize/passkey', false], ['/authorize/second-factor/passkey', true]] as const) {
-    app.post(`${path}/options`, json, async (request, reply) => reply.send(await steps.options(await flowOf(request, new Params(request.body)), second)))
-    app.post(path, { config: ctx.routeConfig }, async (request, reply) => {
-      const params = new Params(request.body)
-      const flow = await flowOf(request, params)
-      return second ? steps.secondFactor(request, reply, flow, params) : steps.firstFactor(request, reply, flow, params)
-    })
-  }
 }
