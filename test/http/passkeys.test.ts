@@ -363,7 +363,9 @@ t.test('as the second factor after the password: the pending user\'s own passkey
   const wrongUser = await first.browser.post('/authorize/second-factor/passkey', { ...first.fields, credential: JSON.stringify(bobKey.assert(first.options.json())) })
   t.equal(wrongUser.statusCode, 401, 'bob\'s passkey does not finish alice\'s sign-in')
   t.match(audit().findLast((e) => e.event === 'mfa_failed'), { userId: user.id, method: 'passkey' })
-  t.equal((await ctx.repos.transactions.findById(first.fields.transaction))?.pendingUserId, null, 'the pending sign-in ends: the password again')
+  t.match(wrongUser.body, /action="\/authorize\/second-factor\/passkey"/, 'the second-factor page again')
+  t.match(wrongUser.body, /That passkey could not sign you in/)
+  t.equal((await ctx.repos.transactions.findById(first.fields.transaction))?.pendingUserId, user.id, 'still waiting for the second factor')
 
   const second = await pendingSignIn()
   const consent = await second.browser.post('/authorize/second-factor/passkey', { ...second.fields, credential: JSON.stringify(authenticator.assert(second.options.json(), { userHandle: null })) })

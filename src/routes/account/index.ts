@@ -203,7 +203,14 @@ export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app,
     async flowOf(request) {
       const { open } = await load(request)
       const id = open.signIn.id
-      return { ...flowOf(open), challenge: { set: (c) => repos.accountSignIns.setPasskeyChallenge(id, c), take: () => repos.accountSignIns.takePasskeyChallenge(id) } }
+      const flow = flowOf(open)
+      const pendingUserId = open.signIn.pendingUserId
+      return {
+        ...flow,
+        challenge: { set: (c) => repos.accountSignIns.setPasskeyChallenge(id, c), take: () => repos.accountSignIns.takePasskeyChallenge(id) },
+        renderSecondFactor: async (reply, extra, status) =>
+          pendingUserId === null ? renderLogin(reply, open, extra, status) : step.renderSecondFactor(reply, flow, pendingUserId, extra, status),
+      }
     },
   })
 

@@ -11,6 +11,7 @@ import type { Client } from '../../storage/clients.js'
 import type { FactorPresenceRepository } from '../../storage/factor-presence.js'
 import type { User, UserRepository } from '../../storage/users.js'
 import { formTransaction, type FormRouteContext } from './form.js'
+import { authorizeFlow } from './sign-in-flow.js'
 
 /** The longest WebAuthn answer read from a form: a credential id (≤ 1023 bytes) and a signature with room to spare. */
 export const MAX_CREDENTIAL_JSON = 16 * 1024
@@ -75,6 +76,8 @@ function transactionFlow(ctx: FormRouteContext, view: { tx: AuthorizationTransac
       return steps.continueSignedIn(request, reply, { tx: { ...tx, ...signedIn, pendingUserId: null, pendingAmr: null }, csrfToken, client })
     },
     renderLogin: (reply, extra, status) => steps.renderLogin(reply, view, extra, status),
+    renderSecondFactor: async (reply, extra, status) =>
+      tx.pendingUserId === null ? steps.renderLogin(reply, view, extra, status) : ctx.secondStep.renderSecondFactor(reply, authorizeFlow(ctx, view), tx.pendingUserId, extra, status),
   }
 }
 
