@@ -12,6 +12,12 @@ export type AuditEvent =
    * (the user has one, MFA_REQUIRED=all, or the client's --require-mfa), which this grant cannot ask.
    */
   | { event: 'password_grant_refused'; userId: string; clientId: string; reason: 'second_factor_required' }
+  /**
+   * /token refused a refresh token, authorization code or device code because the sign-in behind
+   * it no longer meets what is required (--require-mfa set since, MFA_REQUIRED=all, or the user
+   * enrolled a second factor): for a refresh token its family is revoked (`familyId`).
+   */
+  | { event: 'grant_refused'; userId: string; clientId: string; grant: string; reason: 'second_factor_required'; familyId?: string | undefined }
   /** An address over its sign-in failure limit: from now on refused unchecked (once per window). */
   | { event: 'signin_throttled'; limit: 'address'; via: SignInChannel; retryAfterSeconds: number }
   /**
@@ -114,6 +120,7 @@ export const AUDIT_EVENTS = [
   'signin_failed',
   'signin_throttled',
   'password_grant_refused',
+  'grant_refused',
   'signin_locked',
   'authorize_throttled',
   'device_code_guessing',
