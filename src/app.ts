@@ -54,8 +54,8 @@ export interface AppDeps {
   keys: KeyStore
   /**
    * Seals authenticator-app secrets at rest (src/accounts/totp.ts): main.ts loads KEYS_DIR/totp.key
-   * at start; tests give a key of their own. Without it, totpSecretBox(config.keysDir) reads
-   * or creates that file on first use.
+   * at start (creating it if missing); tests give a key of their own. Without it,
+   * totpSecretBox(config.keysDir) reads that file on first use (it must exist).
    */
   totpSecrets?: SecretBox
   clock?: Clock

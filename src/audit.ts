@@ -105,6 +105,12 @@ export type AuditEvent =
   | { event: 'mfa_failed'; userId: string; method: SecondFactorMethod | 'recovery_code' }
   | { event: 'recovery_codes_regenerated'; userId: string; actor?: string | undefined }
   | { event: 'mfa_reset'; userId: string; actor?: string | undefined }
+  /**
+   * The user's authenticator-app secret did not open with KEYS_DIR/totp.key (sealed under another
+   * key, or altered): their app codes fail until it is restored or `user mfa reset`; recovery
+   * codes and passkeys still work. Never the secret.
+   */
+  | { event: 'mfa_key_mismatch'; userId: string }
   /** A signing key was added: by `keys rotate` (`--now`: `immediate`), by KEY_ROTATION_DAYS, or because SIGNING_ALG names an algorithm KEYS_DIR had no key of (`configuration`). */
   | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' | 'configuration' }
   /** `keys retire`: the key is no longer published or trusted. */
@@ -161,6 +167,7 @@ export const AUDIT_EVENTS = [
   // checks every listed event is recorded).
   'recovery_codes_regenerated',
   'mfa_reset',
+  'mfa_key_mismatch',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

@@ -115,7 +115,7 @@ export function userCommands(program: Command, io: CliIo): void {
       print(opts.json, removed, `removed user ${removed.username} (id ${removed.id})`)
     })
 
-  // Second factors. The TOTP key is KEYS_DIR/totp.key, the one the server uses (made if missing).
+  // Second factors. The TOTP key is KEYS_DIR/totp.key, the one the server made: never made here.
   const factorsOf = (store: Store, audit = acting().audit) => {
     const config = loadConfig(io.env)
     const repos = repositories(store)

@@ -1,10 +1,10 @@
-import { readFile, stat } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { totpCode, totpStep, secondFactors } from '../../src/accounts/totp.js'
 import { NO_AUDIT } from '../../src/audit.js'
 import { systemClock } from '../../src/clock.js'
-import { totpSecretBox } from '../../src/keys/totp-key.js'
+import { loadOrCreateTotpKey, totpSecretBox } from '../../src/keys/totp-key.js'
 import { connect } from '../../src/storage/connect.js'
 import { repositories } from '../../src/storage/repositories.js'
 import { auditOf, envFor, fails, json, type Runner } from '../helpers/admin-cli.js'
@@ -21,9 +21,16 @@ async function withDb<T>(env: { DATABASE_URL: string }, work: (store: ReturnType
   }
 }
 
+/** A KEYS_DIR as the server leaves it at its first start: with totp.key. */
+async function serverEnv(t: Test) {
+  const env = envFor(t)
+  await loadOrCreateTotpKey(env.KEYS_DIR)
+  return env
+}
+
 const cases: CliCase[] = [
   ['user totp add prints the secret, its URI and ten recovery codes once; the server accepts its codes', async (t, runCli) => {
-    const env = { ...envFor(t), BRAND_NAME: 'Acme Sign-in' }
+    const env = { ...(await serverEnv(t)), BRAND_NAME: 'Acme Sign-in' }
     const user = await json(t, runCli, ['user', 'add', '--username', 'alice', '--password', 'correct horse'], { env })
     const run = await runCli(['user', 'totp', 'add', '--username', 'alice', '--json'], { env })
     t.equal(run.code, 0, run.stderr)
@@ -38,7 +45,7 @@ const cases: CliCase[] = [
     t.match(auditOf(run), [{ audit: true, event: 'mfa_enrolled', userId: user.id, method: 'totp', actor: 'cli', via: 'cli' }])
     t.notMatch(run.stderr, added.secret, 'no secret in the audit line')
 
-    // The key was made in KEYS_DIR, private; the database holds the secret sealed only.
+    // The server's key in KEYS_DIR, private; the database holds the secret sealed only.
     t.equal((await stat(join(env.KEYS_DIR, 'totp.key'))).mode & 0o777, 0o600)
     t.notMatch(await readFile(env.DATABASE_URL, 'latin1'), added.secret)
     await withDb(env, async (store) => {
@@ -53,8 +60,17 @@ const cases: CliCase[] = [
     t.match(human.stderr, /no user "nobody"/)
   }],
 
-  ['user mfa list shows factors without secrets; user mfa reset removes them all and ends the sessions', async (t, runCli) => {
+  ['user totp add without KEYS_DIR/totp.key fails and creates nothing: it must seal under the server\'s key', async (t, runCli) => {
     const env = envFor(t)
+    await json(t, runCli, ['user', 'add', '--username', 'alice', '--password', 'correct horse'], { env })
+    const keysBefore = await readdir(env.KEYS_DIR).catch(() => [])
+    await fails(t, runCli, ['user', 'totp', 'add', '--username', 'alice', '--json'], /KEYS_DIR\/totp\.key not found .*run the CLI with the server's KEYS_DIR; the server creates it at its first start/, { env })
+    t.same(await readdir(env.KEYS_DIR).catch(() => []), keysBefore, 'no key file created')
+    t.same(await json(t, runCli, ['user', 'mfa', 'list', '--username', 'alice'], { env }), { username: 'alice', totp: null, passkeys: [], recovery_codes_left: 0 }, 'nothing enrolled')
+  }],
+
+  ['user mfa list shows factors without secrets; user mfa reset removes them all and ends the sessions', async (t, runCli) => {
+    const env = await serverEnv(t)
     const user = await json(t, runCli, ['user', 'add', '--username', 'alice', '--password', 'correct horse'], { env })
     t.same(await json(t, runCli, ['user', 'mfa', 'list', '--username', 'alice'], { env }), { username: 'alice', totp: null, passkeys: [], recovery_codes_left: 0 })
     t.equal((await runCli(['user', 'mfa', 'list', '--username', 'alice'], { env })).stdout, 'authenticator app: none\npasskeys: 0\nrecovery codes left: 0\n')
@@ -116,7 +132,7 @@ t.test('in-process', async (t) => {
 })
 
 t.test('spawned: user totp add --json is one JSON value on stdout', async (t) => {
-  const env = envFor(t)
+  const env = await serverEnv(t)
   t.equal((await runCli(['user', 'add', '--username', 'alice', '--password-stdin'], { env, input: 'correct horse\n' })).code, 0)
   const run = await runCli(['user', 'totp', 'add', '--username', 'alice', '--json'], { env })
   t.equal(run.code, 0, run.stderr)

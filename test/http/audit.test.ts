@@ -181,6 +181,9 @@ eachDialect(t, (t) => {
     await factors.removeTotp(user.id)
     const scripted = (await factors.addConfirmedTotp(user.id, 'alice'))!
     secrets.push(scripted.secret, ...scripted.recoveryCodes)
+    // A server with another totp.key cannot open the secret: the code fails, the event says why.
+    const otherKey = secondFactors({ factors: ctx.repos.secondFactors, secrets: keySecretBox(randomBytes(32)), clock: ctx.clock, issuer: 'latchkey', audit: admin.audit })
+    t.equal(await otherKey.verifyTotp(user.id, totpCode(scripted.secret, totpStep(ctx.clock.now()))), false)
     await factors.resetAll(user.id)
 
     const events = parsed().filter((line) => line.audit === true)
