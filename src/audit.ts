@@ -3,7 +3,10 @@
  * with ids only: never a password, secret, code, token or cookie. README lists the events.
  */
 export type AuditEvent =
-  /** A user signed in (login page or password grant). */
+  /**
+   * The username and password were right (login page or password grant): the first factor only,
+   * not yet a complete sign-in when a second factor is asked next.
+   */
   | { event: 'signin_succeeded'; userId: string; via: SignInChannel }
   /** Wrong username or password (the username is not logged: people type passwords into it). */
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }

@@ -75,6 +75,7 @@ const cases: CliCase[] = [
     t.same(await json(t, runCli, ['user', 'mfa', 'list', '--username', 'alice'], { env }), { username: 'alice', totp: null, passkeys: [], recovery_codes_left: 0 })
     t.equal((await runCli(['user', 'mfa', 'list', '--username', 'alice'], { env })).stdout, 'authenticator app: none\npasskeys: 0\nrecovery codes left: 0\n')
     const added = await json(t, runCli, ['user', 'totp', 'add', '--username', 'alice'], { env })
+    const app = await json(t, runCli, ['client', 'add', '--name', 'Web', '--redirect-uri', 'https://app.example.com/cb'], { env })
     await withDb(env, async (store) => {
       const passkey = { user_id: user.id as string, public_key: 'pk', counter: 0, transports: '[]', backed_up: 0, created_at: Date.UTC(2026, 0, 2) }
       await store.db.insertInto('passkeys').values([
@@ -82,6 +83,8 @@ const cases: CliCase[] = [
         { ...passkey, credential_id: 'c2', name: 'Phone', last_used_at: null },
       ]).execute()
       await store.db.insertInto('login_sessions').values({ id_hash: 's1', user_id: user.id as string, auth_time: 0, created_at: 0, expires_at: Date.now() + 3_600_000 }).execute()
+      // A refresh-token family from a two-factor sign-in.
+      await store.db.insertInto('refresh_token_families').values({ id: 'f1', client_id: app.client_id as string, user_id: user.id as string, scopes: '[]', audience: 'https://api.example.com', auth_time: 0, amr: JSON.stringify(['pwd', 'otp', 'mfa']), began_with_openid: 0, created_at: 0, revoked_at: null }).execute()
     })
     const listed = await runCli(['user', 'mfa', 'list', '--username', 'alice', '--json'], { env })
     const view = JSON.parse(listed.stdout) as Record<string, unknown>
@@ -101,14 +104,16 @@ const cases: CliCase[] = [
 
     const reset = await runCli(['user', 'mfa', 'reset', '--username', 'alice', '--json'], { env })
     t.equal(reset.code, 0, reset.stderr)
-    t.same(JSON.parse(reset.stdout), { removed: { totp: true, passkeys: 2, recovery_codes: 10 }, sessions_ended: 1 })
+    t.same(JSON.parse(reset.stdout), { removed: { totp: true, passkeys: 2, recovery_codes: 10 }, sessions_ended: 1, refresh_token_families_revoked: 1 })
     t.match(auditOf(reset), [
       { event: 'mfa_reset', userId: user.id, actor: 'cli' },
       { event: 'sessions_revoked', userId: user.id, sessions: 1, actor: 'cli' },
+      { event: 'grants_revoked', userId: user.id, consents: 0, families: 1, actor: 'cli' },
     ])
+    await withDb(env, async (store) => t.ok((await store.db.selectFrom('refresh_token_families').select('revoked_at').executeTakeFirstOrThrow()).revoked_at, 'the family is revoked'))
     t.same(await json(t, runCli, ['user', 'mfa', 'list', '--username', 'alice'], { env }), { username: 'alice', totp: null, passkeys: [], recovery_codes_left: 0 })
     await withDb(env, async (store) => t.same(await store.db.selectFrom('login_sessions').selectAll().execute(), []))
-    t.equal((await runCli(['user', 'mfa', 'reset', '--username', 'alice'], { env })).stdout, 'removed: authenticator app no, 0 passkey(s), 0 recovery code(s); ended 0 session(s)\n')
+    t.equal((await runCli(['user', 'mfa', 'reset', '--username', 'alice'], { env })).stdout, 'removed: authenticator app no, 0 passkey(s), 0 recovery code(s); ended 0 session(s); revoked 0 refresh-token family(ies)\n')
     // After a reset a new app can be added.
     await json(t, runCli, ['user', 'totp', 'add', '--username', 'alice'], { env })
 

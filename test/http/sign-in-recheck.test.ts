@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
+import { secondFactors } from '../../src/accounts/totp.js'
+import { resetFactors } from '../../src/admin/second-factors.js'
 import { buildApp } from '../../src/app.js'
+import { NO_AUDIT } from '../../src/audit.js'
 import { loadConfig } from '../../src/config.js'
 import { keySecretBox } from '../../src/keys/secret-box.js'
 import { sha256Hex } from '../../src/oauth/secrets.js'
@@ -113,6 +116,20 @@ eachDialect(t, (t) => {
     const res = await refresh(s, token)
     t.equal(res.statusCode, 200, res.body)
     t.notOk((await familyOf(s.ctx, token))?.revokedAt)
+  })
+
+  t.test('`user mfa reset`: a family from a two-factor sign-in is revoked with the factors', async (t) => {
+    const s = await setup(t)
+    const token = await refreshTokenOf(s)
+    const family = await familyOf(s.ctx, token)
+    await s.ctx.store.db.updateTable('refresh_token_families').set({ amr: JSON.stringify(['pwd', 'otp', 'mfa']) }).where('id', '=', family!.id).execute()
+    await giveSecondFactor(s.ctx, s.user.id)
+    const factors = secondFactors({ factors: s.ctx.repos.secondFactors, secrets: keySecretBox(randomBytes(32)), clock: s.ctx.clock, issuer: 'x', audit: NO_AUDIT })
+    const reset = await resetFactors({ users: s.ctx.repos.users, factors, sessions: s.ctx.repos.sessions, grants: s.ctx.repos.grants, clock: s.ctx.clock, audit: NO_AUDIT, actor: 'cli' }, 'alice')
+    t.match(reset, { removed: { totp: true }, refresh_token_families_revoked: 1 })
+    const res = await refresh(s, token)
+    t.equal(res.statusCode, 400)
+    t.match(res.json(), { error: 'invalid_grant', error_description: /revoked/ })
   })
 
   t.test('a password-only code redeemed after the requirement rose: invalid_grant', async (t) => {
