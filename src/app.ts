@@ -7,7 +7,7 @@ import { signInChecker } from './accounts/credentials.js'
 import { clientAuthFailureLimit, signInAddressLimit } from './accounts/failure-limits.js'
 import { loginThrottle } from './accounts/login-throttle.js'
 import { productionPasswords, type PasswordHasher } from './accounts/passwords.js'
-import { loggerAudit, type AppAudit } from './audit.js'
+import { loggerAudit, type AppAudit, type AuditLog } from './audit.js'
 import { authorization } from './authorization/index.js'
 import { CONNECTION_LIMITS, serverOptions, type ConnectionLimits } from './http-server.js'
 import type { Config, TrustProxy } from './config.js'
@@ -21,6 +21,9 @@ import type { KeyStore } from './keys/key-store.js'
 import type { SecretBox } from './keys/secret-box.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
+import { accountRoute } from './routes/account/index.js'
+import { secondFactors } from './accounts/totp.js'
+import { totpSecretBox } from './keys/totp-key.js'
 import { clientAuthenticator } from './routes/client-authentication.js'
 import { BROWSER_CLIENT_ENDPOINTS } from './routes/client-cors.js'
 import { createPages } from './pages/pages.js'
@@ -188,12 +191,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const idTokens = idTokenSigner({ keys: deps.keys, clock, issuer: config.issuer, ttlSeconds: config.accessTokenTtlSeconds })
   const grantDefinitions = deps.grants ?? BUILT_IN_GRANTS
   // One sign-in check for the login page and the password grant: one throttle, one address limit.
-  const signIns = signInChecker({
-    users: repos.users,
+  // Second-factor codes count against the same two limits as passwords.
+  const signInLimits = {
     throttle: loginThrottle({ attempts: repos.loginAttempts, clock }),
     addressLimit: signInAddressLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitSignInFailuresPerAddress }),
-    passwords,
-  })
+  }
+  const signIns = signInChecker({ users: repos.users, ...signInLimits, passwords })
+  // Authenticator apps and recovery codes, built per request: their events go to its audit log.
+  const totpSecrets = deps.totpSecrets ?? totpSecretBox(config.keysDir)
+  const secondFactorsFor = (audit: AuditLog) => secondFactors({ factors: repos.secondFactors, secrets: totpSecrets, clock, issuer: config.brand.name, audit })
   const auth = authorization({
     repos,
     clock,
@@ -234,7 +240,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       await api.register(registerRoute, { registrations: registry, requireInitialAccessToken: config.registration.mode === 'token' })
     }
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, secondFactorsFor, signInLimits })
+  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactorsFor, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   await app.register(assetsRoute, { assets: pages.assets })

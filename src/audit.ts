@@ -166,8 +166,7 @@ export const AUDIT_EVENTS = [
   'mfa_enrolled',
   'mfa_removed',
   'recovery_code_used',
-  // TODO(flow): add 'mfa_failed' here once the second-factor page records it (test/http/audit.test.ts
-  // checks every listed event is recorded).
+  'mfa_failed',
   'recovery_codes_regenerated',
   'mfa_reset',
   'mfa_key_mismatch',

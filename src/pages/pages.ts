@@ -20,7 +20,18 @@ import {
 const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url))
 const LOCALES_DIR = fileURLToPath(new URL('../../locales', import.meta.url))
 
-export type View = 'login' | 'consent' | 'error' | 'logout' | 'signed-out' | 'device' | 'device-done'
+export type View =
+  | 'login'
+  | 'consent'
+  | 'error'
+  | 'logout'
+  | 'signed-out'
+  | 'device'
+  | 'device-done'
+  | 'second-factor'
+  | 'enrol-totp'
+  | 'recovery-codes'
+  | 'account-security'
 
 /** A file latchkey serves for its pages: its bytes, type and validator. */
 export interface Asset {

@@ -115,6 +115,8 @@ function unusedSelfRegistered(eb: AnyBuilder, policy: PurgePolicy): Expression<S
 export const PURGE_RULES: readonly PurgeRule[] = [
   // Completed or not: once expired, no form can use it (transactions.ts load()).
   { table: 'authorization_transactions', key: 'id', purgeable: expired },
+  // The sign-ins to /account/security, likewise.
+  { table: 'account_sign_ins', key: 'id', purgeable: expired },
   { table: 'login_sessions', key: 'id_hash', purgeable: expired },
   // RFC 8628 §3.2: once expired a device code is refused, approved or not; before the codes
   // its approvals wrote, which it references.

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Store } from './connect.js'
 import type { Database } from './database.js'
 import { accessTokenRepository, type AccessTokenRepository } from './access-tokens.js'
+import { accountSignInRepository, type AccountSignInRepository } from './account-sign-ins.js'
 import { authorizationCodeRepository, type AuthorizationCodeRepository } from './authorization-codes.js'
 import {
   authorizationTransactionRepository,
@@ -36,6 +37,7 @@ export interface Repositories {
   grants: GrantRepository
   initialAccessTokens: InitialAccessTokenRepository
   devices: DeviceAuthorizationRepository
+  accountSignIns: AccountSignInRepository
   /** Whether a user has a second factor (MFA_REQUIRED=enrolled, the password grant). */
   factorPresence: FactorPresenceRepository
   /** Authenticator apps and recovery codes (src/accounts/totp.ts builds on it). */
@@ -62,6 +64,7 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     grants: grantRepository(db),
     initialAccessTokens: initialAccessTokenRepository(db),
     devices: deviceAuthorizationRepository(db),
+    accountSignIns: accountSignInRepository(db),
     factorPresence: factorPresenceRepository(db),
     secondFactors: secondFactorRepository(db),
   }

@@ -7,7 +7,7 @@ import { chromiumAvailable, launchChromium } from '../helpers/chromium.js'
 import { PAGE_NAMES, routeClient, startPagesServer, visitEveryPage, type PageName } from '../helpers/page-flows.js'
 
 // Chromium and axe-core on a busy two-core machine: a scan takes a few seconds.
-t.setTimeout(300_000)
+t.setTimeout(600_000)
 
 // UPDATE_SCREENSHOTS=1 writes README's screenshots; a normal run only scans.
 const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots')
@@ -22,6 +22,11 @@ const SCREENSHOT_PAGES: Partial<Record<PageName, string>> = {
   'device-done': 'device-done',
   'consent-self-registered': 'consent-self-registered',
   'logout-self-registered': 'sign-out-self-registered',
+  'second-factor': 'second-factor',
+  'recovery-code-used': 'recovery-code-used',
+  'account-security': 'account-security',
+  enrol: 'enrol-totp',
+  'recovery-codes': 'recovery-codes',
 }
 
 if (chromiumAvailable(t)) {

@@ -224,7 +224,7 @@ const cases: CliCase[] = [
     t.equal(run.code, 0, run.stderr)
     const { deleted } = JSON.parse(run.stdout)
     t.same(Object.keys(deleted), [
-      'authorization_transactions', 'login_sessions', 'device_authorizations', 'access_tokens', 'revoked_jtis', 'authorization_codes',
+      'authorization_transactions', 'account_sign_ins', 'login_sessions', 'device_authorizations', 'access_tokens', 'revoked_jtis', 'authorization_codes',
       'refresh_tokens', 'refresh_token_families', 'login_attempts', 'failure_counters', 'initial_access_tokens', 'clients',
       'totp_factors',
     ], 'every purged table, 0 included')

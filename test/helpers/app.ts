@@ -7,6 +7,9 @@ import { loadConfig, type Config } from '../../src/config.js'
 import type { KeyStore } from '../../src/keys/key-store.js'
 import type { Store } from '../../src/storage/connect.js'
 import { repositories, type Repositories } from '../../src/storage/repositories.js'
+import type { SecondFactors } from '../../src/accounts/second-factors.js'
+import { secondFactors } from '../../src/accounts/totp.js'
+import { NO_AUDIT } from '../../src/audit.js'
 import { FakeClock } from './clock.js'
 import { dialectOf, type DialectCase } from './db.js'
 import { fixtureKeyStore } from './keys.js'
@@ -19,6 +22,8 @@ export interface TestApp {
   keys: KeyStore
   clock: FakeClock
   repos: Repositories
+  /** The app's authenticator apps and recovery codes, for tests that enrol a user directly. */
+  secondFactors?: SecondFactors
 }
 
 /**
@@ -34,9 +39,13 @@ export async function buildTestApp(
   const keys = options.keys ?? (await fixtureKeyStore())
   const clock = new FakeClock()
   // A TOTP key of the test's own: never a totp.key in the working directory.
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger, totpSecrets: keySecretBox(randomBytes(32)) })
+  const totpSecrets = keySecretBox(randomBytes(32))
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: options.logger, totpSecrets })
   t.teardown(() => app.close())
-  return { app, config, store, keys, clock, repos: repositories(store) }
+  const repos = repositories(store)
+  // The app's own: the same key, so what a test enrols the app reads.
+  const factors = secondFactors({ factors: repos.secondFactors, secrets: totpSecrets, clock, issuer: config.brand.name, audit: NO_AUDIT })
+  return { app, config, store, keys, clock, repos, secondFactors: factors }
 }
 
 /** A pino stream that collects each log line, for tests that read the log. */

@@ -1,6 +1,7 @@
 import type { BrowserContext, Page } from 'playwright-core'
 import type { Test } from 'tap'
 import type { TestApp } from './app.js'
+import { appCode as totpCode } from './mfa.js'
 import { codeRequest, createClient, createUser, PASSWORD } from './oauth.js'
 import { startLatchkey } from './server.js'
 
@@ -15,6 +16,8 @@ export interface PagesServer {
   /** A client that registered itself (RFC 7591, REGISTRATION=open). */
   agentClient: { client_id: string; redirectUri: string }
   username: string
+  /** A user with an authenticator app: its secret and the recovery codes not used yet. */
+  mfaUser: { username: string; secret: string; recoveryCodes: string[] }
   /** The /authorize URL of a fresh code request, absolute; `extra` adds or overrides parameters. */
   authorizeUrl(extra?: Record<string, string | undefined>): string
 }
@@ -26,6 +29,10 @@ export interface PagesServer {
 export async function startPagesServer(t: Test, env: Record<string, string> = {}): Promise<PagesServer> {
   const ctx = await startLatchkey(t, { env: { REGISTRATION: 'open', ...env } })
   const { username } = await createUser(ctx, 'alice')
+  const carol = await createUser(ctx, 'carol')
+  const enrolled = await ctx.secondFactors?.addConfirmedTotp(carol.id, carol.username)
+  if (!enrolled) throw new Error('could not enrol carol')
+  const mfaUser = { username: carol.username, secret: enrolled.secret, recoveryCodes: [...enrolled.recoveryCodes] }
   await createClient(ctx, { name: 'Photos API', audience: ctx.config.defaultAudience, redirectUris: [] })
   const client = await createClient(ctx, {
     name: 'Photo Print Shop',
@@ -54,6 +61,7 @@ export async function startPagesServer(t: Test, env: Record<string, string> = {}
     deviceClient,
     agentClient,
     username,
+    mfaUser,
     authorizeUrl: (extra = {}) => `${ctx.issuer}${codeRequest(client, { scope: 'openid profile email offline_access', ...extra }).url}`,
   }
 }
@@ -92,7 +100,28 @@ export async function signIn(page: Page, username: string, password = PASSWORD):
 }
 
 /** Every page latchkey shows, in the order a person meets them; `visit` runs on each. */
-export const PAGE_NAMES = ['sign-in', 'sign-in-error', 'consent', 'error', 'logout', 'signed-out', 'device', 'device-error', 'device-consent', 'device-done', 'consent-self-registered', 'logout-self-registered'] as const
+export const PAGE_NAMES = [
+  'sign-in',
+  'sign-in-error',
+  'consent',
+  'error',
+  'logout',
+  'signed-out',
+  'device',
+  'device-error',
+  'device-consent',
+  'device-done',
+  'consent-self-registered',
+  'logout-self-registered',
+  'second-factor',
+  'second-factor-error',
+  'recovery-code-used',
+  'account-sign-in',
+  'account-security',
+  'enrol',
+  'recovery-codes',
+  'account-security-removed',
+] as const
 export type PageName = (typeof PAGE_NAMES)[number]
 
 export async function visitEveryPage(page: Page, server: PagesServer, visit: (name: PageName) => Promise<void>): Promise<void> {
@@ -141,4 +170,43 @@ export async function visitEveryPage(page: Page, server: PagesServer, visit: (na
   await page.goto(`${server.ctx.issuer}/logout?${logout.toString()}`)
   await page.locator('form[action="/logout/confirm"]').waitFor()
   await visit('logout-self-registered')
+  // Two-step sign-in: a user with an authenticator app; a wrong code; a recovery code instead.
+  await page.goto(server.authorizeUrl({ prompt: 'login' }))
+  await signIn(page, server.mfaUser.username)
+  const codeForm = page.locator('form[action="/authorize/second-factor"]').first()
+  await codeForm.waitFor()
+  await visit('second-factor')
+  const right = totpCode(server.mfaUser.secret, server.ctx.clock.now())
+  await page.getByLabel(/Code from your authenticator app|Code aus Ihrer Authenticator-App/).fill(right === '000000' ? '111111' : '000000')
+  await codeForm.locator('button[type="submit"]').click()
+  await page.waitForLoadState()
+  await visit('second-factor-error')
+  await page.locator('details.recovery summary').click()
+  await page.getByLabel(/^(Recovery code|Wiederherstellungscode)$/).fill(server.mfaUser.recoveryCodes.shift() as string)
+  await page.locator('details.recovery button[type="submit"]').click()
+  await page.waitForLoadState()
+  await visit('recovery-code-used')
+  // /account/security: signed out, it asks to sign in; then set up an app, and remove it again.
+  await page.context().clearCookies()
+  await page.goto(`${server.ctx.issuer}/account/security`)
+  await visit('account-sign-in')
+  await page.getByLabel(/Username|Benutzername/).fill(server.username)
+  await page.getByLabel(/Password|Passwort/).fill(PASSWORD)
+  await page.locator('form[action="/account/login"] button[type="submit"]').click()
+  await page.waitForLoadState()
+  await page.locator('form[action="/account/totp/begin"]').waitFor()
+  await visit('account-security')
+  await page.locator('form[action="/account/totp/begin"] button').click()
+  await page.waitForLoadState()
+  await visit('enrol')
+  const secret = ((await page.locator('.secret code').textContent()) ?? '').replace(/\s/g, '')
+  await page.getByLabel(/Code from the app|Code aus der App/).fill(totpCode(secret, server.ctx.clock.now()))
+  await page.locator('form[action="/account/totp/confirm"] button').click()
+  await page.waitForLoadState()
+  await visit('recovery-codes')
+  await page.locator('form[action="/account/security"] button').click()
+  await page.waitForLoadState()
+  await page.locator('form[action="/account/totp/remove"] button').click()
+  await page.waitForLoadState()
+  await visit('account-security-removed')
 }

@@ -7,6 +7,10 @@ import type { ConnectionLimits } from '../../src/http-server.js'
 import { repositories } from '../../src/storage/repositories.js'
 import type { TestApp } from './app.js'
 import { FakeClock } from './clock.js'
+import { randomBytes } from 'node:crypto'
+import { secondFactors } from '../../src/accounts/totp.js'
+import { NO_AUDIT } from '../../src/audit.js'
+import { keySecretBox } from '../../src/keys/secret-box.js'
 import { dialectOf } from './db.js'
 import { fixtureKeyStore } from './keys.js'
 import { testPasswords } from './passwords.js'
@@ -35,8 +39,11 @@ export async function startLatchkey(t: Test, options: { env?: Record<string, str
   const store = await dialectOf(t).open(t)
   const keys = await fixtureKeyStore()
   const clock = options.clock ?? new FakeClock(Date.now())
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, connectionLimits: options.connectionLimits })
+  const totpSecrets = keySecretBox(randomBytes(32))
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, connectionLimits: options.connectionLimits, totpSecrets })
   t.teardown(() => app.close())
   await app.listen({ port, host: '127.0.0.1' })
-  return { app, config, store, keys, clock: clock as FakeClock, repos: repositories(store), issuer: config.issuer }
+    const repos = repositories(store)
+  const factors = secondFactors({ factors: repos.secondFactors, secrets: totpSecrets, clock, issuer: config.brand.name, audit: NO_AUDIT })
+  return { app, config, store, keys, clock: clock as FakeClock, repos, issuer: config.issuer, secondFactors: factors }
 }

@@ -32,18 +32,20 @@ async function auditedApp(t: Test, level: string, env: Record<string, string> = 
   const store = await dialectOf(t).open(t)
   const keys = await fixtureKeyStore()
   const clock = new FakeClock()
-  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: { level, stream: logLines(lines) }, ...deps })
+  // A TOTP key of the test's own: never a totp.key in the working directory.
+  const totpSecrets = keySecretBox(randomBytes(32))
+  const app = await buildApp(config, { store, keys, clock, passwords: testPasswords, logger: { level, stream: logLines(lines) }, totpSecrets, ...deps })
   t.teardown(() => app.close())
   const ctx: TestApp = { app, config, store, keys, clock, repos: repositories(store) }
   // Administration records through the same log, as the CLI does through its own.
   const admin = { users: ctx.repos.users, clients: ctx.repos.clients, scopes: ctx.repos.scopes, passwords: testPasswords, clock, audit: loggerAudit(app.log) }
   const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>)
-  return { ctx, lines, admin, parsed }
+  return { ctx, lines, admin, parsed, totpSecrets }
 }
 
 eachDialect(t, (t) => {
   t.test('a whole flow records every audit event, and the log holds no secret', async (t) => {
-    const { ctx, lines, admin, parsed } = await auditedApp(t, 'trace', { LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '12', REGISTRATION: 'token', LIMIT_REGISTRATIONS_PER_ADDRESS: '2' }, { maxOpenTransactionsPerAddress: 8, maxUserCodeFailuresGlobal: 1 })
+    const { ctx, lines, admin, parsed, totpSecrets } = await auditedApp(t, 'trace', { LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '12', REGISTRATION: 'token', LIMIT_REGISTRATIONS_PER_ADDRESS: '2' }, { maxOpenTransactionsPerAddress: 8, maxUserCodeFailuresGlobal: 1 })
     const { app } = ctx
     const secrets: string[] = [PASSWORD, 'wrong password one']
     const user = await addUser(admin, { username: 'alice', password: PASSWORD })
@@ -172,10 +174,16 @@ eachDialect(t, (t) => {
 
     // Second factors: an app enrolled with a first code, a recovery code used, new codes, the
     // app removed; one added by `user totp add`, then `user mfa reset`.
-    const factors = secondFactors({ factors: ctx.repos.secondFactors, secrets: keySecretBox(randomBytes(32)), clock: ctx.clock, issuer: 'latchkey', audit: admin.audit })
+    const factors = secondFactors({ factors: ctx.repos.secondFactors, secrets: totpSecrets, clock: ctx.clock, issuer: 'latchkey', audit: admin.audit })
     const enrolment = (await factors.beginTotp(user.id, 'alice'))!
     const confirmed = (await factors.confirmTotp(user.id, totpCode(enrolment.secret, totpStep(ctx.clock.now()))))!
     secrets.push(enrolment.secret, ...confirmed.recoveryCodes)
+    // A wrong code on the sign-in's second step, once the limits above have lapsed.
+    ctx.clock.advance(16 * 60)
+    const mfaBrowser = new Browser(app)
+    const codePage = await signIn(mfaBrowser, await mfaBrowser.get(codeRequest(client).url))
+    const wrongCode = await mfaBrowser.post('/authorize/second-factor', { ...hiddenInputs(codePage.body, '/authorize/second-factor'), method: 'totp', code: 'not-a-code' })
+    t.equal(wrongCode.statusCode, 401)
     t.ok(await factors.useRecoveryCode(user.id, confirmed.recoveryCodes[0]!))
     secrets.push(...(await factors.regenerateRecoveryCodes(user.id))!)
     await factors.removeTotp(user.id)

@@ -30,6 +30,11 @@ async function fixtures(store: Store) {
           login_hint: null, max_age: null, address: '192.0.2.1',
         })
         .execute(),
+    accountSignIn: (id: string, expiresAt: number, completedAt: number | null = null) =>
+      db
+        .insertInto('account_sign_ins')
+        .values({ id, browser_hash: 'b', csrf_hash: 'c', address: '192.0.2.1', ui_locale: null, pending_user_id: 'u1', pending_amr: '["pwd"]', passkey_challenge: null, created_at: expiresAt - 600_000, expires_at: expiresAt, completed_at: completedAt })
+        .execute(),
     session: (id: string, expiresAt: number) =>
       db.insertInto('login_sessions').values({ id_hash: id, user_id: 'u1', auth_time: 0, created_at: 0, expires_at: expiresAt }).execute(),
     code: (id: string, expiresAt: number, familyId: string | null = null) =>
@@ -92,6 +97,17 @@ for (const dialect of dialects(t)) {
       const deleted = await purgeExpired(store.db, POLICY)
       t.equal(deleted.authorization_transactions, 2)
       t.same(await keys(store.db, 'authorization_transactions', 'id'), ['completed', 'open'])
+    })
+
+    t.test('an expired account sign-in goes, completed or not; an unexpired one stays', async (t) => {
+      const store = await dialect.open(t)
+      const f = await fixtures(store)
+      await f.accountSignIn('expired', NOW)
+      await f.accountSignIn('expired-completed', NOW - 1, NOW - 5000)
+      await f.accountSignIn('open', NOW + 1)
+      const deleted = await purgeExpired(store.db, POLICY)
+      t.equal(deleted.account_sign_ins, 2)
+      t.same(await keys(store.db, 'account_sign_ins', 'id'), ['open'])
     })
 
     t.test('expired login sessions, jti records, revoked jtis, login attempts and failure counters go', async (t) => {

@@ -5,6 +5,7 @@ import type { Params } from '../../oauth/params.js'
 import type { AuthorizationTransaction } from '../../storage/authorization-transactions.js'
 import type { Repositories } from '../../storage/repositories.js'
 import type { BrowserCookies } from '../browser-cookies.js'
+import type { SecondStep } from '../sign-in/second-step.js'
 import type { DeviceSteps } from './device.js'
 import type { AuthorizeSteps } from './steps.js'
 
@@ -18,6 +19,8 @@ export interface FormRouteContext {
   repos: Repositories
   clock: Clock
   routeConfig: { errorFormat: 'authorize' }
+  /** The second factor after the password (second-step.ts). */
+  secondStep: SecondStep
 }
 
 /** The transaction a posted form names, checked against this browser's cookie and CSRF token. */

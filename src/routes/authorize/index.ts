@@ -5,6 +5,11 @@ import { signedInTransaction } from '../../authorization/transactions.js'
 import { authorizationError, parseAuthorizationRequest } from '../../authorization/request.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
+import type { SignInLimits } from '../../accounts/second-factor-check.js'
+import type { SecondFactors } from '../../accounts/second-factors.js'
+import type { AuditLog } from '../../audit.js'
+import { secondStep } from '../sign-in/second-step.js'
+import { secondFactorRoutes } from './second-factor.js'
 import type { Clock } from '../../clock.js'
 import type { Config } from '../../config.js'
 import { OAuthError } from '../../errors.js'
@@ -32,6 +37,9 @@ export interface AuthorizeRouteOptions {
   signIns: SignInChecker
   /** Whether /token serves the device code grant, so /device is served. */
   deviceFlow: boolean
+  secondFactorsFor: (audit: AuditLog) => SecondFactors
+  /** The login throttle and the per-address limit, which second-factor codes count against too. */
+  signInLimits: SignInLimits
 }
 
 /** The authorization endpoint (RFC 6749 §3.1) and the login and consent forms it shows. */
@@ -97,9 +105,20 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
 
   app.post('/authorize', { config: routeConfig }, async (request, reply) => redirectPostToGet('/authorize', request.body, reply))
 
-  const context = { auth, cookies, steps, device: deviceSteps({ auth, pages }), repos, clock }
-  loginRoute(app, { ...context, routeConfig, signIns: options.signIns })
-  consentRoute(app, { ...context, routeConfig })
+  const { secondFactorsFor } = options
+  const context = {
+    auth,
+    cookies,
+    steps,
+    device: deviceSteps({ auth, pages }),
+    repos,
+    clock,
+    routeConfig,
+    secondStep: secondStep({ pages, secondFactorsFor, limits: options.signInLimits, users: repos.users }),
+  }
+  loginRoute(app, { ...context, signIns: options.signIns })
+  secondFactorRoutes(app, context)
+  consentRoute(app, context)
   // RFC 8628 §3.3: the verification page, when the device grant is served.
-  if (options.deviceFlow) deviceRoute(app, { ...context, routeConfig, pages, issuer: config.issuer })
+  if (options.deviceFlow) deviceRoute(app, { ...context, pages, issuer: config.issuer })
 }

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify'
-import { PASSWORD_ONLY } from '../../oauth/auth-methods.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
 import { findClient } from '../../authorization/request.js'
 import { Params } from '../../oauth/params.js'
 import { formTransaction, type FormRouteContext } from './form.js'
+import { authorizeFlow } from './sign-in-flow.js'
 
 /** POST /authorize/login: the login form, or "use another account". */
 export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signIns: SignInChecker }): void {
-  const { auth, cookies, steps, repos } = ctx
+  const { auth, steps, repos } = ctx
 
   app.post('/authorize/login', { config: ctx.routeConfig }, async (request, reply) => {
     const params = new Params(request.body)
@@ -15,6 +15,7 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     const client = await findClient(repos.clients, tx.clientId)
     const view = { tx, csrfToken, client }
     if (params.get('action') === 'switch') {
+      // Forgets the user, signed in or pending.
       await auth.transactions.setUser(tx.id, null)
       return steps.renderLogin(reply, view)
     }
@@ -34,12 +35,8 @@ export function loginRoute(app: FastifyInstance, ctx: FormRouteContext & { signI
     // One message for every failure.
     if (checked.outcome === 'wrong') return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
     const { user } = checked
-    const started = await auth.sessions.start(user.id, cookies.sessionId(request), PASSWORD_ONLY)
-    // Disabled while argon2 ran: the same answer as any failure.
-    if (!started) return steps.renderLogin(reply, view, { error: { key: 'login.error.wrong' }, username }, 401)
-    const { sessionId, authTime, amr } = started
-    cookies.setSession(reply, sessionId)
-    await auth.transactions.setUser(tx.id, { userId: user.id, authTime, amr })
-    return steps.continueSignedIn(request, reply, { tx: { ...tx, userId: user.id, authTime, amr }, csrfToken, client })
+    // The one place the policy is evaluated (MFA_REQUIRED, --require-mfa, acr_values).
+    const required = await auth.requirements.requiredFor({ client, acrValues: tx.acrValues, userId: user.id })
+    return ctx.secondStep.afterPassword(request, reply, authorizeFlow(ctx, view), user, required)
   })
 }

@@ -61,7 +61,16 @@ export function authorizeSteps(deps: {
       return pages.render(
         reply,
         'login',
-        { clientName: view.client.name, transaction: view.tx.id, csrfToken: view.csrfToken, error: extra.error, username: extra.username ?? view.tx.loginHint ?? '' },
+        {
+          action: '/authorize/login',
+          hidden: [
+            { name: 'transaction', value: view.tx.id },
+            { name: 'csrf_token', value: view.csrfToken },
+          ],
+          clientName: view.client.name,
+          error: extra.error,
+          username: extra.username ?? view.tx.loginHint ?? '',
+        },
         { status, locale: view.tx.uiLocale },
       )
     },
