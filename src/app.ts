@@ -59,8 +59,8 @@ export interface AppDeps {
   keys: KeyStore
   /**
    * Seals authenticator-app secrets at rest (src/accounts/totp.ts): main.ts loads KEYS_DIR/totp.key
-   * at start; tests give a key of their own. Without it, totpSecretBox(config.keysDir) reads
-   * or creates that file on first use.
+   * at start (creating it if missing); tests give a key of their own. Without it,
+   * totpSecretBox(config.keysDir) reads that file on first use (it must exist).
    */
   totpSecrets?: SecretBox
   clock?: Clock
@@ -204,17 +204,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const secondFactorsFor = (audit: AuditLog) => secondFactors({ factors: repos.secondFactors, secrets: totpSecrets, clock, issuer: config.brand.name, audit })
   // Passkeys count against the same limits as passwords.
   const passkeys = passkeyService({ issuer: config.issuer, rpName: config.brand.name, passkeys: repos.passkeys, users: repos.users, clock, ...signInLimits })
-  const grants = grantRegistry({ config, repos, accessTokens, idTokens, signIns, clock }, grantDefinitions)
-  // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
-  // ID tokens as id_token_hint at /authorize and /logout.
-  const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer, alg: config.signingAlg })
-  const hints = idTokenHintVerifier({ keys: deps.keys, clock, issuer: config.issuer })
-  // Brute-force protection for client secrets (OAuth 2.1 §2.4.1): failures only, in the database.
-  const authenticate = clientAuthenticator({
-    clients: repos.clients,
-    clock,
-    failures: clientAuthFailureLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitClientAuthFailures }),
-  })
   const auth = authorization({
     repos,
     clock,
@@ -224,6 +213,18 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     maxOpenTransactionsPerAddress: deps.maxOpenTransactionsPerAddress,
     maxOpenDeviceAuthorizationsPerAddress: deps.maxOpenDeviceAuthorizationsPerAddress,
     maxUserCodeFailuresGlobal: deps.maxUserCodeFailuresGlobal,
+  })
+  // The grants check again that the sign-in behind a code or refresh token is still strong enough.
+  const grants = grantRegistry({ config, repos, accessTokens, idTokens, signIns, requirements: auth.requirements, clock }, grantDefinitions)
+  // latchkey reading its own tokens back: access tokens at /revoke, /introspect, /userinfo;
+  // ID tokens as id_token_hint at /authorize and /logout.
+  const verifier = accessTokenVerifier({ keys: deps.keys, clock, issuer: config.issuer, alg: config.signingAlg })
+  const hints = idTokenHintVerifier({ keys: deps.keys, clock, issuer: config.issuer })
+  // Brute-force protection for client secrets (OAuth 2.1 §2.4.1): failures only, in the database.
+  const authenticate = clientAuthenticator({
+    clients: repos.clients,
+    clock,
+    failures: clientAuthFailureLimit({ counters: repos.failureCounters, clock, maxFailures: config.limitClientAuthFailures }),
   })
   // RFC 8628: /device_authorization and /device exist while /token serves the device grant.
   const deviceFlow = grants.has(deviceCodeDefinition.type)

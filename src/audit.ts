@@ -3,7 +3,10 @@
  * with ids only: never a password, secret, code, token or cookie. README lists the events.
  */
 export type AuditEvent =
-  /** A user signed in (login page or password grant). */
+  /**
+   * The username and password were right (login page or password grant): the first factor only,
+   * not yet a complete sign-in when a second factor is asked next.
+   */
   | { event: 'signin_succeeded'; userId: string; via: SignInChannel }
   /** Wrong username or password (the username is not logged: people type passwords into it). */
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
@@ -12,6 +15,12 @@ export type AuditEvent =
    * (the user has one, MFA_REQUIRED=all, or the client's --require-mfa), which this grant cannot ask.
    */
   | { event: 'password_grant_refused'; userId: string; clientId: string; reason: 'second_factor_required' }
+  /**
+   * /token refused a refresh token, authorization code or device code because the sign-in behind
+   * it no longer meets what is required (--require-mfa set since, MFA_REQUIRED=all, or the user
+   * enrolled a second factor): for a refresh token its family is revoked (`familyId`).
+   */
+  | { event: 'grant_refused'; userId: string; clientId: string; grant: string; reason: 'second_factor_required'; familyId?: string | undefined }
   /** An address over its sign-in failure limit: from now on refused unchecked (once per window). */
   | { event: 'signin_throttled'; limit: 'address'; via: SignInChannel; retryAfterSeconds: number }
   /**
@@ -99,6 +108,12 @@ export type AuditEvent =
   | { event: 'mfa_failed'; userId: string; method: SecondFactorMethod | 'recovery_code' }
   | { event: 'recovery_codes_regenerated'; userId: string; actor?: string | undefined }
   | { event: 'mfa_reset'; userId: string; actor?: string | undefined }
+  /**
+   * The user's authenticator-app secret did not open with KEYS_DIR/totp.key (sealed under another
+   * key, or altered): their app codes fail until it is restored or `user mfa reset`; recovery
+   * codes and passkeys still work. Never the secret.
+   */
+  | { event: 'mfa_key_mismatch'; userId: string }
   /** A signing key was added: by `keys rotate` (`--now`: `immediate`), by KEY_ROTATION_DAYS, or because SIGNING_ALG names an algorithm KEYS_DIR had no key of (`configuration`). */
   | { event: 'key_rotated'; kid: string; alg: string; signsFrom: string; by: 'command' | 'immediate' | 'schedule' | 'configuration' }
   /** `keys retire`: the key is no longer published or trusted. */
@@ -115,6 +130,7 @@ export const AUDIT_EVENTS = [
   'signin_failed',
   'signin_throttled',
   'password_grant_refused',
+  'grant_refused',
   'signin_locked',
   'authorize_throttled',
   'device_code_guessing',
@@ -154,6 +170,7 @@ export const AUDIT_EVENTS = [
   'recovery_code_used',
   'recovery_codes_regenerated',
   'mfa_reset',
+  'mfa_key_mismatch',
 ] as const satisfies readonly AuditEvent['event'][]
 
 export interface AuditLog {

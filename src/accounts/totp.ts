@@ -10,7 +10,7 @@ import type { SecondFactors, TotpEnrolment } from './second-factors.js'
  * 6 digits, 30 s), secrets sealed at rest (src/keys/secret-box.ts), recovery codes stored as hashes.
  *
  * Events recorded here: mfa_enrolled, mfa_removed, recovery_code_used,
- * recovery_codes_regenerated, mfa_reset. A wrong code is the caller's to record (mfa_failed),
+ * recovery_codes_regenerated, mfa_reset, mfa_key_mismatch. A wrong code is the caller's to record (mfa_failed),
  * with the throttle it counts against: only the caller knows whether a failed app code is
  * then tried as a recovery code. It is cheap to build: pages build one per request with
  * `audit: request.audit`.
@@ -62,9 +62,16 @@ export function totpCode(secret: string, step: number): string {
  * The time steps within the window whose code is `code`, oldest first. Every step is computed
  * and compared in constant time (timingSafeEqual on equal lengths), whichever matches.
  */
-function matchingSteps(secret: string, code: string, now: number): number[] {
+/** A code as typed, spaces removed, if it has a TOTP code's shape (six digits); else undefined. */
+function codeShape(code: string): string | undefined {
+  if (code.length > 64) return undefined
   const typed = code.replace(/\s/g, '')
-  if (!/^\d{6}$/.test(typed)) return []
+  return /^\d{6}$/.test(typed) ? typed : undefined
+}
+
+function matchingSteps(secret: string, code: string, now: number): number[] {
+  const typed = codeShape(code)
+  if (typed === undefined) return []
   const given = Buffer.from(typed)
   const current = totpStep(now)
   const matches: number[] = []
@@ -123,6 +130,19 @@ export function secondFactors(deps: SecondFactorDeps): SecondFactors {
     }).toString(),
   })
   const newSecret = () => new Secret({ size: SECRET_BYTES }).base32
+  /**
+   * The stored secret in the clear, or undefined when it does not open: sealed under another key
+   * (a CLI run with another KEYS_DIR, a lost totp.key) or altered. The app's codes then fail,
+   * recovery codes and passkeys still work, and `mfa_key_mismatch` says why (no secret in it).
+   */
+  const openSecret = async (userId: string, sealed: string): Promise<string | undefined> => {
+    try {
+      return await secrets.open(sealed, userId)
+    } catch {
+      deps.audit.record({ event: 'mfa_key_mismatch', userId })
+      return undefined
+    }
+  }
 
   return {
     async status(userId) {
@@ -139,10 +159,14 @@ export function secondFactors(deps: SecondFactorDeps): SecondFactors {
     },
 
     async confirmTotp(userId, code) {
+      // The shape first: a malformed code costs no lookup and no decryption.
+      if (codeShape(code) === undefined) return undefined
       const now = clock.now()
       const row = await factors.findTotp(userId)
       if (row === undefined || row.confirmedAt !== null || row.createdAt <= now - TOTP_ENROLMENT_TTL_MS) return undefined
-      const steps = matchingSteps(await secrets.open(row.sealedSecret, userId), code, now)
+      const secret = await openSecret(userId, row.sealedSecret)
+      if (secret === undefined) return undefined
+      const steps = matchingSteps(secret, code, now)
       if (steps.length === 0) return undefined
       const { codes, hashes } = newRecoveryCodes()
       // The first code's step is recorded as used: it cannot be replayed at the next sign-in.
@@ -152,10 +176,13 @@ export function secondFactors(deps: SecondFactorDeps): SecondFactors {
     },
 
     async verifyTotp(userId, code) {
+      if (codeShape(code) === undefined) return false
       const row = await factors.findTotp(userId)
       if (row === undefined || row.confirmedAt === null) return false
+      const secret = await openSecret(userId, row.sealedSecret)
+      if (secret === undefined) return false
       const last = row.lastStep ?? -Infinity
-      const step = matchingSteps(await secrets.open(row.sealedSecret, userId), code, clock.now()).find((s) => s > last)
+      const step = matchingSteps(secret, code, clock.now()).find((s) => s > last)
       if (step === undefined) return false
       return factors.acceptStep(userId, row.sealedSecret, step)
     },

@@ -1,5 +1,7 @@
 import type { SecondFactors } from '../accounts/second-factors.js'
 import type { AuditLog } from '../audit.js'
+import type { Clock } from '../clock.js'
+import type { GrantRepository } from '../storage/grants.js'
 import type { LoginSessionRepository } from '../storage/login-sessions.js'
 import type { SecondFactorRepository } from '../storage/second-factors.js'
 import type { UserRepository } from '../storage/users.js'
@@ -43,18 +45,26 @@ export async function listFactors(deps: { users: UserRepository; factors: Second
 }
 
 /**
- * `user mfa reset`: every factor goes (app, recovery codes, passkeys) and the user's sessions
- * end, so a session signed in with the old factors does not outlive them. For a user who lost
- * their device and their recovery codes; the next sign-in enrols again where policy asks it.
+ * `user mfa reset`: every factor goes (app, recovery codes, passkeys), the user's sessions end
+ * and their refresh-token families are revoked (with their access tokens), so nothing signed in
+ * with the old factors outlives them (a family from a two-factor sign-in would go on issuing
+ * acr mfa). Consents stay. For a user who lost their device and their recovery codes; the next
+ * sign-in enrols again where policy asks it.
  */
 export async function resetFactors(
-  deps: { users: UserRepository; factors: SecondFactors; sessions: LoginSessionRepository; audit: AuditLog; actor: string },
+  deps: { users: UserRepository; factors: SecondFactors; sessions: LoginSessionRepository; grants: Pick<GrantRepository, 'revokeTokens'>; clock: Clock; audit: AuditLog; actor: string },
   username: string,
-): Promise<{ removed: { totp: boolean; passkeys: number; recovery_codes: number }; sessions_ended: number }> {
+): Promise<{ removed: { totp: boolean; passkeys: number; recovery_codes: number }; sessions_ended: number; refresh_token_families_revoked: number }> {
   const user = await findUser(deps.users, username)
   const before = await deps.factors.status(user.id)
   await deps.factors.resetAll(user.id)
   const ended = await deps.sessions.endAllFor(user.id)
   deps.audit.record({ event: 'sessions_revoked', userId: user.id, sessions: ended, actor: deps.actor })
-  return { removed: { totp: before.totp, passkeys: before.passkeys, recovery_codes: before.recoveryCodesLeft }, sessions_ended: ended }
+  const families = await deps.grants.revokeTokens(user.id, deps.clock.now())
+  deps.audit.record({ event: 'grants_revoked', userId: user.id, consents: 0, families, actor: deps.actor })
+  return {
+    removed: { totp: before.totp, passkeys: before.passkeys, recovery_codes: before.recoveryCodesLeft },
+    sessions_ended: ended,
+    refresh_token_families_revoked: families,
+  }
 }

@@ -115,7 +115,7 @@ export function userCommands(program: Command, io: CliIo): void {
       print(opts.json, removed, `removed user ${removed.username} (id ${removed.id})`)
     })
 
-  // Second factors. The TOTP key is KEYS_DIR/totp.key, the one the server uses (made if missing).
+  // Second factors. The TOTP key is KEYS_DIR/totp.key, the one the server made: never made here.
   const factorsOf = (store: Store, audit = acting().audit) => {
     const config = loadConfig(io.env)
     const repos = repositories(store)
@@ -154,16 +154,16 @@ export function userCommands(program: Command, io: CliIo): void {
     })
   mfa
     .command('reset')
-    .description('remove every second factor of a user (app, passkeys, recovery codes) and end their sessions')
+    .description('remove every second factor of a user (app, passkeys, recovery codes), end their sessions and revoke their refresh tokens')
     .requiredOption('--username <username>', 'the user')
-    .option('--json', 'print {"removed":{"totp","passkeys","recovery_codes"},"sessions_ended":N}')
+    .option('--json', 'print {"removed":{"totp","passkeys","recovery_codes"},"sessions_ended":N,"refresh_token_families_revoked":N}')
     .action(async (opts: { username: string; json?: boolean }) => {
       const result = await withStore(io, (store) => {
         const repos = repositories(store)
-        return resetFactors({ users: repos.users, factors: factorsOf(store), sessions: repos.sessions, audit: acting().audit, actor: CLI_ACTOR }, opts.username)
+        return resetFactors({ users: repos.users, factors: factorsOf(store), sessions: repos.sessions, grants: repos.grants, clock: io.clock ?? systemClock, audit: acting().audit, actor: CLI_ACTOR }, opts.username)
       })
       const { removed } = result
-      print(opts.json, result, `removed: authenticator app ${removed.totp ? 'yes' : 'no'}, ${removed.passkeys} passkey(s), ${removed.recovery_codes} recovery code(s); ended ${result.sessions_ended} session(s)`)
+      print(opts.json, result, `removed: authenticator app ${removed.totp ? 'yes' : 'no'}, ${removed.passkeys} passkey(s), ${removed.recovery_codes} recovery code(s); ended ${result.sessions_ended} session(s); revoked ${result.refresh_token_families_revoked} refresh-token family(ies)`)
     })
 
   const grants = program.command('grants').description("a user's consents and refresh-token families")

@@ -7,12 +7,14 @@ import type { AuthorizationCode, AuthorizationCodeRepository } from '../storage/
 import type { Client } from '../storage/clients.js'
 import type { TokenResponses } from '../tokens/token-response.js'
 import type { GrantDefinition, GrantHandler, TokenRequest } from './grant.js'
+import { SIGN_IN_TOO_WEAK, stillMeetsRequirement, type SignInRecheck } from './sign-in-recheck.js'
 
 export interface AuthorizationCodeGrantDeps {
   codes: AuthorizationCodeRepository
   tokens: TokenResponses
   clock: Clock
   pkceRequired: PkceRequired
+  requirements: SignInRecheck
 }
 
 /** Checks everything a legitimate holder of the code can get right: client, redirect URI, PKCE. */
@@ -64,6 +66,11 @@ export function authorizationCodeGrant(deps: AuthorizationCodeGrantDeps): GrantH
       if (resource !== undefined && resource !== code.resource) {
         throw new OAuthError('invalid_target', 'resource differs from the one in the authorization request')
       }
+      // The requirement may have risen between issuing and redeeming (--require-mfa, a factor enrolled).
+      if (!(await stillMeetsRequirement(deps.requirements, client, code.userId, code.amr))) {
+        req.audit.record({ event: 'grant_refused', userId: code.userId, clientId: client.id, grant: req.grantType, reason: 'second_factor_required' })
+        throw new OAuthError('invalid_grant', SIGN_IN_TOO_WEAK)
+      }
 
       const response = await deps.tokens.exchangeCode({ client, code, request: req })
       // Disabled or removed since the code was issued (a sign-in that raced `user disable`).
@@ -83,5 +90,5 @@ export const authorizationCodeDefinition: GrantDefinition = {
   confidentialOnly: false,
   parameters: ['code', 'redirect_uri', 'code_verifier', 'resource'],
   create: (deps) =>
-    authorizationCodeGrant({ codes: deps.repos.codes, tokens: deps.tokens, clock: deps.clock, pkceRequired: deps.config.pkceRequired }),
+    authorizationCodeGrant({ codes: deps.repos.codes, tokens: deps.tokens, clock: deps.clock, pkceRequired: deps.config.pkceRequired, requirements: deps.requirements }),
 }

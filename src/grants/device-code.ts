@@ -6,12 +6,14 @@ import type { AuthorizationCodeRepository } from '../storage/authorization-codes
 import type { DeviceAuthorization, DeviceAuthorizationRepository } from '../storage/device-authorizations.js'
 import type { TokenResponses } from '../tokens/token-response.js'
 import type { GrantDefinition, GrantHandler, TokenRequest } from './grant.js'
+import { SIGN_IN_TOO_WEAK, stillMeetsRequirement, type SignInRecheck } from './sign-in-recheck.js'
 
 export interface DeviceCodeGrantDeps {
   devices: DeviceAuthorizationRepository
   codes: AuthorizationCodeRepository
   tokens: TokenResponses
   clock: Clock
+  requirements: SignInRecheck
 }
 
 /**
@@ -70,6 +72,11 @@ export function deviceCodeGrant(deps: DeviceCodeGrantDeps): GrantHandler {
       if (!code) throw new OAuthError('invalid_grant', 'the authorization is no longer valid')
       // Redeemed by a concurrent poll that has not yet marked the device authorization.
       if (code.usedAt !== null) return replayed(deps, req, device, now)
+      // The requirement may have risen since the approval (--require-mfa, a factor enrolled).
+      if (!(await stillMeetsRequirement(deps.requirements, client, code.userId, code.amr))) {
+        req.audit.record({ event: 'grant_refused', userId: code.userId, clientId: client.id, grant: req.grantType, reason: 'second_factor_required' })
+        throw new OAuthError('invalid_grant', SIGN_IN_TOO_WEAK)
+      }
       const response = await deps.tokens.exchangeCode({ client, code, request: req })
       if (response === 'userInactive') throw new OAuthError('invalid_grant', 'the authorization is no longer valid')
       // A concurrent poll redeemed it first.
@@ -85,5 +92,5 @@ export const deviceCodeDefinition: GrantDefinition = {
   // RFC 8628 §3.4: public clients (a TV, a command-line tool) send their client_id only.
   confidentialOnly: false,
   parameters: ['device_code'],
-  create: (deps) => deviceCodeGrant({ devices: deps.repos.devices, codes: deps.repos.codes, tokens: deps.tokens, clock: deps.clock }),
+  create: (deps) => deviceCodeGrant({ devices: deps.repos.devices, codes: deps.repos.codes, tokens: deps.tokens, clock: deps.clock, requirements: deps.requirements }),
 }

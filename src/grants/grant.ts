@@ -1,4 +1,5 @@
 import type { SignInChecker } from '../accounts/credentials.js'
+import type { SignInRecheck } from './sign-in-recheck.js'
 import type { Clock } from '../clock.js'
 import type { Config } from '../config.js'
 import type { Params } from '../oauth/params.js'
@@ -34,6 +35,8 @@ export interface GrantDeps {
   tokens: TokenResponses
   /** The sign-in check shared with the login page (throttle and limits included). */
   signIns: SignInChecker
+  /** The sign-in requirement (MFA_REQUIRED, --require-mfa), asked again when a code or refresh token is redeemed. */
+  requirements: SignInRecheck
   clock: Clock
 }
 

@@ -11,6 +11,7 @@ import { deviceCodeDefinition } from './device-code.js'
 import type { Grant, GrantDefinition, GrantDeps } from './grant.js'
 import { passwordDefinition } from './password.js'
 import { refreshTokenDefinition } from './refresh-token.js'
+import type { SignInRecheck } from './sign-in-recheck.js'
 
 /**
  * The one list of grant types: /token serves these, discovery advertises them, and client
@@ -26,7 +27,7 @@ export const BUILT_IN_GRANTS: readonly GrantDefinition[] = [
 
 /** The grants /token serves, by grant_type, sharing one way of issuing tokens. */
 export function grantRegistry(
-  deps: { config: Config; repos: Repositories; accessTokens: AccessTokenSigner; idTokens: IdTokenSigner; signIns: SignInChecker; clock: Clock },
+  deps: { config: Config; repos: Repositories; accessTokens: AccessTokenSigner; idTokens: IdTokenSigner; signIns: SignInChecker; requirements: SignInRecheck; clock: Clock },
   definitions: readonly GrantDefinition[] = BUILT_IN_GRANTS,
 ): Map<string, Grant> {
   const { config, repos, clock } = deps
@@ -40,7 +41,7 @@ export function grantRegistry(
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     refreshTokenMaxTtlSeconds: config.refreshTokenMaxTtlSeconds,
   })
-  const grantDeps: GrantDeps = { config, repos, tokens, signIns: deps.signIns, clock }
+  const grantDeps: GrantDeps = { config, repos, tokens, signIns: deps.signIns, requirements: deps.requirements, clock }
   const grants = new Map<string, Grant>()
   for (const definition of definitions) {
     if (grants.has(definition.type)) throw new Error(`grant_type "${definition.type}" is defined twice`)

@@ -5,11 +5,13 @@ import { sha256Hex } from '../oauth/secrets.js'
 import type { RefreshTokenFamily, RefreshTokenRepository } from '../storage/refresh-tokens.js'
 import type { TokenResponses } from '../tokens/token-response.js'
 import type { GrantDefinition, GrantHandler, TokenRequest } from './grant.js'
+import { SIGN_IN_TOO_WEAK, stillMeetsRequirement, type SignInRecheck } from './sign-in-recheck.js'
 
 export interface RefreshTokenGrantDeps {
   refreshTokens: RefreshTokenRepository
   tokens: TokenResponses
   clock: Clock
+  requirements: SignInRecheck
 }
 
 /** RFC 6749 §6: a requested scope may narrow the new access token, never widen the family's. */
@@ -32,6 +34,17 @@ async function revokeOnReuse(deps: RefreshTokenGrantDeps, req: TokenRequest, fam
   throw new OAuthError('invalid_grant', 'the refresh token has already been used')
 }
 
+/**
+ * The family's sign-in no longer meets what the client requires (--require-mfa set since,
+ * MFA_REQUIRED=all, a second factor enrolled): the family is revoked, so it yields nothing more,
+ * and the user signs in again, with the second factor.
+ */
+async function revokeTooWeak(deps: RefreshTokenGrantDeps, req: TokenRequest, family: RefreshTokenFamily, userId: string): Promise<never> {
+  await deps.refreshTokens.revokeFamily(family.id, deps.clock.now())
+  req.audit.record({ event: 'grant_refused', userId, clientId: family.clientId, grant: req.grantType, reason: 'second_factor_required', familyId: family.id })
+  throw new OAuthError('invalid_grant', SIGN_IN_TOO_WEAK)
+}
+
 export function refreshTokenGrant(deps: RefreshTokenGrantDeps): GrantHandler {
   return {
     async handle(req, client) {
@@ -49,6 +62,9 @@ export function refreshTokenGrant(deps: RefreshTokenGrantDeps): GrantHandler {
       const now = deps.clock.now()
       if (token.rotatedAt !== null) return revokeOnReuse(deps, req, family)
       if (token.expiresAt <= now) throw new OAuthError('invalid_grant', 'the refresh token has expired')
+      if (family.userId !== null && !(await stillMeetsRequirement(deps.requirements, client, family.userId, family.amr))) {
+        return revokeTooWeak(deps, req, family, family.userId)
+      }
 
       const scopes = narrowedScope(params.get('scope'), family)
       // RFC 8707: a refresh may repeat the family's resource, not choose another.
@@ -71,5 +87,5 @@ export const refreshTokenDefinition: GrantDefinition = {
   // A public client's refresh tokens are bound to it by rotation and reuse detection (RFC 9700 §4.14.2).
   confidentialOnly: false,
   parameters: ['refresh_token', 'scope', 'resource'],
-  create: (deps) => refreshTokenGrant({ refreshTokens: deps.repos.refreshTokens, tokens: deps.tokens, clock: deps.clock }),
+  create: (deps) => refreshTokenGrant({ refreshTokens: deps.repos.refreshTokens, tokens: deps.tokens, clock: deps.clock, requirements: deps.requirements }),
 }

@@ -49,7 +49,21 @@ export async function loadOrCreateTotpKey(dir: string): Promise<Buffer> {
   })
 }
 
-/** The box the server and the CLI seal TOTP secrets with: the key is read (or made) on first use. */
+/**
+ * KEYS_DIR/totp.key, which must exist: for the CLI, which must seal secrets under the key the
+ * server has. Creating one here would seal them under a key the server never sees (KEYS_DIR
+ * defaults to ./keys of the working directory), and the server could not open them.
+ */
+export async function loadTotpKey(dir: string): Promise<Buffer> {
+  const path = join(dir, TOTP_KEY_FILE)
+  const key = await readKey(path)
+  if (key === undefined) {
+    throw new KeyFileError(`KEYS_DIR/${TOTP_KEY_FILE} not found (${path}): run the CLI with the server's KEYS_DIR; the server creates it at its first start`)
+  }
+  return key
+}
+
+/** The box the CLI seals TOTP secrets with: the existing key is read on first use, never made. */
 export function totpSecretBox(dir: string): SecretBox {
-  return keySecretBox(() => loadOrCreateTotpKey(dir))
+  return keySecretBox(() => loadTotpKey(dir))
 }

@@ -20,6 +20,12 @@ export interface GrantRepository {
    * of the user, for one client or all, in one transaction. The number of families revoked.
    */
   revoke(scope: GrantScope, now: number): Promise<{ consents: number; families: number }>
+  /**
+   * Revokes the families (with their access tokens) and unused codes of the user, keeping the
+   * consents (`user mfa reset`: tokens from a sign-in with the removed factors end). The number
+   * of families revoked.
+   */
+  revokeTokens(userId: string, now: number): Promise<number>
 }
 
 export function grantRepository(db: Kysely<Database>): GrantRepository {
@@ -53,6 +59,9 @@ export function grantRepository(db: Kysely<Database>): GrantRepository {
           .filter((f) => f.client_id === row.id)
           .map((f) => ({ id: f.id, scopes: fromDbList(f.scopes), audience: f.audience, createdAt: fromDbTime(f.created_at) })),
       }))
+    },
+    async revokeTokens(userId, now) {
+      return db.transaction().execute((trx) => revokeGrantsOf(trx, { userId }, now))
     },
     async revoke(scope, now) {
       return db.transaction().execute(async (trx) => {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Database, TotpFactorRow } from './database.js'
 import { fromDbTime } from './convert.js'
 import { userHasFactor } from './factor-presence.js'
+import { holdsWriteLock } from './connect.js'
 
 /** A user's authenticator-app secret, as stored: sealed (src/keys/secret-box.ts). */
 export interface TotpFactor {
@@ -73,6 +74,17 @@ function toFactor(row: TotpFactorRow): TotpFactor {
   }
 }
 
+/**
+ * Inside a transaction: the user's row lock, taken first (the order disable takes its locks in),
+ * so changes of one user's recovery codes run one after the other. Without it two regenerations
+ * on PostgreSQL (READ COMMITTED) each delete what they see and insert ten: the second DELETE does
+ * not see the first's new rows, and twenty codes stay valid. SQLite holds the write lock already.
+ */
+async function lockUserRow(trx: Kysely<Database>, userId: string): Promise<void> {
+  if (holdsWriteLock(trx)) return
+  await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute()
+}
+
 async function insertCodes(db: Kysely<Database>, userId: string, codeHashes: readonly string[], now: number): Promise<void> {
   await db.deleteFrom('recovery_codes').where('user_id', '=', userId).execute()
   if (codeHashes.length === 0) return
@@ -113,6 +125,7 @@ export function secondFactorRepository(db: Kysely<Database>): SecondFactorReposi
     },
     async confirmTotp(userId, sealedSecret, step, now, codeHashes) {
       return db.transaction().execute(async (trx) => {
+        await lockUserRow(trx, userId)
         const confirmed = await trx
           .updateTable('totp_factors')
           .set({ confirmed_at: now, last_step: step })
@@ -127,6 +140,7 @@ export function secondFactorRepository(db: Kysely<Database>): SecondFactorReposi
     },
     async addConfirmedTotp(userId, sealedSecret, now, codeHashes) {
       return db.transaction().execute(async (trx) => {
+        await lockUserRow(trx, userId)
         if (!(await upsertUnlessConfirmed(trx, userId, sealedSecret, now, now))) return false
         await insertCodes(trx, userId, codeHashes, now)
         return true
@@ -166,7 +180,10 @@ export function secondFactorRepository(db: Kysely<Database>): SecondFactorReposi
       return Number(row?.n ?? 0)
     },
     async replaceRecoveryCodes(userId, codeHashes, now) {
-      await db.transaction().execute((trx) => insertCodes(trx, userId, codeHashes, now))
+      await db.transaction().execute(async (trx) => {
+        await lockUserRow(trx, userId)
+        await insertCodes(trx, userId, codeHashes, now)
+      })
     },
     async removeTotp(userId) {
       return db.transaction().execute(async (trx) => {

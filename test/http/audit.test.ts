@@ -116,6 +116,8 @@ eachDialect(t, (t) => {
     // Once alice has a second factor, the password grant refuses her (after her password was checked).
     await ctx.store.db.insertInto('totp_factors').values({ user_id: user.id, secret: 'not-a-real-secret', created_at: 0, confirmed_at: 0, last_step: null }).execute()
     t.equal((await exchange(app, { grant_type: 'password', username: 'alice', password: PASSWORD }, { authorization: auth })).statusCode, 400)
+    // And her password-only refresh token no longer refreshes: its family is revoked.
+    t.equal((await exchange(app, { grant_type: 'refresh_token', refresh_token: (byPassword.json() as { refresh_token: string }).refresh_token }, { authorization: auth })).statusCode, 400)
     await ctx.store.db.deleteFrom('totp_factors').where('user_id', '=', user.id).execute()
 
     // Passkeys: one registered on the account page, a wrong assertion with it, then removed.
@@ -204,6 +206,9 @@ eachDialect(t, (t) => {
     await factors.removeTotp(user.id)
     const scripted = (await factors.addConfirmedTotp(user.id, 'alice'))!
     secrets.push(scripted.secret, ...scripted.recoveryCodes)
+    // A server with another totp.key cannot open the secret: the code fails, the event says why.
+    const otherKey = secondFactors({ factors: ctx.repos.secondFactors, secrets: keySecretBox(randomBytes(32)), clock: ctx.clock, issuer: 'latchkey', audit: admin.audit })
+    t.equal(await otherKey.verifyTotp(user.id, totpCode(scripted.secret, totpStep(ctx.clock.now()))), false)
     await factors.resetAll(user.id)
 
     const events = parsed().filter((line) => line.audit === true)

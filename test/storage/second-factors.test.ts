@@ -170,6 +170,39 @@ eachDialect(t, async (t, dialect) => {
     const aliceRow = await store.db.selectFrom('totp_factors').select('secret').where('user_id', '=', alice).executeTakeFirstOrThrow()
     await store.db.updateTable('totp_factors').set({ secret: aliceRow.secret }).where('user_id', '=', bob).execute()
     clock.advance(30)
-    await t.rejects(factors.verifyTotp(bob, codeAt(secret, clock.now())), /does not open/)
+    t.equal(await factors.verifyTotp(bob, codeAt(secret, clock.now())), false, 'refused, not an error')
+  })
+
+  t.test('a secret sealed under another key: app codes fail (mfa_key_mismatch, no secret), recovery codes still work', async (t) => {
+    const store = await dialect.open(t)
+    const other = totpFixture(store)
+    const userId = await addUser(store)
+    // Enrolled by a CLI that had another totp.key than the server's.
+    const { secret, recoveryCodes } = (await other.factors.addConfirmedTotp(userId, 'alice'))!
+    const server = totpFixture(store)
+    server.clock.advance(other.clock.now() - server.clock.now() + 30_000)
+    t.equal(await server.factors.verifyTotp(userId, codeAt(secret, server.clock.now())), false, 'the right code, but the secret does not open')
+    t.same(server.events, [{ event: 'mfa_key_mismatch', userId }])
+    t.equal(await server.factors.useRecoveryCode(userId, recoveryCodes[0]!), true, 'a recovery code still signs in')
+    t.equal(await server.factors.confirmTotp(userId, '123456'), undefined)
+    // A code of the wrong shape is refused before anything is decrypted: no event.
+    server.events.length = 0
+    for (const code of ['12345', '1234567', 'abcdef', '', '12 34 5x']) t.equal(await server.factors.verifyTotp(userId, code), false, `"${code}"`)
+    t.same(server.events, [], 'nothing decrypted for a malformed code')
+    t.equal(await server.factors.verifyTotp(userId, '123 456'), false)
+    t.same(server.events, [{ event: 'mfa_key_mismatch', userId }], 'spaces are removed: a well-formed code is checked')
+    for (const event of server.events) t.notMatch(JSON.stringify(event), secret)
+  })
+
+  t.test('concurrent regenerations of recovery codes leave exactly ten unused codes', async (t) => {
+    const store = await dialect.open(t)
+    const { factors } = totpFixture(store)
+    const userId = await addUser(store)
+    await factors.addConfirmedTotp(userId, 'alice')
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all([factors.regenerateRecoveryCodes(userId), factors.regenerateRecoveryCodes(userId), factors.regenerateRecoveryCodes(userId)])
+      t.same(results.map((codes) => codes?.length), [10, 10, 10])
+      t.equal((await factors.status(userId)).recoveryCodesLeft, 10, `round ${round}: ten unused codes`)
+    }
   })
 })

@@ -28,6 +28,7 @@ function grant(found: { code?: AuthorizationCode | undefined; exchanged?: Awaite
     codes: { findById: async () => found.code, revokeIssuedFrom: async (id: string) => void found.revoked?.push(id) } as unknown as AuthorizationCodeRepository,
     tokens: { exchangeCode: async () => found.exchanged } as unknown as TokenResponses,
     clock,
+    requirements: { isMetBy: async () => true },
   })
 }
 

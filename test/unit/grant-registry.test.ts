@@ -16,6 +16,7 @@ const deps = {
   accessTokens: {} as AccessTokenSigner,
   idTokens: {} as IdTokenSigner,
   signIns: {} as SignInChecker,
+  requirements: { isMetBy: async () => true },
   clock: new FakeClock(),
 }
 
