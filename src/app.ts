@@ -21,6 +21,8 @@ import type { KeyStore } from './keys/key-store.js'
 import type { SecretBox } from './keys/secret-box.js'
 import { jwksMaxAgeSeconds } from './keys/key-timeline.js'
 import { authorizeRoute } from './routes/authorize/index.js'
+import { accountPasskeysRoute } from './routes/account/passkeys.js'
+import { passkeyService } from './accounts/passkeys.js'
 import { accountRoute } from './routes/account/index.js'
 import { secondFactors } from './accounts/totp.js'
 import { totpSecretBox } from './keys/totp-key.js'
@@ -200,6 +202,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   // Authenticator apps and recovery codes, built per request: their events go to its audit log.
   const totpSecrets = deps.totpSecrets ?? totpSecretBox(config.keysDir)
   const secondFactorsFor = (audit: AuditLog) => secondFactors({ factors: repos.secondFactors, secrets: totpSecrets, clock, issuer: config.brand.name, audit })
+  // Passkeys count against the same limits as passwords.
+  const passkeys = passkeyService({ issuer: config.issuer, rpName: config.brand.name, passkeys: repos.passkeys, users: repos.users, clock, ...signInLimits })
   const auth = authorization({
     repos,
     clock,
@@ -240,8 +244,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
       await api.register(registerRoute, { registrations: registry, requireInitialAccessToken: config.registration.mode === 'token' })
     }
   })
-  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, secondFactorsFor, signInLimits })
-  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactorsFor, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress })
+  await app.register(authorizeRoute, { config, repos, clock, pages, auth, hints, signIns, deviceFlow, secondFactorsFor, signInLimits, passkeys })
+  await app.register(accountRoute, { config, repos, clock, pages, auth, signIns, secondFactorsFor, signInLimits, db: deps.store.db, maxOpenPerAddress: deps.maxOpenTransactionsPerAddress, passkeys })
+  await app.register(accountPasskeysRoute, { config, repos, clock, pages, auth, passkeys })
   await app.register(logoutRoute, { config, repos, auth, pages, hints })
   await app.register(healthRoute, { store: deps.store })
   await app.register(assetsRoute, { assets: pages.assets })

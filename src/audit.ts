@@ -119,7 +119,8 @@ export type AuditEvent =
   /** `keys retire`: the key is no longer published or trusted. */
   | { event: 'key_retired'; kid: string; alg: string }
 
-export type SignInChannel = 'login_page' | 'password_grant'
+/** `passkey`: a passkey alone, from the sign-in page. */
+export type SignInChannel = 'login_page' | 'password_grant' | 'passkey'
 
 export type SecondFactorMethod = 'totp' | 'passkey'
 
@@ -165,8 +166,8 @@ export const AUDIT_EVENTS = [
   'registration_token_created',
   'mfa_enrolled',
   'mfa_removed',
-  'recovery_code_used',
   'mfa_failed',
+  'recovery_code_used',
   'recovery_codes_regenerated',
   'mfa_reset',
   'mfa_key_mismatch',

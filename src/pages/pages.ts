@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Eta } from 'eta'
 import type { FastifyReply } from 'fastify'
@@ -41,11 +43,15 @@ export interface Asset {
   etag: string
   /** The path pages link to; the `v` query is the hash, so a new version is a new URL. */
   url: string
+  /** Subresource Integrity (sha384), for the script tags. */
+  integrity: string
 }
 
 export interface PageAssets {
   stylesheet: Asset
   logo: Asset | undefined
+  /** @simplewebauthn/browser's bundle and latchkey's passkey script, in load order. */
+  passkeyScripts: readonly [Asset, Asset]
 }
 
 export interface RenderOptions {
@@ -82,7 +88,21 @@ export function setPageHeaders(reply: FastifyReply): void {
 
 function asset(path: string, body: Buffer, contentType: string): Asset {
   const hash = createHash('sha256').update(body).digest('base64url').slice(0, 16)
-  return { body, contentType, etag: `"${hash}"`, url: `${path}?v=${hash}` }
+  const integrity = `sha384-${createHash('sha384').update(body).digest('base64')}`
+  return { body, contentType, etag: `"${hash}"`, url: `${path}?v=${hash}`, integrity }
+}
+
+const SCRIPT = 'application/javascript; charset=utf-8'
+
+/**
+ * The passkey buttons' scripts, served by latchkey (CSP `default-src 'self'`: no inline script,
+ * no third-party host): @simplewebauthn/browser's UMD bundle, then views/passkeys.js.
+ */
+function passkeyScripts(viewsDir: string): readonly [Asset, Asset] {
+  // The package's exports name only its entry points: its bundle sits beside them.
+  const entry = createRequire(import.meta.url).resolve('@simplewebauthn/browser')
+  const bundle = readFileSync(join(dirname(entry), '..', 'dist', 'bundle', 'index.umd.min.js'))
+  return [asset('/assets/webauthn.js', bundle, SCRIPT), asset('/assets/passkeys.js', readFileSync(`${viewsDir}/passkeys.js`), SCRIPT)]
 }
 
 /** latchkey.css behind the brand's colours, computed once: one stylesheet, one request. */
@@ -114,7 +134,11 @@ export function createPages(options: { brand: Brand; viewsDir?: string; localesD
   const supported = new Set(catalogues.keys())
   const locales = [DEFAULT_LOCALE, ...[...supported].filter((l) => l !== DEFAULT_LOCALE)]
   const eta = new Eta({ views: viewsDir, autoEscape: true, cache: true })
-  const assets: PageAssets = { stylesheet: stylesheet(viewsDir, options.brand.color), logo: logoAsset(options.brand.logo) }
+  const assets: PageAssets = {
+    stylesheet: stylesheet(viewsDir, options.brand.color),
+    logo: logoAsset(options.brand.logo),
+    passkeyScripts: passkeyScripts(viewsDir),
+  }
   const translators = new Map(locales.map((locale) => [locale, translator(catalogues, locale)]))
 
   const localeOf = (reply: FastifyReply, chosen: string | null | undefined): string => {
@@ -143,6 +167,8 @@ export function createPages(options: { brand: Brand; viewsDir?: string; localesD
         lang: locale,
         brand: { name: options.brand.name, logoUrl: assets.logo?.url },
         stylesheetUrl: assets.stylesheet.url,
+        // A view that shows passkey buttons sets `passkeyScripts: true` in its layout call.
+        scripts: assets.passkeyScripts.map((a) => ({ url: a.url, integrity: a.integrity })),
         message: (m: PageMessage | undefined) => m && t.text(m.key, m.values),
         scopeText: (scope: { name: string; description: string }) => scopeText(t, scope),
       })

@@ -7,7 +7,7 @@ const VERSIONED = 'public, max-age=31536000, immutable'
 const UNVERSIONED = 'public, max-age=300'
 
 /**
- * The stylesheet and the brand's logo, served by latchkey itself: the pages' CSP stays
+ * The stylesheet, the brand's logo and the passkey scripts, served by latchkey itself: the pages' CSP stays
  * `default-src 'self'`, and no third party learns who opens a sign-in page.
  */
 export const assetsRoute: FastifyPluginAsync<{ assets: PageAssets }> = async (app, { assets }) => {
@@ -27,6 +27,9 @@ export const assetsRoute: FastifyPluginAsync<{ assets: PageAssets }> = async (ap
   }
 
   app.get('/assets/latchkey.css', async (request, reply) => send(request, reply, assets.stylesheet))
+  const [webauthn, passkeys] = assets.passkeyScripts
+  app.get('/assets/webauthn.js', async (request, reply) => send(request, reply, webauthn))
+  app.get('/assets/passkeys.js', async (request, reply) => send(request, reply, passkeys))
   const logo = assets.logo
   if (logo !== undefined) app.get('/assets/logo', async (request, reply) => send(request, reply, logo))
 }

@@ -17,6 +17,8 @@ import { initialAccessTokenRepository, type InitialAccessTokenRepository } from 
 import { failureCounterRepository, type FailureCounterRepository } from './failure-counters.js'
 import { loginAttemptRepository, type LoginAttemptRepository } from './login-attempts.js'
 import { loginSessionRepository, type LoginSessionRepository } from './login-sessions.js'
+import { passkeyChallengeRepository, type PasskeyChallengeRepository } from './passkey-challenges.js'
+import { passkeyRepository, type PasskeyRepository } from './passkeys.js'
 import { refreshTokenRepository, type RefreshTokenRepository } from './refresh-tokens.js'
 import { scopeRepository, type ScopeRepository } from './scopes.js'
 import { secondFactorRepository, type SecondFactorRepository } from './second-factors.js'
@@ -42,6 +44,9 @@ export interface Repositories {
   factorPresence: FactorPresenceRepository
   /** Authenticator apps and recovery codes (src/accounts/totp.ts builds on it). */
   secondFactors: SecondFactorRepository
+  passkeys: PasskeyRepository
+  /** The WebAuthn challenges waiting on transactions, account sign-ins and login sessions. */
+  passkeyChallenges: PasskeyChallengeRepository
 }
 
 export function repositories(store: Pick<Store, 'db'>): Repositories {
@@ -67,6 +72,8 @@ function repositoriesOn(db: Kysely<Database>): Repositories {
     accountSignIns: accountSignInRepository(db),
     factorPresence: factorPresenceRepository(db),
     secondFactors: secondFactorRepository(db),
+    passkeys: passkeyRepository(db),
+    passkeyChallenges: passkeyChallengeRepository(db),
   }
 }
 

@@ -33,9 +33,13 @@ export function freePort(): Promise<number> {
  * (a FakeClock, which tests may still advance) unless one is given. Its database: a fresh one of
  * the eachDialect subtest's dialect (SQLite outside one).
  */
-export async function startLatchkey(t: Test, options: { env?: Record<string, string>; clock?: Clock; connectionLimits?: ConnectionLimits } = {}): Promise<TestApp & { issuer: string }> {
+export async function startLatchkey(
+  t: Test,
+  /** `issuerHost`: `localhost` where the browser needs a host name (WebAuthn refuses an IP address as RP ID). */
+  options: { env?: Record<string, string>; clock?: Clock; connectionLimits?: ConnectionLimits; issuerHost?: 'localhost' } = {},
+): Promise<TestApp & { issuer: string }> {
   const port = await freePort()
-  const config = loadConfig({ ISSUER: `http://127.0.0.1:${port}`, ...options.env })
+  const config = loadConfig({ ISSUER: `http://${options.issuerHost ?? '127.0.0.1'}:${port}`, ...options.env })
   const store = await dialectOf(t).open(t)
   const keys = await fixtureKeyStore()
   const clock = options.clock ?? new FakeClock(Date.now())

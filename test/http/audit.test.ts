@@ -25,6 +25,7 @@ import { rotationPolicy } from '../../src/keys/key-timeline.js'
 import { retireKey, rotateKeys } from '../../src/keys/key-writer.js'
 import { basic, codeRequest, decide, exchange, PASSWORD, redirectParams, signIn } from '../helpers/oauth.js'
 import { testPasswords } from '../helpers/passwords.js'
+import { SoftAuthenticator } from '../helpers/webauthn.js'
 
 async function auditedApp(t: Test, level: string, env: Record<string, string> = {}, deps: { maxOpenTransactionsPerAddress?: number; maxUserCodeFailuresGlobal?: number } = {}) {
   const lines: string[] = []
@@ -118,6 +119,22 @@ eachDialect(t, (t) => {
     // And her password-only refresh token no longer refreshes: its family is revoked.
     t.equal((await exchange(app, { grant_type: 'refresh_token', refresh_token: (byPassword.json() as { refresh_token: string }).refresh_token }, { authorization: auth })).statusCode, 400)
     await ctx.store.db.deleteFrom('totp_factors').where('user_id', '=', user.id).execute()
+
+    // Passkeys: one registered on the account page, a wrong assertion with it, then removed.
+    const authenticator = new SoftAuthenticator(ctx.config.issuer)
+    const accountCsrf = hiddenInputs((await browser.get('/account/security')).body, '/account/passkeys').csrf_token as string
+    secrets.push(accountCsrf)
+    const creation = (await browser.post('/account/passkeys/options', { csrf_token: accountCsrf })).json()
+    t.equal((await browser.post('/account/passkeys', { csrf_token: accountCsrf, name: 'Key', credential: JSON.stringify(authenticator.register(creation)) })).statusCode, 200)
+    const stranger = new Browser(app)
+    const passkeyForm = hiddenInputs((await stranger.get(codeRequest(client).url)).body, '/authorize/passkey')
+    const assertionOptions = (await stranger.post('/authorize/passkey/options', passkeyForm)).json()
+    const wrongOrigin = authenticator.assert(assertionOptions, { origin: 'https://evil.example' })
+    t.equal((await stranger.post('/authorize/passkey', { ...passkeyForm, credential: JSON.stringify(wrongOrigin) })).statusCode, 401)
+    // The registration started a new session (with the passkey): the page's token is new too.
+    const newCsrf = hiddenInputs((await browser.get('/account/security')).body, '/account/passkeys').csrf_token as string
+    secrets.push(newCsrf, ...browser.cookies.values())
+    t.equal((await browser.post('/account/passkeys/remove', { csrf_token: newCsrf, credential_id: wrongOrigin.id })).statusCode, 303)
 
     // Logout, confirmed on the page.
     const logoutPage = await browser.get('/logout')

@@ -19,6 +19,9 @@ import type { Repositories } from '../../storage/repositories.js'
 import { browserCookies } from '../browser-cookies.js'
 import { secondStep, type SignInFlow } from '../sign-in/second-step.js'
 import { accountCsrfToken, manageRoutes } from './manage.js'
+import { passkeySection } from './passkeys.js'
+import type { PasskeyService } from '../../accounts/passkeys.js'
+import { passkeyRoutes, passkeySteps } from '../authorize/passkey.js'
 
 /** Managing second factors is sensitive: the sign-in must be this recent. */
 export const ACCOUNT_SIGN_IN_MAX_AGE_MS = 15 * 60_000
@@ -36,6 +39,8 @@ export interface AccountRouteOptions {
   /** For the list of passkeys (the passkeys table). */
   db: Kysely<Database>
   maxOpenPerAddress?: number | undefined
+  /** Passkeys: sign-in with one alone, as the second factor, or enrolled in the sign-in. */
+  passkeys: PasskeyService
 }
 
 /** The context the account routes share. */
@@ -81,7 +86,7 @@ export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app,
       const [user, factors, passkeys] = await Promise.all([
         repos.users.findById(session.userId),
         factorsReadOnly.status(session.userId),
-        options.db.selectFrom('passkeys').select(['credential_id', 'name', 'created_at']).where('user_id', '=', session.userId).orderBy('created_at').execute(),
+        passkeySection(repos, session.userId),
       ])
       return pages.render(
         reply,
@@ -90,7 +95,7 @@ export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app,
           username: user?.username ?? '',
           factors,
           hasFactor: factors.totp || factors.passkeys > 0,
-          passkeys: passkeys.map((p) => ({ credentialId: p.credential_id, name: p.name, createdAt: Number(p.created_at) })),
+          passkeys,
           csrfToken: accountCsrfToken(sessionId),
           notice,
           error,
@@ -104,7 +109,7 @@ export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app,
     pages.render(
       reply,
       'login',
-      { action: '/account/login', hidden: fields(open), error: extra.error, username: extra.username ?? '' },
+      { action: '/account/login', hidden: fields(open), error: extra.error, username: extra.username ?? '', passkeyAction: '/account/passkey' },
       { status, locale: open.signIn.uiLocale },
     )
 
@@ -188,6 +193,25 @@ export const accountRoute: FastifyPluginAsync<AccountRouteOptions> = async (app,
   app.post('/account/enrol', { config: routeConfig }, async (request, reply) => {
     const { params, open } = await load(request)
     return step.enrol(request, reply, flowOf(open), params)
+  })
+
+  // Passkeys in the account sign-in, as at /authorize; the challenge on the account sign-in's row.
+  passkeyRoutes(app, {
+    base: '/account',
+    steps: passkeySteps(options.passkeys, { users: repos.users, factors: repos.factorPresence }),
+    routeConfig,
+    async flowOf(request) {
+      const { open } = await load(request)
+      const id = open.signIn.id
+      const flow = flowOf(open)
+      const pendingUserId = open.signIn.pendingUserId
+      return {
+        ...flow,
+        challenge: { set: (c) => repos.accountSignIns.setPasskeyChallenge(id, c), take: () => repos.accountSignIns.takePasskeyChallenge(id) },
+        renderSecondFactor: async (reply, extra, status) =>
+          pendingUserId === null ? renderLogin(reply, open, extra, status) : step.renderSecondFactor(reply, flow, pendingUserId, extra, status),
+      }
+    },
   })
 
   manageRoutes(app, ctx, step)

@@ -5,6 +5,7 @@ import { signedInTransaction } from '../../authorization/transactions.js'
 import { authorizationError, parseAuthorizationRequest } from '../../authorization/request.js'
 import type { AuthorizationGrant } from '../../authorization/code-issuance.js'
 import type { SignInChecker } from '../../accounts/credentials.js'
+import type { PasskeyService } from '../../accounts/passkeys.js'
 import type { SignInLimits } from '../../accounts/second-factor-check.js'
 import type { SecondFactors } from '../../accounts/second-factors.js'
 import type { AuditLog } from '../../audit.js'
@@ -21,6 +22,7 @@ import { browserCookies, redirectPostToGet } from '../browser-cookies.js'
 import { consentRoute } from './consent.js'
 import { deviceRoute, deviceSteps } from './device.js'
 import { loginRoute } from './login.js'
+import { passkeyLoginRoute } from './passkey.js'
 import { startTransaction } from './start.js'
 import { authorizeSteps } from './steps.js'
 
@@ -40,6 +42,8 @@ export interface AuthorizeRouteOptions {
   secondFactorsFor: (audit: AuditLog) => SecondFactors
   /** The login throttle and the per-address limit, which second-factor codes count against too. */
   signInLimits: SignInLimits
+  /** Passkey sign-in (built once in app.ts). */
+  passkeys: PasskeyService
 }
 
 /** The authorization endpoint (RFC 6749 §3.1) and the login and consent forms it shows. */
@@ -118,6 +122,7 @@ export const authorizeRoute: FastifyPluginAsync<AuthorizeRouteOptions> = async (
   }
   loginRoute(app, { ...context, signIns: options.signIns })
   secondFactorRoutes(app, context)
+  passkeyLoginRoute(app, { ...context, passkeys: options.passkeys })
   consentRoute(app, context)
   // RFC 8628 §3.3: the verification page, when the device grant is served.
   if (options.deviceFlow) deviceRoute(app, { ...context, pages, issuer: config.issuer })

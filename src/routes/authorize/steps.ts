@@ -70,6 +70,7 @@ export function authorizeSteps(deps: {
           clientName: view.client.name,
           error: extra.error,
           username: extra.username ?? view.tx.loginHint ?? '',
+          passkeyAction: '/authorize/passkey',
         },
         { status, locale: view.tx.uiLocale },
       )

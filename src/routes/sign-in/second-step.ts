@@ -75,6 +75,8 @@ export interface SecondStep {
   enrol(request: FastifyRequest, reply: FastifyReply, flow: SignInFlow, params: Params): Promise<FastifyReply>
   renderEnrol(reply: FastifyReply, view: EnrolView, status?: number): Promise<FastifyReply>
   renderCodes(reply: FastifyReply, view: { codes: string[]; next: NextForm; locale: string | null; notice?: PageMessage }): FastifyReply
+  /** The second-factor page for the pending user, with an error (a failed passkey, too). */
+  renderSecondFactor(reply: FastifyReply, flow: SignInFlow, userId: string, extra?: { error?: PageMessage }, status?: number): Promise<FastifyReply>
 }
 
 export interface EnrolView {
@@ -152,6 +154,7 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
   return {
     renderEnrol,
     renderCodes,
+    renderSecondFactor: (reply, flow, userId, extra, status) => renderSecondFactor(reply, flow, userId, extra, status),
 
     async afterPassword(request, reply, flow, user, required) {
       const secondFactors = deps.secondFactorsFor(request.audit)
