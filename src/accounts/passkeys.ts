@@ -113,10 +113,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 const B64URL = /^[A-Za-z0-9_-]*$/
 
+/** WebAuthn L3 §5.1: a credential id is at most 1023 bytes: 1364 characters of base64url. */
+const MAX_CREDENTIAL_ID_LENGTH = 1364
+
 /** The shape of a PublicKeyCredential's JSON, checked before the library sees it. */
 function credentialJson(value: unknown, fields: readonly string[]): boolean {
   if (!isObject(value) || !isObject(value.response) || value.type !== 'public-key') return false
-  if (typeof value.id !== 'string' || value.id === '' || !B64URL.test(value.id) || value.rawId !== value.id) return false
+  if (typeof value.id !== 'string' || value.id === '' || value.id.length > MAX_CREDENTIAL_ID_LENGTH || !B64URL.test(value.id) || value.rawId !== value.id) return false
   const response = value.response
   return fields.every((f) => typeof response[f] === 'string' && B64URL.test(response[f] as string))
 }
@@ -197,6 +200,8 @@ export function passkeyService(deps: {
       if (!verified.verified) return failed('invalid')
       if ((await passkeys.listForUser(input.userId)).length >= MAX_PASSKEYS_PER_USER) return failed('too_many')
       const { credential, credentialBackedUp } = verified.registrationInfo
+      // The id the authenticator data names is what is stored (passkeys.credential_id).
+      if (credential.id.length > MAX_CREDENTIAL_ID_LENGTH) return failed('invalid')
       const now = clock.now()
       const passkey: Passkey = {
         credentialId: credential.id,

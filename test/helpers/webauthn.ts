@@ -19,6 +19,8 @@ export interface Tamper {
   challenge?: string
   /** The user handle to report (the one registered unless said; null: none). */
   userHandle?: string | null
+  /** The length of a new credential id (16 bytes unless said). */
+  credentialIdBytes?: number
 }
 
 interface Credential {
@@ -64,7 +66,7 @@ export class SoftAuthenticator {
         [-3, Buffer.from(jwk.y as string, 'base64url')],
       ]),
     )
-    const id = randomBytes(16)
+    const id = randomBytes(tamper.credentialIdBytes ?? 16)
     const counter = Buffer.alloc(4)
     const idLength = Buffer.alloc(2)
     idLength.writeUInt16BE(id.length)

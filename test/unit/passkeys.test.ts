@@ -109,6 +109,21 @@ t.test('as the second factor: only the pending user\'s passkeys, counted like a 
   t.equal((await repos.passkeys.listForUser('u-alice')).length, 1)
 })
 
+t.test('a credential id longer than WebAuthn allows (1023 bytes) is refused, not stored', async (t) => {
+  const { service, repos } = await setUp(t)
+  for (const bytes of [1024, 1100]) {
+    const slot = memorySlot()
+    const options = await service.registrationOptions(slot, { id: 'u-alice', username: 'alice', name: null })
+    const response = new SoftAuthenticator(ISSUER).register(options, { credentialIdBytes: bytes })
+    t.same(await service.register(slot, { userId: 'u-alice', response, name: 'Key' }), { outcome: 'failed', reason: 'invalid' }, `${bytes} bytes`)
+  }
+  const slot = memorySlot()
+  const options = await service.registrationOptions(slot, { id: 'u-alice', username: 'alice', name: null })
+  const response = new SoftAuthenticator(ISSUER).register(options, { credentialIdBytes: 1023 })
+  t.equal((await service.register(slot, { userId: 'u-alice', response, name: 'Key' })).outcome, 'ok', '1023 bytes is fine')
+  t.equal((await repos.passkeys.listForUser('u-alice')).length, 1)
+})
+
 t.test('a removed user\'s pending sign-in fails', async (t) => {
   const { service, audit, enrol } = await setUp(t)
   const alice = await enrol('u-alice', 'alice')
