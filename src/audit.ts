@@ -1,10 +1,16 @@
+import type { AuthMethod } from './oauth/auth-methods.js'
+
 /**
  * Security events (the audit log): one structured line each, written whatever LOG_LEVEL says,
  * with ids only: never a password, secret, code, token or cookie. README lists the events.
  */
 export type AuditEvent =
-  /** A user signed in (login page or password grant). */
-  | { event: 'signin_succeeded'; userId: string; via: SignInChannel }
+  /**
+   * A user signed in (login page or password grant), with every factor the sign-in needed;
+   * `amr`: the methods used (RFC 8176: pwd, otp, hwk, mfa). A right password with a second
+   * factor still to come is not yet one.
+   */
+  | { event: 'signin_succeeded'; userId: string; via: SignInChannel; amr: AuthMethod[] }
   /** Wrong username or password (the username is not logged: people type passwords into it). */
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
   /**
