@@ -1,13 +1,16 @@
+import type { AuthMethod } from './oauth/auth-methods.js'
+
 /**
  * Security events (the audit log): one structured line each, written whatever LOG_LEVEL says,
  * with ids only: never a password, secret, code, token or cookie. README lists the events.
  */
 export type AuditEvent =
   /**
-   * The username and password were right (login page or password grant): the first factor only,
-   * not yet a complete sign-in when a second factor is asked next.
+   * A user signed in (login page or password grant), with every factor the sign-in needed;
+   * `amr`: the methods used (RFC 8176: pwd, otp, hwk, mfa). A right password with a second
+   * factor still to come is not yet one.
    */
-  | { event: 'signin_succeeded'; userId: string; via: SignInChannel }
+  | { event: 'signin_succeeded'; userId: string; via: SignInChannel; amr: AuthMethod[] }
   /** Wrong username or password (the username is not logged: people type passwords into it). */
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
   /**

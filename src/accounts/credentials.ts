@@ -1,4 +1,5 @@
 import type { AuditLog, SignInChannel } from '../audit.js'
+import type { AuthMethod } from '../oauth/auth-methods.js'
 import type { User, UserRepository } from '../storage/users.js'
 import type { SignInAddressLimit } from './failure-limits.js'
 import type { LoginThrottle } from './login-throttle.js'
@@ -16,8 +17,14 @@ export type CredentialCheck =
   | { outcome: 'addressLimited'; retryAfterSeconds: number }
 
 /**
- * The one username and password check, shared by the login page and the password grant. Every
- * outcome is an audit event: succeeded, failed, throttled, and the locks a failure starts.
+ * The one username and password check, shared by the login page and the password grant. A
+ * wrong or refused attempt is an audit event (failed, throttled, the locks a failure starts).
+ * A right password is not yet a sign-in: it takes back only the address's count, and the
+ * username's counts stay as they are (this attempt counted as failed) until the caller calls
+ * signInSucceeded once the whole sign-in is done: at once when one factor is enough, after the
+ * second factor when one is needed, when tokens are issued for the password grant. Resetting
+ * the username's counts here would let anyone who knows the password wipe out the failed
+ * second-factor codes before each new round of guesses.
  */
 export async function checkCredentials(
   deps: { users: UserRepository; throttle: LoginThrottle; addressLimit: SignInAddressLimit; passwords: PasswordHasher; audit: AuditLog },
@@ -46,11 +53,9 @@ export async function checkCredentials(
   // A disabled user fails as a wrong password does, after the same work: whether an account
   // exists, or is disabled, is not for the caller to learn.
   if (user && ok && user.disabledAt === null) {
-    // A success takes back only its own count: signing in to one account now and then must
-    // not wipe out an address's failures on others.
+    // A right password takes back only its own count: signing in to one account now and then
+    // must not wipe out an address's failures on others.
     await deps.addressLimit.notFailed(ip)
-    await deps.throttle.succeeded(credentials.username, ip)
-    deps.audit.record({ event: 'signin_succeeded', userId: user.id, via })
     return { outcome: 'ok', user }
   }
   deps.audit.record({ event: 'signin_failed', userId: user?.id, via })
@@ -60,11 +65,29 @@ export async function checkCredentials(
   return { outcome: 'wrong' }
 }
 
+/**
+ * The whole sign-in succeeded (every factor it needed): the username's failures start again,
+ * from everywhere and from this address, and the audit log says signin_succeeded with the
+ * methods used.
+ */
+export async function signInSucceeded(
+  deps: { throttle: LoginThrottle; audit: AuditLog },
+  signIn: { user: Pick<User, 'id' | 'username'>; ip: string; via: SignInChannel; amr: readonly AuthMethod[] },
+): Promise<void> {
+  await deps.throttle.succeeded(signIn.user.username, signIn.ip)
+  deps.audit.record({ event: 'signin_succeeded', userId: signIn.user.id, via: signIn.via, amr: [...signIn.amr] })
+}
+
 /** The one sign-in check, assembled once (app.ts) for the login page and the password grant. */
 export interface SignInChecker {
   check(credentials: { username: string; password: string; ip: string; via: SignInChannel }, audit: AuditLog): Promise<CredentialCheck>
+  /** See signInSucceeded: only once the sign-in is complete. */
+  succeeded(signIn: { user: Pick<User, 'id' | 'username'>; ip: string; via: SignInChannel; amr: readonly AuthMethod[] }, audit: AuditLog): Promise<void>
 }
 
 export function signInChecker(deps: { users: UserRepository; throttle: LoginThrottle; addressLimit: SignInAddressLimit; passwords: PasswordHasher }): SignInChecker {
-  return { check: (credentials, audit) => checkCredentials({ ...deps, audit }, credentials) }
+  return {
+    check: (credentials, audit) => checkCredentials({ ...deps, audit }, credentials),
+    succeeded: (signIn, audit) => signInSucceeded({ throttle: deps.throttle, audit }, signIn),
+  }
 }

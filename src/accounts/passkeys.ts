@@ -9,7 +9,9 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server'
-import type { AuditLog } from '../audit.js'
+import type { AuditLog, SignInChannel } from '../audit.js'
+import type { AuthMethod } from '../oauth/auth-methods.js'
+import { signInSucceeded } from './credentials.js'
 import type { Clock } from '../clock.js'
 import type { PasskeyChallengeSlot } from '../storage/passkey-challenges.js'
 import { PASSKEY_NAME_MAX, type Passkey, type PasskeyRepository } from '../storage/passkeys.js'
@@ -78,6 +80,11 @@ export interface PasskeyService {
    * the address limit always, the username throttle for the second factor. Audited.
    */
   authenticate(slot: PasskeyChallengeSlot, input: { response: unknown; ip: string; userId?: string | undefined }, audit: AuditLog): Promise<PasskeySignIn>
+  /**
+   * The sign-in a passkey finished is complete (the session started): the username's failures
+   * start again and the audit log says signin_succeeded with its methods (signInSucceeded).
+   */
+  signInCompleted(signIn: { user: Pick<User, 'id' | 'username'>; ip: string; via: SignInChannel; amr: readonly AuthMethod[] }, audit: AuditLog): Promise<void>
 }
 
 /**
@@ -161,6 +168,7 @@ export function passkeyService(deps: {
   const failed = (reason: PasskeyFailure) => ({ outcome: 'failed' as const, reason })
 
   return {
+    signInCompleted: (signIn, audit) => signInSucceeded({ throttle: deps.throttle, audit }, signIn),
     rpId,
     async registrationOptions(slot, user) {
       const existing = await passkeys.listForUser(user.id)
@@ -290,9 +298,9 @@ export function passkeyService(deps: {
       const user = pending ?? (await deps.users.findById(passkey.userId))
       // A disabled user fails as any other failure does.
       if (user === undefined || user.disabledAt !== null) return fail('disabled', passkey.userId)
+      // Not yet a failure of this address; the username's count goes once the sign-in is
+      // complete (signInCompleted), as after a right code.
       await deps.addressLimit.notFailed(ip)
-      if (pending !== undefined) await deps.throttle.succeeded(pending.username, ip)
-      else audit.record({ event: 'signin_succeeded', userId: user.id, via: 'passkey' })
       return { outcome: 'ok', user, passkey: { ...passkey, counter: verified.authenticationInfo.newCounter } }
     },
   }

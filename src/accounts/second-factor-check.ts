@@ -23,7 +23,8 @@ export interface SignInLimits {
  * A second-factor code, checked under the same limits as a password (RFC 6238 §5.2: attempts
  * are throttled): the per-address failure limit, then the lock on the username from this address
  * and from everywhere. A locked username is refused before the code is looked at; a wrong code
- * is a failure of both counts (audit mfa_failed, plus signin_locked when it starts a lock).
+ * is a failure of both counts (audit mfa_failed, plus signin_locked when it starts a lock); a
+ * right one stays counted on the username until the caller calls signInSucceeded.
  * `secondFactors` is the request's (built with its audit log).
  */
 export async function checkSecondFactor(
@@ -46,8 +47,9 @@ export async function checkSecondFactor(
   const typed = code.code.slice(0, 64)
   const ok = code.kind === 'totp' ? await deps.secondFactors.verifyTotp(userId, typed) : await deps.secondFactors.useRecoveryCode(userId, typed)
   if (ok) {
+    // Not a failure of this address. The username's counts start again when the caller has
+    // completed the sign-in (signInSucceeded), not here.
     await deps.addressLimit.notFailed(ip)
-    await deps.throttle.succeeded(username, ip)
     if (code.kind === 'totp') return { outcome: 'ok' }
     // SecondFactors records recovery_code_used itself; the page says how many are left.
     return { outcome: 'ok', recoveryCodesLeft: (await deps.secondFactors.status(userId)).recoveryCodesLeft }

@@ -66,6 +66,9 @@ export function passwordGrant(deps: PasswordGrantDeps): GrantHandler {
       const issued = await deps.tokens.forUser({ client, userId: checked.user.id, scopes, audience, authTime: deps.clock.now(), amr: PASSWORD_ONLY, request: req })
       // Disabled while argon2 ran: refused as a wrong password is, revealing nothing more.
       if (issued === 'userInactive') throw new OAuthError('invalid_grant', 'wrong username or password')
+      // Only now is the sign-in complete: a refused right password (a user with a second factor)
+      // must not reset the failures that throttle guessing that factor.
+      await deps.signIns.succeeded({ user: checked.user, ip, via: 'password_grant', amr: PASSWORD_ONLY }, req.audit)
       return issued
     },
   }

@@ -156,6 +156,7 @@ eachDialect(t, (t) => {
     t.equal(made.statusCode, 200)
     const fresh = [...made.body.matchAll(/<li><code>([^<]+)<\/code><\/li>/g)].map((m) => m[1])
     t.equal(fresh.length, 10)
+    t.match(made.body, /These codes replace all your earlier recovery codes: the old ones no longer work\. Making new codes again, even by reloading this page, replaces these too\./)
     t.notOk(fresh.includes(recoveryCodes[0]), 'new codes')
     t.match(audit().filter((e) => e.event === 'recovery_codes_regenerated'), [{ userId: user.id }])
     t.notOk(await ctx.secondFactors?.useRecoveryCode(user.id, recoveryCodes[0] as string), 'the old ones no longer work')

@@ -92,6 +92,7 @@ export function manageRoutes(app: FastifyInstance, ctx: AccountContext, step: Se
     // SecondFactors records recovery_codes_regenerated.
     const codes = await secondFactorsFor(request.audit).regenerateRecoveryCodes(session.userId)
     if (!codes) return toPage(reply)
-    return step.renderCodes(reply, { codes, next: { method: 'get', action: '/account/security', hidden: [] }, locale: null })
+    // Said plainly: these replace every earlier code, and posting again (a reload) replaces these.
+    return step.renderCodes(reply, { codes, next: { method: 'get', action: '/account/security', hidden: [] }, locale: null, notice: { key: 'codes.replaced' } })
   })
 }

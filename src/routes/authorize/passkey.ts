@@ -135,10 +135,12 @@ export function passkeySteps(passkeys: PasskeyService, deps: { users: Pick<UserR
         return flow.renderLogin(reply, { error: { key: 'passkey.error.register' } }, 400)
       }
       request.audit.record({ event: 'mfa_enrolled', userId: user.id, method: 'passkey' })
-      if (!(await flow.signIn(request, reply, user.id, withSecondFactor(pending.amr, 'hwk')))) {
+      const amr = withSecondFactor(pending.amr, 'hwk')
+      if (!(await flow.signIn(request, reply, user.id, amr))) {
         await flow.setPending(null)
         return flow.renderLogin(reply, { error: { key: 'login.error.again' } }, 400)
       }
+      await passkeys.signInCompleted({ user, ip: request.ip, via: 'login_page', amr }, request.audit)
       return flow.proceed(request, reply)
     },
 
@@ -156,6 +158,7 @@ export function passkeySteps(passkeys: PasskeyService, deps: { users: Pick<UserR
       }
       // Disabled in the meantime: the same answer as any failure.
       if (!(await flow.signIn(request, reply, checked.user.id, PASSKEY_ONLY))) return flow.renderLogin(reply, { error: SIGN_IN_FAILED }, 401)
+      await passkeys.signInCompleted({ user: checked.user, ip: request.ip, via: 'passkey', amr: PASSKEY_ONLY }, request.audit)
       return flow.proceed(request, reply)
     },
 
@@ -173,10 +176,12 @@ export function passkeySteps(passkeys: PasskeyService, deps: { users: Pick<UserR
         request.log.info({ event: 'passkey_refused', reason: checked.reason }, 'passkey second factor refused')
         return again(SIGN_IN_FAILED, 401)
       }
-      if (!(await flow.signIn(request, reply, pending.userId, withSecondFactor(pending.amr, 'hwk')))) {
+      const amr = withSecondFactor(pending.amr, 'hwk')
+      if (!(await flow.signIn(request, reply, pending.userId, amr))) {
         await flow.setPending(null)
         return flow.renderLogin(reply, { error: { key: 'login.error.again' } }, 400)
       }
+      await passkeys.signInCompleted({ user: checked.user, ip: request.ip, via: 'login_page', amr }, request.audit)
       return flow.proceed(request, reply)
     },
   }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { signInIsRecent } from '../../authorization/login-session.js'
 import { findClient } from '../../authorization/request.js'
 import { signedInTransaction } from '../../authorization/transactions.js'
 import { OAuthError } from '../../errors.js'
@@ -13,7 +14,7 @@ import { authorizeFlow } from './sign-in-flow.js'
  * Each is bound to the transaction and its CSRF token like the login form.
  */
 export function secondFactorRoutes(app: FastifyInstance, ctx: FormRouteContext): void {
-  const { auth, cookies, steps, repos } = ctx
+  const { auth, cookies, steps, repos, clock } = ctx
 
   const load = async (body: unknown, request: Parameters<typeof formTransaction>[1]) => {
     const params = new Params(body)
@@ -40,6 +41,12 @@ export function secondFactorRoutes(app: FastifyInstance, ctx: FormRouteContext):
     const session = await auth.sessions.find(cookies.sessionId(request))
     if (!session || session.userId !== tx.userId) {
       throw new OAuthError('invalid_request', 'you are no longer signed in as the user of this request; start again from the application', { reason: 'signed_out' })
+    }
+    // OIDC Core §3.1.2.1, as on the consent form: the page in between may have been left open
+    // past max_age; then the user signs in again.
+    if (!signInIsRecent(tx.authTime, tx.maxAgeSeconds, clock.now())) {
+      await auth.transactions.setUser(tx.id, null)
+      return steps.renderLogin(reply, open, { error: { key: 'login.error.again' } })
     }
     return steps.continueSignedIn(request, reply, { tx, csrfToken: open.csrfToken, client: open.client })
   })

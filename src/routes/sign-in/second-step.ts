@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import QRCode from 'qrcode'
 import { ACR_PWD, PASSWORD_ONLY, withSecondFactor, type Acr, type AuthMethod } from '../../oauth/auth-methods.js'
+import { signInSucceeded } from '../../accounts/credentials.js'
 import { checkSecondFactor, type SignInLimits } from '../../accounts/second-factor-check.js'
 import type { SecondFactors, TotpEnrolment } from '../../accounts/second-factors.js'
 import type { Params } from '../../oauth/params.js'
@@ -146,6 +147,13 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
     return { user, amr: flow.pending.amr }
   }
 
+  /**
+   * The sign-in is complete, every factor it needed given: only now do the username's failures
+   * (wrong passwords and wrong codes alike) start again, and the audit log says signin_succeeded.
+   */
+  const completed = (request: FastifyRequest, user: User, amr: readonly AuthMethod[]) =>
+    signInSucceeded({ throttle: deps.limits.throttle, audit: request.audit }, { user, ip: request.ip, via: 'login_page', amr })
+
   const signInAgain = async (reply: FastifyReply, flow: SignInFlow) => {
     await flow.setPending(null)
     return flow.renderLogin(reply, { error: { key: 'login.error.again' } }, 400)
@@ -160,6 +168,7 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
       const secondFactors = deps.secondFactorsFor(request.audit)
       if (required === ACR_PWD) {
         if (!(await flow.signIn(request, reply, user.id, PASSWORD_ONLY))) return flow.renderLogin(reply, { error: WRONG_SIGN_IN, username: user.username }, 401)
+        await completed(request, user, PASSWORD_ONLY)
         return flow.proceed(request, reply)
       }
       // Not signed in yet: no session until the second factor is done.
@@ -192,7 +201,9 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
         const error = mode === 'recovery' ? { key: 'mfa.error.wrongRecovery' } : { key: 'mfa.error.wrong' }
         return renderSecondFactor(reply, flow, user.id, { error, mode }, 401)
       }
-      if (!(await flow.signIn(request, reply, user.id, withSecondFactor(pending.amr, 'otp')))) return signInAgain(reply, flow)
+      const amr = withSecondFactor(pending.amr, 'otp')
+      if (!(await flow.signIn(request, reply, user.id, amr))) return signInAgain(reply, flow)
+      await completed(request, user, amr)
       // A recovery code is spent: say so, and how many are left, before going on.
       if (checked.recoveryCodesLeft !== undefined) {
         return pages.render(reply, 'recovery-codes', { left: checked.recoveryCodesLeft, next: flow.next }, { locale: flow.locale })
@@ -214,7 +225,9 @@ export function secondStep(deps: SecondStepDeps): SecondStep {
       const confirmed = await secondFactors.confirmTotp(user.id, (params.get('code') ?? '').slice(0, 64))
       // SecondFactors records mfa_enrolled.
       if (!confirmed) return renderEnrol(reply, flowEnrol(flow, undefined, { key: 'enrol.error.wrong' }), 400)
-      if (!(await flow.signIn(request, reply, user.id, withSecondFactor(pending.amr, 'otp')))) return signInAgain(reply, flow)
+      const amr = withSecondFactor(pending.amr, 'otp')
+      if (!(await flow.signIn(request, reply, user.id, amr))) return signInAgain(reply, flow)
+      await completed(request, user, amr)
       return renderCodes(reply, { codes: confirmed.recoveryCodes, next: flow.next, locale: flow.locale })
     },
   }
