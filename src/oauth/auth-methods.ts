@@ -4,13 +4,12 @@
  * proof of possession of a key, with user verification); `mfa`: two factors were used.
  */
 export type AuthMethod = 'pwd' | 'otp' | 'hwk' | 'mfa'
+// storage/convert.ts keeps its own copy with the stored form (storage imports nothing above it).
 
 export const ACR_PWD = 'urn:latchkey:acr:pwd'
 export const ACR_MFA = 'urn:latchkey:acr:mfa'
 export type Acr = typeof ACR_PWD | typeof ACR_MFA
 export const ACR_VALUES_SUPPORTED: readonly Acr[] = [ACR_PWD, ACR_MFA]
-
-const METHODS: ReadonlySet<string> = new Set<AuthMethod>(['pwd', 'otp', 'hwk', 'mfa'])
 
 /** A password alone. */
 export const PASSWORD_ONLY: readonly AuthMethod[] = ['pwd']
@@ -33,21 +32,6 @@ export function acrOf(amr: readonly AuthMethod[]): Acr {
 /** Whether a sign-in with these methods meets the class asked for. */
 export function meetsAcr(amr: readonly AuthMethod[], required: Acr): boolean {
   return required === ACR_PWD || acrOf(amr) === ACR_MFA
-}
-
-/** The stored form: a JSON list. */
-export function toDbAmr(amr: readonly AuthMethod[]): string {
-  return JSON.stringify(amr)
-}
-
-/** From the stored form; null (a row older than second factors) was a password sign-in. */
-export function fromDbAmr(value: string | null): AuthMethod[] {
-  if (value === null) return [...PASSWORD_ONLY]
-  const parsed: unknown = JSON.parse(value)
-  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((m) => typeof m === 'string' && METHODS.has(m))) {
-    throw new Error('stored amr is not a list of authentication methods')
-  }
-  return parsed as AuthMethod[]
 }
 
 /**
