@@ -4,7 +4,7 @@ import { OAuthError } from '../errors.js'
 import { clientNetwork } from '../network.js'
 import { randomToken, secretMatchesHash, sha256Hex } from '../oauth/secrets.js'
 import type { AccountSignIn, AccountSignInRepository } from '../storage/account-sign-ins.js'
-import { MAX_OPEN_TRANSACTIONS_PER_ADDRESS, TRANSACTION_TTL_MS, TooManyTransactionsError, type PresentedForm } from './transactions.js'
+import { MAX_OPEN_TRANSACTIONS_PER_ADDRESS, TRANSACTION_TTL_MS, refuseOverCap, type PresentedForm } from './transactions.js'
 
 /** An account sign-in and the CSRF token its forms carry (only its hash is stored). */
 export interface OpenAccountSignIn {
@@ -33,11 +33,7 @@ export function accountSignIns(deps: { signIns: AccountSignInRepository; clock: 
       const now = deps.clock.now()
       const address = clientNetwork(input.clientAddress)
       // Anyone can open the page: without a cap one address could grow the table without bound.
-      const open = await deps.signIns.countOpen(address, now, maxOpen)
-      if (open.count >= maxOpen) {
-        const waitMs = (open.firstExpiresAt ?? now + TRANSACTION_TTL_MS) - now
-        throw new TooManyTransactionsError(Math.max(1, Math.ceil(waitMs / 1000)))
-      }
+      refuseOverCap(await deps.signIns.countOpen(address, now, maxOpen), now, maxOpen)
       const csrfToken = randomToken(32)
       const signIn: AccountSignIn = {
         id: randomToken(16),

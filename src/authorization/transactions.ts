@@ -4,6 +4,7 @@ import { OAuthError } from '../errors.js'
 import { clientNetwork } from '../network.js'
 import { randomToken, secretMatchesHash, sha256Hex } from '../oauth/secrets.js'
 import type { AuthorizationTransaction, AuthorizationTransactionRepository } from '../storage/authorization-transactions.js'
+import type { OpenCount } from '../storage/open-count.js'
 import type { AuthorizationGrant } from './code-issuance.js'
 
 export const TRANSACTION_TTL_MS = 10 * 60 * 1000
@@ -98,6 +99,16 @@ export interface AuthorizationTransactions {
   complete(id: string): Promise<void>
 }
 
+/**
+ * TooManyTransactionsError when an address already holds `maxOpen` open rows (transactions or
+ * account sign-ins), with Retry-After until the first of them expires.
+ */
+export function refuseOverCap(open: OpenCount, now: number, maxOpen: number): void {
+  if (open.count < maxOpen) return
+  const waitMs = (open.firstExpiresAt ?? now + TRANSACTION_TTL_MS) - now
+  throw new TooManyTransactionsError(Math.max(1, Math.ceil(waitMs / 1000)))
+}
+
 export function authorizationTransactions(deps: {
   transactions: AuthorizationTransactionRepository
   clock: Clock
@@ -110,11 +121,7 @@ export function authorizationTransactions(deps: {
       const now = deps.clock.now()
       const address = clientNetwork(input.clientAddress)
       // Counted, then inserted: concurrent requests may overshoot by as many as run at once.
-      const open = await deps.transactions.countOpen(address, now, maxOpen)
-      if (open.count >= maxOpen) {
-        const waitMs = (open.firstExpiresAt ?? now + TRANSACTION_TTL_MS) - now
-        throw new TooManyTransactionsError(Math.max(1, Math.ceil(waitMs / 1000)))
-      }
+      refuseOverCap(await deps.transactions.countOpen(address, now, maxOpen), now, maxOpen)
       const csrfToken = randomToken(32)
       const tx: AuthorizationTransaction = {
         ...input.grant,

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { passkeyChallengeSlot } from './passkey-challenges.js'
 import { fromDbAmr, fromDbTime, toDbAmr, type AuthMethod } from './convert.js'
 import type { AccountSignInRow, Database } from './database.js'
 import { countOpenRows, type OpenCount } from './open-count.js'
@@ -94,21 +95,11 @@ export function accountSignInRepository(db: Kysely<Database>): AccountSignInRepo
     countOpen(address, now, limit) {
       return countOpenRows(db, 'account_sign_ins', address, now, limit)
     },
-    async setPasskeyChallenge(id, challenge) {
-      await db.updateTable('account_sign_ins').set({ passkey_challenge: challenge }).where('id', '=', id).execute()
+    setPasskeyChallenge(id, challenge) {
+      return passkeyChallengeSlot(db, { table: 'account_sign_ins', id }).set(challenge)
     },
-    async takePasskeyChallenge(id) {
-      // Compare-and-clear: only the call whose UPDATE still sees the value read gets it.
-      const row = await db.selectFrom('account_sign_ins').select('passkey_challenge').where('id', '=', id).executeTakeFirst()
-      const challenge = row?.passkey_challenge ?? null
-      if (challenge === null) return null
-      const cleared = await db
-        .updateTable('account_sign_ins')
-        .set({ passkey_challenge: null })
-        .where('id', '=', id)
-        .where('passkey_challenge', '=', challenge)
-        .executeTakeFirst()
-      return Number(cleared.numUpdatedRows) === 1 ? challenge : null
+    takePasskeyChallenge(id) {
+      return passkeyChallengeSlot(db, { table: 'account_sign_ins', id }).take()
     },
   }
 }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { passkeyChallengeSlot } from './passkey-challenges.js'
 import { fromDbAmr, toDbAmr, type AuthMethod } from './convert.js'
 import type { AuthorizationTransactionRow, Database } from './database.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
@@ -183,21 +184,11 @@ export function authorizationTransactionRepository(db: Kysely<Database>): Author
         .where('id', '=', id)
         .execute()
     },
-    async setPasskeyChallenge(id, challenge) {
-      await db.updateTable('authorization_transactions').set({ passkey_challenge: challenge }).where('id', '=', id).execute()
+    setPasskeyChallenge(id, challenge) {
+      return passkeyChallengeSlot(db, { table: 'authorization_transactions', id }).set(challenge)
     },
-    async takePasskeyChallenge(id) {
-      // Compare-and-clear: only the call whose UPDATE still sees the value read gets it.
-      const row = await db.selectFrom('authorization_transactions').select('passkey_challenge').where('id', '=', id).executeTakeFirst()
-      const challenge = row?.passkey_challenge ?? null
-      if (challenge === null) return null
-      const cleared = await db
-        .updateTable('authorization_transactions')
-        .set({ passkey_challenge: null })
-        .where('id', '=', id)
-        .where('passkey_challenge', '=', challenge)
-        .executeTakeFirst()
-      return Number(cleared.numUpdatedRows) === 1 ? challenge : null
+    takePasskeyChallenge(id) {
+      return passkeyChallengeSlot(db, { table: 'authorization_transactions', id }).take()
     },
     async complete(id, now) {
       const result = await db

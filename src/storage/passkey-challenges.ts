@@ -15,7 +15,7 @@ export interface PasskeyChallengeSlot {
 }
 
 type Owner =
-  | { table: 'account_sign_ins'; id: string }
+  | { table: 'account_sign_ins' | 'authorization_transactions'; id: string }
   | { table: 'login_sessions'; idHash: string }
 
 export interface PasskeyChallengeRepository {
@@ -24,7 +24,8 @@ export interface PasskeyChallengeRepository {
   forSession(idHash: string): PasskeyChallengeSlot
 }
 
-function slot(db: Kysely<Database>, owner: Owner): PasskeyChallengeSlot {
+/** The challenge slot on one row (the repositories of transactions and account sign-ins use it too). */
+export function passkeyChallengeSlot(db: Kysely<Database>, owner: Owner): PasskeyChallengeSlot {
   // The tables are written alike; kysely's types cannot follow a table chosen at run time.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const anyDb = db as unknown as Kysely<any>
@@ -53,7 +54,7 @@ function slot(db: Kysely<Database>, owner: Owner): PasskeyChallengeSlot {
 
 export function passkeyChallengeRepository(db: Kysely<Database>): PasskeyChallengeRepository {
   return {
-    forAccountSignIn: (id) => slot(db, { table: 'account_sign_ins', id }),
-    forSession: (idHash) => slot(db, { table: 'login_sessions', idHash }),
+    forAccountSignIn: (id) => passkeyChallengeSlot(db, { table: 'account_sign_ins', id }),
+    forSession: (idHash) => passkeyChallengeSlot(db, { table: 'login_sessions', idHash }),
   }
 }
