@@ -12,7 +12,7 @@ export type AuditEvent =
    */
   | { event: 'signin_succeeded'; userId: string; via: SignInChannel; amr: AuthMethod[] }
   /** Wrong username or password (the username is not logged: people type passwords into it). */
-  | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel }
+  | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel; reason?: 'counter_regressed' }
   /**
    * The password grant refused a right password: the user must sign in with a second factor
    * (the user has one, MFA_REQUIRED=all, or the client's --require-mfa), which this grant cannot ask.
@@ -108,7 +108,7 @@ export type AuditEvent =
   | { event: 'mfa_enrolled'; userId: string; method: SecondFactorMethod; actor?: string | undefined }
   | { event: 'mfa_removed'; userId: string; method: SecondFactorMethod; actor?: string | undefined }
   | { event: 'recovery_code_used'; userId: string; left: number }
-  | { event: 'mfa_failed'; userId: string; method: SecondFactorMethod | 'recovery_code' }
+  | { event: 'mfa_failed'; userId: string; method: SecondFactorMethod | 'recovery_code'; reason?: 'counter_regressed' }
   | { event: 'recovery_codes_regenerated'; userId: string; actor?: string | undefined }
   | { event: 'mfa_reset'; userId: string; actor?: string | undefined }
   /**

@@ -253,9 +253,15 @@ export function passkeyService(deps: {
         await deps.addressLimit.notFailed(ip)
         return { outcome: 'throttled', retryAfterSeconds: attempt.retryAfterSeconds }
       }
+      /**
+       * The failure goes to the audit log as what it was: a passkey alone is a sign-in
+       * (signin_failed, with the user once the passkey is known), after a password the second
+       * factor (mfa_failed). A counter that went back says so: a cloned authenticator, maybe.
+       */
       const fail = (reason: PasskeyFailure, userId: string | undefined): PasskeySignIn => {
-        if (userId === undefined) audit.record({ event: 'signin_failed', via: 'passkey' })
-        else audit.record({ event: 'mfa_failed', userId, method: 'passkey' })
+        const counter = reason === 'counter' ? { reason: 'counter_regressed' as const } : {}
+        if (input.userId === undefined) audit.record({ event: 'signin_failed', via: 'passkey', ...(userId === undefined ? {} : { userId }), ...counter })
+        else audit.record({ event: 'mfa_failed', userId: input.userId, method: 'passkey', ...counter })
         for (const { lock, failures, lockedUntil } of attempt?.allowed ? attempt.lockouts : []) {
           audit.record({ event: 'signin_locked', lock, failures, lockedUntil: new Date(lockedUntil).toISOString() })
         }

@@ -207,7 +207,8 @@ t.test('an assertion fails, with one message and an audit line, when…', async 
     const third = await loginWithOptions(ctx, client)
     await refused(t, await verify(third.browser, third.form, authenticator.assert(third.options.json(), { counter: 3 })))
     t.equal((await ctx.repos.passkeys.findByCredentialId(authenticator.credentials[0]!.id))?.counter, 10, 'the stored counter stays')
-    t.match(audit().findLast((e) => e.event === 'mfa_failed'), { userId: user.id, method: 'passkey' })
+    // A passkey alone: a failed sign-in of the passkey's user (no password came first), saying why.
+    t.match(audit().findLast((e) => e.event === 'signin_failed'), { userId: user.id, via: 'passkey', reason: 'counter_regressed' })
   })
 
   t.test('the user is disabled', async (t) => {
