@@ -11,7 +11,8 @@ const NATIVE = ['better-sqlite3', 'argon2', 'pg-native']
 // Loaded only when the admin API is on (ADMIN_API=on): fastify's schema compilers and the OpenAPI
 // generator. Left out, they cost the running server no memory for their source (about 1.4 MB);
 // when needed they load from node_modules. node-postgres is loaded the same way, by connect.ts.
-const ON_DEMAND = ['@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler', '@fastify/swagger']
+// Passkeys' @simplewebauthn/server and the enrolment page's qrcode load at their first use too.
+const ON_DEMAND = ['@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler', '@fastify/swagger', '@simplewebauthn/server', 'qrcode']
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** Writes the server bundle (and its source map) to `outfile`, relative to the repository. */

@@ -1,13 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server'
 import type { AuditLog, SignInChannel } from '../audit.js'
 import type { AuthMethod } from '../oauth/auth-methods.js'
@@ -18,6 +14,14 @@ import { PASSKEY_NAME_MAX, type Passkey, type PasskeyRepository } from '../stora
 import type { User, UserRepository } from '../storage/users.js'
 import type { SignInAddressLimit } from './failure-limits.js'
 import type { LoginThrottle } from './login-throttle.js'
+
+/**
+ * @simplewebauthn/server, loaded at the first passkey ceremony: it and its ASN.1 and CBOR
+ * parsers hold about 20 MiB that a server nobody signs in to with a passkey need not keep
+ * (`npm run bench` measures idle RSS). scripts/bundle-server.mjs leaves it out of the bundle.
+ */
+let webauthnServer: Promise<typeof import('@simplewebauthn/server')> | undefined
+const webauthn = () => (webauthnServer ??= import('@simplewebauthn/server'))
 
 /**
  * Passkeys (WebAuthn L2): registering one, and signing in with one, alone (a discoverable
@@ -172,7 +176,7 @@ export function passkeyService(deps: {
     rpId,
     async registrationOptions(slot, user) {
       const existing = await passkeys.listForUser(user.id)
-      return generateRegistrationOptions({
+      return (await webauthn()).generateRegistrationOptions({
         rpName: deps.rpName,
         rpID: rpId,
         userName: user.username,
@@ -195,7 +199,7 @@ export function passkeyService(deps: {
       if (!isRegistrationJson(input.response)) return failed('invalid')
       let verified
       try {
-        verified = await verifyRegistrationResponse({
+        verified = await (await webauthn()).verifyRegistrationResponse({
           response: input.response,
           expectedChallenge: taken.challenge,
           expectedOrigin,
@@ -228,7 +232,7 @@ export function passkeyService(deps: {
 
     async authenticationOptions(slot, userId) {
       const allow = userId === undefined ? [] : await passkeys.listForUser(userId)
-      return generateAuthenticationOptions({
+      return (await webauthn()).generateAuthenticationOptions({
         rpID: rpId,
         allowCredentials: allow.map((p) => ({ id: p.credentialId, transports: p.transports })),
         challenge: await newChallenge(slot),
@@ -285,7 +289,7 @@ export function passkeyService(deps: {
       }
       let verified
       try {
-        verified = await verifyAuthenticationResponse({
+        verified = await (await webauthn()).verifyAuthenticationResponse({
           response,
           expectedChallenge: taken.challenge,
           expectedOrigin,

@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import QRCode from 'qrcode'
 import { ACR_PWD, PASSWORD_ONLY, withSecondFactor, type Acr, type AuthMethod } from '../../oauth/auth-methods.js'
 import { signInSucceeded } from '../../accounts/credentials.js'
 import { checkSecondFactor, type SignInLimits } from '../../accounts/second-factor-check.js'
@@ -60,6 +59,8 @@ export function groupSecret(secret: string): string {
 
 /** The otpauth URI as a QR code, inline SVG (no style attribute: the CSP allows no inline style). */
 export async function qrSvg(uri: string): Promise<string> {
+  // qrcode loads at the first enrolment (about 10 MiB an idle server need not hold); the bundle leaves it out.
+  const { default: QRCode } = await import('qrcode')
   const svg = await QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' })
   return svg.replace('<svg ', '<svg aria-hidden="true" focusable="false" ')
 }
