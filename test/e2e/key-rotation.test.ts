@@ -12,6 +12,10 @@ import { eventually, startServerProcess } from '../helpers/server-process.js'
 const AUDIENCE = 'http://localhost:4000'
 const PUBLISH_DELAY = 8
 
+// Real publish delays, CLI processes and two servers, on both databases: about 60 s a dialect
+// on a quiet machine, so .taprc's 120 s for the whole file left no room for a busy one.
+t.setTimeout(300_000)
+
 async function cliJson(t: Test, env: Record<string, string>, args: string[]) {
   const run = await runCli([...args, '--json'], { env })
   t.equal(run.code, 0, `${args.join(' ')}: ${run.stderr}`)
