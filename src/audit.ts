@@ -1,5 +1,3 @@
-import type { AuthMethod } from './oauth/auth-methods.js'
-
 /**
  * Security events (the audit log): one structured line each, written whatever LOG_LEVEL says,
  * with ids only: never a password, secret, code, token or cookie. README lists the events.
@@ -10,7 +8,7 @@ export type AuditEvent =
    * `amr`: the methods used (RFC 8176: pwd, otp, hwk, mfa). A right password with a second
    * factor still to come is not yet one.
    */
-  | { event: 'signin_succeeded'; userId: string; via: SignInChannel; amr: AuthMethod[] }
+  | { event: 'signin_succeeded'; userId: string; via: SignInChannel; amr: string[] }
   /** Wrong username or password (the username is not logged: people type passwords into it). */
   | { event: 'signin_failed'; userId?: string | undefined; via: SignInChannel; reason?: 'counter_regressed' }
   /**
