@@ -67,6 +67,15 @@ const cases: CliCase[] = [
     await fails(t, runCli, ['user', 'totp', 'add', '--username', 'alice', '--json'], /KEYS_DIR\/totp\.key not found .*run the CLI with the server's KEYS_DIR; the server creates it at its first start/, { env })
     t.same(await readdir(env.KEYS_DIR).catch(() => []), keysBefore, 'no key file created')
     t.same(await json(t, runCli, ['user', 'mfa', 'list', '--username', 'alice'], { env }), { username: 'alice', totp: null, passkeys: [], recovery_codes_left: 0 }, 'nothing enrolled')
+    // An enrolment begun on the account page and not confirmed yet: listed as such, no factor.
+    const user = await json(t, runCli, ['user', 'show', '--username', 'alice'], { env })
+    await withDb(env, (store) => store.db.insertInto('totp_factors').values({ user_id: user.id as string, secret: 'v1:sealed', created_at: Date.UTC(2026, 0, 2), confirmed_at: null, last_step: null }).execute())
+    t.same(await json(t, runCli, ['user', 'mfa', 'list', '--username', 'alice'], { env }), {
+      username: 'alice',
+      totp: { confirmed: false, created_at: '2026-01-02T00:00:00.000Z', confirmed_at: null },
+      passkeys: [],
+      recovery_codes_left: 0,
+    }, 'an unconfirmed enrolment is not a confirmed app')
   }],
 
   ['user mfa list shows factors without secrets; user mfa reset removes them all and ends the sessions', async (t, runCli) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { parseScope, formatScope, isScopeToken } from '../../src/oauth/scope.js'
 import { randomToken, secretMatchesHash, sha256Hex } from '../../src/oauth/secrets.js'
-import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from '../../src/storage/convert.js'
+import { fromDbAmr, fromDbBool, fromDbList, fromDbTime, toDbAmr, toDbBool, toDbList } from '../../src/storage/convert.js'
 
 t.test('random tokens carry 256 bits by default and never repeat', async (t) => {
   const a = randomToken()
@@ -39,4 +39,7 @@ t.test('maps stored values the same way for both dialects', async (t) => {
   t.equal(fromDbBool(0), false)
   t.same(fromDbList(toDbList(['a', 'b'])), ['a', 'b'])
   t.throws(() => fromDbList('{"a":1}'))
+  t.same(fromDbAmr(toDbAmr(['pwd', 'otp', 'mfa'])), ['pwd', 'otp', 'mfa'])
+  t.same(fromDbAmr(null), ['pwd'], 'a row from before second factors was a password sign-in')
+  for (const bad of ['[]', '["pwd","sms"]', '{"0":"pwd"}', '[1]']) t.throws(() => fromDbAmr(bad), { message: /not a list of authentication methods/ }, bad)
 })
