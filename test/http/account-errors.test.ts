@@ -1,0 +1,89 @@
+import type { LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import { Browser, hiddenInputs } from '../helpers/browser.js'
+import { eachDialect } from '../helpers/db.js'
+import { codeNow, enrolTotp, mfaApp, sendCode } from '../helpers/mfa.js'
+import { PASSWORD } from '../helpers/oauth.js'
+
+/** The account page's sign-in: the login form posting to /account/login. */
+function accountSignIn(browser: Browser, page: LightMyRequestResponse, username = 'alice', password = PASSWORD) {
+  return browser.post('/account/login', { ...hiddenInputs(page.body, '/account/login'), username, password })
+}
+
+const csrfOf = (page: LightMyRequestResponse) => /name="csrf_token" value="([^"]+)"/.exec(page.body)?.[1] as string
+
+eachDialect(t, (t) => {
+  t.test('account sign-in: a locked username gets 429 with Retry-After, even with the right password; no session', async (t) => {
+    const { ctx } = await mfaApp(t)
+    const browser = new Browser(ctx.app)
+    let page = await browser.get('/account/security')
+    for (let i = 0; i < 5; i++) {
+      page = await accountSignIn(browser, page, 'alice', `wrong ${i}`)
+      t.equal(page.statusCode, 401, `failure ${i + 1}`)
+    }
+    const refused = await accountSignIn(browser, page)
+    t.equal(refused.statusCode, 429)
+    t.ok(Number(refused.headers['retry-after']) > 0)
+    t.match(refused.body, /Too many failed sign-ins; try again in a few minutes\./)
+    t.match(refused.body, /value="alice"/, 'the username stays filled in')
+    t.match(refused.body, /action="\/account\/login"/)
+    t.notOk(browser.cookies.has('lk_session'))
+    t.equal((await ctx.store.db.selectFrom('login_sessions').selectAll().execute()).length, 0)
+  })
+
+  t.test('account sign-in: an address over its failure limit gets 429 naming the wait; no session', async (t) => {
+    const { ctx, audit } = await mfaApp(t, { LIMIT_SIGNIN_FAILURES_PER_ADDRESS: '2' })
+    const browser = new Browser(ctx.app)
+    let page = await browser.get('/account/security')
+    page = await accountSignIn(browser, page, 'mallory', 'x')
+    page = await accountSignIn(browser, page, 'trudy', 'y')
+    t.equal(page.statusCode, 401)
+    const refused = await accountSignIn(browser, page)
+    t.equal(refused.statusCode, 429)
+    const retryAfter = Number(refused.headers['retry-after'])
+    t.ok(retryAfter > 0)
+    t.match(refused.body, /Too many failed sign-ins from your network; try again in/)
+    t.match(refused.body, /value="alice"/)
+    t.notOk(browser.cookies.has('lk_session'))
+    t.match(audit().filter((e) => e.event === 'signin_throttled'), [{ limit: 'address', via: 'login_page' }])
+  })
+
+  t.test('account forms that have nothing to do go back to the page, changing nothing', async (t) => {
+    const { ctx, user, audit } = await mfaApp(t)
+    const browser = new Browser(ctx.app)
+    await accountSignIn(browser, await browser.get('/account/security'))
+    const csrf = csrfOf(await browser.get('/account/security'))
+    // No authenticator app: nothing to remove, and no recovery codes to make.
+    const remove = await browser.post('/account/totp/remove', { csrf_token: csrf })
+    t.equal(remove.statusCode, 303)
+    t.equal(remove.headers.location, '/account/security', 'no "removed" notice')
+    const codes = await browser.post('/account/recovery-codes', { csrf_token: csrf })
+    t.equal(codes.statusCode, 303)
+    t.equal(codes.headers.location, '/account/security')
+    t.equal((await ctx.store.db.selectFrom('recovery_codes').selectAll().execute()).length, 0)
+    t.same(audit().filter((e) => e.event === 'mfa_removed' || e.event === 'recovery_codes_regenerated'), [])
+    // A confirmation without a code: the enrolment page again with an error, nothing enrolled.
+    const begun = await browser.post('/account/totp/begin', { csrf_token: csrf })
+    t.equal(begun.statusCode, 200)
+    const blank = await browser.post('/account/totp/confirm', { csrf_token: csrf })
+    t.equal(blank.statusCode, 400)
+    t.match(blank.body, /role="alert"/)
+    t.match(blank.body, /action="\/account\/totp\/confirm"/)
+    t.notOk((await ctx.secondFactors?.status(user.id))?.totp)
+    t.same(audit().filter((e) => e.event === 'mfa_enrolled'), [])
+  })
+
+  t.test('setting up a second app while one is confirmed goes back to the page; the first one stays', async (t) => {
+    const { ctx, user } = await mfaApp(t)
+    const { secret } = await enrolTotp(ctx, user)
+    const browser = new Browser(ctx.app)
+    await sendCode(browser, await accountSignIn(browser, await browser.get('/account/security')), codeNow(ctx, secret), 'totp', '/account')
+    const before = await ctx.store.db.selectFrom('totp_factors').selectAll().execute()
+    const csrf = csrfOf(await browser.get('/account/security'))
+    const begun = await browser.post('/account/totp/begin', { csrf_token: csrf })
+    t.equal(begun.statusCode, 303)
+    t.equal(begun.headers.location, '/account/security')
+    t.notMatch(begun.body, /class="qr"/)
+    t.same(await ctx.store.db.selectFrom('totp_factors').selectAll().execute(), before, 'the confirmed app is untouched')
+  })
+})
