@@ -2,8 +2,8 @@ import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { eachDialect } from '../helpers/db.js'
-import { codeNow, enrolTotp, mfaApp, sendCode } from '../helpers/mfa.js'
-import { PASSWORD } from '../helpers/oauth.js'
+import { codeNow, enrolTotp, mfaApp, sendCode, sessionAmr, shownSecret } from '../helpers/mfa.js'
+import { codeRequest, PASSWORD, signIn } from '../helpers/oauth.js'
 
 /** The account page's sign-in: the login form posting to /account/login. */
 function accountSignIn(browser: Browser, page: LightMyRequestResponse, username = 'alice', password = PASSWORD) {
@@ -85,5 +85,66 @@ eachDialect(t, (t) => {
     t.equal(begun.headers.location, '/account/security')
     t.notMatch(begun.body, /class="qr"/)
     t.same(await ctx.store.db.selectFrom('totp_factors').selectAll().execute(), before, 'the confirmed app is untouched')
+  })
+
+  t.test('account enrolment posted before the password asks for the password again; no session', async (t) => {
+    const { ctx } = await mfaApp(t, { MFA_REQUIRED: 'all' })
+    const browser = new Browser(ctx.app)
+    const login = await browser.get('/account/security')
+    const res = await browser.post('/account/enrol', { ...hiddenInputs(login.body, '/account/login'), step: 'confirm', code: '123456' })
+    t.equal(res.statusCode, 400)
+    t.match(res.body, /action="\/account\/login"/)
+    t.match(res.body, /Please sign in again/)
+    t.notOk(browser.cookies.has('lk_session'))
+    t.equal((await ctx.store.db.selectFrom('totp_factors').selectAll().execute()).length, 0)
+  })
+
+  t.test('MFA_REQUIRED=all: a user disabled during the enrolment cannot finish it; one without a code gets 400', async (t) => {
+    const { ctx, user, audit } = await mfaApp(t, { MFA_REQUIRED: 'all' })
+    const browser = new Browser(ctx.app)
+    const enrol = await accountSignIn(browser, await browser.get('/account/security'))
+    t.match(enrol.body, /action="\/account\/enrol"/)
+    const secret = shownSecret(enrol)
+    // No code at all: the code field again, with an error; nothing enrolled, no session.
+    const blank = await browser.post('/account/enrol', { ...hiddenInputs(enrol.body, '/account/enrol') })
+    t.equal(blank.statusCode, 400)
+    t.match(blank.body, /role="alert" id="enrol-error"/)
+    t.notOk(browser.cookies.has('lk_session'))
+    await ctx.store.db.updateTable('users').set({ disabled_at: ctx.clock.now() }).where('id', '=', user.id).execute()
+    const res = await browser.post('/account/enrol', { ...hiddenInputs(blank.body, '/account/enrol'), code: codeNow(ctx, secret) })
+    t.equal(res.statusCode, 400)
+    t.match(res.body, /name="password"/)
+    t.match(res.body, /Please sign in again/)
+    t.notOk(browser.cookies.has('lk_session'))
+    t.same(await sessionAmr(ctx), [])
+    t.notOk((await ctx.secondFactors?.status(user.id))?.totp, 'nothing enrolled')
+    t.same(audit().filter((e) => e.event === 'mfa_enrolled' || e.event === 'signin_succeeded'), [])
+  })
+
+  t.test('/authorize/login without username or password fields is a wrong sign-in (401), not an error', async (t) => {
+    const { ctx, client, audit } = await mfaApp(t)
+    const browser = new Browser(ctx.app)
+    const login = await browser.get(codeRequest(client).url)
+    const res = await browser.post('/authorize/login', hiddenInputs(login.body, '/authorize/login'))
+    t.equal(res.statusCode, 401)
+    t.match(res.body, /role="alert" id="login-error"/)
+    t.match(res.body, /action="\/authorize\/login"/)
+    t.notOk(browser.cookies.has('lk_session'))
+    t.ok(audit().some((e) => e.event === 'signin_failed'), 'audited as a failed sign-in')
+  })
+
+  t.test('/authorize/continue after the session is gone (signed out in between) is refused', async (t) => {
+    const { ctx, user, client } = await mfaApp(t)
+    const { recoveryCodes } = await enrolTotp(ctx, user)
+    const browser = new Browser(ctx.app)
+    const used = await sendCode(browser, await signIn(browser, await browser.get(codeRequest(client).url)), recoveryCodes[0] as string, 'recovery')
+    t.match(used.body, /action="\/authorize\/continue"/)
+    // Signed out elsewhere: the login session no longer exists.
+    await ctx.store.db.deleteFrom('login_sessions').execute()
+    const res = await browser.post('/authorize/continue', hiddenInputs(used.body, '/authorize/continue'))
+    t.equal(res.statusCode, 400)
+    t.match(res.body, /no longer signed in/)
+    t.notMatch(res.body, /action="\/authorize\/consent"/)
+    t.notOk(res.headers.location, 'no redirect with a code')
   })
 })
