@@ -4,6 +4,7 @@ import { Browser, hiddenInputs } from '../helpers/browser.js'
 import { eachDialect } from '../helpers/db.js'
 import { codeNow, enrolTotp, mfaApp, sendCode, sessionAmr, shownSecret } from '../helpers/mfa.js'
 import { codeRequest, PASSWORD, signIn } from '../helpers/oauth.js'
+import { MAX_PASSKEYS_PER_USER } from '../../src/accounts/passkeys.js'
 
 /** The account page's sign-in: the login form posting to /account/login. */
 function accountSignIn(browser: Browser, page: LightMyRequestResponse, username = 'alice', password = PASSWORD) {
@@ -147,4 +148,25 @@ eachDialect(t, (t) => {
     t.notMatch(res.body, /action="\/authorize\/consent"/)
     t.notOk(res.headers.location, 'no redirect with a code')
   })
+
+  t.test('a user with the most passkeys allowed gets no registration options (409) until one is removed', async (t) => {
+    const { ctx, user } = await mfaApp(t)
+    const { secret } = await enrolTotp(ctx, user)
+    const browser = new Browser(ctx.app)
+    await sendCode(browser, await accountSignIn(browser, await browser.get('/account/security')), codeNow(ctx, secret), 'totp', '/account')
+    const csrf = csrfOf(await browser.get('/account/security'))
+    const options = () => browser.post('/account/passkeys/options', { csrf_token: csrf })
+    t.equal((await options()).statusCode, 200, 'allowed below the limit')
+    const rows = Array.from({ length: MAX_PASSKEYS_PER_USER }, (_, i) => ({
+      credential_id: `cred-${i}`, user_id: user.id, public_key: 'AAAA', counter: 0, transports: '[]', name: `Key ${i}`, backed_up: 0, created_at: ctx.clock.now(), last_used_at: null,
+    }))
+    await ctx.store.db.insertInto('passkeys').values(rows).execute()
+    const refused = await options()
+    t.equal(refused.statusCode, 409)
+    t.match(refused.body, new RegExp(`at most ${MAX_PASSKEYS_PER_USER} passkeys`))
+    t.notMatch(refused.body, /challenge/)
+    await ctx.store.db.deleteFrom('passkeys').where('credential_id', '=', 'cred-0').execute()
+    t.equal((await options()).statusCode, 200, 'allowed again after removing one')
+  })
 })
+
