@@ -168,5 +168,17 @@ eachDialect(t, (t) => {
     await ctx.store.db.deleteFrom('passkeys').where('credential_id', '=', 'cred-0').execute()
     t.equal((await options()).statusCode, 200, 'allowed again after removing one')
   })
+
+  t.test('a second-factor form without a code is a wrong code (401, audited), no session', async (t) => {
+    const { ctx, user, client, audit } = await mfaApp(t)
+    await enrolTotp(ctx, user)
+    const browser = new Browser(ctx.app)
+    const page = await signIn(browser, await browser.get(codeRequest(client).url))
+    const res = await browser.post('/authorize/second-factor', { ...hiddenInputs(page.body, '/authorize/second-factor'), method: 'totp' })
+    t.equal(res.statusCode, 401)
+    t.match(res.body, /role="alert" id="mfa-error"/)
+    t.notOk(browser.cookies.has('lk_session'))
+    t.match(audit().filter((e) => e.event === 'mfa_failed'), [{ userId: user.id }])
+  })
 })
 
