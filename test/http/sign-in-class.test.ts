@@ -67,6 +67,10 @@ eachDialect(t, (t) => {
     t.same([shown.active, shown.amr, shown.acr], [true, ['pwd'], ACR_PWD], 'introspection of the access token')
     const family = await introspect(s, tokens.refresh_token)
     t.same([family.active, family.amr, family.acr], [true, ['pwd'], ACR_PWD], 'introspection of the refresh token')
+    // A family begun before second factors existed (amr NULL) was a password sign-in.
+    await s.ctx.store.db.updateTable('refresh_token_families').set({ amr: null }).execute()
+    const old = await introspect(s, tokens.refresh_token)
+    t.same([old.active, old.amr, old.acr], [true, ['pwd'], ACR_PWD], 'an older family reads as a password sign-in')
   })
 
   t.test('a two-factor session: the code, the tokens and every refresh carry its amr and acr mfa', async (t) => {
