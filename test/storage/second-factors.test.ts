@@ -250,4 +250,16 @@ eachDialect(t, async (t, dialect) => {
     t.equal(await racing.confirmTotp(userId, codeAt(started!.secret, clock.now())), undefined)
     t.same(events, [])
   })
+
+  t.test('replacing recovery codes with none clears them', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock, repos } = totpFixture(store)
+    const userId = await addUser(store)
+    const started = await factors.beginTotp(userId, 'alice')
+    await factors.confirmTotp(userId, codeAt(started!.secret, clock.now()))
+    t.equal(await repos.secondFactors.recoveryCodesLeft(userId), 10)
+    await repos.secondFactors.replaceRecoveryCodes(userId, [], clock.now())
+    t.equal(await repos.secondFactors.recoveryCodesLeft(userId), 0)
+    t.equal(await factors.hasFactor(userId), true, 'the app still counts')
+  })
 })
