@@ -490,3 +490,16 @@ t.test('registering a passkey makes the session one with it; a password alone th
   t.equal(res.statusCode, 401, 'the account has a second factor: the password alone is not enough')
   t.equal((await other.post('/account/passkeys/remove', { csrf_token: csrfOf(other), credential_id: authenticator.credentials[0]!.id })).statusCode, 401)
 })
+
+t.test('an assertion posted as the second factor when no sign-in waits for one: 400, the login page again', async (t) => {
+  const { ctx, client, authenticator } = await setUp(t)
+  await register(ctx, client, authenticator)
+  const { browser, form } = await loginWithOptions(ctx, client)
+  const fields = { transaction: form.transaction as string, csrf_token: form.csrf_token as string }
+  const options = await browser.post('/authorize/passkey/options', fields)
+  t.equal(options.statusCode, 200)
+  const res = await browser.post('/authorize/second-factor/passkey', { ...fields, credential: JSON.stringify(authenticator.assert(options.json())) })
+  t.equal(res.statusCode, 400)
+  t.match(res.body, /action="\/authorize\/login"/, 'the login page')
+  t.notOk(browser.cookies.get('lk_session'), 'nobody signed in')
+})
