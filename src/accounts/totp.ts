@@ -58,10 +58,6 @@ export function totpCode(secret: string, step: number): string {
   return HOTP.generate({ secret: Secret.fromBase32(secret), algorithm: TOTP_ALGORITHM, digits: TOTP_DIGITS, counter: step })
 }
 
-/**
- * The time steps within the window whose code is `code`, oldest first. Every step is computed
- * and compared in constant time (timingSafeEqual on equal lengths), whichever matches.
- */
 /** A code as typed, spaces removed, if it has a TOTP code's shape (six digits); else undefined. */
 function codeShape(code: string): string | undefined {
   if (code.length > 64) return undefined
@@ -69,9 +65,12 @@ function codeShape(code: string): string | undefined {
   return /^\d{6}$/.test(typed) ? typed : undefined
 }
 
-function matchingSteps(secret: string, code: string, now: number): number[] {
-  const typed = codeShape(code)
-  if (typed === undefined) return []
+/**
+ * The time steps within the window whose code is `typed` (already shaped by codeShape: six
+ * digits), oldest first. Every step is computed and compared in constant time (timingSafeEqual
+ * on equal lengths), whichever matches.
+ */
+function matchingSteps(secret: string, typed: string, now: number): number[] {
   const given = Buffer.from(typed)
   const current = totpStep(now)
   const matches: number[] = []
@@ -160,13 +159,14 @@ export function secondFactors(deps: SecondFactorDeps): SecondFactors {
 
     async confirmTotp(userId, code) {
       // The shape first: a malformed code costs no lookup and no decryption.
-      if (codeShape(code) === undefined) return undefined
+      const typed = codeShape(code)
+      if (typed === undefined) return undefined
       const now = clock.now()
       const row = await factors.findTotp(userId)
       if (row === undefined || row.confirmedAt !== null || row.createdAt <= now - TOTP_ENROLMENT_TTL_MS) return undefined
       const secret = await openSecret(userId, row.sealedSecret)
       if (secret === undefined) return undefined
-      const steps = matchingSteps(secret, code, now)
+      const steps = matchingSteps(secret, typed, now)
       if (steps.length === 0) return undefined
       const { codes, hashes } = newRecoveryCodes()
       // The first code's step is recorded as used: it cannot be replayed at the next sign-in.
@@ -176,13 +176,14 @@ export function secondFactors(deps: SecondFactorDeps): SecondFactors {
     },
 
     async verifyTotp(userId, code) {
-      if (codeShape(code) === undefined) return false
+      const typed = codeShape(code)
+      if (typed === undefined) return false
       const row = await factors.findTotp(userId)
       if (row === undefined || row.confirmedAt === null) return false
       const secret = await openSecret(userId, row.sealedSecret)
       if (secret === undefined) return false
       const last = row.lastStep ?? -Infinity
-      const step = matchingSteps(secret, code, clock.now()).find((s) => s > last)
+      const step = matchingSteps(secret, typed, clock.now()).find((s) => s > last)
       if (step === undefined) return false
       return factors.acceptStep(userId, row.sealedSecret, step)
     },

@@ -490,3 +490,30 @@ t.test('registering a passkey makes the session one with it; a password alone th
   t.equal(res.statusCode, 401, 'the account has a second factor: the password alone is not enough')
   t.equal((await other.post('/account/passkeys/remove', { csrf_token: csrfOf(other), credential_id: authenticator.credentials[0]!.id })).statusCode, 401)
 })
+
+t.test('an assertion posted as the second factor when no sign-in waits for one: 400, the login page again', async (t) => {
+  const { ctx, client, authenticator } = await setUp(t)
+  await register(ctx, client, authenticator)
+  const { browser, form } = await loginWithOptions(ctx, client)
+  const fields = { transaction: form.transaction as string, csrf_token: form.csrf_token as string }
+  const options = await browser.post('/authorize/passkey/options', fields)
+  t.equal(options.statusCode, 200)
+  const res = await browser.post('/authorize/second-factor/passkey', { ...fields, credential: JSON.stringify(authenticator.assert(options.json())) })
+  t.equal(res.statusCode, 400)
+  t.match(res.body, /action="\/authorize\/login"/, 'the login page')
+  t.notOk(browser.cookies.get('lk_session'), 'nobody signed in')
+})
+
+t.test('a failed in-flow enrolment ends the pending sign-in: 400, the login page with the error, nothing stored', async (t) => {
+  const { ctx, user, client, authenticator } = await setUp(t)
+  const { browser, form } = await loginWithOptions(ctx, client)
+  await ctx.repos.transactions.setPending(form.transaction as string, { userId: user.id, amr: ['pwd'] })
+  const fields = { transaction: form.transaction as string, csrf_token: form.csrf_token as string }
+  const options = await browser.post('/authorize/enrol/passkey/options', fields)
+  t.equal(options.statusCode, 200)
+  const res = await browser.post('/authorize/enrol/passkey', { ...fields, name: 'Phone', credential: JSON.stringify(authenticator.register(options.json(), { origin: 'https://evil.example' })) })
+  t.equal(res.statusCode, 400)
+  t.match(res.body, /action="\/authorize\/login"/, 'the login page')
+  t.equal((await ctx.repos.transactions.findById(fields.transaction))?.pendingUserId, null, 'the pending sign-in is forgotten')
+  t.equal((await ctx.repos.passkeys.listForUser(user.id)).length, 0)
+})

@@ -1,6 +1,9 @@
 import t from 'tap'
 import { accountSignInRepository, type AccountSignIn } from '../../src/storage/account-sign-ins.js'
 import { dialects } from '../helpers/db.js'
+import { accountSignIns } from '../../src/authorization/account-sign-ins.js'
+import { OAuthError } from '../../src/errors.js'
+import { FakeClock } from '../helpers/clock.js'
 
 const NOW = 1_795_000_000_000
 
@@ -39,6 +42,21 @@ for (const dialect of dialects(t)) {
       t.equal(await signIns.complete('p', NOW + 1), false, 'a second submit')
       t.equal((await signIns.findById('p'))?.completedAt, NOW)
       t.equal(await signIns.findById('nope'), undefined)
+    })
+
+    t.test('a sign-in created with a pending user keeps its methods', async (t) => {
+      await signIns.create({ ...signIn('pc', '192.0.2.9', NOW + 600), pendingUserId: 'u1', pendingAmr: ['pwd', 'otp'] })
+      t.match(await signIns.findById('pc'), { pendingUserId: 'u1', pendingAmr: ['pwd', 'otp'] })
+    })
+
+    t.test('the service refuses a second completion with a 400 naming it completed', async (t) => {
+      const service = accountSignIns({ signIns, clock: new FakeClock() })
+      const { signIn: opened } = await service.start({ browserId: 'browser-1', clientAddress: '192.0.2.77' })
+      await service.complete(opened.id)
+      t.equal((await signIns.findById(opened.id))?.completedAt !== null, true, 'marked complete')
+      const err = await service.complete(opened.id).then(() => undefined, (e: unknown) => e)
+      t.ok(err instanceof OAuthError, 'an OAuthError')
+      t.match(err, { code: 'invalid_request', status: 400, reason: 'completed' })
     })
 
     t.test('a passkey challenge is taken once', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { normalizeRecoveryCode, totpCode, totpStep } from '../../src/accounts/totp.js'
+import { normalizeRecoveryCode, secondFactors, totpCode, totpStep } from '../../src/accounts/totp.js'
+import { keySecretBox } from '../../src/keys/secret-box.js'
 import { eachDialect } from '../helpers/db.js'
 import { addUser, totpFixture } from '../helpers/totp.js'
 
@@ -204,5 +205,61 @@ eachDialect(t, async (t, dialect) => {
       t.same(results.map((codes) => codes?.length), [10, 10, 10])
       t.equal((await factors.status(userId)).recoveryCodesLeft, 10, `round ${round}: ten unused codes`)
     }
+  })
+})
+
+eachDialect(t, async (t, dialect) => {
+  t.test('codes: spaces are dropped, but an over-long input is refused before any lookup', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock } = totpFixture(store)
+    const userId = await addUser(store)
+    const started = await factors.beginTotp(userId, 'alice')
+    const code = codeAt(started!.secret, clock.now())
+    t.equal(await factors.confirmTotp(userId, ' '.repeat(59) + code), undefined, '65 characters are refused')
+    t.equal((await factors.confirmTotp(userId, `${code.slice(0, 3)} ${code.slice(3)}`))?.recoveryCodes.length, 10, 'a spaced code confirms')
+  })
+
+  t.test('confirming a secret sealed under another key fails and records mfa_key_mismatch', async (t) => {
+    const store = await dialect.open(t)
+    const first = totpFixture(store)
+    const other = totpFixture(store)
+    const userId = await addUser(store)
+    const started = await first.factors.beginTotp(userId, 'alice')
+    t.equal(await other.factors.confirmTotp(userId, codeAt(started!.secret, other.clock.now())), undefined)
+    t.same(other.events, [{ event: 'mfa_key_mismatch', userId }])
+    t.equal((await first.repos.secondFactors.findTotp(userId))?.confirmedAt, null, 'still unconfirmed')
+    t.equal(await first.factors.status(userId).then((s) => s.recoveryCodesLeft), 0)
+  })
+
+  t.test('a confirmation that loses the race (the row changed) stores nothing and records nothing', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock, events, repos, key } = totpFixture(store)
+    const userId = await addUser(store)
+    const started = await factors.beginTotp(userId, 'alice')
+    const row = await repos.secondFactors.findTotp(userId)
+    // The repository refuses a secret that is no longer the stored one.
+    t.equal(await repos.secondFactors.confirmTotp(userId, `${row!.sealedSecret}x`, 1, clock.now(), ['h1']), false)
+    t.equal((await repos.secondFactors.findTotp(userId))?.confirmedAt, null)
+    t.equal(await repos.secondFactors.recoveryCodesLeft(userId), 0, 'no codes inserted')
+    // The service then answers undefined and records no enrolment.
+    const racing = secondFactors({
+      factors: { ...repos.secondFactors, confirmTotp: async () => false },
+      secrets: keySecretBox(key),
+      clock, issuer: 'Example Co', audit: { record: (e) => void events.push(e) },
+    })
+    t.equal(await racing.confirmTotp(userId, codeAt(started!.secret, clock.now())), undefined)
+    t.same(events, [])
+  })
+
+  t.test('replacing recovery codes with none clears them', async (t) => {
+    const store = await dialect.open(t)
+    const { factors, clock, repos } = totpFixture(store)
+    const userId = await addUser(store)
+    const started = await factors.beginTotp(userId, 'alice')
+    await factors.confirmTotp(userId, codeAt(started!.secret, clock.now()))
+    t.equal(await repos.secondFactors.recoveryCodesLeft(userId), 10)
+    await repos.secondFactors.replaceRecoveryCodes(userId, [], clock.now())
+    t.equal(await repos.secondFactors.recoveryCodesLeft(userId), 0)
+    t.equal(await factors.hasFactor(userId), true, 'the app still counts')
   })
 })

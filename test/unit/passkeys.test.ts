@@ -2,7 +2,7 @@ import t from 'tap'
 import type { AuditEvent } from '../../src/audit.js'
 import { signInAddressLimit } from '../../src/accounts/failure-limits.js'
 import { loginThrottle } from '../../src/accounts/login-throttle.js'
-import { passkeyName, passkeyService, webauthnUserId } from '../../src/accounts/passkeys.js'
+import { MAX_PASSKEYS_PER_USER, passkeyName, passkeyService, webauthnUserId } from '../../src/accounts/passkeys.js'
 import type { PasskeyChallengeSlot } from '../../src/storage/passkey-challenges.js'
 import { repositories } from '../../src/storage/repositories.js'
 import { FakeClock } from '../helpers/clock.js'
@@ -131,4 +131,34 @@ t.test('a removed user\'s pending sign-in fails', async (t) => {
   const options = await service.authenticationOptions(slot, 'u-alice')
   const res = await service.authenticate(slot, { response: alice.assert(options), ip: '192.0.2.1', userId: 'u-nobody' }, audit)
   t.same(res, { outcome: 'failed', reason: 'disabled' })
+})
+
+t.test('enrolment refuses a twenty-first passkey and a credential id already registered', async (t) => {
+  const { service, repos, enrol } = await setUp(t)
+  for (let i = 0; i < MAX_PASSKEYS_PER_USER; i++) await enrol('u-alice', 'alice')
+  const slot = memorySlot()
+  const options = await service.registrationOptions(slot, { id: 'u-alice', username: 'alice', name: null })
+  const response = new SoftAuthenticator(ISSUER).register(options)
+  t.same(await service.register(slot, { userId: 'u-alice', response, name: 'Key' }), { outcome: 'failed', reason: 'too_many' })
+  t.equal((await repos.passkeys.listForUser('u-alice')).length, MAX_PASSKEYS_PER_USER, 'nothing added')
+
+  // bob's new credential id is taken already (stored for alice): refused as a duplicate, alice's kept.
+  const bobSlot = memorySlot()
+  const bobOptions = await service.registrationOptions(bobSlot, { id: 'u-bob', username: 'bob', name: null })
+  const bobResponse = new SoftAuthenticator(ISSUER).register(bobOptions)
+  const existing = (await repos.passkeys.listForUser('u-alice'))[0]!
+  await repos.passkeys.add({ ...existing, credentialId: bobResponse.id })
+  t.same(await service.register(bobSlot, { userId: 'u-bob', response: bobResponse, name: 'Key' }), { outcome: 'failed', reason: 'duplicate' })
+  t.equal((await repos.passkeys.listForUser('u-bob')).length, 0, 'bob has none')
+  t.equal((await repos.passkeys.findByCredentialId(bobResponse.id))?.userId, 'u-alice')
+})
+
+t.test('an assertion without user verification fails and counts as a failure', async (t) => {
+  const { service, events, audit, enrol } = await setUp(t)
+  const alice = await enrol('u-alice', 'alice')
+  const slot = memorySlot()
+  const options = await service.authenticationOptions(slot, 'u-alice')
+  const res = await service.authenticate(slot, { response: alice.assert(options, { userVerified: false }), ip: '192.0.2.1', userId: 'u-alice' }, audit)
+  t.same(res, { outcome: 'failed', reason: 'invalid' })
+  t.same(events.at(-1), { event: 'mfa_failed', userId: 'u-alice', method: 'passkey' })
 })

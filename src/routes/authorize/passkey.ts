@@ -45,12 +45,9 @@ export interface PasskeyFlow {
   /** After signIn: what comes next (consent or the code). */
   proceed(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>
   renderLogin(reply: FastifyReply, extra?: { error?: PageMessage }, status?: number): FastifyReply | Promise<FastifyReply>
-  /**
-   * The second-factor page again, with an error. Until the page exists, a failed second factor
-   * ends the pending sign-in and shows the login page.
-   */
-  renderSecondFactor?(reply: FastifyReply, extra: { error: PageMessage }, status: number): Promise<FastifyReply>
-  /** The in-flow enrolment page again, with an error (the same interim fallback). */
+  /** The second-factor page again, with an error (the login page when nobody is pending). */
+  renderSecondFactor(reply: FastifyReply, extra: { error: PageMessage }, status: number): Promise<FastifyReply>
+  /** The in-flow enrolment page again, with an error; without it, a failed enrolment ends the pending sign-in and shows the login page. */
   renderEnrol?(reply: FastifyReply, extra: { error: PageMessage }, status: number): Promise<FastifyReply>
 }
 
@@ -164,11 +161,7 @@ export function passkeySteps(passkeys: PasskeyService, deps: { users: Pick<UserR
 
     async secondFactor(request: FastifyRequest, reply: FastifyReply, flow: PasskeyFlow, params: Params): Promise<FastifyReply> {
       const pending = flow.pending
-      const again = async (error: PageMessage, status: number) => {
-        if (flow.renderSecondFactor) return flow.renderSecondFactor(reply, { error }, status)
-        await flow.setPending(null)
-        return flow.renderLogin(reply, { error }, status)
-      }
+      const again = (error: PageMessage, status: number) => flow.renderSecondFactor(reply, { error }, status)
       if (pending === null) return flow.renderLogin(reply, { error: { key: 'login.error.again' } }, 400)
       const checked = await passkeys.authenticate(flow.challenge, { response: credentialField(params), ip: request.ip, userId: pending.userId }, request.audit)
       if (checked.outcome === 'addressLimited' || checked.outcome === 'throttled') return again(limited(reply, checked.retryAfterSeconds), 429)
