@@ -109,6 +109,23 @@ t.test('as the second factor: only the pending user\'s passkeys, counted like a 
   t.equal((await repos.passkeys.listForUser('u-alice')).length, 1)
 })
 
+t.test('the transports an authenticator names are kept only when they look like transports', async (t) => {
+  const { service, repos } = await setUp(t)
+  const register = async (userId: string, transports: unknown) => {
+    const slot = memorySlot()
+    const options = await service.registrationOptions(slot, { id: userId, username: userId, name: null })
+    const response = new SoftAuthenticator(ISSUER).register(options) as unknown as { response: Record<string, unknown> }
+    if (transports === undefined) delete response.response.transports
+    else response.response.transports = transports
+    return service.register(slot, { userId, response, name: 'Key' })
+  }
+  const none = await register('u-alice', undefined)
+  t.same(none.outcome === 'ok' && none.passkey.transports, [], 'none named: none kept')
+  const odd = await register('u-bob', ['internal', 'x'.repeat(40)])
+  t.same(odd.outcome === 'ok' && odd.passkey.transports, ['internal'], 'an over-long one is dropped')
+  t.same((await repos.passkeys.listForUser('u-bob'))[0]?.transports, ['internal'])
+})
+
 t.test('a credential id longer than WebAuthn allows (1023 bytes) is refused, not stored', async (t) => {
   const { service, repos } = await setUp(t)
   for (const bytes of [1024, 1100]) {
