@@ -12,10 +12,19 @@ function providerFor(migrations: Record<string, Migration>): MigrationProvider {
 }
 
 /**
+ * The advisory lock every latchkey migration of a PostgreSQL database holds, whatever its schema.
+ * kysely takes its own lock only after it has looked for its tables, and that look reads the
+ * catalog of every schema: a migration creating tables in another transaction at that moment
+ * made it fail with "relation … does not exist". This lock is taken before any of that.
+ */
+export const MIGRATION_LOCK_KEY = 7_262_091_415_830_154n
+
+/**
  * Applies every pending migration once, under a lock, all or nothing.
- * PostgreSQL: kysely takes an advisory lock and runs the batch in one transaction.
- * SQLite: kysely does neither, so the batch runs in one BEGIN IMMEDIATE transaction:
- * a second process waits on the write lock (busy_timeout), then finds nothing pending.
+ * PostgreSQL: one connection holds MIGRATION_LOCK_KEY for the whole run; kysely runs the batch
+ * in one transaction on it.
+ * SQLite: kysely takes no lock, so the batch runs in one BEGIN IMMEDIATE transaction: a second
+ * process waits on the write lock (busy_timeout), then finds nothing pending.
  */
 export async function migrate(
   store: Store,
@@ -23,11 +32,18 @@ export async function migrate(
 ): Promise<string[]> {
   const provider = providerFor(migrations)
   if (store.dialect === 'postgres') {
-    // kysely looks for its migration tables in every schema unless told which one; another
-    // schema's tables (another app, or another test file) would make it skip creating ours.
-    const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)
-    const migrationTableSchema = rows[0]?.schema
-    return applied(await new Migrator({ db: store.db, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateToLatest())
+    return store.db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+      try {
+        // kysely looks for its migration tables in every schema unless told which one; another
+        // schema's tables (another app, or another test file) would make it skip creating ours.
+        const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(conn)
+        const migrationTableSchema = rows[0]?.schema
+        return applied(await new Migrator({ db: conn, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateToLatest())
+      } finally {
+        await sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+      }
+    })
   }
   return store.db.connection().execute(async (conn) => {
     await sql`begin immediate`.execute(conn)

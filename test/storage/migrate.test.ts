@@ -2,23 +2,27 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { type Kysely, sql } from 'kysely'
 import { connect, type Store } from '../../src/storage/connect.js'
-import { migrate, MigrationError } from '../../src/storage/migrate.js'
+import pg from 'pg'
+import { migrate, MigrationError, MIGRATION_LOCK_KEY } from '../../src/storage/migrate.js'
 import { migrations } from '../../src/storage/migrations/index.js'
 import { repositories } from '../../src/storage/repositories.js'
 import { TEST_DATABASE_URL, createSchema } from '../helpers/db.js'
 import { runCli, runCliInProcess } from '../helpers/cli.js'
 
 /**
- * The store's own tables. On PostgreSQL kysely's introspection lists every schema's tables, and
- * test files running at the same time have their own `users` in theirs.
+ * The store's own tables. On PostgreSQL kysely's introspection reads every schema's catalog, and
+ * test files migrating their own schemas at the same time would race it, so that dialect asks
+ * information_schema about its own schema only.
  */
 const schemaOf = new WeakMap<Store, string>()
 
 async function tableNames(store: Store): Promise<string[]> {
-  const tables = await store.db.introspection.getTables()
   const schema = schemaOf.get(store)
-  const own = schema === undefined ? tables : tables.filter((t) => t.schema === schema)
-  return own.map((t) => t.name).sort()
+  if (schema === undefined) return (await store.db.introspection.getTables()).map((t) => t.name).sort()
+  const { rows } = await sql<{ name: string }>`
+    select table_name as name from information_schema.tables
+    where table_schema = ${schema} and table_type = 'BASE TABLE'`.execute(store.db)
+  return rows.map((row) => row.name).sort()
 }
 
 const failing = {
@@ -149,4 +153,29 @@ t.test('postgres: a schema migrates although another schema of the database alre
   const second = await open()
   t.same(await migrate(second), Object.keys(migrations), 'kysely looked in its own schema, not the first one')
   t.ok((await tableNames(second)).includes('refresh_tokens'))
+})
+
+t.test('postgres: a migration waits for the lock before it reads any catalog', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
+  // Another instance migrating (of this schema or another) holds the lock.
+  const holder = new pg.Client({ connectionString: TEST_DATABASE_URL as string })
+  await holder.connect()
+  t.teardown(() => holder.end())
+  await holder.query(`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`)
+  const schema = await createSchema(t)
+  const store = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema })
+  t.teardown(() => store.close())
+  let finished = false
+  const running = migrate(store).then((names) => {
+    finished = true
+    return names
+  })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.notOk(finished, 'still waiting while the lock is held')
+  const { rows } = await holder.query(
+    "select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1",
+    [schema],
+  )
+  t.equal(rows[0].n, 0, 'nothing created in the schema before the lock')
+  await holder.query(`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`)
+  t.same(await running, Object.keys(migrations), 'then it migrates')
 })
