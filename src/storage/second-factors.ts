@@ -95,8 +95,8 @@ async function insertCodes(db: Kysely<Database>, userId: string, codeHashes: rea
 }
 
 async function countPasskeys(db: Kysely<Database>, userId: string): Promise<number> {
-  const row = await db.selectFrom('passkeys').select((eb) => eb.fn.countAll().as('n')).where('user_id', '=', userId).executeTakeFirst()
-  return Number(row?.n ?? 0)
+  const row = await db.selectFrom('passkeys').select((eb) => eb.fn.countAll().as('n')).where('user_id', '=', userId).executeTakeFirstOrThrow()
+  return Number(row.n)
 }
 
 /** An upsert that stores a new secret unless the user's row is confirmed (then nothing changes). */
@@ -111,7 +111,8 @@ async function upsertUnlessConfirmed(db: Kysely<Database>, userId: string, seale
         .where('totp_factors.confirmed_at', 'is', null),
     )
     .executeTakeFirst()
-  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0
+  // PostgreSQL and SQLite both count the rows an upsert wrote (an update its WHERE skipped: none).
+  return Number(result.numInsertedOrUpdatedRows) > 0
 }
 
 export function secondFactorRepository(db: Kysely<Database>): SecondFactorRepository {
@@ -176,8 +177,8 @@ export function secondFactorRepository(db: Kysely<Database>): SecondFactorReposi
         .select((eb) => eb.fn.countAll().as('n'))
         .where('user_id', '=', userId)
         .where('used_at', 'is', null)
-        .executeTakeFirst()
-      return Number(row?.n ?? 0)
+        .executeTakeFirstOrThrow()
+      return Number(row.n)
     },
     async replaceRecoveryCodes(userId, codeHashes, now) {
       await db.transaction().execute(async (trx) => {

@@ -54,7 +54,7 @@ export interface SecondStepDeps {
 
 /** The secret as an app's "enter a key" field takes it, in groups of four for typing. */
 export function groupSecret(secret: string): string {
-  return (secret.match(/.{1,4}/g) ?? []).join(' ')
+  return secret.replace(/(.{4})(?=.)/g, '$1 ')
 }
 
 /** The otpauth URI as a QR code, inline SVG (no style attribute: the CSP allows no inline style). */
