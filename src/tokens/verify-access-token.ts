@@ -43,9 +43,9 @@ export function accessTokenAlgorithms(alg: SigningAlg, published: ReadonlyArray<
   return [...new Set<SigningAlg>(['RS256', alg, ...published.map((k) => k.alg)])]
 }
 
-export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string; alg?: SigningAlg | undefined }): AccessTokenVerifier {
+export function accessTokenVerifier(deps: { keys: KeyStore; clock: Clock; issuer: string; alg: SigningAlg }): AccessTokenVerifier {
   const verifyJwt = publishedKeyVerifier(deps.keys, deps.clock)
-  const alg = deps.alg ?? 'RS256'
+  const alg = deps.alg
   let algorithms: { for: ReturnType<KeyStore['jwks']>; list: SigningAlg[] } | undefined
   // The store hands back the same JWKS object until the published set changes.
   const allowed = () => {

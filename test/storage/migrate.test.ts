@@ -91,6 +91,20 @@ for (const [name, opener] of openers) {
     t.notOk(tables.includes('users'), 'the whole batch rolled back')
     t.same(await migrate(store), Object.keys(migrations), 'a fixed run applies cleanly afterwards')
   })
+
+  t.test(`${name}: an older latchkey refuses a database a newer one migrated, and changes nothing`, async (t) => {
+    const store = (await opener(t))()
+    await migrate(store)
+    const names = Object.keys(migrations)
+    const older = Object.fromEntries(Object.entries(migrations).slice(0, -1))
+    const error = await migrate(store, older).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    t.type(error, MigrationError)
+    t.match((error as Error).message, new RegExp(`migration unknown failed: .*${names[names.length - 1]}`))
+    t.same(await migrate(store), [], 'the newer one still finds its database whole')
+  })
 }
 
 for (const [name, opener] of openers) {
