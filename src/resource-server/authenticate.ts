@@ -19,6 +19,8 @@ export type Authenticate = (authorizationHeader: string | undefined, scopes?: re
 
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+// The header nearly every request sends: one pass instead of the checks below.
+const PLAIN_BEARER = /^[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)$/
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); "a b" would never match.
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 
@@ -26,6 +28,8 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 export function bearerToken(header: string | undefined): string {
   // A header sent twice reaches node:http code as an array; nothing but one string is a credential.
   if (typeof header !== 'string') throw BearerError.missing()
+  const plain = PLAIN_BEARER.exec(header)?.[1]
+  if (plain !== undefined) return plain
   const space = header.search(/\s/)
   const scheme = space === -1 ? header : header.slice(0, space)
   // RFC 7235 §2.1: the scheme name is case-insensitive. Another scheme means no bearer
