@@ -61,7 +61,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): (token: stri
     throw asBearerError(error, algNotAllowed)
   }
   return (token) => {
-    const current = clock === undefined ? verifyOptions : { ...verifyOptions, currentDate: new Date(clock()) }
+    let current = verifyOptions
+    try {
+      if (clock !== undefined) current = { ...verifyOptions, currentDate: new Date(clock()) }
+    } catch (error) {
+      // A rejection, as every other failure is, never a throw.
+      return Promise.reject(error)
+    }
     return jwtVerify(token, keyFor, current).then(({ payload }) => checkClaimTypes(payload), invalid)
   }
 }

@@ -19,6 +19,8 @@ function providerFor(migrations: Record<string, Migration>): MigrationProvider {
  */
 export const MIGRATION_LOCK_KEY = 7_262_091_415_830_154n
 
+const LOCK_WAIT_MS = 60 * 60 * 1000
+
 /**
  * Applies every pending migration once, under a lock, all or nothing.
  * PostgreSQL: one connection holds MIGRATION_LOCK_KEY for the whole run; kysely runs the batch
@@ -33,16 +35,24 @@ export async function migrate(
   const provider = providerFor(migrations)
   if (store.dialect === 'postgres') {
     return store.db.connection().execute(async (conn) => {
-      await sql`select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+      // Waits as long as kysely's own lock does (an hour), then fails rather than hang.
+      await sql`
+        with wait as (select set_config('lock_timeout', ${String(LOCK_WAIT_MS)}, false) as lock_timeout)
+        select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)}) from wait`.execute(conn)
+      let names: string[]
       try {
         // kysely looks for its migration tables in every schema unless told which one; another
         // schema's tables (another app, or another test file) would make it skip creating ours.
         const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(conn)
         const migrationTableSchema = rows[0]?.schema
-        return applied(await new Migrator({ db: conn, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateToLatest())
-      } finally {
-        await sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+        names = applied(await new Migrator({ db: conn, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateToLatest())
+      } catch (error) {
+        // The migration's own error, not a failed unlock's: a lost connection ended the lock anyway.
+        await unlock(conn).catch(() => undefined)
+        throw error
       }
+      await unlock(conn)
+      return names
     })
   }
   return store.db.connection().execute(async (conn) => {
@@ -59,7 +69,15 @@ export async function migrate(
   })
 }
 
+async function unlock(conn: Kysely<Database>): Promise<void> {
+  await sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+  await sql`reset lock_timeout`.execute(conn)
+}
+
 function applied(result: Awaited<ReturnType<Migrator['migrateToLatest']>>): string[] {
+  // kysely's words for a database a newer latchkey migrated: say it in ours.
+  const newer = /previously executed migration (\S+) is missing/.exec(describe(result.error))
+  if (newer) throw new MigrationError(`the database was migrated by a newer latchkey (migration ${newer[1]} is unknown to this one): run that version or a later one`, { cause: result.error })
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
     throw new MigrationError(`migration ${failed} failed: ${describe(result.error)}`, { cause: result.error })

@@ -281,3 +281,18 @@ t.test('puts the well-known segment before the issuer path (RFC 8414 §3.1)', as
   t.equal(metadataUrl('https://id.example'), 'https://id.example/.well-known/oauth-authorization-server')
   t.equal(metadataUrl('https://id.example/tenant'), 'https://id.example/.well-known/oauth-authorization-server/tenant')
 })
+
+t.test('a clock that throws: verify rejects (a promise, never a throw) and the route answers 500, not 401', async (t) => {
+  const issuer = await fixture(t)
+  const broken = () => {
+    throw new Error('clock broken')
+  }
+  const { app, rs } = await protectedApp(t, { issuer: issuer.issuer, audience: issuer.audience, clock: broken })
+  const token = await unknownKidToken(issuer)
+  let pending: Promise<unknown> | undefined
+  t.doesNotThrow(() => {
+    pending = rs.verify(token)
+  })
+  await t.rejects(pending!, { message: 'clock broken' })
+  t.equal((await getWithToken(app, token)).statusCode, 500)
+})
