@@ -61,19 +61,26 @@ export interface AuthenticateOptions {
  */
 export function createAuthenticate(options: AuthenticateOptions): Authenticate {
   const { verify, realm, resourceMetadataUrl } = options
-  return async (authorizationHeader, scopes = []) => {
-    checkScopeNames(scopes)
+  const refused = (error: unknown): AuthenticationResult => {
+    // Anything else is a bug: the caller's framework answers 500.
+    if (!(error instanceof BearerError)) throw error
+    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' }
+    const challenge = challengeFor(error, realm, resourceMetadataUrl)
+    if (challenge !== undefined) headers['www-authenticate'] = challenge
+    return { ok: false, status: error.status, headers, body: bodyFor(error), error }
+  }
+  // Promise chains, not async functions: one promise per request on the hot path.
+  return (authorizationHeader, scopes = []) => {
+    let token: string
     try {
-      const claims = await verify(bearerToken(authorizationHeader))
-      if (!hasScopes(claims, scopes)) throw BearerError.insufficientScope(scopes)
-      return { ok: true, claims }
+      checkScopeNames(scopes)
+      token = bearerToken(authorizationHeader)
     } catch (error) {
-      // Anything else is a bug: the caller's framework answers 500.
-      if (!(error instanceof BearerError)) throw error
-      const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' }
-      const challenge = challengeFor(error, realm, resourceMetadataUrl)
-      if (challenge !== undefined) headers['www-authenticate'] = challenge
-      return { ok: false, status: error.status, headers, body: bodyFor(error), error }
+      return new Promise((resolve) => resolve(refused(error)))
     }
+    return verify(token).then(
+      (claims): AuthenticationResult => (hasScopes(claims, scopes) ? { ok: true, claims } : refused(BearerError.insufficientScope(scopes))),
+      refused,
+    )
   }
 }

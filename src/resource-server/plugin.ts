@@ -22,17 +22,19 @@ export function createRequireScope(
     // Checked and noted now, when the route is declared, not at its first request.
     checkScopeNames(scopes)
     noteScopes(scopes)
-    return async function requireScope(request, reply) {
-      const result = await authenticate(request.headers.authorization, scopes)
-      if (result.ok) {
-        request.auth = result.claims
-        return undefined
-      }
-      const { error } = result
-      // Never the token itself, and no cause for 4xx: jose errors carry the claims.
-      if (error.status === 503) request.log.warn({ err: error.cause }, error.description)
-      else request.log.debug(`bearer authentication failed: ${error.description}`)
-      return reply.code(result.status).headers(result.headers).send(result.body)
+    // A promise chain, not an async function: one promise less per request.
+    return function requireScope(request, reply) {
+      return authenticate(request.headers.authorization, scopes).then((result) => {
+        if (result.ok) {
+          request.auth = result.claims
+          return undefined
+        }
+        const { error } = result
+        // Never the token itself, and no cause for 4xx: jose errors carry the claims.
+        if (error.status === 503) request.log.warn({ err: error.cause }, error.description)
+        else request.log.debug(`bearer authentication failed: ${error.description}`)
+        return reply.code(result.status).headers(result.headers).send(result.body)
+      })
     }
   }
 }
