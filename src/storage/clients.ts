@@ -3,6 +3,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { Database, ClientRow } from './database.js'
 import { containsIgnoringCase, type PageQuery } from './paging.js'
 import { revokeAccessTokensOfClient } from './revocation.js'
+import type { ClientCache } from './client-cache.js'
 import { fromDbBool, fromDbList, fromDbTime, toDbBool, toDbList } from './convert.js'
 
 export interface Client {
@@ -124,7 +125,8 @@ function toClient(row: ClientRow): Client {
   }
 }
 
-export function clientRepository(db: Kysely<Database>): ClientRepository {
+/** `cache`: clients by id (SQLite, outside transactions), so findById reads the database only on a miss. */
+export function clientRepository(db: Kysely<Database>, cache?: ClientCache): ClientRepository {
   /** In the caller's transaction if there is one (InTransaction), else in one of its own. */
   const atomically = (work: (trx: Kysely<Database>) => Promise<void>) => (db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work))
   return {
@@ -154,8 +156,13 @@ export function clientRepository(db: Kysely<Database>): ClientRepository {
       })
     },
     async findById(id) {
+      const cached = cache?.get(id)
+      if (cached) return cached
+      const from = cache?.generation()
       const row = await db.selectFrom('clients').selectAll().where('id', '=', id).executeTakeFirst()
-      return row && toClient(row)
+      const client = row && toClient(row)
+      if (client && from !== undefined) cache?.set(id, client, from)
+      return client
     },
     async findByName(name) {
       const rows = await db.selectFrom('clients').selectAll().where('name', '=', name).orderBy('created_at').orderBy('id').execute()

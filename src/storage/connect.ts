@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, sql, type Postgr
 import { createRequire } from 'node:module'
 import type pgModule from 'pg'
 import type { DatabasePool, DatabaseTarget } from '../config.js'
+import { sqliteClientCache, type ClientCache } from './client-cache.js'
 import type { Database } from './database.js'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -12,6 +13,8 @@ export type Dialect = 'sqlite' | 'postgres'
 export interface Store {
   db: Kysely<Database>
   dialect: Dialect
+  /** SQLite only: clients as the database holds them (client-cache.ts); none on PostgreSQL. */
+  clientCache?: ClientCache
   /** Runs a cheap query; throws when the database is unreachable. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -97,7 +100,7 @@ export function connect(target: DatabaseTarget, options: ConnectOptions = {}): S
   sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('synchronous = NORMAL')
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
-  return storeFor(db, 'sqlite')
+  return { ...storeFor(db, 'sqlite'), clientCache: sqliteClientCache(sqlite) }
 }
 
 /** How many prepared statements a SQLite connection keeps; latchkey's queries number far fewer. */

@@ -8,6 +8,7 @@ import {
   authorizationTransactionRepository,
   type AuthorizationTransactionRepository,
 } from './authorization-transactions.js'
+import type { ClientCache } from './client-cache.js'
 import { clientRepository, type ClientRepository } from './clients.js'
 import { consentRepository, type ConsentRepository } from './consents.js'
 import { deviceAuthorizationRepository, type DeviceAuthorizationRepository } from './device-authorizations.js'
@@ -49,14 +50,15 @@ export interface Repositories {
   passkeyChallenges: PasskeyChallengeRepository
 }
 
-export function repositories(store: Pick<Store, 'db'>): Repositories {
-  return repositoriesOn(store.db)
+export function repositories(store: Pick<Store, 'db' | 'clientCache'>): Repositories {
+  return repositoriesOn(store.db, store.clientCache)
 }
 
-function repositoriesOn(db: Kysely<Database>): Repositories {
+/** In a transaction (no `clientCache`), clients are read from it. */
+function repositoriesOn(db: Kysely<Database>, clientCache?: ClientCache): Repositories {
   return {
     users: userRepository(db),
-    clients: clientRepository(db),
+    clients: clientRepository(db, clientCache),
     scopes: scopeRepository(db),
     transactions: authorizationTransactionRepository(db),
     sessions: loginSessionRepository(db),
