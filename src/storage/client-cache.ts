@@ -7,9 +7,15 @@ export const MAX_CACHED_CLIENTS = 1000
 /** The SQL function the triggers below call; a name of latchkey's own. */
 const WRITE_HOOK = 'latchkey_clients_written'
 
+// Dropped and made again (not `if not exists`): a renamed table takes its triggers along.
 const WRITE_TRIGGERS = ['insert', 'update', 'delete'].map(
-  (operation) => `create temp trigger if not exists latchkey_clients_${operation} after ${operation} on main.clients begin select ${WRITE_HOOK}(); end`,
+  (operation) =>
+    `drop trigger if exists temp.latchkey_clients_${operation}; ` +
+    `create temp trigger latchkey_clients_${operation} after ${operation} on main.clients begin select ${WRITE_HOOK}(); end`,
 )
+
+/** One cache per connection: a second would replace the first one's SQL function. */
+const caches = new WeakMap<SqliteDatabase.Database, ClientCache>()
 
 /**
  * Clients by id, as the database holds them now: every token, introspection and revocation
@@ -21,8 +27,12 @@ const WRITE_TRIGGERS = ['insert', 'update', 'delete'].map(
  *   or rolls back;
  * - a commit by any other connection (the CLI, another process on the same file) changes
  *   `PRAGMA data_version`, which every lookup reads first, and empties it too;
- * - a client read while a write happened meanwhile is not kept (the generation moved on).
+ * - a client read while a write happened meanwhile is not kept (the generation moved on);
+ * - while a transaction is open on the connection, nothing is served or kept: a lookup waits
+ *   for it, as it would without the cache, and never keeps what a rollback could undo.
  *
+ * Self-registered clients (RFC 7591) are not cached: anyone may register them, so they must not
+ * fill the memory, and each one's hourly `last_used_at` write would empty the cache anyway.
  * The triggers exist on this connection only, and are made again when the schema changes (a
  * migration that rebuilds the table drops them); until they exist, nothing is cached. PostgreSQL gets no cache: several instances
  * share it, and nothing tells one what another wrote.
@@ -36,6 +46,14 @@ export interface ClientCache {
 }
 
 export function sqliteClientCache(sqlite: SqliteDatabase.Database, maxEntries = MAX_CACHED_CLIENTS): ClientCache {
+  const existing = caches.get(sqlite)
+  if (existing) return existing
+  const cache = newCache(sqlite, maxEntries)
+  caches.set(sqlite, cache)
+  return cache
+}
+
+function newCache(sqlite: SqliteDatabase.Database, maxEntries: number): ClientCache {
   const entries = new Map<string, Client>()
   let generation = 0
   const invalidate = () => {
@@ -61,14 +79,14 @@ export function sqliteClientCache(sqlite: SqliteDatabase.Database, maxEntries = 
   }
   return {
     get(id) {
-      if (!current()) return undefined
+      if (sqlite.inTransaction || !current()) return undefined
       return entries.get(id)
     },
     generation: () => (current() ? generation : -1),
     set(id, client, from) {
-      if (from !== generation || from < 0) return
+      if (from !== generation || from < 0 || sqlite.inTransaction || client.selfRegistered === true) return
       if (entries.size >= maxEntries) entries.clear()
-      entries.set(id, freezeClient(client))
+      entries.set(id, client)
     },
   }
 }
@@ -83,10 +101,4 @@ function installTriggers(sqlite: SqliteDatabase.Database): boolean {
   if (table === undefined) return false
   for (const trigger of WRITE_TRIGGERS) sqlite.exec(trigger)
   return true
-}
-
-/** A cached client is shared by every request that reads it: nobody may change it. */
-function freezeClient(client: Client): Client {
-  for (const value of Object.values(client)) if (Array.isArray(value)) Object.freeze(value)
-  return Object.freeze(client)
 }

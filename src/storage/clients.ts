@@ -102,8 +102,12 @@ async function storeOrigins(trx: Kysely<Database>, id: string, redirectUris: str
   if (hashes.length > 0) await trx.insertInto('client_origins').values(hashes.map((origin_hash) => ({ origin_hash, client_id: id }))).execute()
 }
 
+/**
+ * Frozen, arrays included, on every dialect: a client may be shared by every request that reads
+ * it (client-cache.ts), so code that tried to change one fails in every test, not only on a hit.
+ */
 function toClient(row: ClientRow): Client {
-  return {
+  const client: Client = {
     id: row.id,
     name: row.name,
     secretHash: row.secret_hash,
@@ -123,10 +127,14 @@ function toClient(row: ClientRow): Client {
     lastUsedAt: row.last_used_at === null ? null : fromDbTime(row.last_used_at),
     requireMfa: fromDbBool(row.require_mfa),
   }
+  for (const list of [client.redirectUris, client.postLogoutRedirectUris, client.grantTypes, client.scopes, client.resources]) Object.freeze(list)
+  return Object.freeze(client)
 }
 
 /** `cache`: clients by id (SQLite, outside transactions), so findById reads the database only on a miss. */
-export function clientRepository(db: Kysely<Database>, cache?: ClientCache): ClientRepository {
+export function clientRepository(db: Kysely<Database>, clientCache?: ClientCache): ClientRepository {
+  // A transaction reads its own writes: never through the cache.
+  const cache = db.isTransaction ? undefined : clientCache
   /** In the caller's transaction if there is one (InTransaction), else in one of its own. */
   const atomically = (work: (trx: Kysely<Database>) => Promise<void>) => (db.isTransaction ? work(db as Transaction<Database>) : db.transaction().execute(work))
   return {

@@ -48,7 +48,18 @@ t.test('a client is read once, then served from the cache, frozen', async (t) =>
   t.equal(second, first, 'the same object: no second query')
   t.ok(Object.isFrozen(first) && Object.isFrozen(first?.scopes), 'nobody may change what every request shares')
   t.throws(() => (first as Client).scopes.push('admin'))
-  t.equal(await clients.findById('nobody'), undefined, 'an unknown id is not cached')
+  t.equal(await clients.findById('nobody'), undefined)
+  await clients.create(client('nobody'))
+  t.equal((await clients.findById('nobody'))?.id, 'nobody', 'a client created after a miss is found')
+})
+
+t.test('self-registered clients are not cached (anyone may register them)', async (t) => {
+  const { store } = await fileStore(t)
+  const clients = repositories(store).clients
+  await clients.create({ ...client('agent'), selfRegistered: true })
+  const first = await clients.findById('agent')
+  t.equal(first?.selfRegistered, true)
+  t.not(await clients.findById('agent'), first, 'read again')
 })
 
 t.test('every write through the repository is seen at once', async (t) => {
@@ -112,16 +123,72 @@ t.test('in a transaction: reads go to it; a rollback leaves the cache right', as
   // A lookup while a transaction that writes the client is open waits for it and reads the commit.
   let release!: () => void
   const held = new Promise<void>((resolve) => (release = resolve))
+  let written!: () => void
+  const hasWritten = new Promise<void>((resolve) => (written = resolve))
   const writing = transaction(async (repos) => {
     await repos.clients.setSecretHash('c1', 'f'.repeat(64))
+    written()
     await held
   })
-  await new Promise((resolve) => setImmediate(resolve))
+  await hasWritten
   const during = clients.findById('c1')
   release()
   await writing
   t.equal((await during)?.secretHash, 'f'.repeat(64))
   t.equal((await clients.findById('c1'))?.secretHash, 'f'.repeat(64))
+})
+
+t.test('a lookup while any transaction is open is not answered from the cache: it waits, as without one', async (t) => {
+  const { store } = await fileStore(t)
+  const clients = repositories(store).clients
+  await clients.create(client('c1'))
+  await clients.findById('c1')
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let begun!: () => void
+  const hasBegun = new Promise<void>((resolve) => (begun = resolve))
+  // As remove() does: other rows first, the client's own row last.
+  const removing = store.db.transaction().execute(async (trx) => {
+    await sql`update refresh_token_families set revoked_at = ${Date.now()} where client_id = ${'c1'}`.execute(trx)
+    begun()
+    await held
+    await sql`delete from clients where id = ${'c1'}`.execute(trx)
+  })
+  await hasBegun
+  const during = clients.findById('c1')
+  release()
+  await removing
+  t.equal(await during, undefined, 'the lookup saw the removal, not the cached client')
+})
+
+t.test('repositories built on a transaction never use the cache, even when handed one', async (t) => {
+  const { store } = await fileStore(t)
+  const clients = repositories(store).clients
+  await clients.create(client('c1'))
+  await clients.findById('c1')
+  await t.rejects(
+    store.db.transaction().execute(async (trx) => {
+      const inside = repositories({ ...store, db: trx }).clients
+      await inside.setSecretHash('c1', 'e'.repeat(64))
+      t.equal((await inside.findById('c1'))?.secretHash, 'e'.repeat(64))
+      throw new Error('roll back')
+    }),
+  )
+  t.equal((await clients.findById('c1'))?.secretHash, 'a'.repeat(64), 'the uncommitted value was not kept')
+})
+
+t.test('another connection dropping and making the table again: writes to the new one are still seen', async (t) => {
+  const { store, path } = await fileStore(t)
+  const clients = repositories(store).clients
+  await clients.create(client('c1'))
+  await clients.findById('c1')
+  const other = new SqliteDatabase(path)
+  other.pragma('foreign_keys = OFF')
+  other.exec('create table clients_copy as select * from clients; drop table clients; create table clients as select * from clients_copy; drop table clients_copy')
+  other.close()
+  t.equal((await clients.findById('c1'))?.secretHash, 'a'.repeat(64))
+  await sql`update clients set secret_hash = ${'g'.repeat(64)} where id = ${'c1'}`.execute(store.db)
+  t.equal((await clients.findById('c1'))?.secretHash, 'g'.repeat(64))
 })
 
 t.test('a client read while a write happened is not kept', async (t) => {
@@ -167,6 +234,31 @@ t.test('a migration that rebuilds the clients table: the triggers are made again
   t.ok(cache.get('c1'))
   sqlite.prepare('insert into clients (id, name) values (?, ?)').run('c2', 'two')
   t.equal(cache.get('c1'), undefined, 'a write to the new table still empties it')
+})
+
+t.test('a table renamed aside and made again on this connection: the triggers follow the new one', async (t) => {
+  const sqlite = new SqliteDatabase(':memory:')
+  t.teardown(() => sqlite.close())
+  sqlite.exec("create table clients (id text primary key, name text); insert into clients values ('c1', 'one')")
+  const cache = sqliteClientCache(sqlite)
+  cache.set('c1', client('c1'), cache.generation())
+  t.ok(cache.get('c1'))
+  sqlite.exec("alter table clients rename to clients_backup; create table clients (id text primary key, name text); insert into clients select * from clients_backup")
+  cache.set('c1', client('c1'), cache.generation())
+  t.ok(cache.get('c1'), 'cached again after the schema change')
+  sqlite.prepare('update clients set name = ? where id = ?').run('renamed', 'c1')
+  t.equal(cache.get('c1'), undefined, 'a write to the new table empties it')
+})
+
+t.test('one cache per connection: asking again gives the same one', async (t) => {
+  const sqlite = new SqliteDatabase(':memory:')
+  t.teardown(() => sqlite.close())
+  sqlite.exec("create table clients (id text primary key, name text); insert into clients values ('c1', 'one')")
+  const first = sqliteClientCache(sqlite)
+  t.equal(sqliteClientCache(sqlite), first)
+  first.set('c1', client('c1'), first.generation())
+  sqlite.prepare('delete from clients').run()
+  t.equal(first.get('c1'), undefined, 'its trigger still reaches it')
 })
 
 t.test('bounded: past its size it starts again empty', async (t) => {
