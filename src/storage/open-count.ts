@@ -3,9 +3,10 @@ import { fromDbTime } from './convert.js'
 import type { Database } from './database.js'
 
 /**
- * The tables whose open rows an address may hold only so many of, each with an (address,
- * expires_at) index, and the column that marks a row finished before it expires (null: a row is
- * open until it expires). A new table joins with one line here.
+ * The tables whose open rows an address may hold only so many of, and the column that marks a
+ * row finished before it expires (null: a row is open until it expires). Each has an (address,
+ * expires_at) index; where a row can finish, of the unfinished rows only (`where completed_at is
+ * null`), so finished rows are never read. A new table joins with one line here and its index.
  */
 const FINISHED_COLUMN = {
   authorization_transactions: 'completed_at',
@@ -31,20 +32,14 @@ interface CountedRow {
 }
 
 /**
- * Counts the open rows of `address` in `table`. Reads at most `limit` entries of the (address,
- * expires_at) index, in expiry order, however many there are.
+ * The count of the open rows of `address` in `table`: reads at most `limit` entries of the table's
+ * index of open rows, in expiry order, however many rows the address has or had.
  */
-export async function countOpenRows(
-  db: Kysely<Database>,
-  table: OpenCountTable,
-  address: string,
-  now: number,
-  limit: number,
-): Promise<OpenCount> {
+export function openRowsQuery(db: Kysely<Database>, table: OpenCountTable, address: string, now: number, limit: number) {
   // Each OpenCountTable has these columns (checked below); kysely cannot type a query over a union of tables.
   const counted = db as unknown as Kysely<Record<OpenCountTable, CountedRow>>
   const finished = FINISHED_COLUMN[table]
-  const row = await counted
+  return counted
     .selectFrom((eb) => {
       let open = eb
         .selectFrom(table)
@@ -55,7 +50,17 @@ export async function countOpenRows(
       return open.orderBy('expires_at').limit(limit).as('open')
     })
     .select((eb) => [eb.fn.countAll().as('count'), eb.fn.min('expires_at').as('first')])
-    .executeTakeFirstOrThrow()
+}
+
+/** Counts the open rows of `address` in `table` (openRowsQuery), up to `limit`. */
+export async function countOpenRows(
+  db: Kysely<Database>,
+  table: OpenCountTable,
+  address: string,
+  now: number,
+  limit: number,
+): Promise<OpenCount> {
+  const row = await openRowsQuery(db, table, address, now, limit).executeTakeFirstOrThrow()
   return { count: Number(row.count), firstExpiresAt: row.first === null ? null : fromDbTime(row.first) }
 }
 

@@ -12,6 +12,7 @@ import * as registration from './2026-12-01-01-registration.js'
 import * as deviceAuthorization from './2026-12-01-02-device-authorization.js'
 import * as clientOrigins from './2026-12-01-03-client-origins.js'
 import * as secondFactors from './2026-12-02-01-second-factors.js'
+import * as openRowIndexes from './2026-12-02-02-open-row-indexes.js'
 
 /** Every migration, by name; listed here so the Migrator scans no folder. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '2026-12-01-02-device-authorization': deviceAuthorization,
   '2026-12-01-03-client-origins': clientOrigins,
   '2026-12-02-01-second-factors': secondFactors,
+  '2026-12-02-02-open-row-indexes': openRowIndexes,
 }
