@@ -6,8 +6,9 @@ import { createDatabase } from './harness/database.js'
 import { progress } from './harness/measure.js'
 import { readOptions } from './harness/options.js'
 import { detectPinning, REPO_ROOT, runJsonChild } from './harness/processes.js'
+import { interleave, PAIRED_ROUNDS, PAIRED_SECONDS, PAIRED_WARM_UP_SECONDS, type PairedRates } from './harness/paired.js'
 import { markdown, ratios, writeResults, type BenchResults } from './harness/report.js'
-import { latchkeySuite, peerSuite } from './harness/suites.js'
+import { latchkeySuite, peerSuite, type SuiteResult } from './harness/suites.js'
 import { transpilePeers } from './harness/transpile.js'
 
 // npm run bench: latchkey, node-oidc-provider and a bare fastify app as real processes on CPU 0,
@@ -18,9 +19,11 @@ const WORKLOADS = 19
 
 const options = readOptions(process.env)
 const pinning = detectPinning()
-/** Set-up, starts and the signature limits take about this long besides the workloads. */
-const OVERHEAD_SECONDS = 100
-const estimate = WORKLOADS * (options.durationSeconds + options.warmUpSeconds) + OVERHEAD_SECONDS
+/** Set-up, starts, preparing codes and the signature limits take about this long besides the workloads. */
+const OVERHEAD_SECONDS = 150
+/** The paired rounds: latchkey's three grants, the two bearer checks, the three servers' client_credentials; each load about a second more than it runs. */
+const PAIRED_LOADS = PAIRED_ROUNDS * (3 + 2 + 3)
+const estimate = WORKLOADS * (options.durationSeconds + options.warmUpSeconds) + PAIRED_LOADS * (PAIRED_WARM_UP_SECONDS + PAIRED_SECONDS + 1) + OVERHEAD_SECONDS
 progress(`${options.durationSeconds} s per workload, about ${Math.ceil(estimate / 60)} min in all; ${pinning.description}`)
 
 async function versions(): Promise<Record<string, string>> {
@@ -55,9 +58,20 @@ try {
   })
 
   const latchkey = await latchkeySuite(ctx)
-  const peer = await peerSuite(ctx, 'oidc-provider')
-  const bare = await peerSuite(ctx, 'bare fastify')
-
+  const others: SuiteResult[] = []
+  let servers: PairedRates
+  try {
+    for (const name of ['oidc-provider', 'bare fastify'] as const) others.push(await peerSuite(ctx, name))
+    // The three servers, all still running, in alternation.
+    servers = await interleave(pinning, 'client_credentials at 10 connections', [
+      { name: 'latchkey', load: () => latchkey.cc10 },
+      { name: 'oidc-provider', load: () => others[0]!.cc10 },
+      { name: 'bare fastify', load: () => others[1]!.cc10 },
+    ])
+  } finally {
+    for (const suite of [latchkey, ...others]) await suite.running.stop()
+  }
+  const [peer, bare] = others as [SuiteResult, SuiteResult]
   const workloads = [...latchkey.workloads, ...latchkey.resourceServers, ...peer.workloads, ...bare.workloads]
   const starts = [latchkey.start, peer.start, bare.start]
   const results: BenchResults = {
@@ -78,7 +92,8 @@ try {
     starts,
     latchkeyPeakRssMiB: latchkey.peakRssMiB,
     cryptoLimits,
-    ratios: ratios(workloads, starts),
+    paired: { ...latchkey.paired, servers },
+    ratios: ratios(workloads, starts, { ...latchkey.paired, servers }),
   }
   console.log(markdown(results))
   const files = await writeResults(results)

@@ -9,7 +9,7 @@ export interface LoadSpec {
   body: StaticBody | CodeBodies | RefreshBodies
   /** A field every successful JSON answer has; the first answer is checked for it. */
   expectField: string
-  /** Only for `body.kind === 'static'`, without warm-up the first seconds are measured too. */
+  /** Seconds of unmeasured load first (a code workload's at most 40 % of its codes); 0: the first seconds are measured too. */
   warmUpSeconds: number
 }
 

@@ -1,6 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LoadResult } from './load-spec.js'
+import { median } from './measure.js'
+import { PAIRED_ROUNDS, PAIRED_SECONDS, PAIRED_WARM_UP_SECONDS, pairedRatio, type PairedRates } from './paired.js'
 import { REPO_ROOT } from './processes.js'
 
 export type ServerName = 'latchkey' | 'oidc-provider' | 'bare fastify' | 'RS module' | 'plain jose'
@@ -40,6 +42,15 @@ export interface Ratio {
   value: number | undefined
   target: string
   pass: boolean | undefined
+  /** For a ratio of paired rounds: the ratio of each round (value is their median). */
+  perRound?: number[]
+}
+
+/** Loads run in alternation (paired.ts), by group: latchkey's grants, the bearer checks, the three servers' client_credentials. */
+export interface PairedGroups {
+  grants: PairedRates
+  bearer: PairedRates
+  servers: PairedRates
 }
 
 export interface BenchResults {
@@ -48,11 +59,8 @@ export interface BenchResults {
   starts: StartResult[]
   latchkeyPeakRssMiB: number | undefined
   cryptoLimits: Record<string, number>
+  paired: PairedGroups
   ratios: Ratio[]
-}
-
-function rps(workloads: WorkloadResult[], server: ServerName, workload: string, connections = 10): number | undefined {
-  return workloads.find((w) => w.server === server && w.workload === workload && w.connections === connections)?.requestsPerSecond
 }
 
 function p99(workloads: WorkloadResult[], server: ServerName): number | undefined {
@@ -63,9 +71,12 @@ function divide(a: number | undefined, b: number | undefined): number | undefine
   return a === undefined || b === undefined || b === 0 ? undefined : a / b
 }
 
-/** The issue's targets, each computed and marked; informative only. */
-export function ratios(workloads: WorkloadResult[], starts: StartResult[]): Ratio[] {
-  const cc10 = rps(workloads, 'latchkey', 'client_credentials')
+/**
+ * The issue's targets, each computed and marked; informative only. The throughput ratios come
+ * from the paired rounds (the median of the per-round ratios); start, memory and p99 from the
+ * servers' own runs.
+ */
+export function ratios(workloads: WorkloadResult[], starts: StartResult[], paired: PairedGroups): Ratio[] {
   const start = (server: ServerName) => starts.find((s) => s.server === server)
   const atLeast = (name: string, value: number | undefined, min: number): Ratio => ({ name, value, target: `≥ ${min}`, pass: value === undefined ? undefined : value >= min })
   const atMost = (name: string, value: number | undefined, max: number, strict = false): Ratio => ({
@@ -74,12 +85,16 @@ export function ratios(workloads: WorkloadResult[], starts: StartResult[]): Rati
     target: `${strict ? '<' : '≤'} ${max}`,
     pass: value === undefined ? undefined : strict ? value < max : value <= max,
   })
+  const inRounds = (name: string, rates: PairedRates, numerator: string, denominator: string, min: number): Ratio => {
+    const ratio = pairedRatio(rates, numerator, denominator)
+    return { ...atLeast(name, ratio?.median, min), ...(ratio ? { perRound: ratio.perRound } : {}) }
+  }
   return [
-    atLeast('cc@10: latchkey / oidc-provider', divide(cc10, rps(workloads, 'oidc-provider', 'client_credentials')), 1.3),
-    atLeast('cc@10: latchkey / bare fastify', divide(cc10, rps(workloads, 'bare fastify', 'client_credentials')), 0.85),
-    atLeast('authorization_code / cc@10', divide(rps(workloads, 'latchkey', 'authorization_code'), cc10), 0.7),
-    atLeast('refresh_token / cc@10', divide(rps(workloads, 'latchkey', 'refresh_token'), cc10), 0.7),
-    atLeast('bearer check: RS module / plain jose', divide(rps(workloads, 'RS module', 'bearer verification'), rps(workloads, 'plain jose', 'bearer verification')), 0.9),
+    inRounds('cc@10: latchkey / oidc-provider', paired.servers, 'latchkey', 'oidc-provider', 1.3),
+    inRounds('cc@10: latchkey / bare fastify', paired.servers, 'latchkey', 'bare fastify', 0.85),
+    inRounds('authorization_code / cc@10', paired.grants, 'authorization_code', 'client_credentials', 0.7),
+    inRounds('refresh_token / cc@10', paired.grants, 'refresh_token', 'client_credentials', 0.7),
+    inRounds('bearer check: RS module / plain jose', paired.bearer, 'RS module', 'plain jose', 0.9),
     atMost('start: latchkey / oidc-provider', divide(start('latchkey')?.startMs, start('oidc-provider')?.startMs), 1),
     atMost('start: latchkey / bare fastify', divide(start('latchkey')?.startMs, start('bare fastify')?.startMs), 1.5),
     atMost('idle RSS latchkey (MiB)', start('latchkey')?.idleRssMiB, 64),
@@ -110,7 +125,10 @@ export function markdown(results: BenchResults): string {
   ])
   const startRows = results.starts.map((s) => [s.server, round(s.startMs), round(s.idleRssMiB, 1)])
   const cryptoRows = Object.entries(results.cryptoLimits).map(([name, perSecond]) => [name, String(perSecond)])
-  const ratioRows = results.ratios.map((r) => [r.name, round(r.value, 2), r.target, verdict(r.pass)])
+  const ratioRows = results.ratios.map((r) => [r.name, round(r.value, 2), r.target, verdict(r.pass), r.perRound?.map((v) => v.toFixed(2)).join(', ') ?? ''])
+  const pairedRows = (Object.entries(results.paired) as Array<[string, PairedRates]>).flatMap(([group, rates]) =>
+    Object.entries(rates).map(([name, values]) => [group, name, values.map((v) => v.toFixed(0)).join(', '), round(median(values))]),
+  )
   return [
     `## Benchmark ${run.date} (${run.label})`,
     '',
@@ -125,7 +143,13 @@ export function markdown(results: BenchResults): string {
     '',
     table(['one CPU', 'per second'], cryptoRows),
     '',
-    table(['ratio', 'value', 'target', ''], ratioRows),
+    `In alternation (${PAIRED_ROUNDS} rounds; each load once per round, ${PAIRED_WARM_UP_SECONDS} s unmeasured then ${PAIRED_SECONDS} s, a code round until its codes are used; the order reversed every other round):`,
+    '',
+    table(['group', 'load (10 connections)', 'req/s by round', 'median'], pairedRows),
+    '',
+    'Throughput ratios: the median of the per-round ratios of the loads above; start, memory and p99 from the runs of the first table.',
+    '',
+    table(['ratio', 'value', 'target', '', 'per round'], ratioRows),
     '',
   ].join('\n')
 }

@@ -5,7 +5,8 @@ import { basic, clientToken, registerClients, SCOPE, SignedInUser, REDIRECT_URI,
 import type { LoadSpec } from './load-spec.js'
 import { measureStarts, progress, runWorkload } from './measure.js'
 import type { BenchOptions } from './options.js'
-import { freePort, memoryMiB, startServer, type Pinning, type ServerSpec } from './processes.js'
+import { interleave, PAIRED_ROUNDS, PAIRED_SECONDS, PAIRED_WARM_UP_SECONDS, type PairedRates } from './paired.js'
+import { freePort, memoryMiB, startServer, type Pinning, type RunningServer, type ServerSpec } from './processes.js'
 import type { ServerName, StartResult, WorkloadResult } from './report.js'
 
 export interface SuiteContext {
@@ -20,14 +21,20 @@ export interface SuiteContext {
 export interface SuiteResult {
   workloads: WorkloadResult[]
   start: StartResult
+  /** Still running, for the paired client_credentials rounds across servers; run.ts stops it. */
+  running: RunningServer
+  /** Its client_credentials load at 10 connections. */
+  cc10: LoadSpec
 }
 
 /** The audience latchkey issues for by default (DEFAULT_AUDIENCE), and the resource servers' identifier. */
 const AUDIENCE = 'http://localhost:4000'
 const CC_BODY = `grant_type=client_credentials&scope=${encodeURIComponent(SCOPE)}`
 const CONNECTIONS = [1, 10, 50]
-/** Preparing codes stops after this long, so none expires before it is used. */
-const CODE_PREPARATION_MS = 30_000
+/** Preparing codes stops after this long, so none expires (CODE_TTL=600) before it is used. */
+const CODE_PREPARATION_MS = 60_000
+/** Refresh chains per connection: a warm-up that ends with a request in flight loses its chain, and the rest carry on. */
+const CHAINS_PER_CONNECTION = 2
 
 function spec(ctx: SuiteContext, url: string, fields: Partial<LoadSpec> & Pick<LoadSpec, 'expectField'>): LoadSpec {
   return {
@@ -42,20 +49,32 @@ function spec(ctx: SuiteContext, url: string, fields: Partial<LoadSpec> & Pick<L
   }
 }
 
-/** client_credentials with client_secret_basic at 1, 10 and 50 connections. */
+/** client_credentials with client_secret_basic. */
+function clientCredentialsLoad(ctx: SuiteContext, issuer: string, client: Credentials, connections: number): LoadSpec {
+  return spec(ctx, `${issuer}/token`, {
+    method: 'POST',
+    headers: { authorization: basic(client) },
+    connections,
+    body: { kind: 'static', form: CC_BODY },
+    expectField: 'access_token',
+  })
+}
+
+/** client_credentials at 1, 10 and 50 connections. */
 async function clientCredentials(ctx: SuiteContext, server: ServerName, issuer: string, client: Credentials): Promise<WorkloadResult[]> {
   const results: WorkloadResult[] = []
   for (const connections of CONNECTIONS) {
-    const load = spec(ctx, `${issuer}/token`, {
-      method: 'POST',
-      headers: { authorization: basic(client) },
-      connections,
-      body: { kind: 'static', form: CC_BODY },
-      expectField: 'access_token',
-    })
-    results.push(await runWorkload(ctx.pinning, { server, workload: 'client_credentials', spec: load }))
+    results.push(await runWorkload(ctx.pinning, { server, workload: 'client_credentials', spec: clientCredentialsLoad(ctx, issuer, client, connections) }))
   }
   return results
+}
+
+/**
+ * A load as one paired round runs it: PAIRED_WARM_UP_SECONDS unmeasured (new connections, a server
+ * that sat idle while others ran), then PAIRED_SECONDS measured.
+ */
+function pairedRound(load: LoadSpec): LoadSpec {
+  return { ...load, durationSeconds: PAIRED_SECONDS, warmUpSeconds: PAIRED_WARM_UP_SECONDS }
 }
 
 /** Discovery and the JWKS its jwks_uri names. */
@@ -99,6 +118,8 @@ function serverSpec(ctx: SuiteContext, name: string, script: string, env: Record
 export interface LatchkeyResult extends SuiteResult {
   peakRssMiB: number | undefined
   resourceServers: WorkloadResult[]
+  /** In alternation: client_credentials, code exchange and refresh (`grants`); the module and plain jose (`bearer`). */
+  paired: { grants: PairedRates; bearer: PairedRates }
 }
 
 /** Latchkey set up by its CLI and pages, then every workload, then the resource servers against it. */
@@ -109,23 +130,30 @@ export async function latchkeySuite(ctx: SuiteContext): Promise<LatchkeyResult> 
   // The first start creates the signing key; the measured starts find a prepared database.
   await (await startServer(ctx.pinning, server)).stop()
   const { start, running } = await measureStarts(ctx.pinning, 'latchkey', server)
+  let handedOver = false
   try {
     const user = new SignedInUser(issuer, clients.web)
     progress('latchkey: signing in through /authorize (login form, consent)')
     await user.exchange(await user.signIn(`openid profile offline_access ${SCOPE}`))
 
     const workloads = [...(await clientCredentials(ctx, 'latchkey', issuer, clients.service))]
+    const cc10Load = clientCredentialsLoad(ctx, issuer, clients.service, 10)
     const cc10 = workloads.find((w) => w.connections === 10)!.requestsPerSecond
     const run = async (workload: string, load: LoadSpec) => workloads.push(await runWorkload(ctx.pinning, { server: 'latchkey', workload, spec: load }))
     const post = (path: string, client: Credentials, body: LoadSpec['body'], expectField: string): LoadSpec =>
       spec(ctx, `${issuer}${path}`, { method: 'POST', headers: { authorization: basic(client) }, body, expectField })
 
-    const codes = await prepareCodes(user, Math.ceil(cc10 * ctx.options.durationSeconds * 1.2) + 20)
+    // Enough for the warm-up and the run at the client_credentials rate, which a code exchange (it also writes) does not reach.
+    const codes = await prepareCodes(user, Math.ceil(cc10 * (ctx.options.warmUpSeconds + ctx.options.durationSeconds) * 1.2) + 20)
     await run('authorization_code', post('/token', clients.web, { kind: 'codes', codes, spare: 10, redirectUri: REDIRECT_URI }, 'access_token'))
 
-    // One chain per connection, each started by a code exchange.
-    const refreshTokens = await Promise.all((await user.codes(SCOPE, 10)).map(async (code) => (await user.exchange(code)).refresh_token!))
-    await run('refresh_token', { ...post('/token', clients.web, { kind: 'refresh', refreshTokens }, 'refresh_token'), warmUpSeconds: 0 })
+    const refreshLoad = async (): Promise<LoadSpec> => {
+      // Two chains per connection, each started by a code exchange.
+      const chains = await user.codes(SCOPE, 10 * CHAINS_PER_CONNECTION)
+      const refreshTokens = await Promise.all(chains.map(async (code) => (await user.exchange(code)).refresh_token!))
+      return post('/token', clients.web, { kind: 'refresh', refreshTokens }, 'refresh_token')
+    }
+    await run('refresh_token', await refreshLoad())
 
     const serviceToken = await clientToken(issuer, clients.service)
     await run('introspect', post('/introspect', clients.api, { kind: 'static', form: `token=${encodeURIComponent(serviceToken)}` }, 'active'))
@@ -134,10 +162,30 @@ export async function latchkeySuite(ctx: SuiteContext): Promise<LatchkeyResult> 
     await run('userinfo', spec(ctx, `${issuer}/userinfo`, { headers: { authorization: `Bearer ${userToken}` }, expectField: 'sub' }))
     workloads.push(...(await metadata(ctx, 'latchkey', issuer)))
 
+    const peakRssMiB = memoryMiB(running.pid, 'VmHWM')
+
+    // Rounds of code exchange, refresh and client_credentials in alternation. A round's codes
+    // are 60 % of what client_credentials serves in a round: at a third of its rate (where code
+    // exchange is), a round lasts a little longer than the others once its warm-up has taken its share.
+    const codesPerRound = Math.ceil(cc10 * PAIRED_SECONDS * 0.6)
+    const pairedCodes = await prepareCodes(user, PAIRED_ROUNDS * (codesPerRound + 10))
+    const perRound = Math.floor(pairedCodes.length / PAIRED_ROUNDS)
+    const refreshLoads: LoadSpec[] = []
+    for (let round = 0; round < PAIRED_ROUNDS; round++) refreshLoads.push(await refreshLoad())
+    const paired = await interleave(ctx.pinning, 'latchkey grants', [
+      { name: 'client_credentials', load: () => pairedRound(cc10Load) },
+      {
+        name: 'authorization_code',
+        load: (round) => pairedRound(post('/token', clients.web, { kind: 'codes', codes: pairedCodes.slice(round * perRound, (round + 1) * perRound), spare: 10, redirectUri: REDIRECT_URI }, 'access_token')),
+      },
+      { name: 'refresh_token', load: (round) => pairedRound(refreshLoads[round]!) },
+    ])
+
     const resourceServers = await resourceServerSuite(ctx, issuer, serviceToken)
-    return { workloads, start, peakRssMiB: memoryMiB(running.pid, 'VmHWM'), resourceServers }
+    handedOver = true
+    return { workloads, start, peakRssMiB, resourceServers: resourceServers.workloads, paired: { grants: paired, bearer: resourceServers.paired }, running, cc10: pairedRound(cc10Load) }
   } finally {
-    await running.stop()
+    if (!handedOver) await running.stop()
   }
 }
 
@@ -150,31 +198,34 @@ async function prepareCodes(user: SignedInUser, wanted: number) {
   return codes
 }
 
-/** The same token checked by latchkey's resource-server module and by plain jose, each on the server CPU. */
-async function resourceServerSuite(ctx: SuiteContext, issuer: string, token: string): Promise<WorkloadResult[]> {
+/** The same token checked by latchkey's resource-server module and by plain jose, each on the server CPU: each alone, then in alternation. */
+async function resourceServerSuite(ctx: SuiteContext, issuer: string, token: string): Promise<{ workloads: WorkloadResult[]; paired: PairedRates }> {
   const kid = (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid
   const { keys } = (await (await fetch(`${issuer}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }
   const publicJwkFile = join(ctx.tmpDir, 'latchkey-public.jwk.json')
   await writeFile(publicJwkFile, JSON.stringify(keys.find((key) => key.kid === kid)))
 
   const results: WorkloadResult[] = []
+  const loads: Array<{ name: string; load: () => LoadSpec }> = []
+  const running: RunningServer[] = []
   const apps: Array<[ServerName, string, Record<string, string>]> = [
     ['RS module', 'rs-module.js', { RS_MODULE: join(ctx.options.target, 'dist/resource-server/index.js'), ...(ctx.options.signingAlg ? { RS_ALGORITHMS: ctx.options.signingAlg } : {}) }],
     ['plain jose', 'rs-jose.js', { PUBLIC_JWK_FILE: publicJwkFile }],
   ]
-  for (const [name, script, extraEnv] of apps) {
-    const port = await freePort()
-    const url = `http://127.0.0.1:${port}`
-    const env = { PORT: String(port), ISSUER: issuer, AUDIENCE, ...extraEnv }
-    const running = await startServer(ctx.pinning, serverSpec(ctx, name, join(ctx.peersDir, script), env, `${url}/healthz`))
-    try {
+  try {
+    for (const [name, script, extraEnv] of apps) {
+      const port = await freePort()
+      const url = `http://127.0.0.1:${port}`
+      const env = { PORT: String(port), ISSUER: issuer, AUDIENCE, ...extraEnv }
+      running.push(await startServer(ctx.pinning, serverSpec(ctx, name, join(ctx.peersDir, script), env, `${url}/healthz`)))
       const load = spec(ctx, `${url}/api/me`, { headers: { authorization: `Bearer ${token}` }, expectField: 'sub' })
       results.push(await runWorkload(ctx.pinning, { server: name, workload: 'bearer verification', spec: load }))
-    } finally {
-      await running.stop()
+      loads.push({ name, load: () => pairedRound(load) })
     }
+    return { workloads: results, paired: await interleave(ctx.pinning, 'bearer verification', loads) }
+  } finally {
+    for (const server of running) await server.stop()
   }
-  return results
 }
 
 /** A private JWK of the run's algorithm for a peer, in a file. */
@@ -209,9 +260,10 @@ export async function peerSuite(ctx: SuiteContext, server: 'oidc-provider' | 'ba
   try {
     const workloads = await clientCredentials(ctx, server, issuer, client)
     if (server === 'oidc-provider') workloads.push(...(await metadata(ctx, server, issuer)))
-    return { workloads, start }
-  } finally {
+    return { workloads, start, running, cc10: pairedRound(clientCredentialsLoad(ctx, issuer, client, 10)) }
+  } catch (error) {
     await running.stop()
+    throw error
   }
 }
 

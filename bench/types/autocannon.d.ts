@@ -39,5 +39,10 @@ declare module 'autocannon' {
     '2xx': number
   }
 
-  export default function autocannon(options: AutocannonOptions): Promise<AutocannonResult>
+  /** The running load: awaited for its result; stop() ends it early (what was answered so far is its result). */
+  export interface AutocannonInstance extends PromiseLike<AutocannonResult> {
+    stop(): void
+  }
+
+  export default function autocannon(options: AutocannonOptions): AutocannonInstance
 }
