@@ -81,7 +81,7 @@ export interface AuthorizationTransactionRepository {
   takePasskeyChallenge(id: string): Promise<string | null>
   /** Marks the transaction finished; false when it already was (a second submit). */
   complete(id: string, now: number): Promise<boolean>
-  /** Counts, from the (address, expires_at) index, the open (neither completed nor expired) transactions of an address. */
+  /** Counts, from the (address, expires_at) index of uncompleted transactions, the open (neither completed nor expired) ones of an address. */
   countOpen(address: string, now: number, limit: number): Promise<OpenCount>
 }
 

@@ -33,6 +33,9 @@ for (const dialect of dialects(t)) {
     t.same(await transactions.countOpen('192.0.2.1', NOW, 10), { count: 3, firstExpiresAt: NOW + 100 }, 'neither expired nor completed')
     t.same(await transactions.countOpen('192.0.2.1', NOW, 2), { count: 2, firstExpiresAt: NOW + 100 }, 'counted up to the limit, the first to expire included')
     t.same(await transactions.countOpen('192.0.2.2', NOW, 10), { count: 1, firstExpiresAt: NOW + 10 })
+    // Completing a transaction takes it out of the count (and out of the index the count reads).
+    t.ok(await transactions.complete('b', NOW))
+    t.same(await transactions.countOpen('192.0.2.1', NOW, 10), { count: 2, firstExpiresAt: NOW + 200 }, 'a completed transaction no longer counts')
     t.equal((await transactions.findById('a'))?.address, '192.0.2.1', 'the address is stored')
     t.equal((await transactions.findById('a'))?.uiLocale, null, 'no ui_locales: null')
     await transactions.create({ ...transaction('german', '192.0.2.3', NOW + 10), uiLocale: 'de' })

@@ -37,13 +37,15 @@ for (const dialect of dialects(t)) {
       t.match(plan, INDEX[table], `${table}: ${INDEX[table]}`)
       if (table !== 'device_authorizations') t.notMatch(plan, /_address_idx/, `${table}: no index that holds finished rows`)
     }
-    // The index holds exactly the unfinished rows.
-    const definitions = await sql<{ sql: string }>`${sql.raw(
-      dialect.name === 'postgres'
-        ? "select indexdef as sql from pg_indexes where indexname = 'authorization_transactions_open_idx' and schemaname = current_schema()"
-        : "select sql from sqlite_master where name = 'authorization_transactions_open_idx'",
-    )}`.execute(store.db)
-    t.match(definitions.rows[0]?.sql ?? '', /where \(?"?completed_at"? is null\)?/i, 'partial: where completed_at is null')
+    // Each holds exactly the unfinished rows.
+    for (const index of ['authorization_transactions_open_idx', 'account_sign_ins_open_idx']) {
+      const definitions = await sql<{ sql: string }>`${sql.raw(
+        dialect.name === 'postgres'
+          ? `select indexdef as sql from pg_indexes where indexname = '${index}' and schemaname = current_schema()`
+          : `select sql from sqlite_master where name = '${index}'`,
+      )}`.execute(store.db)
+      t.match(definitions.rows[0]?.sql ?? '', /where \(?"?completed_at"? is null\)?/i, `${index} is partial: where completed_at is null`)
+    }
   })
 
   t.test(`${dialect.name}: the migration's down brings back the indexes of every row, and up replaces them again`, async (t) => {
