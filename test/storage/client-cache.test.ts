@@ -26,6 +26,11 @@ function client(id: string, secretHash = 'a'.repeat(64)): Client {
   }
 }
 
+/** Keeps `id` in `cache` as read now (nothing written since). */
+function keep(cache: ReturnType<typeof sqliteClientCache>, id = 'c1'): void {
+  cache.set(id, client(id), cache.generation())
+}
+
 /** A migrated SQLite file of its own (a file, so a second connection can open it as the CLI would). */
 async function fileStore(t: Test): Promise<{ store: Store; path: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'latchkey-client-cache-'))
@@ -209,42 +214,43 @@ t.test('no clients table yet, or a transaction open at first use: nothing is cac
   const sqlite = new SqliteDatabase(':memory:')
   t.teardown(() => sqlite.close())
   const cache = sqliteClientCache(sqlite)
-  cache.set('c1', client('c1'), cache.generation())
+  keep(cache)
   t.equal(cache.get('c1'), undefined, 'without the table (before migrations)')
   sqlite.exec('create table clients (id text primary key, name text)')
   sqlite.exec('begin')
-  cache.set('c1', client('c1'), cache.generation())
+  keep(cache)
   t.equal(cache.get('c1'), undefined, 'triggers are not made inside a transaction a rollback could undo')
   sqlite.exec('rollback')
-  cache.set('c1', client('c1'), cache.generation())
+  keep(cache)
   t.ok(cache.get('c1'), 'then they are made, and the cache works')
   t.same(sqlite.prepare("select name from sqlite_temp_master where type = 'trigger' order by name").pluck().all(), ['latchkey_clients_delete', 'latchkey_clients_insert', 'latchkey_clients_update'])
 })
 
-t.test('a migration that rebuilds the clients table: the triggers are made again', async (t) => {
+/** A connection with a clients table holding c1, and its cache holding c1. */
+function cachedC1(t: Test) {
   const sqlite = new SqliteDatabase(':memory:')
   t.teardown(() => sqlite.close())
-  sqlite.exec('create table clients (id text primary key, name text)')
+  sqlite.exec("create table clients (id text primary key, name text); insert into clients values ('c1', 'one')")
   const cache = sqliteClientCache(sqlite)
-  cache.set('c1', client('c1'), cache.generation())
-  t.ok(cache.get('c1'))
+  keep(cache)
+  t.ok(cache.get('c1'), 'c1 cached')
+  return { sqlite, cache }
+}
+
+t.test('a migration that rebuilds the clients table: the triggers are made again', async (t) => {
+  const { sqlite, cache } = cachedC1(t)
   sqlite.exec('drop table clients; create table clients (id text primary key, name text, extra text)')
   t.equal(cache.get('c1'), undefined, 'the schema changed: emptied')
-  cache.set('c1', client('c1'), cache.generation())
+  keep(cache)
   t.ok(cache.get('c1'))
   sqlite.prepare('insert into clients (id, name) values (?, ?)').run('c2', 'two')
   t.equal(cache.get('c1'), undefined, 'a write to the new table still empties it')
 })
 
 t.test('a table renamed aside and made again on this connection: the triggers follow the new one', async (t) => {
-  const sqlite = new SqliteDatabase(':memory:')
-  t.teardown(() => sqlite.close())
-  sqlite.exec("create table clients (id text primary key, name text); insert into clients values ('c1', 'one')")
-  const cache = sqliteClientCache(sqlite)
-  cache.set('c1', client('c1'), cache.generation())
-  t.ok(cache.get('c1'))
+  const { sqlite, cache } = cachedC1(t)
   sqlite.exec("alter table clients rename to clients_backup; create table clients (id text primary key, name text); insert into clients select * from clients_backup")
-  cache.set('c1', client('c1'), cache.generation())
+  keep(cache)
   t.ok(cache.get('c1'), 'cached again after the schema change')
   sqlite.prepare('update clients set name = ? where id = ?').run('renamed', 'c1')
   t.equal(cache.get('c1'), undefined, 'a write to the new table empties it')
@@ -256,7 +262,7 @@ t.test('one cache per connection: asking again gives the same one', async (t) =>
   sqlite.exec("create table clients (id text primary key, name text); insert into clients values ('c1', 'one')")
   const first = sqliteClientCache(sqlite)
   t.equal(sqliteClientCache(sqlite), first)
-  first.set('c1', client('c1'), first.generation())
+  keep(first)
   sqlite.prepare('delete from clients').run()
   t.equal(first.get('c1'), undefined, 'its trigger still reaches it')
 })
@@ -266,9 +272,9 @@ t.test('bounded: past its size it starts again empty', async (t) => {
   t.teardown(() => sqlite.close())
   sqlite.exec('create table clients (id text primary key)')
   const cache = sqliteClientCache(sqlite, 2)
-  for (const id of ['a', 'b']) cache.set(id, client(id), cache.generation())
+  for (const id of ['a', 'b']) keep(cache, id)
   t.ok(cache.get('a') && cache.get('b'))
-  cache.set('c', client('c'), cache.generation())
+  keep(cache, 'c')
   t.equal(cache.get('a'), undefined)
   t.ok(cache.get('c'))
 })
