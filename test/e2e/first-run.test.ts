@@ -3,14 +3,14 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { runCliInProcess, runNode, UNTRACKED } from '../helpers/cli.js'
+import { entryArgs, runCliInProcess, runNode, UNTRACKED } from '../helpers/cli.js'
 import { freePort } from '../helpers/server.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
 /** `npm start` (src/main.ts) until it listens: what it wrote on stdout and on stderr by then. */
 async function start(t: Test, env: Record<string, string>) {
-  const child = spawn('env', [...UNTRACKED, process.execPath, '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn('env', [...UNTRACKED, process.execPath, ...entryArgs('src/main.ts')], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -62,7 +62,7 @@ t.test('logs are one readable line per request on a terminal', { skip: existsSyn
   const port = await freePort()
   const env = { DATABASE_URL: join(dir, 'latchkey.sqlite'), KEYS_DIR: join(dir, 'keys'), PORT: String(port) }
   // script(1) gives the server a pseudo-terminal as stdout, as a person's shell would.
-  const command = `env ${UNTRACKED.join(' ')} ${process.execPath} --import tsx src/main.ts`
+  const command = `env ${UNTRACKED.join(' ')} ${process.execPath} ${entryArgs('src/main.ts').join(' ')}`
   const child = spawn(SCRIPT, ['-qfec', command, '/dev/null'], { cwd: root, env: { PATH: process.env.PATH ?? '', TERM: 'dumb', NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   t.teardown(() => {
     try {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { runNode, UNTRACKED } from '../helpers/cli.js'
+import { entryArgs, runNode, UNTRACKED } from '../helpers/cli.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -32,7 +32,7 @@ t.test('a corrupt key file stops the server with exit 1', async (t) => {
 
 /** Starts src/main.ts; resolves with its address and what it printed until it listened. */
 async function startServer(t: Test, env: Record<string, string>) {
-  const child = spawn('env', [...UNTRACKED, process.execPath, '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn('env', [...UNTRACKED, process.execPath, ...entryArgs('src/main.ts')], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
-import { UNTRACKED } from './cli.js'
+import { entryArgs, UNTRACKED } from './cli.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -14,9 +14,9 @@ export interface ServerProcess {
   events(): Array<Record<string, unknown>>
 }
 
-/** Starts src/main.ts as its own process on a free port; resolves once it listens. Killed at teardown. */
+/** Starts src/main.ts (see entryArgs) as its own process on a free port; resolves once it listens. Killed at teardown. */
 export async function startServerProcess(t: Test, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn('env', [...UNTRACKED, process.execPath, '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn('env', [...UNTRACKED, process.execPath, ...entryArgs('src/main.ts')], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
