@@ -1,0 +1,157 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { addClient } from '../src/admin/clients.js'
+import { addUser } from '../src/admin/users.js'
+import { buildApp } from '../src/app.js'
+import { productionPasswords } from '../src/accounts/passwords.js'
+import { NO_AUDIT } from '../src/audit.js'
+import { systemClock } from '../src/clock.js'
+import { loadConfig } from '../src/config.js'
+import { loadKeyStore } from '../src/keys/key-store.js'
+import { keySecretBox } from '../src/keys/secret-box.js'
+import { s256 } from '../src/oauth/pkce.js'
+import { sha256Hex } from '../src/oauth/secrets.js'
+import { insertCode } from '../src/storage/authorization-codes.js'
+import { connect } from '../src/storage/connect.js'
+import { migrate } from '../src/storage/migrate.js'
+import { repositories } from '../src/storage/repositories.js'
+
+// `npm run bench:code-exchange`: where a code exchange's time goes beside client_credentials'.
+// In one process, through fastify's inject (no sockets), one request at a time, on a file
+// SQLite database with latchkey's pragmas and request logs at info to a file: the time per
+// request of each grant, and every SQLite statement a code exchange runs, timed around
+// better-sqlite3's run/get/all (the commit with the WAL checkpoint it sometimes does).
+
+const ROUNDS = 3
+const PER_ROUND = Number(process.env.BENCH_EXCHANGES || 2000)
+if (!Number.isInteger(PER_ROUND) || PER_ROUND < 100 || PER_ROUND > 100_000) throw new Error('BENCH_EXCHANGES must be 100 to 100,000')
+
+interface Timing {
+  count: number
+  micros: number
+}
+const statements = new Map<string, Timing>()
+let timing = false
+
+/** The commits, by how long they took: most append to the WAL; some also checkpoint it. */
+function statementKey(source: string, micros: number): string {
+  if (source !== 'commit') return source.length > 100 ? `${source.slice(0, 99)}…` : source
+  return micros < 2000 ? 'commit (under 2 ms)' : 'commit (2 ms or more: with a WAL checkpoint)'
+}
+
+type Run = (this: Database.Statement, ...params: unknown[]) => unknown
+const statementPrototype = Object.getPrototypeOf(new Database(':memory:').prepare('select 1')) as Record<'run' | 'get' | 'all', Run>
+for (const method of ['run', 'get', 'all'] as const) {
+  const original = statementPrototype[method]
+  statementPrototype[method] = function (this: Database.Statement, ...params: unknown[]) {
+    if (!timing) return original.apply(this, params)
+    const started = process.hrtime.bigint()
+    try {
+      return original.apply(this, params)
+    } finally {
+      const micros = Number(process.hrtime.bigint() - started) / 1000
+      const key = statementKey(this.source, micros)
+      const entry = statements.get(key) ?? { count: 0, micros: 0 }
+      entry.count++
+      entry.micros += micros
+      statements.set(key, entry)
+    }
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'latchkey-bench-code-'))
+const store = connect({ kind: 'sqlite', path: join(dir, 'latchkey.sqlite') })
+try {
+  await migrate(store)
+  const config = loadConfig({ ISSUER: 'http://localhost:3000', KEYS_DIR: join(dir, 'keys') })
+  const keys = await loadKeyStore(join(dir, 'keys'))
+  const logger = { level: 'info', file: join(dir, 'latchkey.log') }
+  const app = await buildApp(config, { store, keys, logger, totpSecrets: keySecretBox(randomBytes(32)) })
+  const repos = repositories(store)
+  const clientDeps = { clients: repos.clients, scopes: repos.scopes, clock: systemClock, audit: NO_AUDIT }
+  const redirectUri = 'https://app.example.com/cb'
+  const web = await addClient(clientDeps, { name: 'web', redirectUris: [redirectUri], grants: ['authorization_code', 'refresh_token'] })
+  const service = await addClient(clientDeps, { name: 'service', redirectUris: [], grants: ['client_credentials'] })
+  const user = await addUser({ users: repos.users, passwords: productionPasswords, clock: systemClock, audit: NO_AUDIT }, { username: 'alice', password: randomBytes(16).toString('hex') })
+  const form = (id: string, secret: string | undefined) => ({
+    authorization: `Basic ${Buffer.from(`${id}:${secret ?? ''}`).toString('base64')}`,
+    'content-type': 'application/x-www-form-urlencoded',
+  })
+  const webHeaders = form(web.client_id, web.client_secret)
+  const serviceHeaders = form(service.client_id, service.client_secret)
+
+  // Codes as /authorize issues them (PKCE S256, no openid: one signature, as client_credentials).
+  const codes: Array<{ code: string; verifier: string }> = []
+  const now = Date.now()
+  await store.db.transaction().execute(async (trx) => {
+    for (let i = 0; i < ROUNDS * PER_ROUND + 1; i++) {
+      const code = randomBytes(32).toString('base64url')
+      const verifier = randomBytes(32).toString('base64url')
+      await insertCode(trx, {
+        id: randomUUID(),
+        codeHash: sha256Hex(code),
+        clientId: web.client_id,
+        userId: user.id,
+        redirectUri,
+        scopes: ['profile'],
+        resource: config.defaultAudience,
+        codeChallenge: s256(verifier),
+        codeChallengeMethod: 'S256',
+        authTime: now,
+        amr: ['pwd'],
+        createdAt: now,
+        expiresAt: now + 3_600_000,
+        usedAt: null,
+        familyId: null,
+        nonce: null,
+      })
+      codes.push({ code, verifier })
+    }
+  })
+
+  const token = async (headers: Record<string, string>, body: Record<string, string>) => {
+    const res = await app.inject({ method: 'POST', url: '/token', headers, payload: new URLSearchParams(body).toString() })
+    if (res.statusCode !== 200) throw new Error(`/token answered ${res.statusCode}: ${res.body}`)
+  }
+  const clientCredentials = () => token(serviceHeaders, { grant_type: 'client_credentials' })
+  const codeExchange = () => {
+    const next = codes.pop()
+    if (next === undefined) throw new Error('out of codes')
+    return token(webHeaders, { grant_type: 'authorization_code', code: next.code, redirect_uri: redirectUri, code_verifier: next.verifier })
+  }
+  const microsPerRequest = async (request: () => Promise<void>) => {
+    const started = performance.now()
+    for (let i = 0; i < PER_ROUND; i++) await request()
+    return ((performance.now() - started) * 1000) / PER_ROUND
+  }
+
+  await codeExchange()
+  const rounds: Array<{ clientCredentials: number; codeExchange: number }> = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const cc = await microsPerRequest(clientCredentials)
+    // The statements of the last round only: the first ones run while V8 still optimises.
+    timing = round === ROUNDS - 1
+    const exchange = await microsPerRequest(codeExchange)
+    timing = false
+    rounds.push({ clientCredentials: cc, codeExchange: exchange })
+  }
+  await app.close()
+
+  const last = rounds.at(-1) as { clientCredentials: number; codeExchange: number }
+  console.log(`Node ${process.version}; ${PER_ROUND} requests per grant and round, one at a time, in process (inject)\n`)
+  console.log('| round | client_credentials µs | code exchange µs | ratio of rates |\n| --- | --- | --- | --- |')
+  rounds.forEach((r, i) => console.log(`| ${i + 1} | ${r.clientCredentials.toFixed(0)} | ${r.codeExchange.toFixed(0)} | ${(r.clientCredentials / r.codeExchange).toFixed(2)} |`))
+  let sqlMicros = 0
+  console.log(`\nSQLite statements of a code exchange, round ${ROUNDS} (µs per exchange):\n\n| statement | µs per exchange | runs | µs each |\n| --- | --- | --- | --- |`)
+  for (const [sql, t] of [...statements].sort((a, b) => b[1].micros - a[1].micros)) {
+    sqlMicros += t.micros
+    console.log(`| \`${sql}\` | ${(t.micros / PER_ROUND).toFixed(1)} | ${t.count} | ${(t.micros / t.count).toFixed(1)} |`)
+  }
+  console.log(`\nIn SQLite: ${(sqlMicros / PER_ROUND).toFixed(0)} µs of the ${last.codeExchange.toFixed(0)} µs a code exchange takes; client_credentials takes ${last.clientCredentials.toFixed(0)} µs.`)
+} finally {
+  await store.close()
+  rmSync(dir, { recursive: true, force: true })
+}
