@@ -32,7 +32,11 @@ let distCurrent: boolean | undefined
  */
 export function entryArgs(entry: string): string[] {
   const built = BUILT[entry]
-  distCurrent ??= staleDist(root) === undefined
+  if (distCurrent === undefined) {
+    const stale = staleDist(root)
+    distCurrent = stale === undefined
+    if (stale !== undefined) process.stderr.write(`dist/ is not current (${stale}; \`npm run build\` makes it so): processes start from src/ through tsx\n`)
+  }
   return built !== undefined && distCurrent ? [built] : ['--import', 'tsx', entry]
 }
 
