@@ -5,7 +5,7 @@ import type { Client } from '../../src/storage/clients.js'
 import { clientRepository } from '../../src/storage/clients.js'
 import * as clientOrigins from '../../src/storage/migrations/2026-12-01-03-client-origins.js'
 import { buildTestApp } from '../helpers/app.js'
-import { eachDialect } from '../helpers/db.js'
+import { eachDialect, underMigrationLock } from '../helpers/db.js'
 import { manage, PUBLIC_APP, register } from '../helpers/registration.js'
 
 // client_origins: the web origins of every client's redirect URIs, kept in step with the client
@@ -69,7 +69,7 @@ eachDialect(t, (t, dialect) => {
     const store = await dialect.open(t)
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const db = store.db as unknown as Kysely<any>
-    await clientOrigins.down(db)
+    await underMigrationLock(store, (db) => clientOrigins.down(db))
     const row = (id: string, uris: string[]) => ({
       id,
       name: id,
@@ -83,7 +83,7 @@ eachDialect(t, (t, dialect) => {
       created_at: 0,
     })
     await db.insertInto('clients').values([row('old', ['https://old.example.com/cb', 'https://old.example.com/2']), row('native', ['com.example.app:/cb']), row('none', [])]).execute()
-    await clientOrigins.up(db)
+    await underMigrationLock(store, (db) => clientOrigins.up(db))
     const rows = await db.selectFrom('client_origins').selectAll().execute()
     t.same(rows, [{ origin_hash: sha256Hex('https://old.example.com'), client_id: 'old' }])
     t.ok(await clientRepository(store.db).isRegisteredOrigin('https://old.example.com'))

@@ -1,9 +1,9 @@
-import { CompiledQuery, sql, type Kysely } from 'kysely'
+import { CompiledQuery, sql } from 'kysely'
 import t from 'tap'
 import type { Store } from '../../src/storage/connect.js'
 import * as openRowIndexes from '../../src/storage/migrations/2026-12-02-02-open-row-indexes.js'
 import { openRowsQuery, type OpenCountTable } from '../../src/storage/open-count.js'
-import { dialects, type DialectCase } from '../helpers/db.js'
+import { dialects, underMigrationLock, type DialectCase } from '../helpers/db.js'
 
 // The count of an address's open rows reads an index of the open rows only: the finished rows an
 // address leaves behind until they expire are never read, however many there are. Shown by the
@@ -50,12 +50,10 @@ for (const dialect of dialects(t)) {
 
   t.test(`${dialect.name}: the migration's down brings back the indexes of every row, and up replaces them again`, async (t) => {
     const store = await dialect.open(t)
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const db = store.db as unknown as Kysely<any>
-    await openRowIndexes.down(db)
+    await underMigrationLock(store, (db) => openRowIndexes.down(db))
     t.match(await planOf(store, dialect, 'authorization_transactions'), 'authorization_transactions_address_idx')
     t.match(await planOf(store, dialect, 'account_sign_ins'), 'account_sign_ins_address_idx')
-    await openRowIndexes.up(db)
+    await underMigrationLock(store, (db) => openRowIndexes.up(db))
     t.match(await planOf(store, dialect, 'authorization_transactions'), 'authorization_transactions_open_idx')
     t.match(await planOf(store, dialect, 'account_sign_ins'), 'account_sign_ins_open_idx')
   })

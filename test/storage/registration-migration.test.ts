@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import t from 'tap'
 import * as registration from '../../src/storage/migrations/2026-12-01-01-registration.js'
-import { eachDialect } from '../helpers/db.js'
+import { eachDialect, underMigrationLock } from '../helpers/db.js'
 
 // The registration migration undoes cleanly and applies again, on both dialects (SQLite drops
 // the index before its columns).
@@ -18,10 +18,10 @@ eachDialect(t, (t, dialect) => {
     const table = () => has(db.selectFrom('initial_access_tokens').select('token_hash'))
     t.equal(await columns(), 4)
     t.ok(await table())
-    await registration.down(db)
+    await underMigrationLock(store, (db) => registration.down(db))
     t.equal(await columns(), 0, 'the columns are gone')
     t.notOk(await table(), 'the table is gone')
-    await registration.up(db)
+    await underMigrationLock(store, (db) => registration.up(db))
     t.equal(await columns(), 4)
     t.ok(await table())
   })
