@@ -35,7 +35,7 @@ export function entryArgs(entry: string): string[] {
   if (distCurrent === undefined) {
     const stale = staleDist(root)
     distCurrent = stale === undefined
-    if (stale !== undefined) process.stderr.write(`dist/ is not current (${stale}; \`npm run build\` makes it so): processes start from src/ through tsx\n`)
+    if (stale !== undefined) process.stderr.write(`dist/ is not current (${stale}; \`npm run build\` makes it so): this test file's processes start from src/ through tsx\n`)
   }
   return built !== undefined && distCurrent ? [built] : ['--import', 'tsx', entry]
 }

@@ -206,11 +206,17 @@ export async function underMigrationLock<T>(store: Store, body: (db: Kysely<any>
   const db = store.db as unknown as Kysely<any>
   if (store.dialect !== 'postgres') return body(db)
   return db.connection().execute(async (conn) => {
+    const unlock = () => sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
     await sql`select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+    let result: T
     try {
-      return await body(conn)
-    } finally {
-      await sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
+      result = await body(conn)
+    } catch (error) {
+      // The body's own error, not a failed unlock's (a lost connection ended the lock anyway).
+      await unlock().catch(() => undefined)
+      throw error
     }
+    await unlock()
+    return result
   })
 }

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path'
  * copies its dependencies in, so an install that changes node_modules/ (npm rewrites its
  * hidden lockfile, node_modules/.package-lock.json, at every install) makes it stale as well.
  */
-const BUILD_INPUTS = ['tsconfig.json', 'tsconfig.build.json', 'scripts/bundle-server.mjs', 'package.json', 'package-lock.json', 'node_modules/.package-lock.json']
+export const BUILD_INPUTS = ['tsconfig.json', 'tsconfig.build.json', 'scripts/bundle-server.mjs', 'package.json', 'package-lock.json', 'node_modules/.package-lock.json']
 /** Written by the bundle step (scripts/bundle-server.mjs), not compiled from one source file each. */
 const BUNDLE = 'dist/server/main.js'
 

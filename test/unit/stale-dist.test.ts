@@ -1,12 +1,10 @@
 import { mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import t, { type Test } from 'tap'
-import { staleDist } from '../helpers/dist.js'
+import { BUILD_INPUTS, staleDist } from '../helpers/dist.js'
 
 // staleDist decides whether tests run the build (bundle.test.ts, package.test.ts, every CLI and
 // server process of test/helpers/cli.ts) or the sources: a stale build would test old code.
-
-const BUILD_INPUTS = ['tsconfig.json', 'tsconfig.build.json', 'scripts/bundle-server.mjs', 'package.json', 'package-lock.json', 'node_modules/.package-lock.json']
 
 /** A repository built at second 2000 from sources and inputs written at second 1000. */
 function builtRepository(t: Test): { root: string; at: (file: string, second: number) => void } {
@@ -31,6 +29,14 @@ t.test('a source newer than its output, or than the bundle, makes it stale', asy
   const { root, at } = builtRepository(t)
   at('src/cli/main.ts', 3000)
   t.equal(staleDist(root), 'dist/cli/main.js is older than src/cli/main.ts')
+  const compiledSince = builtRepository(t)
+  compiledSince.at('src/cli/main.ts', 3000)
+  for (const file of ['dist/cli/main.js', 'dist/cli/main.d.ts']) compiledSince.at(file, 4000)
+  t.equal(staleDist(compiledSince.root), 'dist/server/main.js is older than src/cli/main.ts')
+})
+
+t.test('the inputs checked are the build\'s', async (t) => {
+  t.same([...BUILD_INPUTS].sort(), ['node_modules/.package-lock.json', 'package-lock.json', 'package.json', 'scripts/bundle-server.mjs', 'tsconfig.build.json', 'tsconfig.json'])
 })
 
 t.test('every build input newer than the oldest output makes it stale, the CLI as much as the bundle', async (t) => {
