@@ -34,25 +34,12 @@ export async function migrate(
 ): Promise<string[]> {
   const provider = providerFor(migrations)
   if (store.dialect === 'postgres') {
-    return store.db.connection().execute(async (conn) => {
-      // Waits as long as kysely's own lock does (an hour), then fails rather than hang.
-      await sql`
-        with wait as (select set_config('lock_timeout', ${String(LOCK_WAIT_MS)}, false) as lock_timeout)
-        select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)}) from wait`.execute(conn)
-      let names: string[]
-      try {
-        // kysely looks for its migration tables in every schema unless told which one; another
-        // schema's tables (another app, or another test file) would make it skip creating ours.
-        const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(conn)
-        const migrationTableSchema = rows[0]?.schema
-        names = applied(await new Migrator({ db: conn, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateToLatest())
-      } catch (error) {
-        // The migration's own error, not a failed unlock's: a lost connection ended the lock anyway.
-        await unlock(conn).catch(() => undefined)
-        throw error
-      }
-      await unlock(conn)
-      return names
+    return holdingMigrationLock(store.db, async (conn) => {
+      // kysely looks for its migration tables in every schema unless told which one; another
+      // schema's tables (another app, or another test file) would make it skip creating ours.
+      const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(conn)
+      const migrationTableSchema = rows[0]?.schema
+      return applied(await new Migrator({ db: conn, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateToLatest())
     })
   }
   return store.db.connection().execute(async (conn) => {
@@ -69,7 +56,30 @@ export async function migrate(
   })
 }
 
-async function unlock(conn: Kysely<Database>): Promise<void> {
+/**
+ * PostgreSQL: runs `body` on one connection holding MIGRATION_LOCK_KEY, as every change to the
+ * schema must (migrate(), and a test running a migration's up or down by hand). Waits as long as
+ * kysely's own lock does (an hour), then fails rather than hang; lets go whatever `body` does.
+ */
+export async function holdingMigrationLock<DB, T>(db: Kysely<DB>, body: (conn: Kysely<DB>) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`
+      with wait as (select set_config('lock_timeout', ${String(LOCK_WAIT_MS)}, false) as lock_timeout)
+      select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)}) from wait`.execute(conn)
+    let result: T
+    try {
+      result = await body(conn)
+    } catch (error) {
+      // The body's own error, not a failed unlock's: a lost connection ended the lock anyway.
+      await unlock(conn).catch(() => undefined)
+      throw error
+    }
+    await unlock(conn)
+    return result
+  })
+}
+
+async function unlock<DB>(conn: Kysely<DB>): Promise<void> {
   await sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
   await sql`reset lock_timeout`.execute(conn)
 }

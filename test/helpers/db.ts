@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { connect, type Store } from '../../src/storage/connect.js'
-import { migrate, MIGRATION_LOCK_KEY } from '../../src/storage/migrate.js'
+import { holdingMigrationLock, migrate } from '../../src/storage/migrate.js'
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL
 
@@ -195,28 +195,27 @@ export async function createDatabase(t: Test): Promise<{ name: string; url: URL 
 }
 
 /**
- * Runs a migration's `up` or `down` by hand as migrate() runs them: on PostgreSQL holding
- * MIGRATION_LOCK_KEY, on the one connection `body` gets. kysely's migrator (in every other test
- * file's migrate()) reads every table of every schema, and a column dropped meanwhile in this
- * file's schema made that read fail ("column … does not exist").
+ * The names of the store's own tables, sorted. On PostgreSQL from information_schema, for the
+ * connection's schema only: kysely's introspection reads every schema's columns, and fails when
+ * another test file changes its own schema meanwhile.
+ */
+export async function ownTableNames(store: Store): Promise<string[]> {
+  if (store.dialect !== 'postgres') return (await store.db.introspection.getTables()).map((table) => table.name).sort()
+  const { rows } = await sql<{ name: string }>`
+    select table_name as name from information_schema.tables
+    where table_schema = current_schema() and table_type = 'BASE TABLE'`.execute(store.db)
+  return rows.map((row) => row.name).sort()
+}
+
+/**
+ * Runs a migration's `up` or `down` by hand as migrate() runs them: on PostgreSQL holding the
+ * migration lock (holdingMigrationLock), on the one connection `body` gets. kysely's migrator
+ * (in every other test file's migrate()) reads every table of every schema, and a column dropped
+ * meanwhile in this file's schema made that read fail ("column … does not exist").
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function underMigrationLock<T>(store: Store, body: (db: Kysely<any>) => Promise<T>): Promise<T> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const db = store.db as unknown as Kysely<any>
-  if (store.dialect !== 'postgres') return body(db)
-  return db.connection().execute(async (conn) => {
-    const unlock = () => sql`select pg_advisory_unlock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
-    await sql`select pg_advisory_lock(${sql.lit(MIGRATION_LOCK_KEY)})`.execute(conn)
-    let result: T
-    try {
-      result = await body(conn)
-    } catch (error) {
-      // The body's own error, not a failed unlock's (a lost connection ended the lock anyway).
-      await unlock().catch(() => undefined)
-      throw error
-    }
-    await unlock()
-    return result
-  })
+  return store.dialect === 'postgres' ? holdingMigrationLock(db, body) : body(db)
 }

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import t from 'tap'
 import { buildApp } from '../../src/app.js'
 import { MAX_PARAMETER_LENGTHS } from '../../src/authorization/request.js'
@@ -13,7 +13,7 @@ import { purgeExpired, purgePolicy } from '../../src/storage/purge.js'
 import { repositories } from '../../src/storage/repositories.js'
 import { buildTestApp, logLines } from '../helpers/app.js'
 import { FakeClock } from '../helpers/clock.js'
-import { dialectOf, eachDialect } from '../helpers/db.js'
+import { dialectOf, eachDialect, ownTableNames } from '../helpers/db.js'
 import { fixtureKeyStore } from '../helpers/keys.js'
 import { testPasswords } from '../helpers/passwords.js'
 import { authorizeUrl, createClient, newPkce } from '../helpers/oauth.js'
@@ -30,14 +30,8 @@ async function rowCounts(store: Store): Promise<Record<string, number>> {
   // Every table, failure_counters and the migration bookkeeping included.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const anyDb = store.db as unknown as Kysely<any>
-  // On PostgreSQL the test's own schema only: kysely's introspection reads every schema's columns,
-  // and fails when another test file changes its own meanwhile.
-  const tables =
-    store.dialect === 'postgres'
-      ? (await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`.execute(store.db)).rows
-      : await anyDb.introspection.getTables()
   const counts: Record<string, number> = {}
-  for (const { name } of tables) {
+  for (const name of await ownTableNames(store)) {
     const row = await anyDb.selectFrom(name).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
     counts[name] = Number(row.n)
   }

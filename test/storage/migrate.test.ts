@@ -6,24 +6,8 @@ import pg from 'pg'
 import { migrate, MigrationError, MIGRATION_LOCK_KEY } from '../../src/storage/migrate.js'
 import { migrations } from '../../src/storage/migrations/index.js'
 import { repositories } from '../../src/storage/repositories.js'
-import { TEST_DATABASE_URL, createSchema } from '../helpers/db.js'
+import { TEST_DATABASE_URL, createSchema, ownTableNames } from '../helpers/db.js'
 import { runCli, runCliInProcess } from '../helpers/cli.js'
-
-/**
- * The store's own tables. On PostgreSQL kysely's introspection reads every schema's catalog, and
- * test files migrating their own schemas at the same time would race it, so that dialect asks
- * information_schema about its own schema only.
- */
-const schemaOf = new WeakMap<Store, string>()
-
-async function tableNames(store: Store): Promise<string[]> {
-  const schema = schemaOf.get(store)
-  if (schema === undefined) return (await store.db.introspection.getTables()).map((t) => t.name).sort()
-  const { rows } = await sql<{ name: string }>`
-    select table_name as name from information_schema.tables
-    where table_schema = ${schema} and table_type = 'BASE TABLE'`.execute(store.db)
-  return rows.map((row) => row.name).sort()
-}
 
 const failing = {
   ...migrations,
@@ -70,7 +54,6 @@ if (TEST_DATABASE_URL) {
       const schema = await createSchema(t)
       return () => {
         const s = connect({ kind: 'postgres', url: TEST_DATABASE_URL as string }, { schema })
-        schemaOf.set(s, schema)
         t.teardown(() => s.close())
         return s
       }
@@ -87,7 +70,7 @@ for (const [name, opener] of openers) {
     t.same(await migrate(store), Object.keys(migrations))
     if (name === 'postgres') t.notOk(await holdsLock(store), 'the run let go of the migration lock')
     t.same(await migrate(store), [], 'a second run applies nothing')
-    t.ok((await tableNames(store)).includes('users'))
+    t.ok((await ownTableNames(store)).includes('users'))
   })
 
   t.test(`${name}: a failing migration leaves nothing half-applied`, async (t) => {
@@ -99,7 +82,7 @@ for (const [name, opener] of openers) {
     )
     t.type(error, MigrationError)
     t.match((error as Error).message, /2099-01-01-01-broken/)
-    const tables = await tableNames(store)
+    const tables = await ownTableNames(store)
     t.notOk(tables.includes('half_done'), 'the broken migration rolled back')
     t.notOk(tables.includes('users'), 'the whole batch rolled back')
     if (name === 'postgres') t.notOk(await holdsLock(store), 'the failed run let go of the migration lock')
@@ -180,7 +163,7 @@ t.test('postgres: a schema migrates although another schema of the database alre
   t.same(await migrate(first), Object.keys(migrations))
   const second = await open()
   t.same(await migrate(second), Object.keys(migrations), 'kysely looked in its own schema, not the first one')
-  t.ok((await tableNames(second)).includes('refresh_tokens'))
+  t.ok((await ownTableNames(second)).includes('refresh_tokens'))
 })
 
 t.test('postgres: a migration waits for the lock before it reads any catalog', { skip: !TEST_DATABASE_URL && 'TEST_DATABASE_URL is not set' }, async (t) => {
